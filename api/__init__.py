@@ -1,0 +1,1 @@
+"""FastAPI app: a thin HTTP layer over recommender/ and ingest/."""

@@ -1,0 +1,74 @@
+"""Dependency aliases for routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from api.state import AppState
+from ingest.celery_app import TaskQueue
+from recommender.errors import InvalidInputError
+from recommender.models import ProductFilter
+from recommender.service import RecommenderService
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.recommender  # type: ignore[no-any-return]
+
+
+def get_service(request: Request) -> RecommenderService:
+    return get_state(request).service
+
+
+def get_queue(request: Request) -> TaskQueue:
+    return get_state(request).queue
+
+
+def get_filters(
+    category: Annotated[str | None, Query(description="Category path prefix, e.g. 'Home > Kitchen'.")] = None,
+    brand: Annotated[list[str] | None, Query(description="Repeat for several brands.")] = None,
+    price_min: Annotated[float | None, Query(ge=0)] = None,
+    price_max: Annotated[float | None, Query(ge=0)] = None,
+    in_stock: bool | None = None,
+    attribute: Annotated[
+        list[str] | None, Query(description="name:value, e.g. colour:blue; repeat the name for any-of.")
+    ] = None,
+) -> ProductFilter:
+    attributes: dict[str, list[str | int | float | bool]] = {}
+    for item in attribute or []:
+        name, separator, raw = item.partition(":")
+        if not separator or not name:
+            raise InvalidInputError(f"attribute filter {item!r} must look like name:value", field="attribute")
+        attributes.setdefault(name, []).append(_parse_scalar(raw))
+    try:
+        return ProductFilter(
+            category=category,
+            brands=brand,
+            price_min=price_min,
+            price_max=price_max,
+            in_stock=in_stock,
+            attributes={
+                name: values[0] if len(values) == 1 else values for name, values in attributes.items()
+            },
+        )
+    except ValueError as error:
+        raise InvalidInputError(str(error).splitlines()[-1].strip(), field="filters") from error
+
+
+def _parse_scalar(raw: str) -> str | int | float | bool:
+    lowered = raw.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for cast in (int, float):
+        try:
+            return cast(raw)  # type: ignore[no-any-return]
+        except ValueError:
+            pass
+    return raw
+
+
+State = Annotated[AppState, Depends(get_state)]
+Service = Annotated[RecommenderService, Depends(get_service)]
+Queue = Annotated[TaskQueue, Depends(get_queue)]
+Filters = Annotated[ProductFilter, Depends(get_filters)]

@@ -1,0 +1,47 @@
+"""Typed core errors mapped to HTTP once: 404, 422, 503; anything else a 500 without a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from recommender.errors import DependencyUnavailableError, InvalidInputError, NotFoundError
+
+logger = logging.getLogger(__name__)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NotFoundError)
+    async def not_found(_: Request, error: NotFoundError) -> JSONResponse:
+        return JSONResponse(
+            status_code=404, content={"detail": str(error), "kind": error.kind, "id": error.identifier}
+        )
+
+    @app.exception_handler(InvalidInputError)
+    async def invalid(_: Request, error: InvalidInputError) -> JSONResponse:
+        return JSONResponse(
+            status_code=422,
+            content={"detail": [{"loc": [error.field] if error.field else [], "msg": str(error)}]},
+        )
+
+    @app.exception_handler(ValidationError)
+    async def invalid_model(_: Request, error: ValidationError) -> JSONResponse:
+        details = [{"loc": list(item["loc"]), "msg": item["msg"]} for item in error.errors()]
+        return JSONResponse(status_code=422, content={"detail": details})
+
+    @app.exception_handler(DependencyUnavailableError)
+    async def unavailable(_: Request, error: DependencyUnavailableError) -> JSONResponse:
+        logger.warning("dependency unavailable: %s", error)
+        return JSONResponse(
+            status_code=503,
+            content={"detail": str(error), "dependency": error.dependency, "reason": error.reason},
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, error: Exception) -> JSONResponse:
+        logger.exception("unhandled error")
+        return JSONResponse(status_code=500, content={"detail": f"internal error ({type(error).__name__})"})

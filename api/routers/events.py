@@ -1,0 +1,40 @@
+"""Interaction events in batches."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+from pydantic import ValidationError
+
+from api.deps import Queue, Service
+from api.schemas import EventBatch, EventBatchResult, RejectedEvent
+from recommender.models import InteractionEvent
+
+router = APIRouter(prefix="/events", tags=["events"])
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=EventBatchResult)
+def add_events(batch: EventBatch, service: Service, queue: Queue) -> EventBatchResult:
+    """Store the valid events durably and refresh the users' profiles in the background.
+
+    Invalid events are rejected one by one (with their index); the rest are kept.
+    """
+    events: list[InteractionEvent] = []
+    rejected: list[RejectedEvent] = []
+    for index, raw in enumerate(batch.events):
+        try:
+            events.append(InteractionEvent.model_validate(raw))
+        except ValidationError as error:
+            problem = error.errors()[0]
+            field = ".".join(str(part) for part in problem["loc"]) or None
+            rejected.append(RejectedEvent(index=index, field=field, reason=problem["msg"]))
+    if not events:
+        return EventBatchResult(
+            accepted=0, rejected=rejected, unknown_product_ids=[], profile_refresh_task_id=None
+        )
+    service.events.add(events)
+    product_ids = {event.product_id for event in events}
+    unknown = sorted(product_ids - service.catalog.existing_ids(list(product_ids)))
+    task_id = queue.refresh_profiles([event.user_id for event in events])
+    return EventBatchResult(
+        accepted=len(events), rejected=rejected, unknown_product_ids=unknown, profile_refresh_task_id=task_id
+    )

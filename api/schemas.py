@@ -1,0 +1,128 @@
+"""Request and response bodies of the HTTP API (kept apart from the core's domain types)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from recommender.jobs import ImportJob
+from recommender.models import Product, ProductFilter, RecommendationList
+
+
+class ProductOut(BaseModel):
+    product: Product
+    created: bool | None = None
+
+
+class ImportFromPath(BaseModel):
+    path: str = Field(description="A file on the server's disk, readable by the workers.")
+    format: str | None = Field(
+        default=None, description="csv, jsonl or parquet; guessed from the name if unset."
+    )
+
+
+class ImportAccepted(BaseModel):
+    job_id: str
+    state: str
+    status_url: str
+
+
+class RowErrorOut(BaseModel):
+    line: int
+    field: str | None
+    reason: str
+    product_id: str | None = None
+
+
+class ImportJobOut(BaseModel):
+    job_id: str
+    state: str
+    source: str
+    format: str
+    processed: int
+    ok: int
+    failed: int
+    embedded: int
+    unchanged: int
+    rate_per_second: float | None
+    message: str
+    errors: list[RowErrorOut]
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_job(cls, job: ImportJob) -> ImportJobOut:
+        return cls(
+            job_id=job.job_id,
+            state=job.state.value,
+            source=job.source,
+            format=job.file_format,
+            processed=job.processed,
+            ok=job.succeeded,
+            failed=job.failed,
+            embedded=job.embedded,
+            unchanged=job.unchanged,
+            rate_per_second=job.rate_per_second,
+            message=job.message,
+            errors=[RowErrorOut(**error.__dict__) for error in job.errors],
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+        )
+
+
+class EventBatch(BaseModel):
+    events: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=10_000,
+        description="Each: user_id, product_id, type (view, click, add_to_cart, purchase, rating), "
+        "value (rating 1-5), timestamp (ISO 8601; now if unset).",
+    )
+
+
+class RejectedEvent(BaseModel):
+    index: int
+    field: str | None
+    reason: str
+
+
+class EventBatchResult(BaseModel):
+    accepted: int
+    rejected: list[RejectedEvent]
+    unknown_product_ids: list[str] = Field(
+        description="Stored, but not in the catalog (yet): they count for nothing until the product exists."
+    )
+    profile_refresh_task_id: str | None
+
+
+class RecommendationRequest(BaseModel):
+    """Give a user, a query, session clicks or examples; the most specific signal present is used."""
+
+    user_id: str | None = None
+    query: str | None = Field(default=None, max_length=2000)
+    session_product_ids: list[str] = Field(default_factory=list, max_length=200)
+    positive: list[str] = Field(default_factory=list, max_length=100)
+    negative: list[str] = Field(default_factory=list, max_length=100)
+    k: int | None = Field(default=None, ge=1, le=200)
+    filters: ProductFilter | None = None
+
+
+class RecommendationsOut(RecommendationList):
+    pass
+
+
+class DependencyStatus(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+
+
+class ReadinessOut(BaseModel):
+    ready: bool
+    vector_store: str
+    task_runner: str
+    dependencies: list[DependencyStatus]
+    products: int | None = None

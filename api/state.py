@@ -1,0 +1,20 @@
+"""What the app holds for its lifetime: the core service and the task queue (plus its in-process worker)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ingest.celery_app import TaskQueue
+from ingest.in_process import InProcessWorker
+from recommender.service import RecommenderService
+
+
+@dataclass
+class AppState:
+    service: RecommenderService
+    queue: TaskQueue
+    worker: InProcessWorker | None
+
+    @property
+    def task_runner(self) -> str:
+        return "in-process worker" if self.worker is not None else "celery broker"

@@ -1,0 +1,163 @@
+"""The ``recommender`` command: serve, ingest, demo."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from recommender.catalog_files import CatalogFormat, detect_format
+from recommender.errors import RecommenderError
+from recommender.jobs import ImportJob
+from recommender.service import RecommenderService, build_service
+from recommender.settings import Settings, get_settings
+
+app = typer.Typer(help="Semantic product recommender.", no_args_is_help=True, pretty_exceptions_enable=False)
+console = Console()
+errors_console = Console(stderr=True)
+
+
+def _serve(
+    settings: Settings, service: RecommenderService | None, host: str | None, port: int | None
+) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    host = host or settings.api.host
+    port = port or settings.api.port
+    console.print(f"OpenAPI docs: [bold]http://{host}:{port}/docs[/bold]")
+    uvicorn.run(create_app(settings, service), host=host, port=port, log_level="info")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+) -> None:
+    """Start the HTTP API."""
+    _serve(get_settings(), None, host, port)
+
+
+def _count_rows(path: Path, file_format: CatalogFormat) -> int | None:
+    if file_format is CatalogFormat.PARQUET:
+        import pyarrow.parquet as parquet
+
+        return int(parquet.ParquetFile(path).metadata.num_rows)
+    with path.open("rb") as handle:
+        lines = sum(1 for line in handle if line.strip())
+    return lines - 1 if file_format is CatalogFormat.CSV else lines
+
+
+def import_with_progress(service: RecommenderService, path: Path, file_format: CatalogFormat) -> ImportJob:
+    job = service.jobs.create(str(path), file_format.value)
+    with Progress(
+        TextColumn("[bold]importing[/bold] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(path.name, total=_count_rows(path, file_format))
+        service.importer.run_job(
+            job.job_id, path, file_format, on_progress=lambda rows: progress.advance(task, rows)
+        )
+    return service.jobs.get(job.job_id)
+
+
+def _print_report(job: ImportJob, max_errors: int = 20) -> None:
+    rate = f"{job.rate_per_second:.1f} rows/s" if job.rate_per_second else "n/a"
+    console.print(
+        f"{job.succeeded} ok, {job.failed} failed "
+        f"({job.embedded} embedded, {job.unchanged} unchanged), {rate}"
+    )
+    if job.errors:
+        table = Table(
+            "line", "field", "reason", title=f"rejected rows (first {min(max_errors, len(job.errors))})"
+        )
+        for error in job.errors[:max_errors]:
+            table.add_row(str(error.line), error.field or "", error.reason)
+        console.print(table)
+
+
+@app.command()
+def ingest(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="A .csv, .jsonl or .parquet file.")
+    ],
+    format: Annotated[
+        str | None, typer.Option(help="csv, jsonl or parquet (default: from the name).")
+    ] = None,
+    queue: Annotated[
+        bool, typer.Option(help="Hand the import to the Celery broker instead of running it here.")
+    ] = False,
+) -> None:
+    """Import a catalog file. Bad rows are reported with their line; good rows go in."""
+    settings = get_settings()
+    try:
+        file_format = detect_format(file, format)
+        if queue:
+            _enqueue(settings, file.resolve(), file_format)
+            return
+        service = build_service(settings)
+        try:
+            job = import_with_progress(service, file.resolve(), file_format)
+        finally:
+            service.close()
+    except RecommenderError as error:
+        errors_console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from error
+    _print_report(job)
+    if job.failed:
+        raise typer.Exit(1)
+
+
+def _enqueue(settings: Settings, path: Path, file_format: CatalogFormat) -> None:
+    from ingest.celery_app import TaskQueue, create_celery_app
+
+    if not settings.celery.broker_url:
+        raise typer.BadParameter("--queue needs a broker: set RECO_CELERY__BROKER_URL (CELERY_BROKER_URL)")
+    from recommender.database import Database
+    from recommender.jobs import JobStore
+
+    jobs = JobStore(Database(settings.events.url))
+    job = jobs.create(str(path), file_format.value)
+    TaskQueue(create_celery_app(settings.celery)).import_catalog(job.job_id, str(path), file_format.value)
+    console.print(f"queued import job {job.job_id}")
+
+
+@app.command()
+def demo(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Load the demo catalog and shoppers (once), then start the API on the embedded defaults."""
+    from recommender.demo import demo_catalog_path, demo_events
+
+    settings = get_settings()
+    service = build_service(settings)
+    if service.catalog.count() == 0:
+        import_with_progress(service, demo_catalog_path(), CatalogFormat.JSONL)
+    if service.events.count() == 0:
+        events = demo_events()
+        service.events.add(events)
+        service.profiles.refresh([event.user_id for event in events])
+    console.print(
+        f"demo catalog: {service.catalog.count()} products; try GET /users/demo-runner/recommendations"
+    )
+    _serve(settings, service, host, port)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except RecommenderError as error:
+        # Configuration problems (a locked store, another model's collection) are the user's to fix.
+        errors_console.print(f"[red]error:[/red] {error}")
+        raise SystemExit(2) from None

@@ -1,0 +1,1 @@
+"""Background work as Celery tasks: bulk catalog imports, profile refreshes, re-embedding."""

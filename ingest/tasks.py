@@ -1,0 +1,26 @@
+"""Task bodies. Each takes ids or small payloads, does its work through the core, and is idempotent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ingest.context import get_service
+from recommender.catalog_files import CatalogFormat
+
+
+def import_catalog(job_id: str, path: str, file_format: str) -> dict[str, int]:
+    summary = get_service().importer.run_job(job_id, Path(path), CatalogFormat(file_format))
+    return dict(summary.__dict__)
+
+
+def refresh_profiles(user_ids: list[str]) -> int:
+    return get_service().profiles.refresh(user_ids)
+
+
+def refresh_all_profiles() -> int:
+    service = get_service()
+    return service.profiles.refresh(service.events.all_user_ids())
+
+
+def reembed_products(product_ids: list[str]) -> int:
+    return get_service().catalog.reembed(product_ids)

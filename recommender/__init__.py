@@ -1,0 +1,1 @@
+"""Semantic product recommender: the core library (no FastAPI, no Celery)."""

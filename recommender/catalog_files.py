@@ -1,0 +1,197 @@
+"""Reading catalog files (CSV, JSONL, Parquet) row by row, each row with its line number.
+
+Rows come out as plain dicts or as a RowError; validation into Product happens in one place
+(:func:`parse_product_row`), whatever the format.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from recommender.errors import InvalidInputError
+from recommender.jobs import RowError
+from recommender.models import Product
+from recommender.text import compose_product_text
+
+ATTRIBUTE_COLUMN_PREFIX = "attr."
+# csv's default limit (128 KiB) is below what an oversized row may hold; it is reported, not fatal.
+csv.field_size_limit(16 * 1024 * 1024)
+
+
+class CatalogFormat(StrEnum):
+    CSV = "csv"
+    JSONL = "jsonl"
+    PARQUET = "parquet"
+
+
+@dataclass(frozen=True)
+class RawRow:
+    line: int
+    fields: dict[str, Any]
+
+
+def detect_format(path: Path, declared: str | None = None) -> CatalogFormat:
+    if declared:
+        try:
+            return CatalogFormat(declared.lower())
+        except ValueError:
+            raise InvalidInputError(
+                f"unknown catalog format {declared!r}; use csv, jsonl or parquet", field="format"
+            ) from None
+    suffix = path.suffix.lower().lstrip(".")
+    aliases = {
+        "csv": CatalogFormat.CSV,
+        "jsonl": CatalogFormat.JSONL,
+        "ndjson": CatalogFormat.JSONL,
+        "json": CatalogFormat.JSONL,
+        "parquet": CatalogFormat.PARQUET,
+        "pq": CatalogFormat.PARQUET,
+    }
+    if suffix not in aliases:
+        raise InvalidInputError(
+            f"cannot tell the format of {path.name!r} from its extension; name it .csv, .jsonl or .parquet "
+            "or give the format explicitly",
+            field="format",
+        )
+    return aliases[suffix]
+
+
+def read_rows(path: Path, file_format: CatalogFormat) -> Iterator[RawRow | RowError]:
+    if not path.is_file():
+        raise InvalidInputError(f"no such file: {path}", field="path")
+    readers = {
+        CatalogFormat.CSV: _read_csv,
+        CatalogFormat.JSONL: _read_jsonl,
+        CatalogFormat.PARQUET: _read_parquet,
+    }
+    return readers[file_format](path)
+
+
+def _has_undecodable_bytes(value: str) -> bool:
+    return any("\udc80" <= character <= "\udcff" for character in value)
+
+
+def _read_csv(path: Path) -> Iterator[RawRow | RowError]:
+    # surrogateescape keeps reading past bytes that are not UTF-8, so that only the rows holding them fail.
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader)
+        except StopIteration:
+            return
+        header = [name.strip() for name in header]
+        previous_line = reader.line_num
+        for values in reader:
+            line = previous_line + 1
+            previous_line = reader.line_num
+            if not any(value.strip() for value in values):
+                continue
+            if any(_has_undecodable_bytes(value) for value in values):
+                yield RowError(line, None, "row is not valid UTF-8")
+                continue
+            if len(values) != len(header):
+                yield RowError(line, None, f"row has {len(values)} columns, the header has {len(header)}")
+                continue
+            yield RawRow(line, _csv_fields(header, values))
+
+
+def _csv_fields(header: list[str], values: list[str]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    attributes: dict[str, Any] = {}
+    for name, value in zip(header, values, strict=True):
+        value = value.strip()
+        if value == "":
+            continue
+        if name.startswith(ATTRIBUTE_COLUMN_PREFIX):
+            attributes[name[len(ATTRIBUTE_COLUMN_PREFIX) :]] = value
+        elif name == "attributes":
+            try:
+                attributes.update(json.loads(value))
+            except (json.JSONDecodeError, TypeError, ValueError):
+                fields["attributes"] = value  # left for validation to report
+        else:
+            fields[name] = value
+    if attributes and not isinstance(fields.get("attributes"), str):
+        fields["attributes"] = attributes
+    return fields
+
+
+def _read_jsonl(path: Path) -> Iterator[RawRow | RowError]:
+    with path.open("rb") as handle:
+        for line_number, raw_line in enumerate(handle, start=1):
+            if not raw_line.strip():
+                continue
+            try:
+                text = raw_line.decode("utf-8-sig" if line_number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                yield RowError(line_number, None, f"row is not valid UTF-8 (byte {error.start})")
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as error:
+                yield RowError(line_number, None, f"invalid JSON: {error.msg} at column {error.colno}")
+                continue
+            if not isinstance(value, dict):
+                yield RowError(line_number, None, "a row must be a JSON object")
+                continue
+            yield RawRow(line_number, value)
+
+
+def _read_parquet(path: Path) -> Iterator[RawRow | RowError]:
+    import pyarrow.parquet as parquet
+
+    try:
+        parquet_file = parquet.ParquetFile(path)
+    except Exception as error:
+        raise InvalidInputError(f"not a readable Parquet file: {error}", field="file") from error
+    row_number = 0
+    for batch in parquet_file.iter_batches(batch_size=1024):
+        for row in batch.to_pylist():
+            row_number += 1
+            fields = {name: value for name, value in row.items() if value is not None}
+            attributes = {
+                name[len(ATTRIBUTE_COLUMN_PREFIX) :]: fields.pop(name)
+                for name in list(fields)
+                if name.startswith(ATTRIBUTE_COLUMN_PREFIX)
+            }
+            if attributes:
+                fields["attributes"] = {**attributes, **(fields.get("attributes") or {})}
+            yield RawRow(row_number, fields)
+
+
+def parse_product_row(row: RawRow, max_text_chars: int) -> Product | RowError:
+    """Validate one row. The error names the first offending field; the reason lists every problem."""
+    product_id = row.fields.get("product_id")
+    product_id = str(product_id) if product_id is not None else None
+    try:
+        product = Product.model_validate(row.fields)
+    except ValidationError as error:
+        problems = error.errors()
+        first_field = ".".join(str(part) for part in problems[0]["loc"]) or None
+        reason = "; ".join(_describe(problem) for problem in problems)
+        return RowError(row.line, first_field, reason, product_id)
+    text_length = len(compose_product_text(product))
+    if text_length > max_text_chars:
+        return RowError(
+            row.line,
+            "description",
+            f"product text is {text_length} characters; the limit is {max_text_chars}",
+            product_id,
+        )
+    return product
+
+
+def _describe(problem: Any) -> str:
+    location = ".".join(str(part) for part in problem["loc"])
+    message = str(problem["msg"])
+    if problem["type"] == "extra_forbidden":
+        message = "unknown field"
+    return f"{location}: {message}" if location else message

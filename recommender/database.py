@@ -1,0 +1,121 @@
+"""The relational database behind the event store and the import-job records (SQLAlchemy 2)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import JSON, DateTime, Float, Index, Integer, String, Text, create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from recommender.errors import DependencyUnavailableError
+
+ResultT = TypeVar("ResultT")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC; SQLite keeps no zone, so it is restored on the way out."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class EventRow(Base):
+    __tablename__ = "interaction_events"
+
+    event_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(256))
+    product_id: Mapped[str] = mapped_column(String(256))
+    event_type: Mapped[str] = mapped_column(String(32))
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        Index("ix_events_user_time", "user_id", "occurred_at"),
+        Index("ix_events_product", "product_id"),
+    )
+
+
+class ImportJobRow(Base):
+    __tablename__ = "import_jobs"
+
+    job_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(Text)
+    file_format: Mapped[str] = mapped_column(String(16))
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    succeeded: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    embedded: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class Database:
+    """Engine plus session factory; every call maps database failures to DependencyUnavailableError."""
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        connect_args: dict[str, object] = {}
+        if parsed.drivername.startswith("sqlite"):
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # The API's threads and the in-process worker share one file.
+            connect_args = {"check_same_thread": False, "timeout": 30}
+        else:
+            connect_args = {"connect_timeout": 5}
+        self.url = url
+        self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+        if parsed.drivername.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_wal)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Created on first use, so that a database that is down at start-up gives 503s, not a dead service.
+        self._schema_ready = False
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    def run(self, work: Callable[[Session], ResultT]) -> ResultT:
+        try:
+            if not self._schema_ready:
+                Base.metadata.create_all(self.engine)
+                self._schema_ready = True
+            with self.session() as session:
+                return work(session)
+        except SQLAlchemyError as error:
+            reason = str(error.orig) if getattr(error, "orig", None) else str(error)
+            raise DependencyUnavailableError("event store", reason.splitlines()[0]) from error
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_wal(connection: object, _record: object) -> None:
+    cursor = connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()

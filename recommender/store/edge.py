@@ -1,0 +1,205 @@
+"""Embedded backend: qdrant-edge-py, Qdrant's engine in-process. One shard directory per collection.
+
+An embedded shard belongs to one process (its WAL is locked); background work therefore runs inside
+the same process. Separate worker processes need the server backend.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import qdrant_edge as edge
+
+from recommender.errors import ConfigurationError, DependencyUnavailableError, StoreLockedError
+from recommender.store.base import CollectionSpec, PointToWrite, ScoredPoint, StoredPoint, ensure_compatible
+from recommender.store.conditions import (
+    Condition,
+    HasIdCondition,
+    MatchAnyCondition,
+    MatchCondition,
+    RangeCondition,
+)
+
+META_FILE_SUFFIX = ".meta.json"
+ResultT = TypeVar("ResultT")
+
+
+def read_edge_metadata(base_path: Path, name: str) -> dict[str, Any] | None:
+    meta_path = base_path / f"{name}{META_FILE_SUFFIX}"
+    if not meta_path.exists():
+        return None
+    return dict(json.loads(meta_path.read_text()))
+
+
+class EdgeVectorStore:
+    def __init__(self, base_path: Path, spec: CollectionSpec) -> None:
+        self.spec = spec
+        self._base_path = base_path
+        self._shard_path = base_path / spec.name
+        self._meta_path = base_path / f"{spec.name}{META_FILE_SUFFIX}"
+        self._optimize_lock = threading.Lock()
+        base_path.mkdir(parents=True, exist_ok=True)
+        self._shard = self._open()
+
+    def _open(self) -> edge.EdgeShard:
+        if (self._shard_path / "edge_config.json").exists():
+            ensure_compatible(
+                self.spec, read_edge_metadata(self._base_path, self.spec.name), str(self._shard_path)
+            )
+            try:
+                shard = edge.EdgeShard.load(str(self._shard_path))
+            except Exception as error:
+                if "WAL" in str(error) or "WouldBlock" in str(error):
+                    raise StoreLockedError(
+                        f"The embedded vector store at {self._shard_path} is already open in another "
+                        "process. An embedded store belongs to one process: stop the other process, or "
+                        "run a Qdrant server and set RECO_QDRANT__URL (QDRANT_URL) so that the API and "
+                        "separate Celery workers can share it."
+                    ) from error
+                raise ConfigurationError(f"cannot open embedded store {self._shard_path}: {error}") from error
+            return shard
+        config = edge.EdgeConfig(
+            vectors={
+                self.spec.vector_name: edge.EdgeVectorParams(
+                    size=self.spec.dimension, distance=edge.Distance.Cosine
+                )
+            }
+        )
+        shard = edge.EdgeShard.create(str(self._shard_path), config)
+        for key in self.spec.keyword_indexes:
+            shard.update(edge.UpdateOperation.create_field_index(key, edge.PayloadSchemaType.Keyword))
+        for key in self.spec.float_indexes:
+            shard.update(edge.UpdateOperation.create_field_index(key, edge.PayloadSchemaType.Float))
+        for key in self.spec.integer_indexes:
+            shard.update(edge.UpdateOperation.create_field_index(key, edge.PayloadSchemaType.Integer))
+        self._meta_path.write_text(json.dumps(self.spec.metadata()))
+        return shard
+
+    def _call(self, operation: Callable[[], ResultT]) -> ResultT:
+        try:
+            return operation()
+        except Exception as error:
+            raise DependencyUnavailableError(
+                "vector store", f"embedded shard {self.spec.name}: {error}"
+            ) from error
+
+    def upsert(self, points: Sequence[PointToWrite]) -> None:
+        if not points:
+            return
+        edge_points = [
+            edge.Point(point.point_id, {self.spec.vector_name: point.vector.tolist()}, point.payload)
+            for point in points
+        ]
+        self._call(lambda: self._shard.update(edge.UpdateOperation.upsert_points(edge_points)))
+
+    def overwrite_payload(self, point_id: str, payload: dict[str, Any]) -> None:
+        self._call(lambda: self._shard.update(edge.UpdateOperation.overwrite_payload([point_id], payload)))
+
+    def delete(self, point_ids: Sequence[str]) -> None:
+        if point_ids:
+            self._call(lambda: self._shard.update(edge.UpdateOperation.delete_points(list(point_ids))))
+
+    def retrieve(self, point_ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
+        if not point_ids:
+            return []
+        records = self._call(
+            lambda: self._shard.retrieve(list(point_ids), with_payload=True, with_vector=with_vectors)
+        )
+        return [self._stored(record, with_vectors) for record in records]
+
+    def search(
+        self,
+        vector: np.ndarray,
+        limit: int,
+        conditions: Sequence[Condition] = (),
+        exclude_ids: Sequence[str] = (),
+    ) -> list[ScoredPoint]:
+        query = edge.Query.Nearest(vector.tolist(), using=self.spec.vector_name)
+        return self._query(query, limit, conditions, exclude_ids)
+
+    def recommend(
+        self,
+        positive: Sequence[np.ndarray],
+        negative: Sequence[np.ndarray],
+        limit: int,
+        conditions: Sequence[Condition] = (),
+        exclude_ids: Sequence[str] = (),
+    ) -> list[ScoredPoint]:
+        recommend_query = edge.RecommendQuery(
+            [vector.tolist() for vector in positive], [vector.tolist() for vector in negative]
+        )
+        query = edge.Query.RecommendBestScore(recommend_query, using=self.spec.vector_name)
+        return self._query(query, limit, conditions, exclude_ids)
+
+    def _query(
+        self, query: Any, limit: int, conditions: Sequence[Condition], exclude_ids: Sequence[str]
+    ) -> list[ScoredPoint]:
+        request = edge.QueryRequest(
+            limit=limit, query=query, with_payload=True, filter=_edge_filter(conditions, exclude_ids)
+        )
+        results = self._call(lambda: self._shard.query(request))
+        return [ScoredPoint(str(hit.id), float(hit.score), dict(hit.payload or {})) for hit in results]
+
+    def scroll(
+        self, limit: int, offset: str | None = None, conditions: Sequence[Condition] = ()
+    ) -> tuple[list[StoredPoint], str | None]:
+        request = edge.ScrollRequest(
+            offset=offset, limit=limit, filter=_edge_filter(conditions, ()), with_payload=True
+        )
+        records, next_offset = self._call(lambda: self._shard.scroll(request))
+        return [self._stored(record, False) for record in records], (
+            str(next_offset) if next_offset is not None else None
+        )
+
+    def count(self) -> int:
+        return int(self._call(lambda: self._shard.count(edge.CountRequest(exact=True))))
+
+    def optimize(self) -> None:
+        # One optimisation at a time; exact search keeps serving while the HNSW graph is built.
+        if not self._optimize_lock.acquire(blocking=False):
+            return
+        try:
+            self._call(self._shard.optimize)
+        finally:
+            self._optimize_lock.release()
+
+    def drop(self) -> None:
+        self._shard.close()
+        shutil.rmtree(self._shard_path, ignore_errors=True)
+        self._meta_path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self._shard.close()
+
+    def _stored(self, record: Any, with_vectors: bool) -> StoredPoint:
+        vector = None
+        if with_vectors and record.vector is not None:
+            vector = np.asarray(record.vector[self.spec.vector_name], dtype=np.float32)
+        return StoredPoint(str(record.id), dict(record.payload or {}), vector)
+
+
+def _edge_filter(conditions: Sequence[Condition], exclude_ids: Sequence[str]) -> edge.Filter | None:
+    must = [_edge_condition(condition) for condition in conditions]
+    must_not = [edge.HasIdCondition(set(exclude_ids))] if exclude_ids else []
+    if not must and not must_not:
+        return None
+    return edge.Filter(must=must or None, must_not=must_not or None)
+
+
+def _edge_condition(condition: Condition) -> Any:
+    match condition:
+        case MatchCondition(key=key, value=value):
+            return edge.FieldCondition(key, match=edge.MatchValue(value))
+        case MatchAnyCondition(key=key, values=values):
+            return edge.FieldCondition(key, match=edge.MatchAny(list(values)))
+        case RangeCondition(key=key, gte=gte, lte=lte):
+            return edge.FieldCondition(key, range=edge.RangeFloat(gte=gte, lte=lte))
+        case HasIdCondition(point_ids=point_ids):
+            return edge.HasIdCondition(set(point_ids))
+    raise TypeError(f"unsupported condition {condition!r}")
