@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from recommender.catalog import Catalog
 from recommender.database import Database
 from recommender.embedding import Embedder, SentenceTransformerEmbedder
+from recommender.errors import DependencyUnavailableError
 from recommender.events import EventStore
 from recommender.importer import CatalogImporter
 from recommender.jobs import JobStore
@@ -16,6 +18,8 @@ from recommender.retrieval import Retriever
 from recommender.settings import Settings
 from recommender.store import CollectionSpec, VectorStore
 from recommender.store.conditions import BRAND_KEY, CATEGORY_PATH_KEY, IN_STOCK_KEY, PRICE_KEY
+
+logger = logging.getLogger(__name__)
 
 PRODUCT_VECTOR = "text"
 PROFILE_VECTOR = "profile"
@@ -92,6 +96,12 @@ def build_service(settings: Settings, embedder: Embedder | None = None) -> Recom
 
         rebuild_if_model_changed(settings, embedder)
     products, users, backend = open_vector_stores(settings, embedder)
+    for store in (products, users):
+        try:
+            # Opens (or checks) the collection now: another model's vectors must fail at start-up.
+            store.count()
+        except DependencyUnavailableError as error:
+            logger.warning("starting without the vector store (requests get 503 until it is back): %s", error)
     database = Database(settings.events.url)
     events = EventStore(database)
     jobs = JobStore(database)

@@ -41,10 +41,14 @@ class ServerVectorStore:
     def __init__(self, client: QdrantClient, spec: CollectionSpec) -> None:
         self.spec = spec
         self._client = client
-        self._call(self._ensure_collection)
+        # Checked on first use, so that a server that is down at start-up gives 503s, not a dead service.
+        self._collection_ready = False
 
     def _call(self, operation: Callable[[], ResultT]) -> ResultT:
         try:
+            if not self._collection_ready:
+                self._ensure_collection()
+                self._collection_ready = True
             return operation()
         except (DependencyUnavailableError, ModelMismatchError):
             raise
@@ -173,6 +177,7 @@ class ServerVectorStore:
 
     def drop(self) -> None:
         self._call(lambda: self._client.delete_collection(self.spec.name))
+        self._collection_ready = False
 
     def close(self) -> None:
         """The client is shared by every collection; the service closes it."""

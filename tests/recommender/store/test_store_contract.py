@@ -1,0 +1,175 @@
+"""One contract, run against the embedded store and qdrant-client (``:memory:``, the server API).
+
+The same calls go to both and the results are compared, as qdrant-client tests its local and remote modes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recommender.errors import StoreLockedError
+from recommender.ids import product_point_id
+from recommender.models import ProductFilter
+from recommender.store import CollectionSpec, PointToWrite, VectorStore
+from recommender.store.base import ModelMismatchError
+from recommender.store.conditions import conditions_for
+from recommender.store.edge import EdgeVectorStore
+from recommender.store.server import ServerVectorStore, connect
+
+SPEC = CollectionSpec(
+    name="contract",
+    vector_name="text",
+    dimension=8,
+    embedding_model="test-model",
+    keyword_indexes=("product_id", "_category_path", "_brand"),
+    float_indexes=("price",),
+    integer_indexes=("_in_stock",),
+)
+
+
+def open_store(kind: str, root: Path, spec: CollectionSpec = SPEC) -> VectorStore:
+    if kind == "embedded":
+        return EdgeVectorStore(root, spec)
+    return ServerVectorStore(connect(":memory:", None, 5), spec)
+
+
+def points(count: int = 40) -> list[PointToWrite]:
+    rng = np.random.default_rng(7)
+    written = []
+    for index in range(count):
+        vector = rng.normal(size=SPEC.dimension).astype(np.float32)
+        vector /= np.linalg.norm(vector)
+        category = ["home", "home > kitchen"] if index % 2 else ["sports", "sports > running"]
+        payload = {
+            "product_id": f"p{index}",
+            "price": float(index),
+            "_category_path": category,
+            "_brand": "acme" if index % 3 == 0 else "other",
+            "_in_stock": int(index % 4 != 0),
+            "_attributes": {"colour": "red" if index % 5 == 0 else "blue", "size": index % 3},
+        }
+        written.append(PointToWrite(product_point_id(f"p{index}"), vector, payload))
+    return written
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> Iterator[dict[str, VectorStore]]:
+    opened = {kind: open_store(kind, tmp_path) for kind in ("embedded", "server")}
+    data = points()
+    for store in opened.values():
+        store.upsert(data)
+    yield opened
+    for store in opened.values():
+        store.close()
+
+
+def ids(hits: list) -> list[str]:
+    return [hit.payload["product_id"] for hit in hits]
+
+
+FILTERS = [
+    None,
+    ProductFilter(category="Home > Kitchen"),
+    ProductFilter(brands=["ACME"]),
+    ProductFilter(price_min=10, price_max=20),
+    ProductFilter(in_stock=False),
+    ProductFilter(attributes={"colour": "red"}),
+    ProductFilter(attributes={"size": [0, 2]}),
+    ProductFilter(category="sports", price_max=30, in_stock=True, attributes={"colour": "blue"}),
+]
+
+
+@pytest.mark.parametrize("product_filter", FILTERS)
+def test_search_gives_the_same_results_on_both_backends(
+    stores: dict[str, VectorStore], product_filter: ProductFilter | None
+) -> None:
+    query = points()[3].vector
+    exclude = [product_point_id("p3")]
+    results = {
+        kind: store.search(query, 10, conditions_for(product_filter), exclude)
+        for kind, store in stores.items()
+    }
+    assert ids(results["embedded"]) == ids(results["server"])
+    assert "p3" not in ids(results["embedded"])
+    embedded_scores = [hit.score for hit in results["embedded"]]
+    assert embedded_scores == pytest.approx([hit.score for hit in results["server"]], abs=1e-5)
+    assert embedded_scores == sorted(embedded_scores, reverse=True)
+
+
+def test_filters_select_exactly_the_matching_points(stores: dict[str, VectorStore]) -> None:
+    product_filter = ProductFilter(category="home", price_min=10, price_max=30, in_stock=True)
+    for store in stores.values():
+        hits = store.search(points()[0].vector, 100, conditions_for(product_filter))
+        expected = {f"p{i}" for i in range(10, 31) if i % 2 == 1 and i % 4 != 0}
+        assert set(ids(hits)) == expected
+
+
+def test_recommend_query_agrees_across_backends(stores: dict[str, VectorStore]) -> None:
+    data = points()
+    examples = [data[1].point_id, data[2].point_id, data[5].point_id]
+    results = {
+        kind: store.recommend([data[1].vector, data[2].vector], [data[5].vector], 8, exclude_ids=examples)
+        for kind, store in stores.items()
+    }
+    assert ids(results["embedded"]) == ids(results["server"])
+    assert not {"p1", "p2", "p5"} & set(ids(results["embedded"]))
+
+
+def test_retrieve_scroll_count_payload_and_delete(stores: dict[str, VectorStore]) -> None:
+    for store in stores.values():
+        assert store.count() == 40
+        found = store.retrieve([product_point_id("p1"), product_point_id("missing")], with_vectors=True)
+        assert len(found) == 1 and found[0].vector is not None and found[0].vector.shape == (8,)
+        store.overwrite_payload(product_point_id("p1"), {"product_id": "p1", "price": 99.0})
+        assert store.retrieve([product_point_id("p1")])[0].payload == {"product_id": "p1", "price": 99.0}
+        collected, offset = [], None
+        while True:
+            page, offset = store.scroll(15, offset)
+            collected += ids(page)
+            if offset is None:
+                break
+        assert sorted(collected) == sorted(f"p{i}" for i in range(40))
+        store.delete([product_point_id("p1"), product_point_id("p2")])
+        assert store.count() == 38
+
+
+def test_upsert_with_the_same_id_replaces(stores: dict[str, VectorStore]) -> None:
+    for store in stores.values():
+        store.upsert(points()[:5])
+        assert store.count() == 40
+
+
+def test_embedded_store_reopens_with_its_data(tmp_path: Path) -> None:
+    store = open_store("embedded", tmp_path)
+    store.upsert(points(5))
+    store.close()
+    reopened = open_store("embedded", tmp_path)
+    assert reopened.count() == 5
+    reopened.close()
+
+
+def test_second_open_of_an_embedded_store_says_why(tmp_path: Path) -> None:
+    store = open_store("embedded", tmp_path)
+    try:
+        with pytest.raises(StoreLockedError, match="belongs to one process.*RECO_QDRANT__URL"):
+            open_store("embedded", tmp_path)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("kind", ["embedded", "server"])
+def test_another_embedding_model_is_refused(tmp_path: Path, kind: str) -> None:
+    if kind == "embedded":
+        open_store(kind, tmp_path).close()
+        with pytest.raises(ModelMismatchError, match="other-model"):
+            open_store(kind, tmp_path, CollectionSpec("contract", "text", 8, "other-model"))
+    else:
+        client = connect(":memory:", None, 5)
+        ServerVectorStore(client, SPEC).count()
+        other = ServerVectorStore(client, CollectionSpec("contract", "text", 16, "test-model"))
+        with pytest.raises(ModelMismatchError, match="dimension 16"):
+            other.count()
