@@ -43,6 +43,9 @@ def create_celery_app(settings: CelerySettings) -> Celery:
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
         worker_hijack_root_logger=False,
     )
+    if broker_url == IN_PROCESS_BROKER:
+        # The in-memory queue is polled; its default second of latency would delay every profile refresh.
+        app.conf.broker_transport_options = {"polling_interval": 0.05}
     retry_options: dict[str, Any] = {
         "bind": True,
         "autoretry_for": (DependencyUnavailableError,),
@@ -65,7 +68,7 @@ def _register(app: Celery, name: str, body: Callable[..., Any], options: dict[st
 
     run.__name__ = body.__name__
     run.__doc__ = body.__doc__
-    app.task(name=name, **options)(run)
+    app.task(name=name, shared=False, **options)(run)
 
 
 class TaskQueue:

@@ -13,6 +13,9 @@ from celery.worker import WorkController
 
 class InProcessWorker:
     def __init__(self, app: Celery, concurrency: int = 2) -> None:
+        # Task tracing looks the app up as the current one; make it so, as a worker process does.
+        app.set_default()
+        app.finalize(auto=True)
         self._ready = threading.Event()
         self._controller = WorkController(
             app=app,

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fastapi.testclient import TestClient
+
+from recommender.demo import demo_catalog_path
+from tests.api.conftest import wait_for_job
+
+CSV = (
+    "product_id,title,price,category,attr.colour\n"
+    "c1,Blue running shoe,80,Sports > Running,blue\n"
+    "c2,,10,Sports,red\n"
+    "c3,Kitchen scale,not-a-price,Home > Kitchen,\n"
+    "c4,Digital kitchen scale,25,Home > Kitchen,white\n"
+)
+
+
+def test_upload_returns_a_job_and_reports_bad_rows(client: TestClient) -> None:
+    response = client.post("/imports", files={"file": ("catalog.csv", io.BytesIO(CSV.encode()), "text/csv")})
+    assert response.status_code == 202
+    job = wait_for_job(client, response.json()["job_id"])
+    assert (job["state"], job["processed"], job["ok"], job["failed"]) == ("succeeded", 4, 2, 2)
+    assert [(error["line"], error["field"]) for error in job["errors"]] == [(3, "title"), (4, "price")]
+    assert job["rate_per_second"] > 0
+    assert client.get("/products/c4").json()["product"]["attributes"] == {"colour": "white"}
+
+
+def test_reimport_of_the_same_upload_changes_nothing(client: TestClient) -> None:
+    for expected_embedded in (2, 0):
+        response = client.post("/imports", files={"file": ("c.csv", io.BytesIO(CSV.encode()), "text/csv")})
+        job = wait_for_job(client, response.json()["job_id"])
+        assert job["embedded"] == expected_embedded
+
+
+def test_import_from_a_server_path_and_parquet_upload(client: TestClient, tmp_path: Path) -> None:
+    response = client.post("/imports/from-path", json={"path": str(demo_catalog_path())})
+    assert wait_for_job(client, response.json()["job_id"])["ok"] == 60
+    parquet_path = tmp_path / "extra.parquet"
+    pq.write_table(pa.table({"product_id": ["pq1"], "title": ["Parquet thermos flask"]}), parquet_path)
+    with parquet_path.open("rb") as handle:
+        response = client.post("/imports", files={"file": ("extra.parquet", handle)})
+    assert wait_for_job(client, response.json()["job_id"])["ok"] == 1
+    assert client.get("/products/pq1").status_code == 200
+
+
+def test_bad_import_requests(client: TestClient) -> None:
+    assert client.post("/imports", files={"file": ("c.xlsx", io.BytesIO(b"x"))}).status_code == 422
+    missing = client.post("/imports/from-path", json={"path": "/no/such/file.csv"})
+    assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["path"]
+    assert client.get("/imports/unknown-job").status_code == 404
