@@ -1,0 +1,94 @@
+"""Bulk-import throughput against bare ``model.encode`` on the same texts, in the same run.
+
+    python bench/ingest.py --products 2000
+
+The catalog is synthetic: the demo products with varied titles and attributes, so that the texts have
+realistic lengths and are all different. The import runs the real pipeline (read JSONL, validate,
+compose text, hash, embed, write to the embedded Qdrant store, record job progress).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from recommender.catalog_files import CatalogFormat
+from recommender.demo import demo_catalog_path
+from recommender.embedding import SentenceTransformerEmbedder
+from recommender.models import Product
+from recommender.service import build_service
+from recommender.settings import Settings
+from recommender.text import compose_product_text
+
+ADJECTIVES = ["compact", "premium", "classic", "lightweight", "durable", "eco", "deluxe", "travel", "pro", "mini"]
+COLOURS = ["red", "blue", "green", "black", "white", "grey", "orange", "purple"]
+
+
+def synthetic_catalog(count: int, seed: int = 13) -> list[dict]:
+    rng = random.Random(seed)
+    base = [json.loads(line) for line in demo_catalog_path().read_text().splitlines()]
+    rows = []
+    for index in range(count):
+        row = dict(base[index % len(base)])
+        row["product_id"] = f"bench-{index}"
+        row["title"] = f"{rng.choice(ADJECTIVES).title()} {row['title']} {rng.choice(COLOURS)} edition {index}"
+        row["attributes"] = {**row["attributes"], "colour": rng.choice(COLOURS), "batch": index // 100}
+        row["price"] = round(rng.uniform(5, 500), 2)
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--products", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+
+    rows = synthetic_catalog(args.products)
+    texts = [compose_product_text(Product.model_validate(row)) for row in rows]
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        catalog_path = root / "catalog.jsonl"
+        catalog_path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        settings = Settings(
+            qdrant={"path": root / "qdrant"},
+            events={"url": f"sqlite:///{root / 'events.db'}"},
+            embedding={"batch_size": args.batch_size},
+        )
+        embedder = SentenceTransformerEmbedder(settings.embedding)
+        model = embedder._model
+        model.encode(texts[:64], batch_size=args.batch_size)  # warm-up
+
+        start = time.perf_counter()
+        model.encode(texts, batch_size=args.batch_size, normalize_embeddings=True, convert_to_numpy=True)
+        encode_seconds = time.perf_counter() - start
+
+        service = build_service(settings, embedder=embedder)
+        job = service.jobs.create(str(catalog_path), "jsonl")
+        start = time.perf_counter()
+        summary = service.importer.run_job(job.job_id, catalog_path, CatalogFormat.JSONL)
+        import_seconds = time.perf_counter() - start
+
+        start = time.perf_counter()
+        again = service.importer.run_job(service.jobs.create("again", "jsonl").job_id, catalog_path,
+                                         CatalogFormat.JSONL)
+        reimport_seconds = time.perf_counter() - start
+        service.close()
+
+    encode_rate = len(texts) / encode_seconds
+    import_rate = summary.succeeded / import_seconds
+    print(f"products: {len(texts)}  batch size: {args.batch_size}")
+    print(f"bare model.encode:      {encode_rate:8.1f} products/s  ({encode_seconds:.1f} s)")
+    print(f"bulk import (pipeline): {import_rate:8.1f} products/s  ({import_seconds:.1f} s, "
+          f"{summary.embedded} embedded)")
+    print(f"ratio import / encode:  {import_rate / encode_rate:8.3f}  (goal >= 0.9)")
+    print(f"re-import unchanged:    {again.succeeded / reimport_seconds:8.1f} products/s  "
+          f"({again.unchanged} unchanged, {again.embedded} embedded)")
+
+
+if __name__ == "__main__":
+    main()

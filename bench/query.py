@@ -1,0 +1,155 @@
+"""Recommendation latency through the HTTP API and through the bare store, at 10k and 100k products.
+
+    python bench/query.py --sizes 10000 100000 --requests 200
+
+Vectors are random unit vectors (embedding 100k texts would take ~20 minutes here and does not change
+search cost); payloads are real product payloads with categories, brands and prices, so filters do real
+work. The HTTP numbers come from a real server process (``recommender serve``) on loopback, queried
+sequentially; "query" requests include embedding the query text with the real model.
+``--hnsw`` builds the HNSW index first (qdrant-edge ``optimize()``: minutes at 100k on 2 cores);
+without it the embedded store answers by exact search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from recommender.catalog import product_payload
+from recommender.ids import product_point_id
+from recommender.models import Product, ProductFilter
+from recommender.service import product_collection
+from recommender.store import PointToWrite
+from recommender.store.conditions import conditions_for
+from recommender.store.edge import EdgeVectorStore
+from recommender.settings import Settings
+
+CATEGORIES = ["Home > Kitchen", "Home > Garden", "Sports > Running", "Sports > Cycling", "Electronics > Audio",
+              "Electronics > Computers", "Books > Fiction", "Beauty > Skincare"]
+BRANDS = [f"brand-{index}" for index in range(50)]
+DIMENSION = 384
+
+
+class _ModelInfo:
+    model_name = "all-MiniLM-L6-v2"
+    dimension = DIMENSION
+
+
+def fill_store(store: EdgeVectorStore, size: int, seed: int = 5) -> None:
+    rng = np.random.default_rng(seed)
+    picker = random.Random(seed)
+    for start in range(0, size, 2000):
+        count = min(2000, size - start)
+        vectors = rng.normal(size=(count, DIMENSION)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        points = []
+        for offset, vector in enumerate(vectors):
+            product = Product(
+                product_id=f"p{start + offset}", title=f"Product {start + offset}",
+                category=picker.choice(CATEGORIES), brand=picker.choice(BRANDS),
+                price=round(picker.uniform(1, 500), 2), in_stock=picker.random() > 0.1,
+            )
+            points.append(PointToWrite(product_point_id(product.product_id), vector, product_payload(product, "x")))
+        store.upsert(points)
+
+
+def percentiles(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p50 = statistics.median(ordered) * 1000
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+    return f"p50 {p50:7.2f} ms   p99 {p99:7.2f} ms"
+
+
+def timed(call: Callable[[], object], repeats: int) -> list[float]:
+    call()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def bench_store(store: EdgeVectorStore, repeats: int) -> None:
+    rng = np.random.default_rng(1)
+    queries = rng.normal(size=(repeats + 1, DIMENSION)).astype(np.float32)
+    iterator = iter(queries)
+    filtered = conditions_for(ProductFilter(category="Sports", price_max=200, in_stock=True))
+    print(f"  store search k=10           {percentiles(timed(lambda: store.search(next(iterator), 10), repeats))}")
+    iterator = iter(queries)
+    print(f"  store search k=10 filtered  "
+          f"{percentiles(timed(lambda: store.search(next(iterator), 10, filtered), repeats))}")
+
+
+def bench_http(root: Path, size: int, repeats: int) -> None:
+    port = 18000 + random.randint(0, 999)
+    env = {**os.environ, "RECO_QDRANT__PATH": str(root / "qdrant"), "HF_HUB_OFFLINE": "1",
+           "RECO_EVENTS__URL": f"sqlite:///{root / 'events.db'}"}
+    server = subprocess.Popen([sys.executable, "-c", "from cli.main import main; main()", "serve", "--port",
+                               str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                try:
+                    if client.get("/health").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.3)
+            picker = random.Random(3)
+            similar = lambda: client.get(f"/products/p{picker.randrange(size)}/similar", params={"k": 10})  # noqa: E731
+            print(f"  HTTP GET similar k=10       {percentiles(timed(similar, repeats))}")
+            filtered = lambda: client.get(  # noqa: E731
+                f"/products/p{picker.randrange(size)}/similar",
+                params={"k": 10, "category": "Sports", "price_max": 200, "in_stock": "true"},
+            )
+            print(f"  HTTP GET similar filtered   {percentiles(timed(filtered, repeats))}")
+            words = ["running shoes", "coffee grinder", "garden hose", "noise cancelling headphones",
+                     "crime novel", "face cream", "bike light", "laptop stand"]
+            query = lambda: client.get("/users/visitor/recommendations",  # noqa: E731
+                                       params={"k": 10, "query": picker.choice(words)})
+            print(f"  HTTP GET query (embeds)     {percentiles(timed(query, repeats))}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--hnsw", action="store_true", help="build the HNSW index before measuring")
+    args = parser.parse_args()
+    for size in args.sizes:
+        with tempfile.TemporaryDirectory() as directory:
+            root = Path(directory)
+            settings = Settings(qdrant={"path": root / "qdrant"})
+            store = EdgeVectorStore(root / "qdrant", product_collection(settings, _ModelInfo()))  # type: ignore[arg-type]
+            start = time.perf_counter()
+            fill_store(store, size)
+            fill_seconds = time.perf_counter() - start
+            index_note = "exact search"
+            if args.hnsw:
+                start = time.perf_counter()
+                store.optimize()
+                index_note = f"HNSW built in {time.perf_counter() - start:.0f} s"
+            print(f"{size} products (loaded in {fill_seconds:.1f} s; {index_note}), {args.requests} requests each")
+            bench_store(store, args.requests)
+            store.close()
+            bench_http(root, size, args.requests)
+
+
+if __name__ == "__main__":
+    main()

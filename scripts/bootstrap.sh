@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Creates .venv (if needed) and installs the project into it: torch first (CPU build, pinned), then the rest.
+# Usage: scripts/bootstrap.sh [extras]   e.g. scripts/bootstrap.sh test
+# TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu picks PyTorch's CPU wheels on machines whose pip
+# would otherwise take the multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+python="${PYTHON:-python3}"
+
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+if ! .venv/bin/python -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then
+  if [ -n "${TORCH_INDEX_URL:-}" ]; then
+    .venv/bin/python -m pip install --quiet torch==2.13.0 --index-url "$TORCH_INDEX_URL"
+  else
+    .venv/bin/python -m pip install --quiet torch==2.13.0
+  fi
+fi
+target="."
+if [ -n "$extras" ]; then
+  target=".[$extras]"
+fi
+.venv/bin/python -m pip install --quiet -e "$target"

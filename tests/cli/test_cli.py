@@ -1,0 +1,73 @@
+"""The ``recommender`` command: ingest with a report, and demo serving the API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from tests.conftest import free_port
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    env = {
+        "RECO_QDRANT__PATH": str(tmp_path / "qdrant"),
+        "RECO_EVENTS__URL": f"sqlite:///{tmp_path / 'events.db'}",
+        "RECO_API__UPLOAD_DIR": str(tmp_path / "uploads"),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def test_ingest_reports_bad_rows_and_imports_the_rest(cli_env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "catalog.csv"
+    path.write_text("product_id,title,price\np1,Garden hose,20\np2,,5\np3,Watering can,12\n")
+    result = CliRunner().invoke(app, ["ingest", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "2 ok, 1 failed" in result.output
+    assert "title" in result.output and "3" in result.output  # line 3, field title
+    again = CliRunner().invoke(app, ["ingest", str(path)])
+    assert "0 embedded, 2 unchanged" in again.output
+
+
+def test_ingest_refuses_an_unknown_format(cli_env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "catalog.txt"
+    path.write_text("x")
+    result = CliRunner().invoke(app, ["ingest", str(path)])
+    assert result.exit_code == 2 and "cannot tell the format" in result.output
+
+
+def test_demo_serves_the_demo_catalog(cli_env: dict[str, str], tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, **cli_env, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from cli.main import main; main()", "demo", "--port", str(port)],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        ready = None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        assert ready is not None and ready.status_code == 200, "demo did not come up"
+        assert ready.json()["products"] == 60
+        runner = httpx.get(f"http://127.0.0.1:{port}/users/demo-runner/recommendations", timeout=10).json()
+        assert runner["signal"] == "profile"
+        assert httpx.get(f"http://127.0.0.1:{port}/docs", timeout=5).status_code == 200
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}/docs" in output
