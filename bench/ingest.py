@@ -24,7 +24,18 @@ from recommender.service import build_service
 from recommender.settings import Settings
 from recommender.text import compose_product_text
 
-ADJECTIVES = ["compact", "premium", "classic", "lightweight", "durable", "eco", "deluxe", "travel", "pro", "mini"]
+ADJECTIVES = [
+    "compact",
+    "premium",
+    "classic",
+    "lightweight",
+    "durable",
+    "eco",
+    "deluxe",
+    "travel",
+    "pro",
+    "mini",
+]
 COLOURS = ["red", "blue", "green", "black", "white", "grey", "orange", "purple"]
 
 
@@ -35,7 +46,9 @@ def synthetic_catalog(count: int, seed: int = 13) -> list[dict]:
     for index in range(count):
         row = dict(base[index % len(base)])
         row["product_id"] = f"bench-{index}"
-        row["title"] = f"{rng.choice(ADJECTIVES).title()} {row['title']} {rng.choice(COLOURS)} edition {index}"
+        row["title"] = (
+            f"{rng.choice(ADJECTIVES).title()} {row['title']} {rng.choice(COLOURS)} edition {index}"
+        )
         row["attributes"] = {**row["attributes"], "colour": rng.choice(COLOURS), "batch": index // 100}
         row["price"] = round(rng.uniform(5, 500), 2)
         rows.append(row)
@@ -43,7 +56,9 @@ def synthetic_catalog(count: int, seed: int = 13) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--products", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
@@ -74,8 +89,9 @@ def main() -> None:
         import_seconds = time.perf_counter() - start
 
         start = time.perf_counter()
-        again = service.importer.run_job(service.jobs.create("again", "jsonl").job_id, catalog_path,
-                                         CatalogFormat.JSONL)
+        again = service.importer.run_job(
+            service.jobs.create("again", "jsonl").job_id, catalog_path, CatalogFormat.JSONL
+        )
         reimport_seconds = time.perf_counter() - start
         service.close()
 
@@ -83,11 +99,15 @@ def main() -> None:
     import_rate = summary.succeeded / import_seconds
     print(f"products: {len(texts)}  batch size: {args.batch_size}")
     print(f"bare model.encode:      {encode_rate:8.1f} products/s  ({encode_seconds:.1f} s)")
-    print(f"bulk import (pipeline): {import_rate:8.1f} products/s  ({import_seconds:.1f} s, "
-          f"{summary.embedded} embedded)")
+    print(
+        f"bulk import (pipeline): {import_rate:8.1f} products/s  ({import_seconds:.1f} s, "
+        f"{summary.embedded} embedded)"
+    )
     print(f"ratio import / encode:  {import_rate / encode_rate:8.3f}  (goal >= 0.9)")
-    print(f"re-import unchanged:    {again.succeeded / reimport_seconds:8.1f} products/s  "
-          f"({again.unchanged} unchanged, {again.embedded} embedded)")
+    print(
+        f"re-import unchanged:    {again.succeeded / reimport_seconds:8.1f} products/s  "
+        f"({again.unchanged} unchanged, {again.embedded} embedded)"
+    )
 
 
 if __name__ == "__main__":

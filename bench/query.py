@@ -30,13 +30,21 @@ from recommender.catalog import product_payload
 from recommender.ids import product_point_id
 from recommender.models import Product, ProductFilter
 from recommender.service import product_collection
+from recommender.settings import Settings
 from recommender.store import PointToWrite
 from recommender.store.conditions import conditions_for
 from recommender.store.edge import EdgeVectorStore
-from recommender.settings import Settings
 
-CATEGORIES = ["Home > Kitchen", "Home > Garden", "Sports > Running", "Sports > Cycling", "Electronics > Audio",
-              "Electronics > Computers", "Books > Fiction", "Beauty > Skincare"]
+CATEGORIES = [
+    "Home > Kitchen",
+    "Home > Garden",
+    "Sports > Running",
+    "Sports > Cycling",
+    "Electronics > Audio",
+    "Electronics > Computers",
+    "Books > Fiction",
+    "Beauty > Skincare",
+]
 BRANDS = [f"brand-{index}" for index in range(50)]
 DIMENSION = 384
 
@@ -56,11 +64,16 @@ def fill_store(store: EdgeVectorStore, size: int, seed: int = 5) -> None:
         points = []
         for offset, vector in enumerate(vectors):
             product = Product(
-                product_id=f"p{start + offset}", title=f"Product {start + offset}",
-                category=picker.choice(CATEGORIES), brand=picker.choice(BRANDS),
-                price=round(picker.uniform(1, 500), 2), in_stock=picker.random() > 0.1,
+                product_id=f"p{start + offset}",
+                title=f"Product {start + offset}",
+                category=picker.choice(CATEGORIES),
+                brand=picker.choice(BRANDS),
+                price=round(picker.uniform(1, 500), 2),
+                in_stock=picker.random() > 0.1,
             )
-            points.append(PointToWrite(product_point_id(product.product_id), vector, product_payload(product, "x")))
+            points.append(
+                PointToWrite(product_point_id(product.product_id), vector, product_payload(product, "x"))
+            )
         store.upsert(points)
 
 
@@ -83,24 +96,44 @@ def timed(call: Callable[[], object], repeats: int) -> list[float]:
 
 def bench_store(store: EdgeVectorStore, repeats: int) -> None:
     rng = np.random.default_rng(1)
-    queries = rng.normal(size=(repeats + 1, DIMENSION)).astype(np.float32)
-    iterator = iter(queries)
+    queries = iter(rng.normal(size=(2 * repeats + 2, DIMENSION)).astype(np.float32))
     filtered = conditions_for(ProductFilter(category="Sports", price_max=200, in_stock=True))
-    print(f"  store search k=10           {percentiles(timed(lambda: store.search(next(iterator), 10), repeats))}")
-    iterator = iter(queries)
-    print(f"  store search k=10 filtered  "
-          f"{percentiles(timed(lambda: store.search(next(iterator), 10, filtered), repeats))}")
+
+    def plain() -> object:
+        return store.search(next(queries), 10)
+
+    def with_filter() -> object:
+        return store.search(next(queries), 10, filtered)
+
+    print(f"  store search k=10           {percentiles(timed(plain, repeats))}")
+    print(f"  store search k=10 filtered  {percentiles(timed(with_filter, repeats))}")
+
+
+QUERIES = [
+    "running shoes",
+    "coffee grinder",
+    "garden hose",
+    "noise cancelling headphones",
+    "crime novel",
+    "face cream",
+    "bike light",
+    "laptop stand",
+]
 
 
 def bench_http(root: Path, size: int, repeats: int) -> None:
     port = 18000 + random.randint(0, 999)
-    env = {**os.environ, "RECO_QDRANT__PATH": str(root / "qdrant"), "HF_HUB_OFFLINE": "1",
-           "RECO_EVENTS__URL": f"sqlite:///{root / 'events.db'}"}
-    server = subprocess.Popen([sys.executable, "-c", "from cli.main import main; main()", "serve", "--port",
-                               str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "RECO_QDRANT__PATH": str(root / "qdrant"),
+        "HF_HUB_OFFLINE": "1",
+        "RECO_EVENTS__URL": f"sqlite:///{root / 'events.db'}",
+    }
+    command = [sys.executable, "-c", "from cli.main import main; main()", "serve", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    picker = random.Random(3)
     try:
-        with httpx.Client(base_url=base, timeout=30) as client:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 try:
@@ -108,18 +141,20 @@ def bench_http(root: Path, size: int, repeats: int) -> None:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.3)
-            picker = random.Random(3)
-            similar = lambda: client.get(f"/products/p{picker.randrange(size)}/similar", params={"k": 10})  # noqa: E731
+
+            def similar() -> object:
+                return client.get(f"/products/p{picker.randrange(size)}/similar", params={"k": 10})
+
+            def similar_filtered() -> object:
+                params = {"k": 10, "category": "Sports", "price_max": 200, "in_stock": "true"}
+                return client.get(f"/products/p{picker.randrange(size)}/similar", params=params)
+
+            def query() -> object:
+                params = {"k": 10, "query": picker.choice(QUERIES)}
+                return client.get("/users/visitor/recommendations", params=params)
+
             print(f"  HTTP GET similar k=10       {percentiles(timed(similar, repeats))}")
-            filtered = lambda: client.get(  # noqa: E731
-                f"/products/p{picker.randrange(size)}/similar",
-                params={"k": 10, "category": "Sports", "price_max": 200, "in_stock": "true"},
-            )
-            print(f"  HTTP GET similar filtered   {percentiles(timed(filtered, repeats))}")
-            words = ["running shoes", "coffee grinder", "garden hose", "noise cancelling headphones",
-                     "crime novel", "face cream", "bike light", "laptop stand"]
-            query = lambda: client.get("/users/visitor/recommendations",  # noqa: E731
-                                       params={"k": 10, "query": picker.choice(words)})
+            print(f"  HTTP GET similar filtered   {percentiles(timed(similar_filtered, repeats))}")
             print(f"  HTTP GET query (embeds)     {percentiles(timed(query, repeats))}")
     finally:
         server.terminate()
@@ -127,7 +162,9 @@ def bench_http(root: Path, size: int, repeats: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--hnsw", action="store_true", help="build the HNSW index before measuring")
@@ -145,7 +182,10 @@ def main() -> None:
                 start = time.perf_counter()
                 store.optimize()
                 index_note = f"HNSW built in {time.perf_counter() - start:.0f} s"
-            print(f"{size} products (loaded in {fill_seconds:.1f} s; {index_note}), {args.requests} requests each")
+            print(
+                f"{size} products (loaded in {fill_seconds:.1f} s; {index_note}), "
+                f"{args.requests} requests each"
+            )
             bench_store(store, args.requests)
             store.close()
             bench_http(root, size, args.requests)

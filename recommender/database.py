@@ -108,7 +108,8 @@ class Database:
             with self.session() as session:
                 return work(session)
         except SQLAlchemyError as error:
-            reason = str(error.orig) if getattr(error, "orig", None) else str(error)
+            original = getattr(error, "orig", None)
+            reason = str(original) if original is not None else str(error)
             raise DependencyUnavailableError("event store", reason.splitlines()[0]) from error
 
     def close(self) -> None:

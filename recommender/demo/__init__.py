@@ -38,11 +38,13 @@ def demo_events(now: datetime | None = None) -> list[InteractionEvent]:
     for user_id, history in DEMO_HISTORIES.items():
         for position, (product_id, event_type) in enumerate(history):
             events.append(
-                InteractionEvent(
-                    user_id=user_id,
-                    product_id=product_id,
-                    event_type=event_type,
-                    timestamp=now - timedelta(hours=len(history) - position),
+                InteractionEvent.model_validate(
+                    {
+                        "user_id": user_id,
+                        "product_id": product_id,
+                        "type": event_type,
+                        "timestamp": now - timedelta(hours=len(history) - position),
+                    }
                 )
             )
     return events

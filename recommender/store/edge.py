@@ -186,7 +186,7 @@ class EdgeVectorStore:
 
 def _edge_filter(conditions: Sequence[Condition], exclude_ids: Sequence[str]) -> edge.Filter | None:
     must = [_edge_condition(condition) for condition in conditions]
-    must_not = [edge.HasIdCondition(set(exclude_ids))] if exclude_ids else []
+    must_not: list[Any] = [edge.HasIdCondition(set(exclude_ids))] if exclude_ids else []
     if not must and not must_not:
         return None
     return edge.Filter(must=must or None, must_not=must_not or None)
@@ -197,7 +197,7 @@ def _edge_condition(condition: Condition) -> Any:
         case MatchCondition(key=key, value=value):
             return edge.FieldCondition(key, match=edge.MatchValue(value))
         case MatchAnyCondition(key=key, values=values):
-            return edge.FieldCondition(key, match=edge.MatchAny(list(values)))
+            return edge.FieldCondition(key, match=edge.MatchAny(list(values)))  # type: ignore[arg-type]
         case RangeCondition(key=key, gte=gte, lte=lte):
             return edge.FieldCondition(key, range=edge.RangeFloat(gte=gte, lte=lte))
         case HasIdCondition(point_ids=point_ids):

@@ -202,7 +202,7 @@ def _server_condition(condition: Condition) -> Any:
         case MatchCondition(key=key, value=value):
             return models.FieldCondition(key=key, match=models.MatchValue(value=value))
         case MatchAnyCondition(key=key, values=values):
-            return models.FieldCondition(key=key, match=models.MatchAny(any=list(values)))
+            return models.FieldCondition(key=key, match=models.MatchAny(any=list(values)))  # type: ignore[arg-type]
         case RangeCondition(key=key, gte=gte, lte=lte):
             return models.FieldCondition(key=key, range=models.Range(gte=gte, lte=lte))
         case HasIdCondition(point_ids=point_ids):

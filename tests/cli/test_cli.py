@@ -51,7 +51,11 @@ def test_demo_serves_the_demo_catalog(cli_env: dict[str, str], tmp_path: Path) -
     env = {**os.environ, **cli_env, "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen(
         [sys.executable, "-c", "from cli.main import main; main()", "demo", "--port", str(port)],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 120

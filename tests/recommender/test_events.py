@@ -40,6 +40,14 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore
     admin.dispose()
 
 
+def _postgres_running() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def event(
     user: str, product: str, kind: str, minutes_ago: int, value: float | None = None
 ) -> InteractionEvent:

@@ -1,0 +1,1 @@
+"""Offline evaluation: leave-one-out, full ranking, the methods compared in one run."""

@@ -1,0 +1,142 @@
+"""Loading interactions and item data: RecBole atomic files, or CSV/JSONL with a column mapping."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recommender.errors import InvalidInputError
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    user: str = "user_id"
+    item: str = "item_id"
+    timestamp: str = "timestamp"
+    rating: str | None = "rating"
+
+
+@dataclass(frozen=True)
+class Interaction:
+    user_id: str
+    item_id: str
+    timestamp: float
+    rating: float | None
+    row: int  # original order, for stable tie-breaking
+
+
+@dataclass
+class ItemInfo:
+    item_id: str
+    title: str = ""
+    year: int | None = None
+    genres: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        """The same shape of text the service embeds for a product: title, then category-like fields."""
+        parts = [self.title.rstrip(".") + "."]
+        if self.year:
+            parts.append(f"Released {self.year}.")
+        if self.genres:
+            parts.append(f"Genres: {', '.join(self.genres)}.")
+        return " ".join(parts)
+
+
+@dataclass
+class Dataset:
+    name: str
+    interactions: list[Interaction]
+    items: dict[str, ItemInfo]
+
+
+def _atomic_header(line: str) -> list[str]:
+    """RecBole headers name each column with its type: ``user_id:token`` -> ``user_id``."""
+    return [column.split(":", 1)[0] for column in line.rstrip("\n").split("\t")]
+
+
+def load_recbole(directory: Path) -> Dataset:
+    directory = Path(directory)
+    inter_files = sorted(directory.glob("*.inter"))
+    if not inter_files:
+        raise InvalidInputError(f"no .inter file in {directory}", field="data_dir")
+    inter_path = inter_files[0]
+    interactions = []
+    with inter_path.open(encoding="utf-8") as handle:
+        header = _atomic_header(handle.readline())
+        for row, line in enumerate(handle):
+            values = dict(zip(header, line.rstrip("\n").split("\t"), strict=False))
+            interactions.append(
+                Interaction(
+                    user_id=values["user_id"],
+                    item_id=values["item_id"],
+                    timestamp=float(values.get("timestamp") or 0.0),
+                    rating=float(values["rating"]) if values.get("rating") else None,
+                    row=row,
+                )
+            )
+    items: dict[str, ItemInfo] = {}
+    item_path = inter_path.with_suffix(".item")
+    if item_path.exists():
+        with item_path.open(encoding="utf-8", errors="replace") as handle:
+            header = _atomic_header(handle.readline())
+            for line in handle:
+                values = dict(zip(header, line.rstrip("\n").split("\t"), strict=False))
+                year = values.get("release_year", "")
+                items[values["item_id"]] = ItemInfo(
+                    item_id=values["item_id"],
+                    title=values.get("movie_title") or values.get("title") or "",
+                    year=int(year) if year.isdigit() else None,
+                    genres=(values.get("class") or values.get("genres") or "").split(),
+                )
+    return Dataset(inter_path.stem, interactions, items)
+
+
+def load_table(path: Path, mapping: ColumnMapping, items_path: Path | None = None) -> Dataset:
+    """CSV or JSONL interactions; ``mapping`` names the columns."""
+    rows = _read_records(path)
+    interactions = []
+    for row, record in enumerate(rows):
+        try:
+            rating_value = record.get(mapping.rating) if mapping.rating else None
+            interactions.append(
+                Interaction(
+                    user_id=str(record[mapping.user]),
+                    item_id=str(record[mapping.item]),
+                    timestamp=float(record.get(mapping.timestamp) or 0.0),
+                    rating=float(rating_value) if rating_value not in (None, "") else None,
+                    row=row,
+                )
+            )
+        except (KeyError, ValueError) as error:
+            raise InvalidInputError(f"{path}: record {row + 1}: {error}", field="data") from error
+    items = {}
+    if items_path is not None:
+        for record in _read_records(items_path):
+            item_id = str(record.get("item_id") or record.get("product_id"))
+            year = str(record.get("year") or record.get("release_year") or "")
+            genres = record.get("genres") or record.get("category") or ""
+            items[item_id] = ItemInfo(
+                item_id=item_id,
+                title=str(record.get("title") or ""),
+                year=int(year) if year.isdigit() else None,
+                genres=genres.split("|") if isinstance(genres, str) else list(genres),
+            )
+    return Dataset(path.stem, interactions, items)
+
+
+def _read_records(path: Path) -> list[dict]:
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def load_dataset(path: Path, mapping: ColumnMapping | None = None, items_path: Path | None = None) -> Dataset:
+    path = Path(path)
+    if path.is_dir():
+        return load_recbole(path)
+    if not path.exists():
+        raise InvalidInputError(f"no such data path: {path}", field="data_dir")
+    return load_table(path, mapping or ColumnMapping(), items_path)

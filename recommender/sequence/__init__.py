@@ -1,0 +1,1 @@
+"""Sequence models over item-id histories: one transformer encoder, swappable training objectives."""
