@@ -153,6 +153,75 @@ def demo(
     _serve(settings, service, host, port)
 
 
+@app.command("eval")
+def evaluate(
+    data: Annotated[
+        Path, typer.Argument(exists=True, help="RecBole atomic-file folder, or a CSV/JSONL file.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Where metrics.json and the plots go.")] = Path(
+        "eval-out"
+    ),
+    methods: Annotated[str | None, typer.Option(help="Comma-separated subset of the methods.")] = None,
+    seed: int = 42,
+    epochs: Annotated[int, typer.Option(help="Most training epochs per sequence model.")] = 100,
+    max_minutes: Annotated[float, typer.Option(help="Training time limit per sequence model.")] = 15.0,
+    max_length: Annotated[int, typer.Option(help="Sequence length the models read.")] = 200,
+    hidden: int = 64,
+    dropout: float = 0.3,
+    min_user_interactions: int = 3,
+    min_item_interactions: int = 0,
+    tie_order: Annotated[str, typer.Option(help="row (stable, file order) or item (by item id).")] = "row",
+    exclude_seen: Annotated[
+        bool, typer.Option(help="Rank only items the user has not interacted with.")
+    ] = True,
+    cold_share: Annotated[
+        float, typer.Option(help="Share of test items held out for the cold-start split.")
+    ] = 0.1,
+    items: Annotated[
+        Path | None, typer.Option(help="Item file for CSV/JSONL data (title, year, genres).")
+    ] = None,
+    user_column: str = "user_id",
+    item_column: str = "item_id",
+    time_column: str = "timestamp",
+) -> None:
+    """Offline evaluation: leave-one-out, full ranking, every method; writes OUT/metrics.json and plots."""
+    from recommender.embedding import SentenceTransformerEmbedder
+    from recommender.evaluation.data import ColumnMapping
+    from recommender.evaluation.run import EvaluationConfig, run_evaluation
+    from recommender.evaluation.runner import ALL_METHODS, EvalOptions
+    from recommender.evaluation.split import SplitOptions, TieOrder
+    from recommender.sequence.training import TrainConfig
+
+    settings = get_settings()
+    config = EvaluationConfig(
+        data_path=data,
+        out_dir=out,
+        methods=[name.strip() for name in methods.split(",")] if methods else list(ALL_METHODS),
+        split=SplitOptions(
+            min_user_interactions=min_user_interactions,
+            min_item_interactions=min_item_interactions,
+            tie_order=TieOrder(tie_order),
+            max_length=max_length,
+            seed=seed,
+        ),
+        options=EvalOptions(exclude_seen=exclude_seen),
+        model={"max_length": max_length, "hidden": hidden, "dropout": dropout},
+        training=TrainConfig(epochs=epochs, max_minutes=max_minutes, seed=seed),
+        cold_item_share=cold_share,
+        items_path=items,
+        columns=ColumnMapping(user=user_column, item=item_column, timestamp=time_column),
+    )
+    with console.status("evaluating") as status:
+        result = run_evaluation(
+            config,
+            lambda: SentenceTransformerEmbedder(settings.embedding),
+            console,
+            on_step=lambda step: status.update(f"evaluating: {step}"),
+        )
+    for path in result.files:
+        console.print(f"wrote {path}")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

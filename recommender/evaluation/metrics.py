@@ -45,7 +45,11 @@ def coverage(top_lists: np.ndarray, item_count: int) -> float:
 
 
 def popularity_percentile(top_lists: np.ndarray, popularity: np.ndarray) -> float:
-    """Mean popularity percentile (0 = least, 100 = most popular) of recommended items."""
-    order = np.argsort(np.argsort(popularity, kind="stable"), kind="stable")
-    percentile = 100.0 * order / max(1, len(popularity) - 1)
-    return float(percentile[top_lists].mean()) if top_lists.size else math.nan
+    """Mean popularity percentile (0 = least, 100 = most popular) of recommended items.
+
+    ``popularity`` is indexed like the items (index 0, padding, is ignored); ``top_lists`` holds indices.
+    """
+    counts = popularity[1:]
+    order = np.argsort(np.argsort(counts, kind="stable"), kind="stable")
+    percentile = 100.0 * order / max(1, len(counts) - 1)
+    return float(percentile[top_lists - 1].mean()) if top_lists.size else math.nan

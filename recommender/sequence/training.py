@@ -81,7 +81,7 @@ def train_sequence_model(
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            total_loss += float(loss) * len(batch)
+            total_loss += loss.item() * len(batch)
         if on_epoch is not None:
             on_epoch(epoch)
         out_of_time = time.monotonic() - started > train_config.max_minutes * 60
