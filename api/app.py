@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routers import events, health, imports, products, recommendations
+from api.routers import events, health, imports, models, products, recommendations
 from api.state import AppState
 from ingest import context
 from ingest.celery_app import TaskQueue, create_celery_app
@@ -53,6 +53,13 @@ def create_app(settings: Settings | None = None, service: RecommenderService | N
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (products.router, imports.router, events.router, recommendations.router, health.router):
+    for router in (
+        products.router,
+        imports.router,
+        events.router,
+        recommendations.router,
+        models.router,
+        health.router,
+    ):
         app.include_router(router)
     return app

@@ -153,6 +153,30 @@ def demo(
     _serve(settings, service, host, port)
 
 
+@app.command()
+def train() -> None:
+    """Train the sequence model on the stored events and publish it (the service picks it up)."""
+    from recommender.collab.training import train_and_publish
+
+    settings = get_settings()
+    service = build_service(settings)
+    try:
+        with console.status("training the sequence model"):
+            report = train_and_publish(
+                service.events, service.catalog, service.products, service.models, settings.collab
+            )
+    except RecommenderError as error:
+        errors_console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from error
+    finally:
+        service.close()
+    console.print(
+        f"published v{report.version} ({report.slot}): {report.users} users, {report.items} items, "
+        f"{report.epochs} epochs in {report.seconds:.0f} s, "
+        f"validation NDCG@10 {report.validation_ndcg_at_10:.4f}"
+    )
+
+
 @app.command("eval")
 def evaluate(
     data: Annotated[

@@ -18,6 +18,7 @@ IMPORT_CATALOG = "recommender.import_catalog"
 REFRESH_PROFILES = "recommender.refresh_profiles"
 REFRESH_ALL_PROFILES = "recommender.refresh_all_profiles"
 REEMBED_PRODUCTS = "recommender.reembed_products"
+TRAIN_SEQUENCE_MODEL = "recommender.train_sequence_model"
 IN_PROCESS_BROKER = "memory://localhost/"
 
 
@@ -59,6 +60,7 @@ def create_celery_app(settings: CelerySettings) -> Celery:
     _register(app, REFRESH_PROFILES, tasks.refresh_profiles, retry_options)
     _register(app, REFRESH_ALL_PROFILES, tasks.refresh_all_profiles, retry_options)
     _register(app, REEMBED_PRODUCTS, tasks.reembed_products, retry_options)
+    _register(app, TRAIN_SEQUENCE_MODEL, tasks.train_sequence_model, retry_options)
     return app
 
 
@@ -88,6 +90,9 @@ class TaskQueue:
 
     def reembed_products(self, product_ids: list[str]) -> str:
         return self._send(REEMBED_PRODUCTS, product_ids)
+
+    def train_sequence_model(self) -> str:
+        return self._send(TRAIN_SEQUENCE_MODEL)
 
     def _send(self, name: str, *args: Any) -> str:
         try:

@@ -22,5 +22,16 @@ def refresh_all_profiles() -> int:
     return service.profiles.refresh(service.events.all_user_ids())
 
 
+def train_sequence_model() -> dict[str, float]:
+    """Train on the stored events and publish; the model in service keeps serving until this finishes."""
+    from recommender.collab.training import train_and_publish
+
+    service = get_service()
+    report = train_and_publish(
+        service.events, service.catalog, service.products, service.models, service.settings.collab
+    )
+    return dict(report.__dict__)
+
+
 def reembed_products(product_ids: list[str]) -> int:
     return get_service().catalog.reembed(product_ids)

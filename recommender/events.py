@@ -85,6 +85,21 @@ class EventStore:
         statement = select(EventRow.user_id).distinct().order_by(EventRow.user_id)
         return list(self._database.run(lambda session: list(session.scalars(statement))))
 
+    def positive_sequences(self) -> dict[str, list[str]]:
+        """Every user's products in time order, without ratings below 3 and without immediate repeats."""
+        statement = select(
+            EventRow.user_id, EventRow.product_id, EventRow.event_type, EventRow.value
+        ).order_by(EventRow.user_id, EventRow.occurred_at, EventRow.event_id)
+        rows = self._database.run(lambda session: list(session.execute(statement)))
+        sequences: dict[str, list[str]] = {}
+        for user_id, product_id, event_type, value in rows:
+            if event_type == EventType.RATING.value and value is not None and value < 3:
+                continue
+            sequence = sequences.setdefault(user_id, [])
+            if not sequence or sequence[-1] != product_id:
+                sequence.append(product_id)
+        return sequences
+
     def count(self) -> int:
         total = self._database.run(lambda session: session.scalar(select(func.count(EventRow.event_id))))
         return int(total or 0)

@@ -104,6 +104,7 @@ class ProductFilter(BaseModel):
 
 class Signal(StrEnum):
     PROFILE = "profile"
+    HYBRID = "hybrid"  # the trained sequence model fused with the text profile
     QUERY = "query"
     SESSION = "session"
     EXAMPLES = "examples"

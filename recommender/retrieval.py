@@ -7,16 +7,19 @@ from collections.abc import Sequence
 import numpy as np
 
 from recommender.catalog import Catalog, public_payload
+from recommender.collab.registry import ModelRegistry
 from recommender.embedding import Embedder
 from recommender.errors import InvalidInputError, NotFoundError
 from recommender.events import EventStore
 from recommender.ids import product_point_id
 from recommender.models import EventType, ProductFilter, Recommendation, RecommendationList, Signal
 from recommender.profiles import ProfileService
-from recommender.settings import RecommendSettings
+from recommender.settings import CollabSettings, RecommendSettings
 from recommender.store import ScoredPoint, VectorStore
 from recommender.store.conditions import Condition, HasIdCondition, conditions_for
 
+# Reciprocal-rank fusion's usual constant: ranks below it count nearly alike.
+RRF_OFFSET = 60
 # How many of the most popular products the fallback considers before filters apply.
 POPULAR_POOL_SIZE = 2000
 
@@ -30,6 +33,8 @@ class Retriever:
         events: EventStore,
         profiles: ProfileService,
         settings: RecommendSettings,
+        models: ModelRegistry | None = None,
+        collab: CollabSettings | None = None,
     ) -> None:
         self._store = store
         self._catalog = catalog
@@ -37,6 +42,8 @@ class Retriever:
         self._events = events
         self._profiles = profiles
         self._settings = settings
+        self._models = models
+        self._collab = collab or CollabSettings()
 
     def for_user(
         self, user_id: str, k: int, product_filter: ProductFilter | None = None, query: str | None = None
@@ -58,7 +65,58 @@ class Retriever:
         if profile is None:
             notes.append("no usable history for this user: popular products")
             return self.popular(k, product_filter, excluded, notes)
+        hybrid = self._hybrid(user_id, profile, k, product_filter, excluded)
+        if hybrid is not None:
+            return hybrid
         return self._search(profile, Signal.PROFILE, k, product_filter, excluded, notes)
+
+    def _hybrid(
+        self,
+        user_id: str,
+        profile: np.ndarray,
+        k: int,
+        product_filter: ProductFilter | None,
+        excluded: list[str],
+    ) -> RecommendationList | None:
+        """Reciprocal-rank fusion of the trained model's list and the text-profile list.
+
+        Products the model has never seen (no learned vector) still come in through the text list.
+        """
+        published = self._models.current() if self._models is not None else None
+        if published is None:
+            return None
+        history = self._events.history(user_id, published.model.config.max_length)
+        state = published.user_vector([event.product_id for event in reversed(history)])
+        if state is None:
+            return None
+        depth = max(50, 3 * k)
+        conditions = conditions_for(product_filter)
+        exclude_points = _point_ids(excluded)
+        collab_hits = self._store.search(state, depth, conditions, exclude_points, using=published.slot)
+        text_hits = self._store.search(profile, depth, conditions, exclude_points)
+        fused: dict[str, float] = {}
+        payloads: dict[str, dict] = {}
+        for weight, hits in (
+            (self._collab.collab_weight, collab_hits),
+            (self._collab.text_weight, text_hits),
+        ):
+            for rank, hit in enumerate(hits):
+                fused[hit.point_id] = fused.get(hit.point_id, 0.0) + weight / (RRF_OFFSET + rank + 1)
+                payloads[hit.point_id] = hit.payload
+        ranked = sorted(fused, key=lambda point_id: -fused[point_id])[:k]
+        items = [
+            Recommendation(
+                product_id=payloads[point_id]["product_id"],
+                score=fused[point_id],
+                signal=Signal.HYBRID,
+                product=public_payload(payloads[point_id]),
+            )
+            for point_id in ranked
+        ]
+        note = f"sequence model v{published.version} fused with the text profile"
+        return RecommendationList(
+            signal=Signal.HYBRID, items=items, excluded_count=len(set(excluded)), notes=[note]
+        )
 
     def for_query(
         self, query: str, k: int, product_filter: ProductFilter | None = None, exclude: Sequence[str] = ()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recommender.catalog import Catalog
+from recommender.collab.registry import SLOTS, ModelRegistry
 from recommender.database import Database
 from recommender.embedding import Embedder, SentenceTransformerEmbedder
 from recommender.errors import DependencyUnavailableError
@@ -34,6 +35,7 @@ def product_collection(settings: Settings, embedder: Embedder) -> CollectionSpec
         keyword_indexes=("product_id", CATEGORY_PATH_KEY, BRAND_KEY),
         float_indexes=(PRICE_KEY,),
         integer_indexes=(IN_STOCK_KEY,),
+        extra_vectors=tuple((slot, settings.collab.hidden) for slot in SLOTS),
     )
 
 
@@ -60,6 +62,7 @@ class RecommenderService:
     importer: CatalogImporter
     profiles: ProfileService
     retriever: Retriever
+    models: ModelRegistry
     backend: str = field(default="embedded")
 
     def close(self) -> None:
@@ -107,6 +110,7 @@ def build_service(settings: Settings, embedder: Embedder | None = None) -> Recom
     jobs = JobStore(database)
     catalog = Catalog(products, embedder)
     profiles = ProfileService(events, catalog, users, settings.recommend)
+    models = ModelRegistry(settings.collab.models_path)
     return RecommenderService(
         settings=settings,
         embedder=embedder,
@@ -118,6 +122,16 @@ def build_service(settings: Settings, embedder: Embedder | None = None) -> Recom
         catalog=catalog,
         importer=CatalogImporter(catalog, jobs, settings.embedding.max_text_chars),
         profiles=profiles,
-        retriever=Retriever(products, catalog, embedder, events, profiles, settings.recommend),
+        retriever=Retriever(
+            products,
+            catalog,
+            embedder,
+            events,
+            profiles,
+            settings.recommend,
+            models if settings.collab.enabled else None,
+            settings.collab,
+        ),
+        models=models,
         backend=backend,
     )

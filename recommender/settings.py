@@ -85,6 +85,25 @@ class RecommendSettings(BaseModel):
     )
 
 
+class CollabSettings(BaseModel):
+    """The trained sequence model that serves next to the text vectors."""
+
+    enabled: bool = Field(default=True, description="Use a trained model when one has been published.")
+    objective: Literal["sasrec", "bert4rec", "xlnet"] = "sasrec"
+    hidden: int = Field(default=64, ge=8, description="Size of the learned item vectors.")
+    layers: int = Field(default=2, ge=1)
+    max_length: int = Field(default=100, ge=2, description="Most recent events the model reads.")
+    dropout: float = Field(default=0.3, ge=0, lt=1)
+    epochs: int = Field(default=60, ge=1)
+    max_minutes: float = Field(default=15.0, gt=0)
+    models_path: Path = Field(default=Path("data/models"), description="Published model versions.")
+    min_users: int = Field(default=10, ge=1, description="Training needs at least this many users.")
+    collab_weight: float = Field(default=1.0, ge=0, description="Weight of the model's list in the fusion.")
+    text_weight: float = Field(
+        default=0.5, ge=0, description="Weight of the text-profile list in the fusion."
+    )
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -105,6 +124,7 @@ class Settings(BaseSettings):
     events: EventStoreSettings = Field(default_factory=EventStoreSettings)
     celery: CelerySettings = Field(default_factory=CelerySettings)
     recommend: RecommendSettings = Field(default_factory=RecommendSettings)
+    collab: CollabSettings = Field(default_factory=CollabSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
 
     @model_validator(mode="after")

@@ -90,7 +90,7 @@ def train_sequence_model(
             score = validate(model)
             history.append((epoch, total_loss / len(data), score))
             logger.info("epoch %d loss %.4f validation %.4f", epoch, total_loss / len(data), score)
-            if score > best_score:
+            if score >= best_score:  # on a tie the later, longer-trained weights win
                 best_state, best_score, stale = copy.deepcopy(model.state_dict()), score, 0
             else:
                 stale += 1

@@ -23,6 +23,8 @@ class CollectionSpec:
     keyword_indexes: tuple[str, ...] = ()
     float_indexes: tuple[str, ...] = ()
     integer_indexes: tuple[str, ...] = ()
+    # Further named vectors (name, dimension), scored by dot product: learned item embeddings.
+    extra_vectors: tuple[tuple[str, int], ...] = ()
 
     def metadata(self) -> dict[str, Any]:
         return {"embedding_model": self.embedding_model, "dimension": self.dimension}
@@ -68,8 +70,18 @@ class VectorStore(Protocol):
         limit: int,
         conditions: Sequence[Condition] = (),
         exclude_ids: Sequence[str] = (),
+        using: str | None = None,
     ) -> list[ScoredPoint]:
-        """Nearest points by cosine similarity that satisfy every condition."""
+        """Nearest points that satisfy every condition: cosine on the main vector, or dot product on a
+        named extra vector (``using``); points without that vector are not candidates."""
+        ...
+
+    def update_vectors(self, vector_name: str, vectors: dict[str, np.ndarray]) -> None:
+        """Set one named extra vector on existing points (point id -> vector)."""
+        ...
+
+    def clear_vectors(self, vector_name: str) -> None:
+        """Remove one named extra vector from every point."""
         ...
 
     def recommend(

@@ -63,14 +63,16 @@ class EdgeVectorStore:
                         "separate Celery workers can share it."
                     ) from error
                 raise ConfigurationError(f"cannot open embedded store {self._shard_path}: {error}") from error
+            self._add_missing_vectors(shard)
             return shard
-        config = edge.EdgeConfig(
-            vectors={
-                self.spec.vector_name: edge.EdgeVectorParams(
-                    size=self.spec.dimension, distance=edge.Distance.Cosine
-                )
-            }
-        )
+        vectors = {
+            self.spec.vector_name: edge.EdgeVectorParams(
+                size=self.spec.dimension, distance=edge.Distance.Cosine
+            )
+        }
+        for name, size in self.spec.extra_vectors:
+            vectors[name] = edge.EdgeVectorParams(size=size, distance=edge.Distance.Dot)
+        config = edge.EdgeConfig(vectors=vectors)
         shard = edge.EdgeShard.create(str(self._shard_path), config)
         for key in self.spec.keyword_indexes:
             shard.update(edge.UpdateOperation.create_field_index(key, edge.PayloadSchemaType.Keyword))
@@ -80,6 +82,13 @@ class EdgeVectorStore:
             shard.update(edge.UpdateOperation.create_field_index(key, edge.PayloadSchemaType.Integer))
         self._meta_path.write_text(json.dumps(self.spec.metadata()))
         return shard
+
+    def _add_missing_vectors(self, shard: edge.EdgeShard) -> None:
+        """A store created before an extra vector was configured gets it now (empty on every point)."""
+        present = json.loads((self._shard_path / "edge_config.json").read_text()).get("vectors", {})
+        for name, size in self.spec.extra_vectors:
+            if name not in present:
+                shard.update(edge.UpdateOperation.create_dense_vector(name, size, edge.Distance.Dot))
 
     def _call(self, operation: Callable[[], ResultT]) -> ResultT:
         try:
@@ -119,9 +128,23 @@ class EdgeVectorStore:
         limit: int,
         conditions: Sequence[Condition] = (),
         exclude_ids: Sequence[str] = (),
+        using: str | None = None,
     ) -> list[ScoredPoint]:
-        query = edge.Query.Nearest(vector.tolist(), using=self.spec.vector_name)
+        query = edge.Query.Nearest(vector.tolist(), using=using or self.spec.vector_name)
         return self._query(query, limit, conditions, exclude_ids)
+
+    def update_vectors(self, vector_name: str, vectors: dict[str, np.ndarray]) -> None:
+        if not vectors:
+            return
+        updates = [
+            edge.PointVectors(point_id, {vector_name: vector.tolist()})
+            for point_id, vector in vectors.items()
+        ]
+        self._call(lambda: self._shard.update(edge.UpdateOperation.update_vectors(updates)))
+
+    def clear_vectors(self, vector_name: str) -> None:
+        clear = edge.UpdateOperation.delete_vectors_by_filter(edge.Filter(), [vector_name])
+        self._call(lambda: self._shard.update(clear))
 
     def recommend(
         self,

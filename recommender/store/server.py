@@ -66,7 +66,11 @@ class ServerVectorStore:
             vectors_config={
                 self.spec.vector_name: models.VectorParams(
                     size=self.spec.dimension, distance=models.Distance.COSINE
-                )
+                ),
+                **{
+                    name: models.VectorParams(size=size, distance=models.Distance.DOT)
+                    for name, size in self.spec.extra_vectors
+                },
             },
             metadata=self.spec.metadata(),
         )
@@ -116,8 +120,22 @@ class ServerVectorStore:
         limit: int,
         conditions: Sequence[Condition] = (),
         exclude_ids: Sequence[str] = (),
+        using: str | None = None,
     ) -> list[ScoredPoint]:
-        return self._query(vector.tolist(), limit, conditions, exclude_ids)
+        return self._query(vector.tolist(), limit, conditions, exclude_ids, using)
+
+    def update_vectors(self, vector_name: str, vectors: dict[str, np.ndarray]) -> None:
+        if not vectors:
+            return
+        points = [
+            models.PointVectors(id=point_id, vector={vector_name: vector.tolist()})
+            for point_id, vector in vectors.items()
+        ]
+        self._call(lambda: self._client.update_vectors(self.spec.name, points, wait=True))
+
+    def clear_vectors(self, vector_name: str) -> None:
+        selector = models.FilterSelector(filter=models.Filter())
+        self._call(lambda: self._client.delete_vectors(self.spec.name, [vector_name], selector, wait=True))
 
     def recommend(
         self,
@@ -137,13 +155,18 @@ class ServerVectorStore:
         return self._query(query, limit, conditions, exclude_ids)
 
     def _query(
-        self, query: Any, limit: int, conditions: Sequence[Condition], exclude_ids: Sequence[str]
+        self,
+        query: Any,
+        limit: int,
+        conditions: Sequence[Condition],
+        exclude_ids: Sequence[str],
+        using: str | None = None,
     ) -> list[ScoredPoint]:
         response = self._call(
             lambda: self._client.query_points(
                 self.spec.name,
                 query=query,
-                using=self.spec.vector_name,
+                using=using or self.spec.vector_name,
                 query_filter=_server_filter(conditions, exclude_ids),
                 limit=limit,
                 with_payload=True,

@@ -1,0 +1,1 @@
+"""The trained sequence model in service: training from stored events, versioned publishing, encoding."""

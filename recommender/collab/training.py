@@ -1,0 +1,104 @@
+"""Train the sequence model on the stored events and publish it: vectors first, then the pointer."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from recommender.catalog import Catalog
+from recommender.collab.registry import ModelRegistry
+from recommender.errors import InvalidInputError
+from recommender.events import EventStore
+from recommender.ids import product_point_id
+from recommender.sequence.model import ModelConfig, Objective, SequenceModel
+from recommender.sequence.training import TrainConfig, next_item_scores, train_sequence_model
+from recommender.settings import CollabSettings
+from recommender.store import VectorStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    version: int
+    slot: str
+    users: int
+    items: int
+    epochs: int
+    seconds: float
+    validation_ndcg_at_10: float
+
+
+def train_and_publish(
+    events: EventStore,
+    catalog: Catalog,
+    store: VectorStore,
+    registry: ModelRegistry,
+    settings: CollabSettings,
+    seed: int = 42,
+) -> TrainingReport:
+    sequences_by_user = events.positive_sequences()
+    known = catalog.existing_ids(sorted({pid for sequence in sequences_by_user.values() for pid in sequence}))
+    sequences = {user: [pid for pid in seq if pid in known] for user, seq in sequences_by_user.items()}
+    sequences = {user: seq for user, seq in sequences.items() if len(seq) >= 3}
+    if len(sequences) < settings.min_users:
+        raise InvalidInputError(
+            f"training needs at least {settings.min_users} users with 3 or more events on known products; "
+            f"there are {len(sequences)}",
+            field="events",
+        )
+    product_ids = sorted({pid for seq in sequences.values() for pid in seq})
+    index_of = {pid: index + 1 for index, pid in enumerate(product_ids)}
+    indexed = [[index_of[pid] for pid in seq] for seq in sequences.values()]
+    config = ModelConfig(
+        item_count=len(product_ids),
+        objective=Objective(settings.objective),
+        hidden=settings.hidden,
+        layers=settings.layers,
+        max_length=settings.max_length,
+        dropout=settings.dropout,
+    )
+    # Each user's last product is held out to choose the epoch; the published model is that one.
+    training, targets = [seq[:-1] for seq in indexed], np.array([seq[-1] for seq in indexed])
+
+    def validate(model: SequenceModel) -> float:
+        scores = next_item_scores(model, training)
+        for row, history in enumerate(training):
+            seen = np.asarray(history)
+            scores[row, seen[seen != targets[row]]] = -np.inf
+        target_scores = scores[np.arange(len(targets)), targets][:, None]
+        ranks = (scores > target_scores).sum(axis=1)
+        return float(np.where(ranks < 10, 1.0 / np.log2(ranks + 2.0), 0.0).mean())
+
+    result = train_sequence_model(
+        training,
+        config,
+        TrainConfig(epochs=settings.epochs, max_minutes=settings.max_minutes, seed=seed),
+        validate,
+    )
+    version, slot = registry.next_version()
+    registry.save(version, slot, result.model, product_ids)
+    vectors = result.model.item_vectors().numpy().astype(np.float32)
+    store.clear_vectors(slot)
+    store.update_vectors(
+        slot, {product_point_id(pid): vectors[index] for index, pid in enumerate(product_ids)}
+    )
+    registry.activate(version, slot)
+    logger.info(
+        "published sequence model v%d in %s (%d users, %d items)",
+        version,
+        slot,
+        len(indexed),
+        len(product_ids),
+    )
+    return TrainingReport(
+        version,
+        slot,
+        len(indexed),
+        len(product_ids),
+        result.epochs_run,
+        result.seconds,
+        result.best_validation,
+    )
