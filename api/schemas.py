@@ -108,6 +108,9 @@ class RecommendationRequest(BaseModel):
     negative: list[str] = Field(default_factory=list, max_length=100)
     k: int | None = Field(default=None, ge=1, le=200)
     filters: ProductFilter | None = None
+    rerank: bool = Field(default=True, description="Let the LLM re-rank (when one is configured).")
+    explain: bool = Field(default=False, description="Attach evidence and a sentence to each item.")
+    language: str = Field(default="en", max_length=20, description="Language of explanations.")
 
 
 class RecommendationsOut(RecommendationList):
@@ -126,3 +129,29 @@ class ReadinessOut(BaseModel):
     task_runner: str
     dependencies: list[DependencyStatus]
     products: int | None = None
+
+
+class ChatTurn(BaseModel):
+    role: str = Field(pattern="^(user|assistant)$")
+    content: str = Field(max_length=4000)
+
+
+class ChatRequest(BaseModel):
+    product_id: str = Field(description="The recommended product the conversation is about.")
+    message: str = Field(min_length=1, max_length=4000)
+    user_id: str | None = Field(default=None, description="The shopper; leave out for an anonymous visitor.")
+    conversation_id: str | None = Field(
+        default=None, description="Continue a conversation kept by the server."
+    )
+    turns: list[ChatTurn] = Field(default_factory=list, max_length=40, description="Or send the prior turns.")
+    language: str = Field(default="en", max_length=20)
+
+
+class ChatResponse(BaseModel):
+    conversation_id: str
+    answer: str
+    intent: str
+    source: str
+    note: str
+    alternatives: list[dict[str, Any]]
+    evidence: dict[str, Any]

@@ -117,6 +117,7 @@ class Recommendation(BaseModel):
     score: float
     signal: Signal
     product: dict[str, Any]
+    explanation: dict[str, Any] | None = None
 
 
 class RecommendationList(BaseModel):
@@ -124,3 +125,4 @@ class RecommendationList(BaseModel):
     items: list[Recommendation]
     excluded_count: int = 0
     notes: list[str] = Field(default_factory=list)
+    reranking: dict[str, Any] | None = None

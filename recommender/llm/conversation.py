@@ -1,0 +1,231 @@
+"""'Why this item?' conversations about one recommended product, grounded in evidence and fresh retrieval."""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from cachetools import TTLCache
+
+from recommender.llm.chat import ChatModel
+from recommender.llm.explain import Evidence, mentions_outside, template_sentence
+from recommender.llm.prompting import as_data, leaks_system_prompt, render, system_prompt
+from recommender.models import Recommendation
+from recommender.settings import LLMSettings
+
+CHEAPER = re.compile(r"\b(cheaper|less expensive|lower price|budget|affordable|price)\b", re.IGNORECASE)
+ALTERNATIVE = re.compile(
+    r"\b(similar|alternative|alternatives|else|other|instead|like it|like this)\b", re.IGNORECASE
+)
+DIFFERENCE = re.compile(r"\b(differ|different|difference|compare|versus|vs)\b", re.IGNORECASE)
+
+
+@dataclass
+class Turn:
+    role: str  # "user" or "assistant"
+    content: str
+
+
+@dataclass
+class ChatAnswer:
+    conversation_id: str
+    answer: str
+    intent: str
+    alternatives: list[Recommendation]
+    evidence: Evidence
+    source: str  # "llm" or "template"
+    note: str = ""
+
+
+@dataclass
+class ChatContext:
+    """What the conversation is grounded in, gathered by the caller (retrieval lives outside this module)."""
+
+    product: dict
+    evidence: Evidence
+    history_titles: list[str]
+    known_names: set[str]
+    find_alternatives: Callable[[str], list[Recommendation]]  # intent -> fresh retrieval
+
+
+@dataclass
+class _Conversation:
+    turns: list[Turn] = field(default_factory=list)
+
+
+def detect_intent(message: str) -> str:
+    if CHEAPER.search(message):
+        return "cheaper"
+    if DIFFERENCE.search(message):
+        return "difference"
+    if ALTERNATIVE.search(message):
+        return "alternatives"
+    return "why"
+
+
+def template_answer(intent: str, context: ChatContext, alternatives: list[Recommendation]) -> str:
+    title = context.product["title"]
+    if intent in ("cheaper", "alternatives"):
+        if not alternatives:
+            cheaper = "cheaper " if intent == "cheaper" else ""
+            return f"I found nothing {cheaper}that is close to {title} right now."
+        listed = "; ".join(
+            f"{item.product['title']} ({item.product_id}"
+            + (f", {item.product['price']:.2f}" if item.product.get("price") is not None else "")
+            + ")"
+            for item in alternatives[:3]
+        )
+        return f"{'Cheaper options' if intent == 'cheaper' else 'Similar options'} to {title}: {listed}."
+    if intent == "difference" and context.evidence.nearest_history:
+        match = context.evidence.nearest_history[0]
+        return (
+            f"{title} is close to {match.title}, which you {match.event_type.replace('_', ' ')}ed, "
+            f"with a similarity of {match.similarity:.2f}; see the product details for what differs."
+        )
+    return template_sentence(context.evidence)
+
+
+class ConversationService:
+    def __init__(self, chat: ChatModel | None, settings: LLMSettings, may_send_user_data: bool) -> None:
+        self._chat = chat
+        self._settings = settings
+        self._may_send = may_send_user_data
+        self._conversations: TTLCache[str, _Conversation] = TTLCache(
+            maxsize=10_000, ttl=settings.conversation_ttl_seconds
+        )
+        self._lock = threading.Lock()
+
+    def _turns(self, conversation_id: str | None, prior: list[Turn] | None) -> tuple[str, list[Turn]]:
+        with self._lock:
+            if conversation_id and conversation_id in self._conversations:
+                return conversation_id, list(self._conversations[conversation_id].turns)
+            return conversation_id or uuid.uuid4().hex, list(prior or [])
+
+    def _remember(self, conversation_id: str, turns: list[Turn]) -> None:
+        with self._lock:
+            self._conversations[conversation_id] = _Conversation(turns[-20:])
+
+    def _prompt(
+        self,
+        message: str,
+        context: ChatContext,
+        alternatives: list[Recommendation],
+        turns: list[Turn],
+        language: str,
+    ) -> str:
+        product = context.product
+        product_text = (
+            f"{product['title']} ({product.get('category', '')}; {product.get('brand', '')}; "
+            f"price {product.get('price')}) — {product.get('description', '')}"
+        )
+        alternatives_text = (
+            "\n".join(
+                f"- {as_data(item.product['title'], 100)} "
+                f"(id {item.product_id}, price {item.product.get('price')})"
+                for item in alternatives
+            )
+            or "(none)"
+        )
+        history = (
+            "\n".join(f"- {as_data(title, 100)}" for title in context.history_titles[:10])
+            if self._may_send
+            else ""
+        )
+        conversation = (
+            "\n".join(f"{turn.role}: {as_data(turn.content, 300)}" for turn in turns[-6:]) or "(none)"
+        )
+        return render(
+            "chat",
+            product=as_data(product_text, 500),
+            evidence=context.evidence.lines(),
+            history=history or "(not shared)",
+            alternatives=alternatives_text,
+            conversation=conversation,
+            message=as_data(message, 1000),
+            language=as_data(language, 20),
+        )
+
+    def answer(
+        self,
+        message: str,
+        context: ChatContext,
+        conversation_id: str | None = None,
+        prior: list[Turn] | None = None,
+        language: str = "en",
+    ) -> ChatAnswer:
+        """The whole answer at once (no streaming)."""
+        parts = list(self.stream(message, context, conversation_id, prior, language))
+        return parts[-1]  # type: ignore[return-value]
+
+    def stream(
+        self,
+        message: str,
+        context: ChatContext,
+        conversation_id: str | None = None,
+        prior: list[Turn] | None = None,
+        language: str = "en",
+    ) -> Iterator[str | ChatAnswer]:
+        """Yields text pieces as the model writes them, then the final, checked ChatAnswer.
+
+        If the checked text differs from what was streamed (rejected), the final answer says so and carries
+        the replacement: clients show ``answer`` from the final event.
+        """
+        conversation_id, turns = self._turns(conversation_id, prior)
+        intent = detect_intent(message)
+        alternatives = context.find_alternatives(intent) if intent in ("cheaper", "alternatives") else []
+        fallback = template_answer(intent, context, alternatives)
+        source, note, text = "template", "", fallback
+        if self._chat is None:
+            note = "no LLM configured"
+        else:
+            pieces: list[str] = []
+            try:
+                for piece in self._chat.stream(
+                    system_prompt(),
+                    self._prompt(message, context, alternatives, turns, language),
+                    self._settings.chat_max_tokens,
+                    self._settings.timeout_seconds,
+                ):
+                    pieces.append(piece)
+                    yield piece
+                text, source = "".join(pieces).strip(), "llm"
+            except Exception as error:
+                note = f"LLM failed ({type(error).__name__}): template answer"
+            if source == "llm":
+                problem = self._reject_reason(text, context, alternatives)
+                if problem:
+                    text, source, note = fallback, "template", f"LLM answer rejected: {problem}"
+        # Alternatives are listed by id whatever the model wrote, so the client always gets real products.
+        turns += [Turn("user", message), Turn("assistant", text)]
+        self._remember(conversation_id, turns)
+        yield ChatAnswer(conversation_id, text, intent, alternatives, context.evidence, source, note)
+
+    @staticmethod
+    def _reject_reason(text: str, context: ChatContext, alternatives: list[Recommendation]) -> str | None:
+        if not text or len(text) > 1500:
+            return "empty or too long"
+        if leaks_system_prompt(text):
+            return "repeats the instructions"
+        allowed = {
+            context.product["title"].lower(),
+            *(item.product["title"].lower() for item in alternatives),
+            *(title.lower() for title in context.history_titles),
+            *context.evidence.allowed_names(),
+        }
+        if context.product.get("brand"):
+            allowed.add(context.product["brand"].lower())
+        grounding = "\n".join(
+            [
+                str(context.product),
+                context.evidence.lines(),
+                *(str(item.product) + item.product_id for item in alternatives),
+                *context.history_titles,
+            ]
+        )
+        outside = mentions_outside(text, grounding, allowed, context.known_names)
+        if outside:
+            return f"names products outside the data: {outside[:3]}"
+        return None

@@ -1,0 +1,155 @@
+"""Re-ranking, explanations and chat put together over the retriever: what the API calls."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+
+from recommender.catalog import Catalog
+from recommender.events import EventStore, StoredEvent
+from recommender.llm.chat import ChatModel
+from recommender.llm.conversation import ChatAnswer, ChatContext, ConversationService, Turn
+from recommender.llm.explain import Explainer, compute_evidence
+from recommender.llm.rerank import Reranker
+from recommender.models import ProductFilter, Recommendation, RecommendationList
+from recommender.retrieval import Retriever
+from recommender.settings import LLMSettings
+
+HISTORY_IN_PROMPT = 20
+
+
+class LLMFeatures:
+    def __init__(
+        self,
+        chat: ChatModel | None,
+        settings: LLMSettings,
+        retriever: Retriever,
+        catalog: Catalog,
+        events: EventStore,
+    ) -> None:
+        self.chat_model = chat
+        self.settings = settings
+        self.reranker = Reranker(chat, settings)
+        self.explainer = Explainer(chat, settings, self.reranker.may_send_user_data)
+        self.conversations = ConversationService(chat, settings, self.reranker.may_send_user_data)
+        self._retriever = retriever
+        self._catalog = catalog
+        self._events = events
+
+    def recommend(
+        self,
+        retrieve: Callable[[int], RecommendationList],
+        k: int,
+        user_id: str | None = None,
+        query: str | None = None,
+        rerank: bool = True,
+        explain: bool = False,
+        language: str = "en",
+    ) -> RecommendationList:
+        """Retrieve (over-fetching to re-rank), re-rank within the budget, cut to k, explain on request."""
+        depth = max(k, self.settings.overfetch) if rerank else k
+        result = retrieve(depth)
+        history = self._events.history(user_id, HISTORY_IN_PROMPT) if user_id else []
+        history_products = self._payloads([event.product_id for event in history])
+        items = result.items
+        if rerank:
+            items, outcome = self.reranker.rerank(items, history, history_products, query)
+            result.reranking = dataclasses.asdict(outcome)
+        else:
+            result.reranking = {"reranked": False, "reason": "not requested"}
+        result.items = items[:k]
+        if explain:
+            self._explain(result.items, history, history_products, query, language)
+        return result
+
+    def _payloads(self, product_ids: list[str]) -> dict[str, dict]:
+        payloads = {}
+        for product_id in dict.fromkeys(product_ids):
+            try:
+                payloads[product_id] = self._catalog.get(product_id).model_dump()
+            except Exception:  # deleted since the event: the history simply lacks it
+                continue
+        return payloads
+
+    def _explain(
+        self,
+        items: list[Recommendation],
+        history: list[StoredEvent],
+        history_products: dict[str, dict],
+        query: str | None,
+        language: str,
+    ) -> None:
+        usable_history = [event for event in history if event.product_id in history_products]
+        vectors = self._catalog.vectors([item.product_id for item in items] + list(history_products))
+        known_names = (
+            {item.product["title"].lower() for item in items}
+            | {product["title"].lower() for product in history_products.values()}
+            | {item.product.get("brand", "").lower() for item in items if item.product.get("brand")}
+        )
+        for item in items:
+            evidence = compute_evidence(
+                item, vectors.get(item.product_id), usable_history, history_products, vectors, query
+            )
+            explanation = self.explainer.explain(evidence, item.product, known_names, language)
+            item.explanation = {
+                "text": explanation.text,
+                "source": explanation.source,
+                "note": explanation.note,
+                "evidence": dataclasses.asdict(explanation.evidence),
+            }
+
+    def chat_context(self, product_id: str, user_id: str | None) -> ChatContext:
+        product = self._catalog.get(product_id).model_dump()
+        history = self._events.history(user_id, HISTORY_IN_PROMPT) if user_id else []
+        history_products = self._payloads([event.product_id for event in history])
+        usable_history = [event for event in history if event.product_id in history_products]
+        vectors = self._catalog.vectors([product_id, *history_products])
+        similar = self._retriever.similar(product_id, 5)
+        item = Recommendation(product_id=product_id, score=1.0, signal=similar.signal, product=product)
+        evidence = compute_evidence(
+            item, vectors.get(product_id), usable_history, history_products, vectors, None
+        )
+        known_names = {
+            product["title"].lower(),
+            *(p["title"].lower() for p in history_products.values()),
+            *(i.product["title"].lower() for i in similar.items),
+            *(i.product.get("brand", "").lower() for i in similar.items if i.product.get("brand")),
+        }
+
+        def find_alternatives(intent: str) -> list[Recommendation]:
+            top_category = product.get("category", "").split(" > ")[0] or None
+            if intent == "cheaper" and product.get("price") is not None:
+                price_cap = max(0.0, float(product["price"]) - 0.01)
+                return self._retriever.similar(
+                    product_id, 5, ProductFilter(category=top_category, price_max=price_cap)
+                ).items
+            return self._retriever.similar(product_id, 5, ProductFilter(category=top_category)).items
+
+        return ChatContext(
+            product, evidence, [p["title"] for p in history_products.values()], known_names, find_alternatives
+        )
+
+    def chat(
+        self,
+        product_id: str,
+        message: str,
+        user_id: str | None,
+        conversation_id: str | None,
+        prior: list[Turn] | None,
+        language: str,
+    ) -> ChatAnswer:
+        return self.conversations.answer(
+            message, self.chat_context(product_id, user_id), conversation_id, prior, language
+        )
+
+    def chat_stream(
+        self,
+        product_id: str,
+        message: str,
+        user_id: str | None,
+        conversation_id: str | None,
+        prior: list[Turn] | None,
+        language: str,
+    ) -> Iterator[str | ChatAnswer]:
+        context = self.chat_context(product_id, user_id)  # errors (unknown product) surface before streaming
+        return self.conversations.stream(message, context, conversation_id, prior, language)
