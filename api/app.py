@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routers import events, health, imports, models, products, recommendations
+from api.routers import chat, events, health, imports, models, products, recommendations
 from api.state import AppState
 from ingest import context
 from ingest.celery_app import TaskQueue, create_celery_app
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, service: RecommenderService | N
         imports.router,
         events.router,
         recommendations.router,
+        chat.router,
         models.router,
         health.router,
     ):

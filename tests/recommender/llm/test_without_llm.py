@@ -1,0 +1,57 @@
+"""llm = none: re-ranking says so, explanations are template sentences from evidence, chat still answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from recommender.models import InteractionEvent
+from tests.recommender.llm.conftest import llm_service
+
+
+def test_recommendations_say_they_were_not_reranked_and_explain_from_evidence(
+    tmp_path: Path, embedder
+) -> None:
+    service = llm_service(tmp_path, embedder, backend="none")
+    service.events.add([InteractionEvent(user_id="u", product_id="run-001", type="purchase")])
+    result = service.llm.recommend(
+        lambda depth: service.retriever.for_user("u", depth), 3, user_id="u", explain=True
+    )
+    assert result.reranking["reranked"] is False and "no LLM" in result.reranking["reason"]
+    assert len(result.items) == 3
+    for item in result.items:
+        explanation = item.explanation
+        assert explanation["source"] == "template"
+        nearest = explanation["evidence"]["nearest_history"]
+        assert nearest and nearest[0]["product_id"] == "run-001" and 0 < nearest[0]["similarity"] <= 1
+        assert "Stridex Road Runner 3 running shoes" in explanation["text"]
+    assert result.items[0].explanation["evidence"]["shared_category"].startswith("Sports")
+    service.close()
+
+
+def test_query_terms_are_evidence_for_a_visitor(tmp_path: Path, embedder) -> None:
+    service = llm_service(tmp_path, embedder, backend="none")
+    result = service.llm.recommend(
+        lambda depth: service.retriever.for_query("espresso machine", depth),
+        1,
+        query="espresso machine",
+        explain=True,
+    )
+    evidence = result.items[0].explanation["evidence"]
+    assert result.items[0].product_id == "kit-008" and evidence["query_terms"] == ["espresso", "machine"]
+    assert "matches your search" in result.items[0].explanation["text"]
+    service.close()
+
+
+def test_chat_answers_from_templates_and_finds_real_cheaper_alternatives(tmp_path: Path, embedder) -> None:
+    service = llm_service(tmp_path, embedder, backend="none")
+    service.events.add([InteractionEvent(user_id="u", product_id="kit-001", type="purchase")])
+    answer = service.llm.chat("kit-004", "Is there something cheaper like it?", "u", None, None, "en")
+    assert answer.intent == "cheaper" and answer.alternatives
+    price = service.catalog.get("kit-004").price
+    for item in answer.alternatives:
+        assert item.product["price"] < price and service.catalog.get(item.product_id)
+        assert item.product_id in answer.answer
+    why = service.llm.chat("kit-004", "Why did you suggest this?", "u", answer.conversation_id, None, "en")
+    assert why.intent == "why" and why.conversation_id == answer.conversation_id
+    assert "Ferro & Co cast iron skillet 26 cm" in why.answer
+    service.close()
