@@ -32,7 +32,7 @@ BASE_METHODS: dict[str, ScoreFunction] = {
     "text": text_profile_scores,
     **{name: sequence_scores(objective) for name, objective in SEQUENCE_METHODS.items()},
 }
-ALL_METHODS = [*BASE_METHODS, "hybrid"]
+ALL_METHODS = [*BASE_METHODS, "hybrid", "served"]
 COLD_METHODS = ["popularity", "text", "features", "sequence", "hybrid", "hybrid+features"]
 TEXT_WEIGHTS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75)
 PRIOR_WEIGHTS = (0.0, 0.1, 0.25, 0.5)
@@ -156,7 +156,7 @@ def evaluate_methods(
     """Main split: every method on every user, test phase; the hybrid uses the best sequence model."""
     results: dict[str, dict[str, float]] = {}
     for name in methods:
-        if name == "hybrid":
+        if name in ("hybrid", "served"):
             continue
         if on_method:
             on_method(name)
@@ -173,6 +173,13 @@ def evaluate_methods(
                 epochs=float(trained.epochs_run),
                 validation_ndcg_at_10=trained.best_validation,
             )
+    if "served" in methods:
+        if on_method:
+            on_method("served")
+        served = served_scores(context, Phase.TEST, best_sequence_method(context, methods))
+        results["served"] = rank_and_measure(
+            context, Phase.TEST, served, options.exclude_seen, top_k=options.top_k
+        )
     if "hybrid" in methods:
         if on_method:
             on_method("hybrid")
@@ -185,6 +192,29 @@ def evaluate_methods(
         results["hybrid"].update(text_weight=text_weight, popularity_weight=prior_weight)
         results["hybrid"]["sequence_model"] = float(list(SEQUENCE_METHODS).index(sequence_method))
     return results
+
+
+def served_scores(
+    context: EvalContext,
+    phase: Phase,
+    sequence_method: str,
+    depth: int = 50,
+    collab_weight: float = 1.0,
+    text_weight: float = 0.5,
+    offset: int = 60,
+) -> np.ndarray:
+    """What the API serves: reciprocal-rank fusion of the model's top ``depth`` and the text profile's
+    (the service's default weights), seen items removed from both lists first, as the service does."""
+    lists = [
+        (collab_weight, masked(context, phase, BASE_METHODS[sequence_method](context, phase))),
+        (text_weight, masked(context, phase, text_profile_scores(context, phase))),
+    ]
+    fused = np.zeros_like(lists[0][1])
+    rows = np.arange(len(fused))[:, None]
+    for weight, scores in lists:
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :depth]
+        fused[rows, top] += weight / (offset + 1 + np.arange(depth))[None, :]
+    return fused
 
 
 def best_sequence_method(context: EvalContext, methods: list[str]) -> str:

@@ -60,7 +60,7 @@ def evaluate(data: Path, out: Path, embedder) -> dict:
     config = EvaluationConfig(
         data_path=data,
         out_dir=out,
-        methods=["popularity", "itemknn", "text", "sasrec", "hybrid"],
+        methods=["popularity", "itemknn", "text", "sasrec", "hybrid", "served"],
         model={"max_length": 20, "hidden": 32},
         training=TrainConfig(epochs=4, validate_every=2, seed=7),
         cold_item_share=0.1,
@@ -75,7 +75,7 @@ def test_report_files_and_same_numbers_with_the_same_seed(
     first = evaluate(small_movielens, tmp_path / "a", cached)
     second = evaluate(small_movielens, tmp_path / "b", cached)
     metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
-    assert set(metrics) == {"popularity", "itemknn", "text", "sasrec", "hybrid"}
+    assert set(metrics) == {"popularity", "itemknn", "text", "sasrec", "hybrid", "served"}
     assert {"ndcg@5", "ndcg@10", "ndcg@20", "recall@10", "mrr@10", "coverage@10"} <= set(metrics["sasrec"])
     assert all(key == key.lower() for key in metrics["hybrid"])
     assert (tmp_path / "a" / "metrics.png").read_bytes()[:4] == b"\x89PNG"
