@@ -34,8 +34,8 @@ BASE_METHODS: dict[str, ScoreFunction] = {
 }
 ALL_METHODS = [*BASE_METHODS, "hybrid", "served"]
 COLD_METHODS = ["popularity", "text", "features", "sequence", "hybrid", "hybrid+features"]
-TEXT_WEIGHTS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75)
-PRIOR_WEIGHTS = (0.0, 0.1, 0.25, 0.5)
+TEXT_WEIGHTS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 2.0)
+PRIOR_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,16 @@ the text.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from recommender.events import StoredEvent
+from recommender.llm.calls import LLMBusyError, LLMCalls, LLMTimeoutError
 from recommender.llm.chat import ChatModel
 from recommender.llm.prompting import as_data, leaks_system_prompt, render, system_prompt
-from recommender.llm.rerank import _EXECUTOR
 from recommender.models import Recommendation, Signal
 from recommender.settings import LLMSettings
 
@@ -194,14 +194,27 @@ def mentions_outside(text: str, grounding: str, allowed: set[str], known_names: 
 
 
 class Explainer:
-    def __init__(self, chat: ChatModel | None, settings: LLMSettings, may_send_user_data: bool) -> None:
+    def __init__(
+        self,
+        chat: ChatModel | None,
+        settings: LLMSettings,
+        may_send_user_data: bool,
+        calls: LLMCalls | None = None,
+    ) -> None:
         self._chat = chat
         self._settings = settings
         self._may_send = may_send_user_data
+        self._calls = calls or LLMCalls(1)
 
     def explain(
-        self, evidence: Evidence, product: dict, known_names: set[str], language: str = "en"
+        self,
+        evidence: Evidence,
+        product: dict,
+        known_names: set[str],
+        language: str = "en",
+        deadline: float | None = None,
     ) -> Explanation:
+        """``deadline`` (time.monotonic) lets several explanations share one request's budget."""
         fallback = template_sentence(evidence)
         if self._chat is None:
             return Explanation(evidence, fallback, "template", "no LLM configured")
@@ -213,17 +226,19 @@ class Explainer:
             evidence=evidence.lines(),
             language=as_data(language, 20),
         )
-        future = _EXECUTOR.submit(
-            self._chat.complete,
-            system_prompt(),
-            prompt,
-            self._settings.explanation_max_tokens,
-            self._settings.timeout_seconds,
-        )
+        remaining = self._settings.timeout_seconds
+        if deadline is not None:
+            remaining = min(remaining, deadline - time.monotonic())
+        chat = self._chat
         try:
-            text = future.result(timeout=self._settings.timeout_seconds).strip()
-        except FutureTimeout:
-            return Explanation(evidence, fallback, "template", "LLM over its time budget")
+            text = self._calls.run(
+                lambda: chat.complete(
+                    system_prompt(), prompt, self._settings.explanation_max_tokens, remaining
+                ),
+                remaining,
+            ).strip()
+        except (LLMBusyError, LLMTimeoutError) as error:
+            return Explanation(evidence, fallback, "template", f"LLM {error}")
         except Exception as error:
             return Explanation(evidence, fallback, "template", f"LLM failed ({type(error).__name__})")
         problem = self._reject_reason(text, evidence, known_names)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Iterator
 
 from recommender.catalog import Catalog
 from recommender.events import EventStore, StoredEvent
-from recommender.llm.chat import ChatModel
+from recommender.llm.calls import LLMCalls
+from recommender.llm.chat import ChatModel, OpenAICompatibleChat
 from recommender.llm.conversation import ChatAnswer, ChatContext, ConversationService, Turn
 from recommender.llm.explain import Explainer, compute_evidence
 from recommender.llm.rerank import Reranker
@@ -29,8 +31,10 @@ class LLMFeatures:
     ) -> None:
         self.chat_model = chat
         self.settings = settings
-        self.reranker = Reranker(chat, settings)
-        self.explainer = Explainer(chat, settings, self.reranker.may_send_user_data)
+        # One in-process model runs one call at a time; an endpoint can take a few in parallel.
+        self.calls = LLMCalls(1 if chat is None or not isinstance(chat, OpenAICompatibleChat) else 4)
+        self.reranker = Reranker(chat, settings, self.calls)
+        self.explainer = Explainer(chat, settings, self.reranker.may_send_user_data, self.calls)
         self.conversations = ConversationService(chat, settings, self.reranker.may_send_user_data)
         self._retriever = retriever
         self._catalog = catalog
@@ -87,11 +91,13 @@ class LLMFeatures:
         usable_history = [event for event in history if event.product_id in history_products]
         vectors = self._catalog.vectors([item.product_id for item in items] + list(history_products))
         known_names = candidate_names | {product["title"].lower() for product in history_products.values()}
+        # All the explanations of one response share one time budget; past it they are template sentences.
+        deadline = time.monotonic() + self.settings.timeout_seconds
         for item in items:
             evidence = compute_evidence(
                 item, vectors.get(item.product_id), usable_history, history_products, vectors, query
             )
-            explanation = self.explainer.explain(evidence, item.product, known_names, language)
+            explanation = self.explainer.explain(evidence, item.product, known_names, language, deadline)
             item.explanation = {
                 "text": explanation.text,
                 "source": explanation.source,

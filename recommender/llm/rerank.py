@@ -18,20 +18,18 @@ import re
 import string
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from cachetools import TTLCache
 
 from recommender.events import StoredEvent
+from recommender.llm.calls import LLMBusyError, LLMCalls, LLMTimeoutError
 from recommender.llm.chat import ChatModel
 from recommender.llm.prompting import as_data, render, system_prompt
 from recommender.models import Recommendation
 from recommender.settings import LLMSettings
 
 LABELS = string.ascii_uppercase
-_EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="llm")
 
 
 @dataclass(frozen=True)
@@ -49,7 +47,7 @@ def max_displacement(fusion_weight: float, candidates: int) -> int:
     if fusion_weight >= 1:
         return candidates - 1
     bound = fusion_weight * (candidates - 1) / (1 - fusion_weight)
-    return min(candidates - 1, int(bound) if bound != int(bound) else int(bound) - 1)
+    return max(0, min(candidates - 1, int(bound) if bound != int(bound) else int(bound) - 1))
 
 
 def fuse(retrieval_order: Sequence[str], llm_order: Sequence[str], fusion_weight: float) -> list[str]:
@@ -99,21 +97,21 @@ def history_lines(history: Sequence[StoredEvent], titles: dict[str, dict]) -> st
 
 
 def candidate_lines(items: Sequence[Recommendation], labels: Sequence[str]) -> str:
+    """One short line per candidate: title, last category level, price. Prompt length is the latency of a
+    small model on a CPU (about 280 tokens/s here), so descriptions stay out of the ranking prompt."""
     lines = []
     for label, item in zip(labels, items, strict=True):
         product = item.product
-        price = f", {product['price']:.2f}" if product.get("price") is not None else ""
-        details = f"{product.get('category', '')}; {product.get('brand', '')}{price}"
-        lines.append(
-            f"{label}. {as_data(product['title'], 120)} ({as_data(details, 100)}) "
-            f"— {as_data(product.get('description', ''), 80)}"
-        )
+        leaf = (product.get("category") or "").split(" > ")[-1]
+        price = f", {product['price']:.0f}" if product.get("price") is not None else ""
+        lines.append(f"{label}. {as_data(product['title'], 60)} ({as_data(leaf, 20)}{price})")
     return "\n".join(lines)
 
 
 class Reranker:
-    def __init__(self, chat: ChatModel | None, settings: LLMSettings) -> None:
+    def __init__(self, chat: ChatModel | None, settings: LLMSettings, calls: LLMCalls) -> None:
         self._chat = chat
+        self._calls = calls
         self._settings = settings
         self._cache: TTLCache[str, list[str]] = TTLCache(
             maxsize=max(1, settings.cache_size), ttl=settings.cache_ttl_seconds
@@ -148,13 +146,15 @@ class Reranker:
         if len(top) < 2:
             return items, RerankOutcome(False, "fewer than two candidates")
         started = time.monotonic()
-        future = _EXECUTOR.submit(self._llm_order, top, history, history_products, query, seed)
         try:
-            llm_order, method, cached = future.result(timeout=self._settings.timeout_seconds)
-        except FutureTimeout:
+            llm_order, method, cached = self._calls.run(
+                lambda: self._llm_order(top, history, history_products, query, seed),
+                self._settings.timeout_seconds,
+            )
+        except (LLMBusyError, LLMTimeoutError) as error:
             return items, RerankOutcome(
                 False,
-                f"LLM over its time budget ({self._settings.timeout_seconds:g} s): retrieval order",
+                f"LLM {error}: retrieval order",
                 model=self._chat.name,
                 latency_ms=(time.monotonic() - started) * 1000,
             )

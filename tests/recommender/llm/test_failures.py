@@ -85,3 +85,32 @@ def test_user_data_stays_home_with_a_remote_endpoint(tmp_path: Path, embedder) -
     assert explained.items[0].explanation["source"] == "template"
     assert "remote" in explained.items[0].explanation["note"]
     service.close()
+
+
+def test_a_busy_model_is_not_queued_behind(tmp_path: Path, embedder, gguf_path: Path) -> None:
+    service = llm_service(
+        tmp_path, embedder, backend="local", model=str(gguf_path), timeout_seconds=0.05, cache_size=0
+    )
+    service.events.add([InteractionEvent(user_id="u", product_id="kit-001", type="purchase")])
+    first, _ = timed_recommend(service)  # times out; its forward pass keeps the model for a while
+    retrieval = retrieval_seconds(service)
+    second, elapsed = timed_recommend(service)
+    assert "budget" in first.reranking["reason"]
+    assert second.reranking["reranked"] is False and "busy" in second.reranking["reason"]
+    assert elapsed <= retrieval + 0.1
+    service.close()
+
+
+def test_explanations_share_one_budget(tmp_path: Path, embedder, gguf_path: Path) -> None:
+    service = llm_service(tmp_path, embedder, backend="local", model=str(gguf_path), timeout_seconds=0.3)
+    service.events.add([InteractionEvent(user_id="u", product_id="gar-001", type="purchase")])
+    retrieval = retrieval_seconds(service)
+    started = time.monotonic()
+    result = service.llm.recommend(
+        lambda depth: service.retriever.for_user("u", depth), 10, user_id="u", rerank=False, explain=True
+    )
+    elapsed = time.monotonic() - started
+    assert elapsed <= retrieval + 0.3 + 0.15 * 2, elapsed  # budget, plus evidence for ten items
+    assert all(item.explanation["text"] for item in result.items)
+    assert {item.explanation["source"] for item in result.items} <= {"llm", "template"}
+    service.close()

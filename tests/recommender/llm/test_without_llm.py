@@ -50,7 +50,7 @@ def test_chat_answers_from_templates_and_finds_real_cheaper_alternatives(tmp_pat
     price = service.catalog.get("kit-004").price
     for item in answer.alternatives:
         assert item.product["price"] < price and service.catalog.get(item.product_id)
-        assert item.product_id in answer.answer
+    assert all(item.product_id in answer.answer for item in answer.alternatives[:3])
     why = service.llm.chat("kit-004", "Why did you suggest this?", "u", answer.conversation_id, None, "en")
     assert why.intent == "why" and why.conversation_id == answer.conversation_id
     assert "Ferro & Co cast iron skillet 26 cm" in why.answer
