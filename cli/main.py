@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from recommender.catalog_files import CatalogFormat, detect_format
@@ -225,7 +225,6 @@ def evaluate(
             min_user_interactions=min_user_interactions,
             min_item_interactions=min_item_interactions,
             tie_order=TieOrder(tie_order),
-            max_length=max_length,
             seed=seed,
         ),
         options=EvalOptions(exclude_seen=exclude_seen),
@@ -235,12 +234,31 @@ def evaluate(
         items_path=items,
         columns=ColumnMapping(user=user_column, item=item_column, timestamp=time_column),
     )
-    with console.status("evaluating") as status:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        steps = progress.add_task("methods", total=len(config.methods) + (1 if cold_share > 0 else 0))
+        training: dict[str, TaskID] = {}
+
+        def on_step(step: str) -> None:
+            progress.update(steps, description=f"methods: {step}")
+            progress.advance(steps)
+
+        def on_epoch(model: str, epoch: int, most: int) -> None:
+            if epoch == 1:
+                training[model] = progress.add_task(f"training {model} (may stop early)", total=most)
+            progress.update(training[model], completed=epoch)
+
         result = run_evaluation(
             config,
             lambda: SentenceTransformerEmbedder(settings.embedding),
             console,
-            on_step=lambda step: status.update(f"evaluating: {step}"),
+            on_step=on_step,
+            on_epoch=on_epoch,
         )
     for path in result.files:
         console.print(f"wrote {path}")

@@ -32,6 +32,7 @@ class EvalContext:
     model_config: dict = field(default_factory=dict)
     train_config: TrainConfig = field(default_factory=TrainConfig)
     trained: dict[str, TrainResult] = field(default_factory=dict)
+    on_epoch: Callable[[str, int, int], None] | None = None  # (model, epoch, most epochs), for progress bars
     _item_vectors: np.ndarray | None = None
 
     @property
@@ -122,8 +123,14 @@ def trained_model(context: EvalContext, objective: Objective) -> SequenceModel:
             scores = next_item_scores(model, context.histories(Phase.VALID))
             return rank_and_measure(context, Phase.VALID, scores)["ndcg@10"]
 
+        report = context.on_epoch
+
+        def on_epoch(epoch: int) -> None:
+            if report is not None:
+                report(objective.value, epoch, context.train_config.epochs)
+
         context.trained[objective.value] = train_sequence_model(
-            sequences, config, context.train_config, validate
+            sequences, config, context.train_config, validate, on_epoch
         )
     return context.trained[objective.value].model
 

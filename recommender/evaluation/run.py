@@ -58,6 +58,7 @@ def run_evaluation(
     embedder_factory: Callable[[], Embedder],
     console: Console | None = None,
     on_step: Callable[[str], None] | None = None,
+    on_epoch: Callable[[str, int, int], None] | None = None,
 ) -> EvaluationResult:
     console = console or Console()
     unknown = sorted(set(config.methods) - set(ALL_METHODS))
@@ -75,7 +76,9 @@ def run_evaluation(
         return embedder[0]
 
     split = leave_one_out(dataset, replace(config.split, cold_item_share=0.0))
-    context = EvalContext(split, dataset.items, shared_embedder, config.model, config.training)
+    context = EvalContext(
+        split, dataset.items, shared_embedder, config.model, config.training, on_epoch=on_epoch
+    )
     main = evaluate_methods(context, config.methods, config.options, on_step)
     files = [config.out_dir / "metrics.json", config.out_dir / "metrics.png"]
     write_json(files[0], main)
@@ -91,7 +94,9 @@ def run_evaluation(
         seed_everything(config.split.seed)
         sequence_method = best_sequence_method(context, config.methods)
         cold_split = leave_one_out(dataset, replace(config.split, cold_item_share=config.cold_item_share))
-        cold_context = EvalContext(cold_split, dataset.items, shared_embedder, config.model, config.training)
+        cold_context = EvalContext(
+            cold_split, dataset.items, shared_embedder, config.model, config.training, on_epoch=on_epoch
+        )
         cold = evaluate_cold_start(cold_context, sequence_method, config.options)
         files += [config.out_dir / "metrics_cold_start.json", config.out_dir / "metrics_cold_start.png"]
         write_json(files[2], cold)

@@ -23,7 +23,7 @@ class SplitOptions:
     min_user_interactions: int = 3
     min_item_interactions: int = 0
     tie_order: TieOrder = TieOrder.ROW
-    max_length: int = 200
+    max_length: int | None = None  # keep only each user's last N training items (None: all of them)
     cold_item_share: float = 0.0  # >0: hold these test items out of every training event
     seed: int = 42
 
@@ -95,7 +95,7 @@ def leave_one_out(dataset: Dataset, options: SplitOptions) -> Split:
         sequence = [index_of[i.item_id] for i in sorted(by_user[user_id], key=order)]
         test[user_index] = sequence[-1]
         valid[user_index] = sequence[-2]
-        train[user_index] = sequence[:-2][-options.max_length :]
+        train[user_index] = sequence[:-2][-options.max_length :] if options.max_length else sequence[:-2]
 
     cold_items: set[int] = set()
     if options.cold_item_share > 0:
