@@ -201,6 +201,13 @@ def evaluate(
     cold_share: Annotated[
         float, typer.Option(help="Share of test items held out for the cold-start split.")
     ] = 0.1,
+    llm_sample: Annotated[
+        int,
+        typer.Option(
+            help="Re-rank the hybrid with the LLM for this many users (0: skip); RECO_LLM__* "
+            "settings, or the local SmolLM2 when none is set."
+        ),
+    ] = 0,
     items: Annotated[
         Path | None, typer.Option(help="Item file for CSV/JSONL data (title, year, genres).")
     ] = None,
@@ -231,6 +238,8 @@ def evaluate(
         model={"max_length": max_length, "hidden": hidden, "dropout": dropout},
         training=TrainConfig(epochs=epochs, max_minutes=max_minutes, seed=seed),
         cold_item_share=cold_share,
+        llm_sample=llm_sample,
+        llm=settings.llm if settings.llm.backend != "none" else None,
         items_path=items,
         columns=ColumnMapping(user=user_column, item=item_column, timestamp=time_column),
     )

@@ -33,6 +33,7 @@ class EvalContext:
     train_config: TrainConfig = field(default_factory=TrainConfig)
     trained: dict[str, TrainResult] = field(default_factory=dict)
     on_epoch: Callable[[str, int, int], None] | None = None  # (model, epoch, most epochs), for progress bars
+    hybrid_test_scores: np.ndarray | None = None
     _item_vectors: np.ndarray | None = None
 
     @property

@@ -24,6 +24,7 @@ from recommender.evaluation.runner import (
 )
 from recommender.evaluation.split import SplitOptions, leave_one_out
 from recommender.sequence.training import TrainConfig
+from recommender.settings import LLMSettings
 
 
 @dataclass
@@ -36,6 +37,8 @@ class EvaluationConfig:
     model: dict = field(default_factory=lambda: {"max_length": 50})
     training: TrainConfig = field(default_factory=TrainConfig)
     cold_item_share: float = 0.1  # 0 skips the cold-start split
+    llm_sample: int = 0  # >0: re-rank the hybrid's top 20 with the configured LLM for this many users
+    llm: LLMSettings | None = None
     items_path: Path | None = None
     columns: ColumnMapping = field(default_factory=ColumnMapping)
 
@@ -80,6 +83,22 @@ def run_evaluation(
         split, dataset.items, shared_embedder, config.model, config.training, on_epoch=on_epoch
     )
     main = evaluate_methods(context, config.methods, config.options, on_step)
+    if config.llm_sample > 0 and context.hybrid_test_scores is not None:
+        from recommender.evaluation.llm_effect import llm_rerank_effect
+
+        if on_step:
+            on_step(f"LLM re-rank on {config.llm_sample} users")
+        # Measured without the per-request budget: a fallback would hide what the model does.
+        llm_settings = config.llm or LLMSettings(backend="local", timeout_seconds=60.0)
+        main.update(
+            llm_rerank_effect(
+                context,
+                context.hybrid_test_scores,
+                llm_settings,
+                config.llm_sample,
+                config.split.seed,
+            )
+        )
     files = [config.out_dir / "metrics.json", config.out_dir / "metrics.png"]
     write_json(files[0], main)
     write_plot(files[1], main, f"{dataset.name}: leave-one-out, full ranking")

@@ -186,6 +186,7 @@ def evaluate_methods(
         sequence_method = best_sequence_method(context, methods)
         text_weight, prior_weight = tune_hybrid(context, sequence_method, False, options.exclude_seen)
         fused = signals(context, Phase.TEST, sequence_method, False).fuse(text_weight, prior_weight)
+        context.hybrid_test_scores = fused
         results["hybrid"] = rank_and_measure(
             context, Phase.TEST, fused, options.exclude_seen, top_k=options.top_k
         )

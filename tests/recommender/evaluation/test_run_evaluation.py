@@ -101,3 +101,23 @@ def test_unknown_method_is_refused(small_movielens: Path, tmp_path: Path) -> Non
 
     with pytest.raises(InvalidInputError, match="bogus"):
         run_evaluation(EvaluationConfig(small_movielens, tmp_path, methods=["bogus"]), lambda: None)
+
+
+def test_llm_rerank_effect_on_a_sample(small_movielens: Path, tmp_path: Path, embedder) -> None:
+    from recommender.llm.chat import default_gguf_path
+    from recommender.settings import LLMSettings
+
+    config = EvaluationConfig(
+        data_path=small_movielens,
+        out_dir=tmp_path,
+        methods=["sasrec", "hybrid"],
+        model={"max_length": 20, "hidden": 32},
+        training=TrainConfig(epochs=2, validate_every=1, seed=7),
+        cold_item_share=0.0,
+        llm_sample=4,
+        llm=LLMSettings(backend="local", model=str(default_gguf_path()), timeout_seconds=60.0),
+    )
+    result = run_evaluation(config, lambda: CachingEmbedder(embedder))
+    assert result.main["hybrid@sample"]["users"] == 4 == result.main["hybrid+llm@sample"]["users"]
+    assert result.main["hybrid+llm@sample"]["fell_back_share"] == 0.0
+    assert "ndcg@10" in json.loads((tmp_path / "metrics.json").read_text())["hybrid+llm@sample"]
