@@ -127,7 +127,12 @@ def compute_evidence(
             )
         unique = {match.product_id: match for match in sorted(matches, key=lambda m: m.similarity)}
         evidence.nearest_history = sorted(unique.values(), key=lambda m: -m.similarity)[:2]
-    historic = [history_products[e.product_id] for e in history if e.product_id in history_products]
+    # The item itself may be in the history (viewed, in the cart): it is no evidence for itself.
+    historic = [
+        history_products[e.product_id]
+        for e in history
+        if e.product_id in history_products and e.product_id != item.product_id
+    ]
     categories = [p.get("category", "") for p in historic]
     if product.get("category"):
         shared = [c for c in categories if c and _common_prefix(c, product["category"])]

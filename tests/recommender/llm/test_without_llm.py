@@ -55,3 +55,21 @@ def test_chat_answers_from_templates_and_finds_real_cheaper_alternatives(tmp_pat
     assert why.intent == "why" and why.conversation_id == answer.conversation_id
     assert "Ferro & Co cast iron skillet 26 cm" in why.answer
     service.close()
+
+
+def test_an_item_is_no_evidence_for_itself(tmp_path: Path, embedder) -> None:
+    service = llm_service(tmp_path, embedder, backend="none")
+    service.events.add(
+        [
+            InteractionEvent(user_id="u", product_id="kit-001", type="purchase"),
+            InteractionEvent(user_id="u", product_id="kit-005", type="add_to_cart"),
+        ]
+    )
+    result = service.llm.recommend(
+        lambda depth: service.retriever.for_user("u", depth), 10, user_id="u", explain=True
+    )
+    knife = next(item for item in result.items if item.product_id == "kit-005")
+    evidence = knife.explanation["evidence"]
+    assert evidence["shared_brand"] is None  # Kirika appears in the history only through the knife itself
+    assert all(match["product_id"] != "kit-005" for match in evidence["nearest_history"])
+    service.close()
