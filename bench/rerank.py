@@ -118,6 +118,11 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--budget", type=float, default=2.0, help="the per-request time budget (default 2 s)")
+    parser.add_argument(
+        "--backends",
+        default="llama.cpp,transformers,server",
+        help="comma-separated: llama.cpp, transformers, server",
+    )
     args = parser.parse_args()
     model = default_gguf_path()
     if model is None:
@@ -126,30 +131,46 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
         print(f"20 candidates, budget {args.budget:g} s, {args.requests} requests per backend")
-        run(
-            "local (in-process, logits)",
-            {"backend": "local", "model": str(model), "timeout_seconds": args.budget},
-            args.requests,
-            embedder,
-            root,
-        )
-        unlimited = {"backend": "local", "model": str(model), "timeout_seconds": 60.0}
-        run("local, no budget", unlimited, args.requests, embedder, root)
-        port = 18800 + random.randint(0, 99)
-        server = start_server(model, port)
-        try:
-            endpoint = {"backend": "openai", "base_url": f"http://127.0.0.1:{port}/v1", "model": "smollm2"}
+        local = {"backend": "local", "model": str(model)}
+        if "llama.cpp" in args.backends:
             run(
-                "llama.cpp server (generated)",
-                {**endpoint, "timeout_seconds": args.budget},
+                "llama.cpp in-process",
+                {**local, "timeout_seconds": args.budget},
                 args.requests,
                 embedder,
                 root,
             )
-            run("server, no budget", {**endpoint, "timeout_seconds": 60.0}, args.requests, embedder, root)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+            run("  same, no budget", {**local, "timeout_seconds": 60.0}, args.requests, embedder, root)
+        if "transformers" in args.backends:
+            hf = {**local, "local_runtime": "transformers"}
+            run(
+                "transformers in-process",
+                {**hf, "timeout_seconds": args.budget},
+                args.requests,
+                embedder,
+                root,
+            )
+            run("  same, no budget", {**hf, "timeout_seconds": 60.0}, args.requests, embedder, root)
+        if "server" in args.backends:
+            port = 18800 + random.randint(0, 99)
+            server = start_server(model, port)
+            try:
+                endpoint = {
+                    "backend": "openai",
+                    "base_url": f"http://127.0.0.1:{port}/v1",
+                    "model": "smollm2",
+                }
+                run(
+                    "llama.cpp server",
+                    {**endpoint, "timeout_seconds": args.budget},
+                    args.requests,
+                    embedder,
+                    root,
+                )
+                run("  same, no budget", {**endpoint, "timeout_seconds": 60.0}, args.requests, embedder, root)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
 
 
 if __name__ == "__main__":

