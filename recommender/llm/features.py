@@ -53,7 +53,9 @@ class LLMFeatures:
         """Retrieve (over-fetching to re-rank), re-rank within the budget, cut to k, explain on request."""
         depth = max(k, self.settings.overfetch) if rerank else k
         result = retrieve(depth)
-        history = self._events.history(user_id, HISTORY_IN_PROMPT) if user_id else []
+        # The history is only read when an LLM step or an explanation will use it.
+        needs_history = bool(user_id) and (explain or (rerank and self.chat_model is not None))
+        history = self._events.history(user_id, HISTORY_IN_PROMPT) if needs_history and user_id else []
         history_products = self._payloads([event.product_id for event in history])
         items = result.items
         if rerank:
