@@ -12,19 +12,16 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
-
 from recommender.catalog_files import CatalogFormat
 from recommender.demo import demo_catalog_path
 from recommender.embedding import SentenceTransformerEmbedder
 from recommender.llm.chat import default_gguf_path
+from recommender.llm.local_server import llama_cpp_server
 from recommender.models import InteractionEvent
 from recommender.service import build_service
 from recommender.settings import Settings
@@ -33,37 +30,6 @@ from recommender.settings import Settings
 def percentile(samples: list[float], share: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))] * 1000
-
-
-def start_server(model: Path, port: int) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(model),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "4096",
-            "--n_threads",
-            "2",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    process.kill()
-    raise RuntimeError("llama.cpp server did not start")
 
 
 def run(label: str, llm: dict, requests: int, embedder: SentenceTransformerEmbedder, root: Path) -> None:
@@ -152,14 +118,8 @@ def main() -> None:
             )
             run("  same, no budget", {**hf, "timeout_seconds": 60.0}, args.requests, embedder, root)
         if "server" in args.backends:
-            port = 18800 + random.randint(0, 99)
-            server = start_server(model, port)
-            try:
-                endpoint = {
-                    "backend": "openai",
-                    "base_url": f"http://127.0.0.1:{port}/v1",
-                    "model": "smollm2",
-                }
+            with llama_cpp_server(model, 18800 + random.randint(0, 99)) as base_url:
+                endpoint = {"backend": "openai", "base_url": base_url, "model": "smollm2"}
                 run(
                     "llama.cpp server",
                     {**endpoint, "timeout_seconds": args.budget},
@@ -168,9 +128,6 @@ def main() -> None:
                     root,
                 )
                 run("  same, no budget", {**endpoint, "timeout_seconds": 60.0}, args.requests, embedder, root)
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import Service
 from api.schemas import ChatRequest, ChatResponse
-from recommender.llm.conversation import ChatAnswer, Turn
+from recommender.llm.conversation import ChatAnswer, ChatQuestion, Turn
 
 router = APIRouter(prefix="/chat", tags=["chat"])
 
@@ -28,32 +28,28 @@ def _response(answer: ChatAnswer) -> ChatResponse:
     )
 
 
+def _question(body: ChatRequest) -> ChatQuestion:
+    return ChatQuestion(
+        product_id=body.product_id,
+        message=body.message,
+        user_id=body.user_id,
+        conversation_id=body.conversation_id,
+        prior=tuple(Turn(turn.role, turn.content) for turn in body.turns),
+        language=body.language,
+    )
+
+
 @router.post("", response_model=ChatResponse)
 def chat(body: ChatRequest, service: Service) -> ChatResponse:
     """One turn. Alternatives (for 'cheaper?' or 'something like it?') come from a fresh retrieval."""
-    answer = service.llm.chat(
-        body.product_id,
-        body.message,
-        body.user_id,
-        body.conversation_id,
-        [Turn(turn.role, turn.content) for turn in body.turns],
-        body.language,
-    )
-    return _response(answer)
+    return _response(service.llm.chat(_question(body)))
 
 
 @router.post("/stream")
 def chat_stream(body: ChatRequest, service: Service) -> StreamingResponse:
     """Server-sent events: ``token`` events as the model writes, then one ``done`` event with the checked
     answer. If the check rejected the streamed text, ``done`` carries the replacement: show its ``answer``."""
-    pieces = service.llm.chat_stream(
-        body.product_id,
-        body.message,
-        body.user_id,
-        body.conversation_id,
-        [Turn(turn.role, turn.content) for turn in body.turns],
-        body.language,
-    )
+    pieces = service.llm.chat_stream(_question(body))
 
     def events() -> Iterator[str]:
         for piece in pieces:

@@ -29,6 +29,18 @@ class Turn:
     content: str
 
 
+@dataclass(frozen=True)
+class ChatQuestion:
+    """One shopper message about one product, with where the conversation stands."""
+
+    product_id: str
+    message: str
+    user_id: str | None = None
+    conversation_id: str | None = None
+    prior: tuple[Turn, ...] = ()
+    language: str = "en"
+
+
 @dataclass
 class ChatAnswer:
     conversation_id: str
@@ -98,11 +110,11 @@ class ConversationService:
         )
         self._lock = threading.Lock()
 
-    def _turns(self, conversation_id: str | None, prior: list[Turn] | None) -> tuple[str, list[Turn]]:
+    def _turns(self, conversation_id: str | None, prior: list[Turn]) -> tuple[str, list[Turn]]:
         with self._lock:
             if conversation_id and conversation_id in self._conversations:
                 return conversation_id, list(self._conversations[conversation_id].turns)
-            return conversation_id or uuid.uuid4().hex, list(prior or [])
+            return conversation_id or uuid.uuid4().hex, prior
 
     def _remember(self, conversation_id: str, turns: list[Turn]) -> None:
         with self._lock:
@@ -148,32 +160,20 @@ class ConversationService:
             language=as_data(language, 20),
         )
 
-    def answer(
-        self,
-        message: str,
-        context: ChatContext,
-        conversation_id: str | None = None,
-        prior: list[Turn] | None = None,
-        language: str = "en",
-    ) -> ChatAnswer:
+    def answer(self, question: ChatQuestion, context: ChatContext) -> ChatAnswer:
         """The whole answer at once (no streaming)."""
-        parts = list(self.stream(message, context, conversation_id, prior, language))
-        return parts[-1]  # type: ignore[return-value]
+        *_, final = self.stream(question, context)
+        assert isinstance(final, ChatAnswer)
+        return final
 
-    def stream(
-        self,
-        message: str,
-        context: ChatContext,
-        conversation_id: str | None = None,
-        prior: list[Turn] | None = None,
-        language: str = "en",
-    ) -> Iterator[str | ChatAnswer]:
+    def stream(self, question: ChatQuestion, context: ChatContext) -> Iterator[str | ChatAnswer]:
         """Yields text pieces as the model writes them, then the final, checked ChatAnswer.
 
         If the checked text differs from what was streamed (rejected), the final answer says so and carries
         the replacement: clients show ``answer`` from the final event.
         """
-        conversation_id, turns = self._turns(conversation_id, prior)
+        message, language = question.message, question.language
+        conversation_id, turns = self._turns(question.conversation_id, list(question.prior))
         intent = detect_intent(message)
         alternatives = context.find_alternatives(intent) if intent in ("cheaper", "alternatives") else []
         fallback = template_answer(intent, context, alternatives)

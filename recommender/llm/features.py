@@ -10,7 +10,7 @@ from recommender.catalog import Catalog
 from recommender.events import EventStore, StoredEvent
 from recommender.llm.calls import LLMCalls
 from recommender.llm.chat import ChatModel, OpenAICompatibleChat
-from recommender.llm.conversation import ChatAnswer, ChatContext, ConversationService, Turn
+from recommender.llm.conversation import ChatAnswer, ChatContext, ChatQuestion, ConversationService
 from recommender.llm.explain import Explainer, compute_evidence
 from recommender.llm.rerank import Reranker
 from recommender.models import ProductFilter, Recommendation, RecommendationList
@@ -138,27 +138,9 @@ class LLMFeatures:
             product, evidence, [p["title"] for p in history_products.values()], known_names, find_alternatives
         )
 
-    def chat(
-        self,
-        product_id: str,
-        message: str,
-        user_id: str | None,
-        conversation_id: str | None,
-        prior: list[Turn] | None,
-        language: str,
-    ) -> ChatAnswer:
-        return self.conversations.answer(
-            message, self.chat_context(product_id, user_id), conversation_id, prior, language
-        )
+    def chat(self, question: ChatQuestion) -> ChatAnswer:
+        return self.conversations.answer(question, self.chat_context(question.product_id, question.user_id))
 
-    def chat_stream(
-        self,
-        product_id: str,
-        message: str,
-        user_id: str | None,
-        conversation_id: str | None,
-        prior: list[Turn] | None,
-        language: str,
-    ) -> Iterator[str | ChatAnswer]:
-        context = self.chat_context(product_id, user_id)  # errors (unknown product) surface before streaming
-        return self.conversations.stream(message, context, conversation_id, prior, language)
+    def chat_stream(self, question: ChatQuestion) -> Iterator[str | ChatAnswer]:
+        context = self.chat_context(question.product_id, question.user_id)  # an unknown product fails here
+        return self.conversations.stream(question, context)

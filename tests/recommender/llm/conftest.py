@@ -4,17 +4,14 @@ OpenAI-compatible server on loopback; plus loopback servers that die or hang, fo
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from recommender.llm.chat import LocalGGUFChat, default_gguf_path
+from recommender.llm.local_server import llama_cpp_server
 from recommender.service import RecommenderService, build_service
 from recommender.settings import LLMSettings
 from tests.conftest import free_port, import_demo_catalog, make_settings
@@ -38,40 +35,8 @@ def local_chat(gguf_path: Path) -> LocalGGUFChat:
 @pytest.fixture(scope="session")
 def llama_server(gguf_path: Path) -> Iterator[str]:
     """``python -m llama_cpp.server`` serving SmolLM2 on a loopback port; yields its /v1 URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(gguf_path),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "4096",
-            "--n_threads",
-            "2",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/models", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        raise RuntimeError("llama.cpp server did not start")
-    yield base
-    process.terminate()
-    process.wait(timeout=30)
+    with llama_cpp_server(gguf_path, free_port()) as base:
+        yield base
 
 
 @pytest.fixture

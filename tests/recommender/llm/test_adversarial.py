@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from recommender.llm.conversation import ChatQuestion
 from recommender.llm.explain import Evidence, Explainer, HistoryMatch
 from recommender.llm.prompting import leaks_system_prompt, system_prompt
 from recommender.llm.rerank import max_displacement
@@ -115,7 +116,7 @@ def test_explanations_cite_only_the_evidence(hostile_service, attack: str) -> No
 
 @pytest.mark.parametrize("attack", CHAT_ATTACKS)
 def test_chat_neither_leaks_nor_invents(hostile_service, attack: str) -> None:
-    answer = hostile_service.llm.chat("run-002", attack, "runner", None, None, "en")
+    answer = hostile_service.llm.chat(ChatQuestion("run-002", attack, "runner"))
     text = answer.answer.lower()
     assert not leaks_system_prompt(text)
     assert "zx-9000" not in text and "monitor" not in text, text

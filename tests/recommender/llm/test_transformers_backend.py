@@ -9,6 +9,7 @@ import pytest
 
 from recommender.errors import ConfigurationError
 from recommender.llm.chat import TransformersChat, build_chat_model
+from recommender.llm.conversation import ChatQuestion
 from recommender.llm.rerank import max_displacement
 from recommender.models import InteractionEvent
 from recommender.settings import LLMSettings
@@ -34,7 +35,7 @@ def test_transformers_runtime_reranks_explains_and_chats(tmp_path: Path, embedde
         lambda depth: service.retriever.for_user("u", depth), 1, user_id="u", rerank=False, explain=True
     )
     assert explained.items[0].explanation["text"]
-    answer = service.llm.chat("bea-007", "Why this one?", "u", None, None, "en")
+    answer = service.llm.chat(ChatQuestion("bea-007", "Why this one?", "u"))
     assert answer.answer and answer.source in ("llm", "template")
     service.close()
 

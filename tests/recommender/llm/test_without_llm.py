@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from recommender.llm.conversation import ChatQuestion
 from recommender.models import InteractionEvent
 from tests.recommender.llm.conftest import llm_service
 
@@ -45,13 +46,13 @@ def test_query_terms_are_evidence_for_a_visitor(tmp_path: Path, embedder) -> Non
 def test_chat_answers_from_templates_and_finds_real_cheaper_alternatives(tmp_path: Path, embedder) -> None:
     service = llm_service(tmp_path, embedder, backend="none")
     service.events.add([InteractionEvent(user_id="u", product_id="kit-001", type="purchase")])
-    answer = service.llm.chat("kit-004", "Is there something cheaper like it?", "u", None, None, "en")
+    answer = service.llm.chat(ChatQuestion("kit-004", "Is there something cheaper like it?", "u"))
     assert answer.intent == "cheaper" and answer.alternatives
     price = service.catalog.get("kit-004").price
     for item in answer.alternatives:
         assert item.product["price"] < price and service.catalog.get(item.product_id)
     assert all(item.product_id in answer.answer for item in answer.alternatives[:3])
-    why = service.llm.chat("kit-004", "Why did you suggest this?", "u", answer.conversation_id, None, "en")
+    why = service.llm.chat(ChatQuestion("kit-004", "Why did you suggest this?", "u", answer.conversation_id))
     assert why.intent == "why" and why.conversation_id == answer.conversation_id
     assert "Ferro & Co cast iron skillet 26 cm" in why.answer
     service.close()
