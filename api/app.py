@@ -5,15 +5,21 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routers import chat, events, health, imports, models, products, recommendations
+from api.metrics import QUEUE_DEPTH, RequestMetrics
+from api.metrics import router as metrics_router
+from api.routers import chat, events, health, imports, models, products, recommendations, users
+from api.security import KeyRing, RateLimiter
 from api.state import AppState
+from api.upload_limit import UploadSizeLimit
 from ingest import context
 from ingest.celery_app import TaskQueue, create_celery_app
 from ingest.in_process import InProcessWorker
+from recommender.errors import DependencyUnavailableError
 from recommender.service import RecommenderService, build_service
 from recommender.settings import Settings, get_settings
 
@@ -22,19 +28,28 @@ logger = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None, service: RecommenderService | None = None) -> FastAPI:
     """Build the app. ``service`` lets tests and the CLI share an already built core."""
+    resolved = settings or (service.settings if service is not None else get_settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        resolved = settings or get_settings()
         core = service or build_service(resolved)
         context.use_service(core)
         celery_app = create_celery_app(resolved.celery)
+        queue = TaskQueue(celery_app)
         worker = None
         if not resolved.celery.broker_url:
             # No broker: the same tasks run on a worker thread here, so requests still return at once.
             worker = InProcessWorker(celery_app)
             worker.start()
-        app.state.recommender = AppState(service=core, queue=TaskQueue(celery_app), worker=worker)
+        try:
+            if worker is not None:
+                _recover(core, queue)
+            core.importer.delete_expired_uploads()
+        except DependencyUnavailableError as error:
+            # The service still starts: requests get 503s naming the store until it is back.
+            logger.warning("start-up recovery skipped: %s", error)
+        QUEUE_DEPTH.set_function(queue.depth)
+        app.state.recommender = AppState(service=core, queue=queue, worker=worker)
         logger.info("recommender ready: %s vector store, %s", core.backend, app.state.recommender.task_runner)
         try:
             yield
@@ -49,9 +64,13 @@ def create_app(settings: Settings | None = None, service: RecommenderService | N
         title="Semantic product recommender",
         version="0.1.0",
         description="Catalog in, recommendations out: sentence-transformers embeddings in Qdrant, "
-        "personalised, similar-item and cold-start retrieval with filters.",
+        "personalised, similar-item and cold-start retrieval with filters. Every operation but /health "
+        "needs an API key (X-API-Key or Authorization: Bearer) once RECO_API__KEYS is set.",
         lifespan=lifespan,
     )
+    # Checked at start-up: a malformed keys file stops the service here, with the reason.
+    app.state.keys = KeyRing(resolved.api.resolved_keys())
+    app.state.limiter = RateLimiter(resolved.api)
     install_error_handlers(app)
     for router in (
         products.router,
@@ -60,7 +79,29 @@ def create_app(settings: Settings | None = None, service: RecommenderService | N
         recommendations.router,
         chat.router,
         models.router,
+        users.router,
         health.router,
+        metrics_router,
     ):
         app.include_router(router)
+    app.add_middleware(
+        UploadSizeLimit,
+        max_bytes=int(resolved.api.max_upload_megabytes * 1024 * 1024),
+        paths=frozenset({"/imports"}),
+    )
+    app.add_middleware(RequestMetrics)
     return app
+
+
+def _recover(core: RecommenderService, queue: TaskQueue) -> None:
+    """Work a crashed process left behind, for the process that runs its tasks itself (no broker).
+
+    Jobs left running are marked interrupted and resumed where their file is still there (rows are
+    idempotent); a training lease left behind belongs to the dead process."""
+    core.training.clear_stale()
+    for job in core.jobs.mark_interrupted():
+        if job.path and Path(job.path).is_file():
+            logger.warning("resuming import job %s interrupted by a restart", job.job_id)
+            queue.import_catalog(job.job_id, job.path, job.file_format)
+        else:
+            logger.warning("import job %s was interrupted and its file is gone", job.job_id)

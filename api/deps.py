@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Security
 
+from api.security import Caller, authenticate, limited
 from api.state import AppState
 from ingest.celery_app import TaskQueue
 from recommender.errors import InvalidInputError
@@ -72,3 +73,13 @@ State = Annotated[AppState, Depends(get_state)]
 Service = Annotated[RecommenderService, Depends(get_service)]
 Queue = Annotated[TaskQueue, Depends(get_queue)]
 Filters = Annotated[ProductFilter, Depends(get_filters)]
+
+# Scopes are data on the key, checked in one place (api.security.authenticate); routes name what they need.
+READ = Security(authenticate, scopes=["read"])
+WRITE = Security(authenticate, scopes=["write"])
+ADMIN = Security(authenticate, scopes=["admin"])
+METRICS = Security(authenticate, scopes=["metrics"])
+Reader = Annotated[Caller, READ]
+ChatCaller = Annotated[Caller, limited("chat", "read")]
+ImportCaller = Annotated[Caller, limited("import", "admin")]
+TrainCaller = Annotated[Caller, limited("train", "admin")]

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from recommender.errors import DependencyUnavailableError, InvalidInputError, NotFoundError
+from recommender.errors import ConflictError, DependencyUnavailableError, InvalidInputError, NotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid_model(_: Request, error: ValidationError) -> JSONResponse:
         details = [{"loc": list(item["loc"]), "msg": item["msg"]} for item in error.errors()]
         return JSONResponse(status_code=422, content={"detail": details})
+
+    @app.exception_handler(ConflictError)
+    async def conflict(_: Request, error: ConflictError) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(error), "running": error.holder})
 
     @app.exception_handler(DependencyUnavailableError)
     async def unavailable(_: Request, error: DependencyUnavailableError) -> JSONResponse:

@@ -17,7 +17,11 @@ class ProductOut(BaseModel):
 
 
 class ImportFromPath(BaseModel):
-    path: str = Field(description="A file on the server's disk, readable by the workers.")
+    path: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="A file inside RECO_API__IMPORT_ROOT: relative to it, or absolute within it.",
+    )
     format: str | None = Field(
         default=None, description="csv, jsonl or parquet; guessed from the name if unset."
     )
@@ -137,11 +141,18 @@ class ChatTurn(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    product_id: str = Field(description="The recommended product the conversation is about.")
+    product_id: str = Field(
+        min_length=1, max_length=256, description="The recommended product the conversation is about."
+    )
     message: str = Field(min_length=1, max_length=4000)
-    user_id: str | None = Field(default=None, description="The shopper; leave out for an anonymous visitor.")
+    user_id: str | None = Field(
+        default=None, max_length=256, description="The shopper; leave out for an anonymous visitor."
+    )
     conversation_id: str | None = Field(
-        default=None, description="Continue a conversation kept by the server."
+        default=None,
+        max_length=128,
+        description="Continue a conversation the server started (its id comes in the first answer). It "
+        "belongs to the API key and user_id that started it; any other caller gets 404.",
     )
     turns: list[ChatTurn] = Field(default_factory=list, max_length=40, description="Or send the prior turns.")
     language: str = Field(default="en", max_length=20)

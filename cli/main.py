@@ -28,9 +28,11 @@ def _serve(
     import uvicorn
 
     from api.app import create_app
+    from api.security import check_exposure
 
     host = host or settings.api.host
     port = port or settings.api.port
+    check_exposure(host, settings.api)
     console.print(f"OpenAPI docs: [bold]http://{host}:{port}/docs[/bold]")
     uvicorn.run(create_app(settings, service), host=host, port=port, log_level="info")
 
@@ -55,7 +57,7 @@ def _count_rows(path: Path, file_format: CatalogFormat) -> int | None:
 
 
 def import_with_progress(service: RecommenderService, path: Path, file_format: CatalogFormat) -> ImportJob:
-    job = service.jobs.create(str(path), file_format.value)
+    job = service.jobs.create(str(path), file_format.value, path=str(path))
     with Progress(
         TextColumn("[bold]importing[/bold] {task.description}"),
         BarColumn(),
@@ -126,7 +128,7 @@ def _enqueue(settings: Settings, path: Path, file_format: CatalogFormat) -> None
     from recommender.jobs import JobStore
 
     jobs = JobStore(Database(settings.events.url))
-    job = jobs.create(str(path), file_format.value)
+    job = jobs.create(str(path), file_format.value, path=str(path))
     TaskQueue(create_celery_app(settings.celery)).import_catalog(job.job_id, str(path), file_format.value)
     console.print(f"queued import job {job.job_id}")
 
@@ -137,9 +139,11 @@ def demo(
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Load the demo catalog and shoppers (once), then start the API on the embedded defaults."""
+    from api.security import check_exposure
     from recommender.demo import demo_catalog_path, demo_events
 
     settings = get_settings()
+    check_exposure(host or settings.api.host, settings.api)
     service = build_service(settings)
     if service.catalog.count() == 0:
         import_with_progress(service, demo_catalog_path(), CatalogFormat.JSONL)
@@ -162,8 +166,10 @@ def train() -> None:
     service = build_service(settings)
     try:
         with console.status("training the sequence model"):
-            report = train_and_publish(
-                service.events, service.catalog, service.products, service.models, settings.collab
+            report = service.training.run(
+                lambda: train_and_publish(
+                    service.events, service.catalog, service.products, service.models, settings.collab
+                )
             )
     except RecommenderError as error:
         errors_console.print(f"[red]error:[/red] {error}")

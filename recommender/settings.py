@@ -64,6 +64,12 @@ class CelerySettings(BaseModel):
     result_backend: str | None = None
     max_retries: int = 5
     retry_backoff_max_seconds: int = 60
+    visibility_timeout_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="Redis broker: a task a dead worker held is handed to another worker after this long "
+        "(longer than the longest task, or it would run twice).",
+    )
 
 
 class RecommendSettings(BaseModel):
@@ -155,14 +161,80 @@ class LLMSettings(BaseModel):
     threads: int = Field(default=2, ge=1, description="CPU threads of the local model.")
 
 
+Scope = Literal["read", "write", "admin", "metrics"]
+RateLimited = Literal["import", "train", "chat"]
+
+
+def _default_rate_limits() -> dict[RateLimited, str]:
+    return {"import": "30/minute", "train": "5/hour", "chat": "60/minute"}
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
-    upload_dir: Path = Path("data/uploads")
-    max_upload_megabytes: int = 512
-    allow_server_paths: bool = Field(
-        default=True, description="Allow POST /imports with a path on the server's disk."
+    keys: dict[str, list[Scope]] = Field(
+        default_factory=dict,
+        description='API keys and their scopes, as JSON: {"key": ["read"], "other": ["read", "write", '
+        '"admin"]}. read: recommendations, products, similar, chat; write: events, product changes; admin: '
+        "imports, training, user data; metrics: /metrics. None configured: the service serves on loopback "
+        "only, without keys.",
     )
+    keys_file: Path | None = Field(
+        default=None, description="A JSON file of the same shape as `keys` (e.g. a Docker secret)."
+    )
+    upload_dir: Path = Path("data/uploads")
+    max_upload_megabytes: float = Field(default=512, gt=0, description="Uploads past this get a 413.")
+    upload_retention_hours: float = Field(
+        default=0,
+        ge=0,
+        description="Keep an uploaded file this long after its import ends (0: delete it when the job ends).",
+    )
+    allow_server_paths: bool = Field(
+        default=False, description="Allow POST /imports/from-path, reading files inside `import_root` only."
+    )
+    import_root: Path | None = Field(
+        default=None, description="The only folder server-path imports may read (required to allow them)."
+    )
+    max_parquet_uncompressed_megabytes: float = Field(
+        default=2048, gt=0, description="A Parquet file whose metadata claims more than this is refused."
+    )
+    rate_limits: dict[RateLimited, str] = Field(
+        default_factory=_default_rate_limits,
+        description="Per-key limits of the expensive routes, in the `limits` notation (N/minute, N/hour).",
+    )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description="Where the counters live: memory:// (one process) or redis://host:port/db (shared).",
+    )
+
+    def resolved_keys(self) -> dict[str, list[Scope]]:
+        """`keys` merged with the keys file; a key file that is missing or malformed fails at start-up."""
+        keys = dict(self.keys)
+        if self.keys_file is not None:
+            import json
+
+            from pydantic import TypeAdapter
+
+            try:
+                loaded = json.loads(Path(self.keys_file).read_text())
+                keys.update(TypeAdapter(dict[str, list[Scope]]).validate_python(loaded))
+            except (OSError, ValueError) as error:
+                raise ValueError(f"api.keys_file {self.keys_file}: {error}".splitlines()[0]) from error
+        return keys
+
+    @model_validator(mode="after")
+    def _check(self) -> ApiSettings:
+        if self.allow_server_paths and self.import_root is None:
+            raise ValueError("api.allow_server_paths needs api.import_root: the one folder imports may read")
+        for key, scopes in self.keys.items():
+            if len(key) < 16:
+                raise ValueError("every API key must be at least 16 characters long")
+            if not scopes:
+                raise ValueError("every API key needs at least one scope")
+        return self
 
 
 class Settings(BaseSettings):

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from api.deps import Service
+from api.deps import ChatCaller, Service
 from api.schemas import ChatRequest, ChatResponse
 from recommender.llm.conversation import ChatAnswer, ChatQuestion, Turn
 
@@ -28,7 +28,7 @@ def _response(answer: ChatAnswer) -> ChatResponse:
     )
 
 
-def _question(body: ChatRequest) -> ChatQuestion:
+def _question(body: ChatRequest, caller: ChatCaller) -> ChatQuestion:
     return ChatQuestion(
         product_id=body.product_id,
         message=body.message,
@@ -36,20 +36,30 @@ def _question(body: ChatRequest) -> ChatQuestion:
         conversation_id=body.conversation_id,
         prior=tuple(Turn(turn.role, turn.content) for turn in body.turns),
         language=body.language,
+        caller=caller.key_id,
     )
 
 
-@router.post("", response_model=ChatResponse)
-def chat(body: ChatRequest, service: Service) -> ChatResponse:
+CONVERSATION_NOT_FOUND = {
+    404: {"description": "Unknown product, or a conversation that is not the caller's."}
+}
+
+
+@router.post("", response_model=ChatResponse, responses=CONVERSATION_NOT_FOUND)
+def chat(body: ChatRequest, service: Service, caller: ChatCaller) -> ChatResponse:
     """One turn. Alternatives (for 'cheaper?' or 'something like it?') come from a fresh retrieval."""
-    return _response(service.llm.chat(_question(body)))
+    return _response(service.llm.chat(_question(body, caller)))
 
 
-@router.post("/stream")
-def chat_stream(body: ChatRequest, service: Service) -> StreamingResponse:
-    """Server-sent events: ``token`` events as the model writes, then one ``done`` event with the checked
-    answer. If the check rejected the streamed text, ``done`` carries the replacement: show its ``answer``."""
-    pieces = service.llm.chat_stream(_question(body))
+@router.post(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, **CONVERSATION_NOT_FOUND},
+)
+def chat_stream(body: ChatRequest, service: Service, caller: ChatCaller) -> StreamingResponse:
+    """Server-sent events: ``token`` events, each a sentence that passed the output check, then one
+    ``done`` event with the final answer. Rejected text is never sent: ``done`` carries the replacement."""
+    pieces = service.llm.chat_stream(_question(body, caller))
 
     def events() -> Iterator[str]:
         for piece in pieces:

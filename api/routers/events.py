@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from pydantic import ValidationError
 
-from api.deps import Queue, Service
+from api.deps import WRITE, Queue, Service
 from api.schemas import EventBatch, EventBatchResult, RejectedEvent
 from recommender.models import InteractionEvent
 
-router = APIRouter(prefix="/events", tags=["events"])
+router = APIRouter(prefix="/events", tags=["events"], dependencies=[WRITE])
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=EventBatchResult)

@@ -1,4 +1,4 @@
-"""Bulk catalog imports: upload a file or name one on the server; poll the job."""
+"""Bulk catalog imports: upload a file or name one inside the import root; poll the job. Admin scope."""
 
 from __future__ import annotations
 
@@ -7,66 +7,90 @@ import uuid
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile, status
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
 
-from api.deps import Queue, Service
+from api.deps import ADMIN, ImportCaller, Queue, Service
 from api.schemas import ImportAccepted, ImportFromPath, ImportJobOut
 from ingest.celery_app import TaskQueue
 from recommender.catalog_files import detect_format
-from recommender.errors import DependencyUnavailableError, InvalidInputError
+from recommender.confinement import resolve_inside
+from recommender.errors import DependencyUnavailableError
 from recommender.jobs import JobState
 from recommender.service import RecommenderService
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=ImportAccepted)
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ImportAccepted,
+    responses={413: {"description": "The upload passed RECO_API__MAX_UPLOAD_MEGABYTES."}},
+)
 def upload(
     request: Request,
     service: Service,
     queue: Queue,
+    _caller: ImportCaller,
     file: Annotated[UploadFile, File(description="A .csv, .jsonl or .parquet catalog file.")],
     format: Annotated[str | None, Form()] = None,
 ) -> ImportAccepted:
-    """Upload a catalog file; returns a job id at once while the import runs in the background."""
+    """Upload a catalog file; returns a job id at once while the import runs in the background.
+
+    The body is capped while it streams in (413); the stored file is deleted when its job ends."""
     file_format = detect_format(Path(file.filename or "upload"), format)
     upload_dir = Path(service.settings.api.upload_dir)
     upload_dir.mkdir(parents=True, exist_ok=True)
     target = upload_dir / f"{uuid.uuid4().hex}.{file_format.value}"
-    limit = service.settings.api.max_upload_megabytes * 1024 * 1024
     with target.open("wb") as handle:
         shutil.copyfileobj(file.file, handle, length=1024 * 1024)
-    if target.stat().st_size > limit:
-        target.unlink()
-        raise InvalidInputError(f"the file is larger than {limit // (1024 * 1024)} MB", field="file")
-    return _start(request, service, queue, target, file_format.value, source=file.filename or target.name)
+    source = (file.filename or target.name)[:200]
+    return _start(request, service, queue, target, file_format.value, source, owns_file=True)
 
 
-@router.post("/from-path", status_code=status.HTTP_202_ACCEPTED, response_model=ImportAccepted)
-def from_path(body: ImportFromPath, request: Request, service: Service, queue: Queue) -> ImportAccepted:
-    """Import a file already on the server (shared volume). Can be switched off in settings."""
-    if not service.settings.api.allow_server_paths:
-        raise InvalidInputError("imports from server paths are disabled", field="path")
-    path = Path(body.path).expanduser().resolve()
+@router.post(
+    "/from-path",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ImportAccepted,
+    responses={403: {"description": "Server-path imports are off."}, 404: {"description": "No such file."}},
+)
+def from_path(
+    body: ImportFromPath, request: Request, service: Service, queue: Queue, _caller: ImportCaller
+) -> ImportAccepted:
+    """Import a file inside RECO_API__IMPORT_ROOT (off unless RECO_API__ALLOW_SERVER_PATHS is true)."""
+    api_settings = service.settings.api
+    if not api_settings.allow_server_paths or api_settings.import_root is None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail="imports from server paths are off (RECO_API__ALLOW_SERVER_PATHS, RECO_API__IMPORT_ROOT)",
+        )
+    # Where the file is is settled first: a path outside the root gets the answer a missing one gets.
+    path = resolve_inside(Path(api_settings.import_root), body.path)
     file_format = detect_format(path, body.format)
-    if not path.is_file():
-        raise InvalidInputError(f"no such file on the server: {path}", field="path")
-    return _start(request, service, queue, path, file_format.value, source=str(path))
+    return _start(request, service, queue, path, file_format.value, body.path[:200], owns_file=False)
 
 
-@router.get("/{job_id}", response_model=ImportJobOut)
+@router.get("/{job_id}", response_model=ImportJobOut, dependencies=[ADMIN])
 def get_job(job_id: str, service: Service) -> ImportJobOut:
     return ImportJobOut.from_job(service.jobs.get(job_id))
 
 
 def _start(
-    request: Request, service: RecommenderService, queue: TaskQueue, path: Path, file_format: str, source: str
+    request: Request,
+    service: RecommenderService,
+    queue: TaskQueue,
+    path: Path,
+    file_format: str,
+    source: str,
+    owns_file: bool,
 ) -> ImportAccepted:
-    job = service.jobs.create(source, file_format)
+    job = service.jobs.create(source, file_format, path=str(path), owns_file=owns_file)
     try:
         queue.import_catalog(job.job_id, str(path), file_format)
     except DependencyUnavailableError as error:
         service.jobs.finish(job.job_id, JobState.FAILED, f"could not enqueue: {error.reason}")
+        if owns_file:
+            path.unlink(missing_ok=True)
         raise
     return ImportAccepted(
         job_id=job.job_id,

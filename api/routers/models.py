@@ -1,11 +1,12 @@
-"""The trained sequence model: start a training run, see which version serves."""
+"""The trained sequence model: start a training run (admin, one at a time), see which version serves."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel
 
-from api.deps import Queue, Service
+from api.deps import READ, Queue, Service, TrainCaller
+from recommender.errors import DependencyUnavailableError
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -14,27 +15,46 @@ class TrainingAccepted(BaseModel):
     task_id: str
 
 
+class TrainingConflict(BaseModel):
+    detail: str
+    running: str
+
+
 class ServingModel(BaseModel):
     version: int | None
     slot: str | None
     items: int
     trained_at: str | None
+    training_run: str | None = None
 
 
-@router.post("/sequence/train", status_code=status.HTTP_202_ACCEPTED, response_model=TrainingAccepted)
-def train(queue: Queue) -> TrainingAccepted:
-    """Train on the stored events in the background; the current model serves until the new one is out."""
-    return TrainingAccepted(task_id=queue.train_sequence_model())
+@router.post(
+    "/sequence/train",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TrainingAccepted,
+    responses={409: {"model": TrainingConflict, "description": "A training run is in progress."}},
+)
+def train(service: Service, queue: Queue, _caller: TrainCaller) -> TrainingAccepted:
+    """Train on the stored events in the background; the current model serves until the new one is out.
+    While a run is in progress (in any process), another request gets 409 with the running id."""
+    run_id = service.training.begin()
+    try:
+        return TrainingAccepted(task_id=queue.train_sequence_model(run_id))
+    except DependencyUnavailableError:
+        service.training.end(run_id)
+        raise
 
 
-@router.get("/sequence", response_model=ServingModel)
+@router.get("/sequence", response_model=ServingModel, dependencies=[READ])
 def current(service: Service) -> ServingModel:
     published = service.models.current()
+    running = service.training.running()
     if published is None:
-        return ServingModel(version=None, slot=None, items=0, trained_at=None)
+        return ServingModel(version=None, slot=None, items=0, trained_at=None, training_run=running)
     return ServingModel(
         version=published.version,
         slot=published.slot,
         items=len(published.product_ids),
         trained_at=published.trained_at,
+        training_run=running,
     )

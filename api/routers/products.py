@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
 
-from api.deps import Filters, Service
+from api.deps import READ, WRITE, Filters, Service
 from api.schemas import ProductOut, RecommendationsOut
 from recommender.errors import InvalidInputError, NotFoundError
 from recommender.models import Product
@@ -14,7 +14,7 @@ from recommender.models import Product
 router = APIRouter(prefix="/products", tags=["products"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProductOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProductOut, dependencies=[WRITE])
 def create_or_replace(product: Product, service: Service, response: Response) -> ProductOut:
     """Create a product, or replace it whole. It is recommendable as soon as this returns."""
     existed = bool(service.catalog.existing_ids([product.product_id]))
@@ -24,14 +24,14 @@ def create_or_replace(product: Product, service: Service, response: Response) ->
     return ProductOut(product=product, created=not existed)
 
 
-@router.put("/{product_id}", response_model=ProductOut)
+@router.put("/{product_id}", response_model=ProductOut, dependencies=[WRITE])
 def replace(product_id: str, product: Product, service: Service, response: Response) -> ProductOut:
     if product.product_id != product_id:
         raise InvalidInputError("product_id in the body differs from the path", field="product_id")
     return create_or_replace(product, service, response)
 
 
-@router.patch("/{product_id}", response_model=ProductOut)
+@router.patch("/{product_id}", response_model=ProductOut, dependencies=[WRITE])
 def patch(
     product_id: str,
     changes: Annotated[dict[str, Any], Body(examples=[{"price": 19.5, "attributes": {"colour": "red"}}])],
@@ -41,19 +41,19 @@ def patch(
     return ProductOut(product=service.catalog.patch(product_id, changes), created=False)
 
 
-@router.get("/{product_id}", response_model=ProductOut)
+@router.get("/{product_id}", response_model=ProductOut, dependencies=[READ])
 def get(product_id: str, service: Service) -> ProductOut:
     return ProductOut(product=service.catalog.get(product_id))
 
 
-@router.delete("/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{product_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[WRITE])
 def delete(product_id: str, service: Service) -> Response:
     if service.catalog.delete([product_id]):
         raise NotFoundError("product", product_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{product_id}/similar", response_model=RecommendationsOut)
+@router.get("/{product_id}/similar", response_model=RecommendationsOut, dependencies=[READ])
 def similar(
     product_id: str, service: Service, filters: Filters, k: Annotated[int | None, Query(ge=1, le=200)] = None
 ) -> RecommendationsOut:

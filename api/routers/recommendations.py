@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import Filters, Service
+from api.deps import READ, Filters, Service
 from api.schemas import RecommendationRequest, RecommendationsOut
 
-router = APIRouter(tags=["recommendations"])
+router = APIRouter(tags=["recommendations"], dependencies=[READ])
 
 
 @router.get("/users/{user_id}/recommendations", response_model=RecommendationsOut)
