@@ -9,7 +9,7 @@ from typing import Any
 from celery import Celery, Task
 
 from ingest import tasks
-from recommender.errors import DependencyUnavailableError
+from recommender.errors import DependencyUnavailableError, unavailable
 from recommender.settings import CelerySettings
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ def create_celery_app(settings: CelerySettings) -> Celery:
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
         worker_hijack_root_logger=False,
     )
+    if broker_url.startswith(("redis://", "rediss://", "redis+socket://")):
+        app.conf.broker_transport_options = {"visibility_timeout": settings.visibility_timeout_seconds}
     if broker_url == IN_PROCESS_BROKER:
         # The in-memory queue is polled; its default second of latency would delay every profile refresh.
         app.conf.broker_transport_options = {"polling_interval": 0.05}
@@ -91,18 +93,28 @@ class TaskQueue:
     def reembed_products(self, product_ids: list[str]) -> str:
         return self._send(REEMBED_PRODUCTS, product_ids)
 
-    def train_sequence_model(self) -> str:
-        return self._send(TRAIN_SEQUENCE_MODEL)
+    def train_sequence_model(self, run_id: str) -> str:
+        return self._send(TRAIN_SEQUENCE_MODEL, run_id, task_id=run_id)
 
-    def _send(self, name: str, *args: Any) -> str:
+    def _send(self, name: str, *args: Any, task_id: str | None = None) -> str:
         try:
-            return str(self.app.tasks[name].apply_async(args=args).id)
+            return str(self.app.tasks[name].apply_async(args=args, task_id=task_id).id)
         except Exception as error:
-            raise DependencyUnavailableError("task broker", str(error).splitlines()[0]) from error
+            raise unavailable("task broker", error) from error
+
+    def depth(self) -> float:
+        """Messages waiting in the default queue (-1 when the broker cannot say)."""
+        try:
+            with self.app.connection_for_read() as connection:
+                queue_name = self.app.conf.task_default_queue
+                _, waiting, _ = connection.default_channel.queue_declare(queue=queue_name, passive=True)
+                return float(waiting)
+        except Exception:
+            return -1.0
 
     def ping(self) -> None:
         try:
             with self.app.connection_for_write() as connection:
                 connection.ensure_connection(max_retries=1, timeout=2)
         except Exception as error:
-            raise DependencyUnavailableError("task broker", str(error).splitlines()[0]) from error
+            raise unavailable("task broker", error) from error

@@ -22,6 +22,9 @@ from recommender.models import Product
 from recommender.text import compose_product_text
 
 ATTRIBUTE_COLUMN_PREFIX = "attr."
+REQUIRED_COLUMN = "product_id"
+# A JSONL file none of whose first lines is a JSON object is not a catalog (reported once, not per line).
+JSONL_PROBE_ROWS = 20
 # csv's default limit (128 KiB) is below what an oversized row may hold; it is reported, not fatal.
 csv.field_size_limit(16 * 1024 * 1024)
 
@@ -64,15 +67,18 @@ def detect_format(path: Path, declared: str | None = None) -> CatalogFormat:
     return aliases[suffix]
 
 
-def read_rows(path: Path, file_format: CatalogFormat) -> Iterator[RawRow | RowError]:
+def read_rows(
+    path: Path, file_format: CatalogFormat, max_parquet_bytes: int | None = None
+) -> Iterator[RawRow | RowError]:
+    """Rows with their line numbers. A file that is not a catalog of the declared format fails whole, with
+    one error that quotes none of its content."""
     if not path.is_file():
-        raise InvalidInputError(f"no such file: {path}", field="path")
-    readers = {
-        CatalogFormat.CSV: _read_csv,
-        CatalogFormat.JSONL: _read_jsonl,
-        CatalogFormat.PARQUET: _read_parquet,
-    }
-    return readers[file_format](path)
+        raise InvalidInputError("no such file", field="path")
+    if file_format is CatalogFormat.PARQUET:
+        return _read_parquet(path, max_parquet_bytes)
+    if file_format is CatalogFormat.CSV:
+        return _read_csv(path)
+    return _read_jsonl(path)
 
 
 def _has_undecodable_bytes(value: str) -> bool:
@@ -88,6 +94,11 @@ def _read_csv(path: Path) -> Iterator[RawRow | RowError]:
         except StopIteration:
             return
         header = [name.strip() for name in header]
+        if REQUIRED_COLUMN not in header:
+            raise InvalidInputError(
+                f"not a CSV catalog: the first line must be a header with a {REQUIRED_COLUMN} column",
+                field="file",
+            )
         previous_line = reader.line_num
         for values in reader:
             line = previous_line + 1
@@ -125,10 +136,18 @@ def _csv_fields(header: list[str], values: list[str]) -> dict[str, Any]:
 
 
 def _read_jsonl(path: Path) -> Iterator[RawRow | RowError]:
+    objects_seen = 0
+    rows_seen = 0
     with path.open("rb") as handle:
         for line_number, raw_line in enumerate(handle, start=1):
             if not raw_line.strip():
                 continue
+            rows_seen += 1
+            if objects_seen == 0 and rows_seen > JSONL_PROBE_ROWS:
+                raise InvalidInputError(
+                    f"not a JSONL catalog: none of its first {JSONL_PROBE_ROWS} lines is a JSON object",
+                    field="file",
+                )
             try:
                 text = raw_line.decode("utf-8-sig" if line_number == 1 else "utf-8")
             except UnicodeDecodeError as error:
@@ -142,16 +161,32 @@ def _read_jsonl(path: Path) -> Iterator[RawRow | RowError]:
             if not isinstance(value, dict):
                 yield RowError(line_number, None, "a row must be a JSON object")
                 continue
+            objects_seen += 1
             yield RawRow(line_number, value)
+    if objects_seen == 0 and rows_seen:
+        raise InvalidInputError("not a JSONL catalog: no line is a JSON object", field="file")
 
 
-def _read_parquet(path: Path) -> Iterator[RawRow | RowError]:
+def _read_parquet(path: Path, max_bytes: int | None) -> Iterator[RawRow | RowError]:
     import pyarrow.parquet as parquet
 
     try:
         parquet_file = parquet.ParquetFile(path)
     except Exception as error:
-        raise InvalidInputError(f"not a readable Parquet file: {error}", field="file") from error
+        raise InvalidInputError("not a readable Parquet file", field="file") from error
+    metadata = parquet_file.metadata
+    # Sizes come from the file's own footer: checked before anything is decompressed into memory.
+    claimed = sum(
+        max(0, metadata.row_group(index).total_byte_size) for index in range(metadata.num_row_groups)
+    )
+    if max_bytes is not None and claimed > max_bytes:
+        raise InvalidInputError(
+            f"the Parquet file declares {claimed / 1e6:.0f} MB of data; "
+            f"the limit is {max_bytes / 1e6:.0f} MB",
+            field="file",
+        )
+    if REQUIRED_COLUMN not in parquet_file.schema_arrow.names:
+        raise InvalidInputError(f"not a Parquet catalog: it has no {REQUIRED_COLUMN} column", field="file")
     row_number = 0
     for batch in parquet_file.iter_batches(batch_size=1024):
         for row in batch.to_pylist():
@@ -170,13 +205,13 @@ def _read_parquet(path: Path) -> Iterator[RawRow | RowError]:
 def parse_product_row(row: RawRow, max_text_chars: int) -> Product | RowError:
     """Validate one row. The error names the first offending field; the reason lists every problem."""
     product_id = row.fields.get("product_id")
-    product_id = str(product_id) if product_id is not None else None
+    product_id = _snippet(str(product_id), 256) if product_id is not None else None
     try:
         product = Product.model_validate(row.fields)
     except ValidationError as error:
         problems = error.errors()
-        first_field = ".".join(str(part) for part in problems[0]["loc"]) or None
-        reason = "; ".join(_describe(problem) for problem in problems)
+        first_field = _snippet(".".join(str(part) for part in problems[0]["loc"]), 64) or None
+        reason = _snippet("; ".join(_describe(problem) for problem in problems[:5]), 500)
         return RowError(row.line, first_field, reason, product_id)
     text_length = len(compose_product_text(product))
     if text_length > max_text_chars:
@@ -190,8 +225,13 @@ def parse_product_row(row: RawRow, max_text_chars: int) -> Product | RowError:
 
 
 def _describe(problem: Any) -> str:
-    location = ".".join(str(part) for part in problem["loc"])
-    message = str(problem["msg"])
+    # Bounded: a row error names a field and a reason, never a long stretch of the file.
+    location = _snippet(".".join(str(part) for part in problem["loc"]), 64)
+    message = _snippet(str(problem["msg"]), 200)
     if problem["type"] == "extra_forbidden":
         message = "unknown field"
     return f"{location}: {message}" if location else message
+
+
+def _snippet(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import JSON, DateTime, Float, Index, Integer, String, Text, create_engine, event
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from recommender.errors import DependencyUnavailableError
+from recommender.errors import unavailable
 
 ResultT = TypeVar("ResultT")
+logger = logging.getLogger(__name__)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -69,9 +83,23 @@ class ImportJobRow(Base):
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
     message: Mapped[str] = mapped_column(Text, default="")
+    # The file the job reads, so that a job interrupted by a crash can be resumed; null for older rows.
+    path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # True when the file is an upload that the service owns and deletes once the job has ended.
+    owns_file: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class LockRow(Base):
+    """A named lease (e.g. one training run at a time across processes), taken by inserting the row."""
+
+    __tablename__ = "locks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Database:
@@ -104,13 +132,18 @@ class Database:
         try:
             if not self._schema_ready:
                 Base.metadata.create_all(self.engine)
+                _add_missing_columns(self.engine)
                 self._schema_ready = True
             with self.session() as session:
                 return work(session)
         except SQLAlchemyError as error:
-            original = getattr(error, "orig", None)
-            reason = str(original) if original is not None else str(error)
-            raise DependencyUnavailableError("event store", reason.splitlines()[0]) from error
+            # The driver's message names hosts, users and SQL: it goes to the log, never to a client.
+            raise unavailable("event store", error) from error
+
+    def purge_deleted(self) -> None:
+        """After an erasure: SQLite's write-ahead log still holds the old pages until a checkpoint."""
+        if self.engine.dialect.name == "sqlite":
+            self.run(lambda session: session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)")))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -119,4 +152,18 @@ class Database:
 def _sqlite_wal(connection: object, _record: object) -> None:
     cursor = connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
+    # Erased rows are overwritten with zeros, not left readable in free pages of the file.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Nullable columns added since a table was created are added to it (databases of older versions)."""
+    inspector = inspect(engine)
+    with engine.begin() as connection:
+        for table in Base.metadata.sorted_tables:
+            existing = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in existing and column.nullable:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))

@@ -5,6 +5,10 @@ Each error keeps its constructor arguments as ``args`` so that Celery can rebuil
 
 from __future__ import annotations
 
+import logging
+
+logger = logging.getLogger(__name__)
+
 
 class RecommenderError(Exception):
     """Base class for errors the core raises on purpose."""
@@ -40,6 +44,33 @@ class DependencyUnavailableError(RecommenderError):
 
     def __str__(self) -> str:
         return f"{self.dependency} unavailable: {self.reason}"
+
+
+class ConflictError(RecommenderError):
+    """The work is already under way (e.g. a training run); ``holder`` identifies the running one."""
+
+    def __init__(self, message: str, holder: str) -> None:
+        super().__init__(message, holder)
+        self.message = message
+        self.holder = holder
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def unavailable(dependency: str, error: BaseException) -> DependencyUnavailableError:
+    """The error a client sees: the dependency and a plain reason. The driver's own message (hosts, ports,
+    SQL, paths) goes to the log only."""
+    detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+    logger.warning("%s call failed: %s: %s", dependency, type(error).__name__, detail)
+    lowered = f"{type(error).__name__} {detail}".lower()
+    if "timeout" in lowered or "timed out" in lowered:
+        reason = "timed out"
+    elif any(word in lowered for word in ("connect", "refused", "unreachable", "resolve", "operational")):
+        reason = "cannot connect"
+    else:
+        reason = "request failed"
+    return DependencyUnavailableError(dependency, reason)
 
 
 class ConfigurationError(RecommenderError):

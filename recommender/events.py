@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from recommender.database import Database, EventRow
 from recommender.models import EventType, InteractionEvent
@@ -99,6 +99,13 @@ class EventStore:
             if not sequence or sequence[-1] != product_id:
                 sequence.append(product_id)
         return sequences
+
+    def delete_user(self, user_id: str) -> int:
+        """Erase every event of a user; returns how many there were."""
+        statement = delete(EventRow).where(EventRow.user_id == user_id)
+        removed = self._database.run(lambda session: session.execute(statement).rowcount)  # type: ignore[attr-defined]
+        self._database.purge_deleted()
+        return int(removed or 0)
 
     def count(self) -> int:
         total = self._database.run(lambda session: session.scalar(select(func.count(EventRow.event_id))))

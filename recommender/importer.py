@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recommender.catalog import Catalog
 from recommender.catalog_files import CatalogFormat, RawRow, parse_product_row, read_rows
-from recommender.errors import RecommenderError
-from recommender.jobs import JobState, JobStore, RowError
+from recommender.errors import DependencyUnavailableError, RecommenderError
+from recommender.jobs import ImportJob, JobState, JobStore, RowError
 from recommender.models import Product
+from recommender.telemetry import IMPORT_ROWS
 
 ProgressCallback = Callable[[int], None]
 
@@ -25,34 +27,69 @@ class ImportSummary:
 
 
 class CatalogImporter:
-    def __init__(self, catalog: Catalog, jobs: JobStore, max_text_chars: int, batch_size: int = 256) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        jobs: JobStore,
+        max_text_chars: int,
+        batch_size: int = 256,
+        upload_retention_hours: float = 0,
+        max_parquet_bytes: int | None = None,
+    ) -> None:
         self._catalog = catalog
         self._jobs = jobs
         self._max_text_chars = max_text_chars
         self._batch_size = batch_size
+        self._upload_retention_hours = upload_retention_hours
+        self._max_parquet_bytes = max_parquet_bytes
 
     def run_job(
         self, job_id: str, path: Path, file_format: CatalogFormat, on_progress: ProgressCallback | None = None
     ) -> ImportSummary:
-        """Import a file under a job record. Bad rows are reported; a failure of the whole job is recorded."""
+        """Import a file under a job record. Bad rows are reported; a failure of the whole job is recorded.
+
+        An uploaded file the job owns is deleted when the job has ended (unless uploads are kept for a
+        while); a dependency that is down leaves it for the task's retry.
+        """
+        job = self._jobs.get(job_id)
         self._jobs.start(job_id)
         try:
             summary = self._import(job_id, path, file_format, on_progress)
         except RecommenderError as error:
             self._jobs.finish(job_id, JobState.FAILED, str(error))
+            if not isinstance(error, DependencyUnavailableError):
+                self._release(job)
             raise
         message = f"{summary.succeeded} rows imported, {summary.failed} rejected"
         self._jobs.finish(job_id, JobState.SUCCEEDED, message)
+        self._release(job)
         self._catalog.optimize_in_background()
         return summary
+
+    def _release(self, job: ImportJob) -> None:
+        if job.owns_file and job.path and self._upload_retention_hours == 0:
+            Path(job.path).unlink(missing_ok=True)
+
+    def delete_expired_uploads(self) -> int:
+        """Uploads of ended jobs past their retention (e.g. kept for a while, or left by a crash)."""
+        cutoff = datetime.now(UTC) - timedelta(hours=self._upload_retention_hours)
+        deleted = 0
+        for job in self._jobs.ended_uploads(cutoff):
+            if job.path and Path(job.path).exists():
+                Path(job.path).unlink(missing_ok=True)
+                deleted += 1
+        return deleted
 
     def _import(
         self, job_id: str, path: Path, file_format: CatalogFormat, on_progress: ProgressCallback | None
     ) -> ImportSummary:
         totals = {"succeeded": 0, "failed": 0, "embedded": 0, "unchanged": 0}
-        for products, errors in self._batches(read_rows(path, file_format)):
+        for products, errors in self._batches(read_rows(path, file_format, self._max_parquet_bytes)):
             result = self._catalog.upsert(products)
             self._jobs.add_progress(job_id, len(products), result.embedded, result.unchanged, errors)
+            IMPORT_ROWS.labels(outcome="embedded").inc(result.embedded)
+            IMPORT_ROWS.labels(outcome="unchanged").inc(result.unchanged)
+            IMPORT_ROWS.labels(outcome="rejected").inc(len(errors))
             totals["succeeded"] += len(products)
             totals["failed"] += len(errors)
             totals["embedded"] += result.embedded

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recommender.database import Database, ImportJobRow
 from recommender.errors import NotFoundError
 
+RESUMED_NOTE = "resumed after an interruption"
 # A file with millions of bad rows keeps its counts exact but reports only the first errors in full.
 MAX_REPORTED_ERRORS = 1000
 
@@ -21,6 +23,8 @@ class JobState(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # Was pending or running when the process that ran it died; resumed where its file still exists.
+    INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class ImportJob:
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
     message: str = ""
+    path: str | None = None
+    owns_file: bool = False
     created_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -61,7 +67,10 @@ class JobStore:
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    def create(self, source: str, file_format: str) -> ImportJob:
+    def create(
+        self, source: str, file_format: str, path: str | None = None, owns_file: bool = False
+    ) -> ImportJob:
+        """A pending job. ``path``: the file it reads; ``owns_file``: an upload, deleted when the job ends."""
         job_id = uuid.uuid4().hex
         row = ImportJobRow(
             job_id=job_id,
@@ -75,6 +84,8 @@ class JobStore:
             unchanged=0,
             errors=[],
             message="",
+            path=path,
+            owns_file=int(owns_file),
             created_at=datetime.now(UTC),
         )
         self._database.run(lambda session: session.add(row))
@@ -93,12 +104,13 @@ class JobStore:
         """Mark running and reset the counts: a retried task starts the file again (idempotently)."""
 
         def update(row: ImportJobRow) -> None:
+            resumed = row.state == JobState.INTERRUPTED.value or row.message == RESUMED_NOTE
             row.state = JobState.RUNNING.value
             row.started_at = datetime.now(UTC)
             row.finished_at = None
             row.processed = row.succeeded = row.failed = row.embedded = row.unchanged = 0
             row.errors = []
-            row.message = ""
+            row.message = RESUMED_NOTE if resumed else ""
 
         self._update(job_id, update)
 
@@ -121,9 +133,35 @@ class JobStore:
         def update(row: ImportJobRow) -> None:
             row.state = state.value
             row.finished_at = datetime.now(UTC)
-            row.message = message
+            row.message = f"{RESUMED_NOTE}: {message}" if row.message == RESUMED_NOTE else message
 
         self._update(job_id, update)
+
+    def mark_interrupted(self) -> list[ImportJob]:
+        """Jobs left pending or running by a process that died are marked interrupted; returns them.
+
+        Only for a process that runs its jobs itself (no broker): with a broker, a worker elsewhere may
+        still be running them, and the broker redelivers what a dead worker held.
+        """
+
+        def update(session: Session) -> list[ImportJob]:
+            unfinished = (JobState.PENDING.value, JobState.RUNNING.value)
+            rows = list(session.scalars(select(ImportJobRow).where(ImportJobRow.state.in_(unfinished))))
+            for row in rows:
+                row.state = JobState.INTERRUPTED.value
+                row.message = "interrupted: the process running it stopped"
+            return [_to_job(row) for row in rows]
+
+        return self._database.run(update)
+
+    def ended_uploads(self, finished_before: datetime) -> list[ImportJob]:
+        """Ended jobs whose uploaded file is the service's to delete, finished before the given time."""
+        statement = select(ImportJobRow).where(
+            ImportJobRow.owns_file == 1,
+            ImportJobRow.state.in_([JobState.SUCCEEDED.value, JobState.FAILED.value]),
+            ImportJobRow.finished_at < finished_before,
+        )
+        return self._database.run(lambda session: [_to_job(row) for row in session.scalars(statement)])
 
     def _update(self, job_id: str, change: object) -> None:
         def apply(session: Session) -> None:
@@ -148,6 +186,8 @@ def _to_job(row: ImportJobRow) -> ImportJob:
         unchanged=row.unchanged,
         errors=[RowError(**error) for error in row.errors or []],  # type: ignore[arg-type]
         message=row.message,
+        path=row.path,
+        owns_file=bool(row.owns_file),
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,

@@ -1,18 +1,34 @@
-"""Re-embedding a catalog into a fresh collection when the configured embedding model changed."""
+"""Re-embedding a catalog when the configured embedding model changed: replace, then drop.
+
+1. Every product is re-embedded, page by page, into a separate collection (``<name>__rebuild``); the old
+   collection is not touched.
+2. Once that collection is complete, a marker says so (in the event store's database).
+3. The products collection is recreated from the complete copy (vectors copied, nothing re-embedded),
+   then the copy and the marker are removed.
+
+A crash before step 2 leaves the old collection whole (the partial copy is discarded on the next start);
+a crash after it is finished on the next start from the complete copy. No step holds the catalog in memory.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 from recommender.catalog import Catalog, public_payload
+from recommender.database import Database
 from recommender.embedding import Embedder
+from recommender.leases import Leases
 from recommender.models import Product
 from recommender.settings import Settings
-from recommender.store import CollectionSpec
+from recommender.store import CollectionSpec, PointToWrite, VectorStore
 
 logger = logging.getLogger(__name__)
 SCROLL_PAGE = 512
+REBUILD_SUFFIX = "__rebuild"
+# The marker never expires by itself: it is removed when the switch is done.
+MARKER_TTL_SECONDS = 100 * 365 * 24 * 3600
 
 
 def _stored_metadata(settings: Settings, spec: CollectionSpec) -> dict[str, Any] | None:
@@ -29,50 +45,126 @@ def _stored_metadata(settings: Settings, spec: CollectionSpec) -> dict[str, Any]
     return read_edge_metadata(settings.qdrant.path, spec.name)
 
 
+def _open(settings: Settings, spec: CollectionSpec) -> VectorStore:
+    if settings.qdrant.url:
+        from recommender.store.server import ServerVectorStore, connect
+
+        api_key = settings.qdrant.api_key.get_secret_value() if settings.qdrant.api_key else None
+        return ServerVectorStore(connect(settings.qdrant.url, api_key, settings.qdrant.timeout_seconds), spec)
+    from pathlib import Path
+
+    from recommender.store.edge import EdgeVectorStore
+
+    return EdgeVectorStore(Path(settings.qdrant.path), spec)
+
+
+def _pages(store: VectorStore, with_vectors: bool) -> Any:
+    offset = None
+    while True:
+        points, offset = store.scroll(SCROLL_PAGE, offset)
+        if with_vectors and points:
+            points = store.retrieve([point.point_id for point in points], with_vectors=True)
+        yield points
+        if offset is None:
+            return
+
+
+class _StoredModel:
+    def __init__(self, name: str, dimension: int) -> None:
+        self.model_name = name
+        self.dimension = dimension
+
+
 def rebuild_if_model_changed(settings: Settings, embedder: Embedder) -> int:
     """Re-embed every stored product with ``embedder`` if the collection holds another model's vectors.
 
     Returns how many products were re-embedded (0 when nothing changed). User profiles are dropped;
     they are recomputed from the event store on next use.
     """
-    from recommender.service import open_vector_stores, product_collection
+    from recommender.service import product_collection, user_collection
 
-    new_spec = product_collection(settings, embedder)
-    stored = _stored_metadata(settings, new_spec)
-    if stored is None or (stored.get("embedding_model"), stored.get("dimension")) == (
-        new_spec.embedding_model,
-        new_spec.dimension,
-    ):
-        return 0
-
-    stored_model, stored_dimension = str(stored["embedding_model"]), int(stored["dimension"])
-
-    class _StoredModel:
-        model_name = stored_model
-        dimension = stored_dimension
-
-    old_products, old_users, _ = open_vector_stores(settings, _StoredModel())  # type: ignore[arg-type]
-    products: list[Product] = []
-    offset = None
-    while True:
-        points, offset = old_products.scroll(SCROLL_PAGE, offset)
-        products.extend(Product.model_validate(public_payload(point.payload)) for point in points)
-        if offset is None:
-            break
-    logger.warning(
-        "embedding model changed from %s to %s: re-embedding %d products",
-        _StoredModel.model_name,
-        embedder.model_name,
-        len(products),
-    )
-    old_products.drop()
-    old_users.drop()
-    new_products, new_users, _ = open_vector_stores(settings, embedder)
+    target = product_collection(settings, embedder)
+    copy_spec = dataclasses.replace(target, name=target.name + REBUILD_SUFFIX)
+    database = Database(settings.events.url)
+    leases = Leases(database)
+    marker = f"rebuilt:{copy_spec.name}"
     try:
-        catalog = Catalog(new_products, embedder)
-        for start in range(0, len(products), SCROLL_PAGE):
-            catalog.upsert(products[start : start + SCROLL_PAGE])
+        if leases.holder(marker) == "complete":
+            logger.warning("finishing a model-change rebuild that a restart interrupted")
+            _switch(settings, copy_spec, target, user_collection(settings, embedder), leases, marker)
+        elif _stored_metadata(settings, copy_spec) is not None:
+            logger.warning("discarding an incomplete model-change rebuild; the old collection is intact")
+            _open(settings, copy_spec).drop()
+
+        stored = _stored_metadata(settings, target)
+        if stored is None or (stored.get("embedding_model"), stored.get("dimension")) == (
+            target.embedding_model,
+            target.dimension,
+        ):
+            return 0
+        old_model = _StoredModel(str(stored["embedding_model"]), int(stored["dimension"]))
+        old_products = _open(settings, product_collection(settings, old_model))  # type: ignore[arg-type]
+        copy = _open(settings, copy_spec)
+        rebuilt = 0
+        try:
+            logger.warning(
+                "embedding model changed from %s to %s: re-embedding %d products into %s",
+                old_model.model_name,
+                embedder.model_name,
+                old_products.count(),
+                copy_spec.name,
+            )
+            catalog = Catalog(copy, embedder)
+            for points in _pages(old_products, with_vectors=False):
+                catalog.upsert([Product.model_validate(public_payload(point.payload)) for point in points])
+                rebuilt += len(points)
+        finally:
+            old_products.close()
+            copy.close()
+        leases.acquire(marker, "complete", MARKER_TTL_SECONDS)
+        _switch(settings, copy_spec, target, user_collection(settings, embedder), leases, marker)
+        return rebuilt
     finally:
-        new_products.close()
-        new_users.close()
-    return len(products)
+        database.close()
+
+
+def _drop_unless(settings: Settings, spec: CollectionSpec, keep_model: bool) -> None:
+    """Drop the collection named by ``spec`` (only if it holds another model's vectors, with keep_model)."""
+    stored = _stored_metadata(settings, spec)
+    if stored is None:
+        return
+    stored_spec = dataclasses.replace(
+        spec, embedding_model=str(stored["embedding_model"]), dimension=int(stored["dimension"])
+    )
+    if keep_model and stored_spec == spec:
+        return
+    _open(settings, stored_spec).drop()
+
+
+def _switch(
+    settings: Settings,
+    copy_spec: CollectionSpec,
+    target: CollectionSpec,
+    users: CollectionSpec,
+    leases: Leases,
+    marker: str,
+) -> None:
+    """Recreate the products collection from the complete copy; safe to repeat after a crash."""
+    _drop_unless(settings, target, keep_model=False)
+    products = _open(settings, target)
+    copy = _open(settings, copy_spec)
+    try:
+        for points in _pages(copy, with_vectors=True):
+            products.upsert(
+                [
+                    PointToWrite(point.point_id, point.vector, point.payload)
+                    for point in points
+                    if point.vector is not None
+                ]
+            )
+    finally:
+        products.close()
+    copy.drop()
+    # Profiles were vectors of the old model: they are recomputed from the events on next use.
+    _drop_unless(settings, users, keep_model=True)
+    leases.release(marker)

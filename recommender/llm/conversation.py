@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import re
+import secrets
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from cachetools import TTLCache
 
+from recommender.errors import NotFoundError
 from recommender.llm.chat import ChatModel
 from recommender.llm.explain import Evidence, mentions_outside, template_sentence
 from recommender.llm.prompting import as_data, leaks_system_prompt, render, system_prompt
 from recommender.models import Recommendation
 from recommender.settings import LLMSettings
+from recommender.telemetry import count_fallback
 
 CHEAPER = re.compile(r"\b(cheaper|less expensive|lower price|budget|affordable|price)\b", re.IGNORECASE)
 ALTERNATIVE = re.compile(
     r"\b(similar|alternative|alternatives|else|other|instead|like it|like this)\b", re.IGNORECASE
 )
 DIFFERENCE = re.compile(r"\b(differ|different|difference|compare|versus|vs)\b", re.IGNORECASE)
+# A sentence is complete once its closing mark is followed by space (or is a CJK mark, which needs none).
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
+MARKUP = re.compile(r"<\s*/?\s*data\b|\bkind\s*=|<\|im_(start|end)\|>", re.IGNORECASE)
 
 
 @dataclass
@@ -39,6 +44,7 @@ class ChatQuestion:
     conversation_id: str | None = None
     prior: tuple[Turn, ...] = ()
     language: str = "en"
+    caller: str = "loopback"  # the API key's id: a conversation belongs to the key and the user
 
 
 @dataclass
@@ -65,7 +71,15 @@ class ChatContext:
 
 @dataclass
 class _Conversation:
+    caller: str
+    user_id: str | None
     turns: list[Turn] = field(default_factory=list)
+
+
+def complete_sentences(text: str) -> tuple[list[str], str]:
+    """Split streamed text into the sentences already complete and the rest still being written."""
+    parts = SENTENCE_END.split(text)
+    return [part for part in parts[:-1] if part.strip()], parts[-1]
 
 
 def detect_intent(message: str) -> str:
@@ -110,15 +124,43 @@ class ConversationService:
         )
         self._lock = threading.Lock()
 
-    def _turns(self, conversation_id: str | None, prior: list[Turn]) -> tuple[str, list[Turn]]:
+    def _turns(self, question: ChatQuestion) -> tuple[str, list[Turn]]:
+        """The conversation's turns. Ids are made here, unguessable; one that is unknown, expired or
+        another caller's (key or user) is not found, whatever the reason."""
+        if question.conversation_id is None:
+            return secrets.token_urlsafe(18), list(question.prior)
         with self._lock:
-            if conversation_id and conversation_id in self._conversations:
-                return conversation_id, list(self._conversations[conversation_id].turns)
-            return conversation_id or uuid.uuid4().hex, prior
+            conversation = self._conversations.get(question.conversation_id)
+            if conversation is None or (conversation.caller, conversation.user_id) != (
+                question.caller,
+                question.user_id,
+            ):
+                raise NotFoundError("conversation", question.conversation_id[:64])
+            return question.conversation_id, list(conversation.turns)
 
-    def _remember(self, conversation_id: str, turns: list[Turn]) -> None:
+    def _remember(self, conversation_id: str, question: ChatQuestion, turns: list[Turn]) -> None:
         with self._lock:
-            self._conversations[conversation_id] = _Conversation(turns[-20:])
+            self._conversations[conversation_id] = _Conversation(
+                question.caller, question.user_id, turns[-20:]
+            )
+
+    def of_user(self, user_id: str) -> dict[str, list[Turn]]:
+        """Every live conversation of a user (for an export of what is held about them)."""
+        with self._lock:
+            return {
+                conversation_id: list(conversation.turns)
+                for conversation_id, conversation in self._conversations.items()
+                if conversation.user_id == user_id
+            }
+
+    def forget_user(self, user_id: str) -> int:
+        with self._lock:
+            owned = [
+                key for key, conversation in self._conversations.items() if conversation.user_id == user_id
+            ]
+            for key in owned:
+                del self._conversations[key]
+            return len(owned)
 
     def _prompt(
         self,
@@ -167,13 +209,19 @@ class ConversationService:
         return final
 
     def stream(self, question: ChatQuestion, context: ChatContext) -> Iterator[str | ChatAnswer]:
-        """Yields text pieces as the model writes them, then the final, checked ChatAnswer.
+        """Yields the answer sentence by sentence, each only after the text so far passed the check, then
+        the final ChatAnswer.
 
-        If the checked text differs from what was streamed (rejected), the final answer says so and carries
-        the replacement: clients show ``answer`` from the final event.
+        Rejected text never leaves: at the first sentence that fails, the stream stops and the final answer
+        carries the replacement (``source: template`` and why). Clients show ``answer`` from the final event.
         """
+        conversation_id, turns = self._turns(question)  # a conversation that is not the caller's fails now
+        return self._generate(question, context, conversation_id, turns)
+
+    def _generate(
+        self, question: ChatQuestion, context: ChatContext, conversation_id: str, turns: list[Turn]
+    ) -> Iterator[str | ChatAnswer]:
         message, language = question.message, question.language
-        conversation_id, turns = self._turns(question.conversation_id, list(question.prior))
         intent = detect_intent(message)
         alternatives = context.find_alternatives(intent) if intent in ("cheaper", "alternatives") else []
         fallback = template_answer(intent, context, alternatives)
@@ -181,26 +229,48 @@ class ConversationService:
         if self._chat is None:
             note = "no LLM configured"
         else:
-            pieces: list[str] = []
+            passed: list[str] = []
+            pending = ""
+            problem: str | None = None
             try:
-                for piece in self._chat.stream(
+                pieces = self._chat.stream(
                     system_prompt(),
                     self._prompt(message, context, alternatives, turns, language),
                     self._settings.chat_max_tokens,
                     self._settings.timeout_seconds,
-                ):
-                    pieces.append(piece)
-                    yield piece
-                text, source = "".join(pieces).strip(), "llm"
+                )
+                for piece in pieces:
+                    sentences, pending = complete_sentences(pending + piece)
+                    for sentence in sentences:
+                        problem = self._reject_reason(" ".join([*passed, sentence]), context, alternatives)
+                        if problem:
+                            break
+                        passed.append(sentence.strip())
+                        yield sentence.strip() + " "
+                    if problem:
+                        break
+                if not problem and pending.strip():
+                    problem = self._reject_reason(" ".join([*passed, pending]), context, alternatives)
+                    if not problem:
+                        passed.append(pending.strip())
+                        yield pending.strip()
+                if not problem and not passed:
+                    problem = "empty"
+                # Generation stops with the first rejected sentence; what it would have written is dropped.
+                close = getattr(pieces, "close", None)
+                if close is not None:
+                    close()
+                if problem:
+                    note = f"LLM answer rejected: {problem}"
+                else:
+                    text, source = " ".join(passed), "llm"
             except Exception as error:
                 note = f"LLM failed ({type(error).__name__}): template answer"
-            if source == "llm":
-                problem = self._reject_reason(text, context, alternatives)
-                if problem:
-                    text, source, note = fallback, "template", f"LLM answer rejected: {problem}"
+        if self._chat is not None and source != "llm":
+            count_fallback("chat", note)
         # Alternatives are listed by id whatever the model wrote, so the client always gets real products.
         turns += [Turn("user", message), Turn("assistant", text)]
-        self._remember(conversation_id, turns)
+        self._remember(conversation_id, question, turns)
         yield ChatAnswer(conversation_id, text, intent, alternatives, context.evidence, source, note)
 
     @staticmethod
@@ -209,6 +279,8 @@ class ConversationService:
             return "empty or too long"
         if leaks_system_prompt(text):
             return "repeats the instructions"
+        if MARKUP.search(text):
+            return "carries prompt markup"
         allowed = {
             context.product["title"].lower(),
             *(item.product["title"].lower() for item in alternatives),

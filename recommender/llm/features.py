@@ -16,6 +16,7 @@ from recommender.llm.rerank import Reranker
 from recommender.models import ProductFilter, Recommendation, RecommendationList
 from recommender.retrieval import Retriever
 from recommender.settings import LLMSettings
+from recommender.telemetry import count_fallback
 
 HISTORY_IN_PROMPT = 20
 
@@ -61,6 +62,8 @@ class LLMFeatures:
         if rerank:
             items, outcome = self.reranker.rerank(items, history, history_products, query)
             result.reranking = dataclasses.asdict(outcome)
+            if self.chat_model is not None and not outcome.reranked:
+                count_fallback("rerank", outcome.reason)
         else:
             result.reranking = {"reranked": False, "reason": "not requested"}
         result.items = items[:k]
@@ -100,6 +103,8 @@ class LLMFeatures:
                 item, vectors.get(item.product_id), usable_history, history_products, vectors, query
             )
             explanation = self.explainer.explain(evidence, item.product, known_names, language, deadline)
+            if self.chat_model is not None and explanation.source != "llm":
+                count_fallback("explain", explanation.note)
             item.explanation = {
                 "text": explanation.text,
                 "source": explanation.source,

@@ -125,6 +125,12 @@ class Reranker:
             return self._settings.send_user_history
         return not self._chat.remote
 
+    def forget_cached(self) -> int:
+        """Drop every cached order: prompts hold shoppers' histories (used when a user is erased)."""
+        cached = len(self._cache)
+        self._cache.clear()
+        return cached
+
     def rerank(
         self,
         items: list[Recommendation],

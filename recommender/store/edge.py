@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 import qdrant_edge as edge
 
-from recommender.errors import ConfigurationError, DependencyUnavailableError, StoreLockedError
+from recommender.errors import ConfigurationError, StoreLockedError, unavailable
 from recommender.store.base import CollectionSpec, PointToWrite, ScoredPoint, StoredPoint, ensure_compatible
 from recommender.store.conditions import (
     Condition,
@@ -94,9 +94,7 @@ class EdgeVectorStore:
         try:
             return operation()
         except Exception as error:
-            raise DependencyUnavailableError(
-                "vector store", f"embedded shard {self.spec.name}: {error}"
-            ) from error
+            raise unavailable("vector store", error) from error
 
     def upsert(self, points: Sequence[PointToWrite]) -> None:
         if not points:

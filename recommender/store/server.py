@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import numpy as np
 from qdrant_client import QdrantClient, models
 
-from recommender.errors import DependencyUnavailableError
+from recommender.errors import DependencyUnavailableError, unavailable
 from recommender.store.base import (
     CollectionSpec,
     ModelMismatchError,
@@ -53,7 +53,7 @@ class ServerVectorStore:
         except (DependencyUnavailableError, ModelMismatchError):
             raise
         except Exception as error:
-            raise DependencyUnavailableError("vector store", f"Qdrant server: {error}") from error
+            raise unavailable("vector store", error) from error
 
     def _ensure_collection(self) -> None:
         name = self.spec.name

@@ -36,8 +36,9 @@ def test_reimport_of_the_same_upload_changes_nothing(client: TestClient) -> None
         assert job["embedded"] == expected_embedded
 
 
-def test_import_from_a_server_path_and_parquet_upload(client: TestClient, tmp_path: Path) -> None:
-    response = client.post("/imports/from-path", json={"path": str(demo_catalog_path())})
+def test_import_of_an_upload_and_a_parquet_upload(client: TestClient, tmp_path: Path) -> None:
+    with demo_catalog_path().open("rb") as handle:
+        response = client.post("/imports", files={"file": ("catalog.jsonl", handle)})
     assert wait_for_job(client, response.json()["job_id"])["ok"] == 60
     parquet_path = tmp_path / "extra.parquet"
     pq.write_table(pa.table({"product_id": ["pq1"], "title": ["Parquet thermos flask"]}), parquet_path)
@@ -49,6 +50,25 @@ def test_import_from_a_server_path_and_parquet_upload(client: TestClient, tmp_pa
 
 def test_bad_import_requests(client: TestClient) -> None:
     assert client.post("/imports", files={"file": ("c.xlsx", io.BytesIO(b"x"))}).status_code == 422
-    missing = client.post("/imports/from-path", json={"path": "/no/such/file.csv"})
-    assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["path"]
+    off = client.post("/imports/from-path", json={"path": "/no/such/file.csv"})
+    assert off.status_code == 403  # server paths are off unless configured (see test_import_confinement)
     assert client.get("/imports/unknown-job").status_code == 404
+
+
+def test_jobs_left_running_by_a_crash_are_interrupted_and_resumed_at_start_up(service, tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    catalog = tmp_path / "left.jsonl"
+    catalog.write_text('{"product_id": "a", "title": "Alpine tent"}\n{"product_id": "b", "title": "Bivvy"}\n')
+    resumable = service.jobs.create("left.jsonl", "jsonl", path=str(catalog))
+    service.jobs.start(resumable.job_id)  # as if the process died while running it
+    orphan = service.jobs.create("gone.jsonl", "jsonl", path=str(tmp_path / "gone.jsonl"))
+    service.jobs.start(orphan.job_id)
+    with TestClient(create_app(service.settings, service)) as client:
+        resumed = wait_for_job(client, resumable.job_id)
+        assert resumed["state"] == "succeeded" and resumed["ok"] == 2
+        assert resumed["message"].startswith("resumed after an interruption")
+        lost = client.get(f"/imports/{orphan.job_id}").json()
+        assert lost["state"] == "interrupted" and "interrupted" in lost["message"]

