@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from api.errors import install_error_handlers
+from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.metrics import QUEUE_DEPTH, RequestMetrics
 from api.metrics import router as metrics_router
 from api.routers import chat, events, health, imports, models, products, recommendations, users
@@ -80,10 +80,10 @@ def create_app(settings: Settings | None = None, service: RecommenderService | N
         chat.router,
         models.router,
         users.router,
-        health.router,
         metrics_router,
     ):
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
+    app.include_router(health.router)
     app.add_middleware(
         UploadSizeLimit,
         max_bytes=int(resolved.api.max_upload_megabytes * 1024 * 1024),

@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from recommender.errors import ConflictError, DependencyUnavailableError, InvalidInputError, NotFoundError
 
 logger = logging.getLogger(__name__)
+
+
+class ErrorOut(BaseModel):
+    """Every error body: ``detail`` says what went wrong; some errors add fields (dependency, running…)."""
+
+    model_config = ConfigDict(extra="allow")
+    detail: str | list[dict[str, Any]]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": description}
+
+
+# Documented on every operation behind a key, so that clients (and schema checks) know each answer.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _error("No API key, or not a valid one (keys go in X-API-Key or Authorization: Bearer)."),
+    403: _error("The API key lacks the scope this operation needs."),
+    404: _error("Unknown product, job, conversation or file."),
+    503: _error("A dependency (vector store, event store, task broker) is down; it is named."),
+}
+RATE_LIMITED = {429: _error("The key's rate limit for this route is reached; see Retry-After.")}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -24,12 +46,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid(_: Request, error: InvalidInputError) -> JSONResponse:
         return JSONResponse(
             status_code=422,
-            content={"detail": [{"loc": [error.field] if error.field else [], "msg": str(error)}]},
+            content={
+                "detail": [
+                    {"loc": [error.field] if error.field else [], "msg": str(error), "type": "value_error"}
+                ]
+            },
         )
 
     @app.exception_handler(ValidationError)
     async def invalid_model(_: Request, error: ValidationError) -> JSONResponse:
-        details = [{"loc": list(item["loc"]), "msg": item["msg"]} for item in error.errors()]
+        details = [
+            {"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]} for item in error.errors()
+        ]
         return JSONResponse(status_code=422, content={"detail": details})
 
     @app.exception_handler(ConflictError)

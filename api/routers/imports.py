@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
 
 from api.deps import ADMIN, ImportCaller, Queue, Service
+from api.errors import RATE_LIMITED
 from api.schemas import ImportAccepted, ImportFromPath, ImportJobOut
 from ingest.celery_app import TaskQueue
 from recommender.catalog_files import detect_format
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/imports", tags=["imports"])
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ImportAccepted,
-    responses={413: {"description": "The upload passed RECO_API__MAX_UPLOAD_MEGABYTES."}},
+    responses={413: {"description": "The upload passed RECO_API__MAX_UPLOAD_MEGABYTES."}, **RATE_LIMITED},
 )
 def upload(
     request: Request,
@@ -52,7 +53,7 @@ def upload(
     "/from-path",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ImportAccepted,
-    responses={403: {"description": "Server-path imports are off."}, 404: {"description": "No such file."}},
+    responses={403: {"description": "Server-path imports are off."}, **RATE_LIMITED},
 )
 def from_path(
     body: ImportFromPath, request: Request, service: Service, queue: Queue, _caller: ImportCaller

@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel
 
 from api.deps import READ, Queue, Service, TrainCaller
+from api.errors import RATE_LIMITED
 from recommender.errors import DependencyUnavailableError
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -32,7 +33,10 @@ class ServingModel(BaseModel):
     "/sequence/train",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TrainingAccepted,
-    responses={409: {"model": TrainingConflict, "description": "A training run is in progress."}},
+    responses={
+        409: {"model": TrainingConflict, "description": "A training run is in progress."},
+        **RATE_LIMITED,
+    },
 )
 def train(service: Service, queue: Queue, _caller: TrainCaller) -> TrainingAccepted:
     """Train on the stored events in the background; the current model serves until the new one is out.

@@ -14,7 +14,13 @@ from recommender.models import Product
 router = APIRouter(prefix="/products", tags=["products"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProductOut, dependencies=[WRITE])
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ProductOut,
+    dependencies=[WRITE],
+    responses={200: {"model": ProductOut, "description": "Replaced an existing product."}},
+)
 def create_or_replace(product: Product, service: Service, response: Response) -> ProductOut:
     """Create a product, or replace it whole. It is recommendable as soon as this returns."""
     existed = bool(service.catalog.existing_ids([product.product_id]))
