@@ -12,9 +12,11 @@ from fastapi import FastAPI
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.metrics import QUEUE_DEPTH, RequestMetrics
 from api.metrics import router as metrics_router
-from api.routers import chat, events, health, imports, models, products, recommendations, users
+from api.routers import chat, evaluation, events, health, imports, models, products, recommendations, users
 from api.security import KeyRing, RateLimiter
 from api.state import AppState
+from api.ui_files import router as ui_router
+from api.ui_files import ui_files
 from api.upload_limit import UploadSizeLimit
 from ingest import context
 from ingest.celery_app import TaskQueue, create_celery_app
@@ -80,10 +82,13 @@ def create_app(settings: Settings | None = None, service: RecommenderService | N
         chat.router,
         models.router,
         users.router,
+        evaluation.router,
         metrics_router,
     ):
         app.include_router(router, responses=ERROR_RESPONSES)
     app.include_router(health.router)
+    app.include_router(ui_router)
+    app.mount("/ui", ui_files(), name="ui")
     app.add_middleware(
         UploadSizeLimit,
         max_bytes=int(resolved.api.max_upload_megabytes * 1024 * 1024),

@@ -46,6 +46,7 @@ class ImportJobOut(BaseModel):
     source: str
     format: str
     processed: int
+    total: int | None = Field(default=None, description="Rows in the file (known once the job started).")
     ok: int
     failed: int
     embedded: int
@@ -65,6 +66,7 @@ class ImportJobOut(BaseModel):
             source=job.source,
             format=job.file_format,
             processed=job.processed,
+            total=job.total,
             ok=job.succeeded,
             failed=job.failed,
             embedded=job.embedded,

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from recommender.catalog_files import CatalogFormat, detect_format
+from recommender.catalog_files import CatalogFormat, count_rows, detect_format
 from recommender.errors import RecommenderError
 from recommender.jobs import ImportJob
 from recommender.service import RecommenderService, build_service
@@ -33,7 +33,9 @@ def _serve(
     host = host or settings.api.host
     port = port or settings.api.port
     check_exposure(host, settings.api)
-    console.print(f"OpenAPI docs: [bold]http://{host}:{port}/docs[/bold]")
+    console.print(
+        f"Web page: [bold]http://{host}:{port}/ui/[/bold]   OpenAPI docs: http://{host}:{port}/docs"
+    )
     uvicorn.run(create_app(settings, service), host=host, port=port, log_level="info")
 
 
@@ -46,16 +48,6 @@ def serve(
     _serve(get_settings(), None, host, port)
 
 
-def _count_rows(path: Path, file_format: CatalogFormat) -> int | None:
-    if file_format is CatalogFormat.PARQUET:
-        import pyarrow.parquet as parquet
-
-        return int(parquet.ParquetFile(path).metadata.num_rows)
-    with path.open("rb") as handle:
-        lines = sum(1 for line in handle if line.strip())
-    return lines - 1 if file_format is CatalogFormat.CSV else lines
-
-
 def import_with_progress(service: RecommenderService, path: Path, file_format: CatalogFormat) -> ImportJob:
     job = service.jobs.create(str(path), file_format.value, path=str(path))
     with Progress(
@@ -65,7 +57,7 @@ def import_with_progress(service: RecommenderService, path: Path, file_format: C
         TimeRemainingColumn(),
         console=console,
     ) as progress:
-        task = progress.add_task(path.name, total=_count_rows(path, file_format))
+        task = progress.add_task(path.name, total=count_rows(path, file_format))
         service.importer.run_job(
             job.job_id, path, file_format, on_progress=lambda rows: progress.advance(task, rows)
         )

@@ -81,6 +81,20 @@ def read_rows(
     return _read_jsonl(path)
 
 
+def count_rows(path: Path, file_format: CatalogFormat) -> int | None:
+    """Rows in a catalog file, for progress (non-empty lines; the Parquet footer); None if unreadable."""
+    try:
+        if file_format is CatalogFormat.PARQUET:
+            import pyarrow.parquet as parquet
+
+            return int(parquet.ParquetFile(path).metadata.num_rows)
+        with path.open("rb") as handle:
+            lines = sum(1 for line in handle if line.strip())
+    except Exception:
+        return None
+    return max(0, lines - 1) if file_format is CatalogFormat.CSV else lines
+
+
 def _has_undecodable_bytes(value: str) -> bool:
     return any("\udc80" <= character <= "\udcff" for character in value)
 

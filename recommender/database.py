@@ -85,6 +85,8 @@ class ImportJobRow(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     # The file the job reads, so that a job interrupted by a crash can be resumed; null for older rows.
     path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Rows in the file, counted when the job starts (for progress); null until then.
+    total: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # True when the file is an upload that the service owns and deletes once the job has ended.
     owns_file: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recommender.catalog import Catalog
-from recommender.catalog_files import CatalogFormat, RawRow, parse_product_row, read_rows
+from recommender.catalog_files import CatalogFormat, RawRow, count_rows, parse_product_row, read_rows
 from recommender.errors import DependencyUnavailableError, RecommenderError
 from recommender.jobs import ImportJob, JobState, JobStore, RowError
 from recommender.models import Product
@@ -53,6 +53,7 @@ class CatalogImporter:
         """
         job = self._jobs.get(job_id)
         self._jobs.start(job_id)
+        self._jobs.set_total(job_id, count_rows(path, file_format) if path.is_file() else None)
         try:
             summary = self._import(job_id, path, file_format, on_progress)
         except RecommenderError as error:

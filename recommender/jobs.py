@@ -50,6 +50,7 @@ class ImportJob:
     message: str = ""
     path: str | None = None
     owns_file: bool = False
+    total: int | None = None
     created_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -111,6 +112,12 @@ class JobStore:
             row.processed = row.succeeded = row.failed = row.embedded = row.unchanged = 0
             row.errors = []
             row.message = RESUMED_NOTE if resumed else ""
+
+        self._update(job_id, update)
+
+    def set_total(self, job_id: str, total: int | None) -> None:
+        def update(row: ImportJobRow) -> None:
+            row.total = total
 
         self._update(job_id, update)
 
@@ -188,6 +195,7 @@ def _to_job(row: ImportJobRow) -> ImportJob:
         message=row.message,
         path=row.path,
         owns_file=bool(row.owns_file),
+        total=row.total,
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,

@@ -237,6 +237,13 @@ class ApiSettings(BaseModel):
         return self
 
 
+class EvalSettings(BaseModel):
+    report_dir: Path | None = Field(
+        default=None,
+        description="A `recommender eval --out` folder whose report the web page shows (metrics and plots).",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RECO_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -250,6 +257,7 @@ class Settings(BaseSettings):
     collab: CollabSettings = Field(default_factory=CollabSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    eval: EvalSettings = Field(default_factory=EvalSettings)
 
     @model_validator(mode="after")
     def _check_event_weights(self) -> Settings:

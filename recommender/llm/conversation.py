@@ -12,7 +12,8 @@ from cachetools import TTLCache
 
 from recommender.errors import NotFoundError
 from recommender.llm.chat import ChatModel
-from recommender.llm.explain import Evidence, mentions_outside, template_sentence
+from recommender.llm.explain import EVENT_VERBS, Evidence, mentions_outside, template_sentence
+from recommender.llm.gate import quality_problem
 from recommender.llm.prompting import as_data, leaks_system_prompt, render, system_prompt
 from recommender.models import Recommendation
 from recommender.settings import LLMSettings
@@ -25,7 +26,6 @@ ALTERNATIVE = re.compile(
 DIFFERENCE = re.compile(r"\b(differ|different|difference|compare|versus|vs)\b", re.IGNORECASE)
 # A sentence is complete once its closing mark is followed by space (or is a CJK mark, which needs none).
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
-MARKUP = re.compile(r"<\s*/?\s*data\b|\bkind\s*=|<\|im_(start|end)\|>", re.IGNORECASE)
 
 
 @dataclass
@@ -108,7 +108,7 @@ def template_answer(intent: str, context: ChatContext, alternatives: list[Recomm
     if intent == "difference" and context.evidence.nearest_history:
         match = context.evidence.nearest_history[0]
         return (
-            f"{title} is close to {match.title}, which you {match.event_type.replace('_', ' ')}ed, "
+            f"{title} is close to {match.title}, which you {EVENT_VERBS.get(match.event_type, 'viewed')}, "
             f"with a similarity of {match.similarity:.2f}; see the product details for what differs."
         )
     return template_sentence(context.evidence)
@@ -279,8 +279,9 @@ class ConversationService:
             return "empty or too long"
         if leaks_system_prompt(text):
             return "repeats the instructions"
-        if MARKUP.search(text):
-            return "carries prompt markup"
+        problem = quality_problem(text)
+        if problem:
+            return problem
         allowed = {
             context.product["title"].lower(),
             *(item.product["title"].lower() for item in alternatives),

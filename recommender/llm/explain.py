@@ -17,6 +17,7 @@ import numpy as np
 from recommender.events import StoredEvent
 from recommender.llm.calls import LLMBusyError, LLMCalls, LLMTimeoutError
 from recommender.llm.chat import ChatModel
+from recommender.llm.gate import quality_problem
 from recommender.llm.prompting import as_data, leaks_system_prompt, render, system_prompt
 from recommender.models import Recommendation, Signal
 from recommender.settings import LLMSettings
@@ -161,17 +162,20 @@ def _common_prefix(first: str, second: str) -> str | None:
     return " > ".join(parts) or None
 
 
+EVENT_VERBS = {
+    "purchase": "bought",
+    "add_to_cart": "added to your cart",
+    "rating": "rated",
+    "click": "looked at",
+    "view": "viewed",
+}
+
+
 def template_sentence(evidence: Evidence) -> str:
     reasons = []
     if evidence.nearest_history:
         match = evidence.nearest_history[0]
-        verb = {
-            "purchase": "bought",
-            "add_to_cart": "added to your cart",
-            "rating": "rated",
-            "click": "looked at",
-            "view": "viewed",
-        }.get(match.event_type, "viewed")
+        verb = EVENT_VERBS.get(match.event_type, "viewed")
         reasons.append(f"it is similar to {match.title}, which you {verb}")
     if evidence.query_terms:
         reasons.append(f"it matches your search ({', '.join(evidence.query_terms)})")
@@ -257,6 +261,9 @@ class Explainer:
             return "empty or too long"
         if leaks_system_prompt(text):
             return "repeats the instructions"
+        problem = quality_problem(text)
+        if problem:
+            return problem
         grounding = f"{evidence.title}\n{evidence.lines()}"
         outside = mentions_outside(text, grounding, evidence.allowed_names(), known_names)
         if outside:

@@ -28,7 +28,7 @@ from tests.conftest import free_port
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "fuzz-admin-key-0123456789abcdef"
 EXAMPLES = int(os.environ.get("RECO_FUZZ_EXAMPLES", "25"))
-OPEN_PATHS = {"/health", "/health/ready"}
+OPEN_PATHS = {"/health", "/health/ready", "/ui/config.json"}
 
 
 @pytest.fixture(scope="module")

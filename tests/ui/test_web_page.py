@@ -1,0 +1,256 @@
+"""The web page in a real headless Chromium (Debian's chromium and chromedriver, driven by Selenium),
+against the real service (embedded store, real embedding model, SmolLM2 in-process) on a loopback port."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+READ_KEY = "ui-read-key-0123456789abcdef"
+ADMIN_KEY = "ui-admin-key-0123456789abcdef"
+XSS_TITLE = "<img src=x onerror=alert(1)>"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+    message = "the browser tests need Debian's chromium and chromium-driver (apt-get install chromium-driver)"
+    if os.environ.get("CI"):
+        raise RuntimeError(message)
+    pytest.skip(message, allow_module_level=True)
+
+from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support import expected_conditions as ready  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+def write_report(folder: Path) -> None:
+    """A small evaluation report in the shape `recommender eval` writes."""
+    from recommender.evaluation.report import write_json, write_plot
+
+    results = {
+        "popularity": {"ndcg@10": 0.0439, "recall@10": 0.0859, "ndcg@20": 0.05, "recall@20": 0.12},
+        "sasrec": {"ndcg@10": 0.0953, "recall@10": 0.1835, "ndcg@20": 0.11, "recall@20": 0.25},
+    }
+    write_json(folder / "metrics.json", results)
+    write_plot(folder / "metrics.png", results, "ML-100k")
+
+
+@pytest.fixture(scope="module")
+def service_url(tmp_path_factory: pytest.TempPathFactory, gguf_path: Path) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("ui")
+    write_report(root / "report")
+    port = free_port()
+    environment = {
+        **{name: value for name, value in os.environ.items() if not name.startswith("RECO_")},
+        "HF_HUB_OFFLINE": "1",
+        "RECO_QDRANT__PATH": str(root / "qdrant"),
+        "RECO_EVENTS__URL": f"sqlite:///{root / 'events.db'}",
+        "RECO_API__UPLOAD_DIR": str(root / "uploads"),
+        "RECO_COLLAB__MODELS_PATH": str(root / "models"),
+        "RECO_API__KEYS": json.dumps({READ_KEY: ["read"], ADMIN_KEY: ["read", "write", "admin"]}),
+        "RECO_EVAL__REPORT_DIR": str(root / "report"),
+        "RECO_LLM__BACKEND": "local",
+        "RECO_LLM__MODEL": str(gguf_path),
+        "RECO_LLM__TIMEOUT_SECONDS": "8",
+    }
+    log = (root / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from cli.main import main; main()", "demo", "--port", str(port)],
+        env=environment,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        raise AssertionError((root / "server.log").read_text()[-3000:])
+    hostile = {
+        "product_id": "xss-1",
+        "title": XSS_TITLE,
+        "description": "<script>alert(2)</script> espresso cup",
+        "category": "Home > Kitchen",
+        "brand": "<b>Bold</b>",
+        "price": 3.5,
+    }
+    assert httpx.post(f"{base}/products", json=hostile, headers={"X-API-Key": ADMIN_KEY}).status_code == 201
+    yield base
+    process.terminate()
+    process.wait(30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[webdriver.Chrome]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,900"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def wait(driver: webdriver.Chrome, seconds: float = 90) -> WebDriverWait:
+    return WebDriverWait(driver, seconds)
+
+
+def screenshot_dir(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("RECO_UI_SCREENSHOTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def enter_key(driver: webdriver.Chrome, key: str) -> None:
+    field = wait(driver).until(ready.visibility_of_element_located((By.ID, "key-input")))
+    field.send_keys(key)
+    field.send_keys(Keys.ENTER)
+
+
+def search(driver: webdriver.Chrome, query: str, shopper: str = "") -> list:
+    form_query = wait(driver).until(ready.visibility_of_element_located((By.ID, "query")))
+    form_query.clear()
+    form_query.send_keys(query)
+    shopper_field = driver.find_element(By.ID, "shopper")
+    shopper_field.clear()
+    shopper_field.send_keys(shopper)
+    previous = driver.find_element(By.ID, "results-summary").text
+    driver.find_element(By.CSS_SELECTOR, "#shop-form button[type=submit]").click()
+    wait(driver).until(lambda d: d.find_element(By.ID, "results-summary").text not in ("", previous))
+    return driver.find_elements(By.CSS_SELECTOR, "#results li.card")
+
+
+def severe_console_entries(driver: webdriver.Chrome) -> list[dict]:
+    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def test_a_shop_team_session_end_to_end(service_url: str, browser: webdriver.Chrome, tmp_path: Path) -> None:
+    shots = screenshot_dir(tmp_path)
+    browser.get(f"{service_url}/ui/")
+    enter_key(browser, ADMIN_KEY)
+
+    # Shop: a query for a shopper, with the evidence of each recommendation.
+    cards = search(browser, "espresso machine", "demo-cook")
+    assert cards and "espresso" in browser.find_element(By.ID, "results").text.lower()
+    assert browser.find_elements(By.CSS_SELECTOR, "#results .evidence li")
+    assert (
+        "query" in browser.find_element(By.ID, "results").text
+        or "profile" in browser.find_element(By.ID, "results").text
+    )
+    browser.save_screenshot(str(shots / "shop.png"))
+
+    # Catalog text is text: the hostile product renders its title literally and runs nothing.
+    search(browser, "espresso cup", "")
+    hostile = wait(browser).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, '#results li[data-product-id="xss-1"]')
+    )
+    assert XSS_TITLE in hostile[0].text and "<b>Bold</b>" in hostile[0].text
+    assert not browser.find_elements(By.CSS_SELECTOR, "#results img, #results script, #results b")
+    with pytest.raises(NoAlertPresentException):
+        browser.switch_to.alert.text  # noqa: B018
+
+    # Product page: data, similar products, and the chat streaming over SSE.
+    browser.get(f"{service_url}/ui/#/product/kit-004")
+    wait(browser).until(lambda d: d.find_element(By.ID, "product-title").text)
+    assert browser.find_elements(By.CSS_SELECTOR, "#similar li.card")
+    browser.find_element(By.ID, "ask-why").click()
+    answer = wait(browser).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "#chat-log li.answer[data-source]")
+    )
+    assert answer.text.strip()
+    browser.find_element(By.ID, "ask-cheaper").click()
+    wait(browser).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#chat-log li.answer[data-source]")) == 2
+    )
+    alternatives = browser.find_elements(By.CSS_SELECTOR, "#chat-log li.answer:last-child .alternatives a")
+    assert alternatives, "a cheaper alternative is listed as a link"
+    browser.save_screenshot(str(shots / "chat.png"))
+    target_title = alternatives[0].text
+    alternatives[0].click()
+    wait(browser).until(lambda d: d.find_element(By.ID, "product-title").text == target_title)
+
+    # Imports: an upload with bad rows; the progress reaches 100% and the row errors are listed.
+    catalog = tmp_path / "with-bad-rows.csv"
+    catalog.write_text(
+        "product_id,title,price\nui-1,Trail lantern,12\nui-2,,5\n"
+        "ui-3,Camp stove,not-a-price\nui-4,Bivvy bag,30\n"
+    )
+    browser.get(f"{service_url}/ui/#/imports")
+    wait(browser).until(ready.presence_of_element_located((By.ID, "upload-file"))).send_keys(str(catalog))
+    browser.find_element(By.CSS_SELECTOR, "#upload-form button").click()
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, '#job[data-state="succeeded"]'))
+    assert browser.find_element(By.ID, "job-progress").get_attribute("value") == "100"
+    rows = browser.find_elements(By.CSS_SELECTOR, "#row-errors tbody tr")
+    assert [row.find_elements(By.TAG_NAME, "td")[0].text for row in rows] == ["3", "4"]
+    assert "title" in rows[0].text and "price" in rows[1].text
+
+    # Models and evaluation: what serves, and the last report with its plot.
+    browser.get(f"{service_url}/ui/#/models")
+    wait(browser).until(lambda d: "No trained model" in d.find_element(By.ID, "model-status").text)
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#report table td"))
+    assert "sasrec" in browser.find_element(By.ID, "report").text
+    image = wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, "#report .plots img"))
+    wait(browser).until(lambda d: d.execute_script("return arguments[0].naturalWidth", image) > 0)
+
+    assert severe_console_entries(browser) == []
+
+
+def test_api_errors_are_shown_as_the_api_said(service_url: str, browser: webdriver.Chrome) -> None:
+    browser.get(f"{service_url}/ui/#/product/no-such-product")
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#messages .error"))
+    assert (
+        browser.find_element(By.CSS_SELECTOR, "#messages .error").text == "unknown product: 'no-such-product'"
+    )
+    # A key without the admin scope: the imports page shows the 403 message, not a blank page.
+    browser.execute_script("sessionStorage.setItem('reco-api-key', arguments[0])", READ_KEY)
+    browser.get(f"{service_url}/ui/#/models")
+    browser.refresh()
+    wait(browser).until(ready.element_to_be_clickable((By.ID, "train"))).click()
+    message = wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, "#messages .error")).text
+    assert message == "this API key lacks the 'admin' scope for this operation"
+    browser.execute_script("sessionStorage.setItem('reco-api-key', arguments[0])", ADMIN_KEY)
+
+
+def test_keyboard_only_and_phone_width(service_url: str, browser: webdriver.Chrome) -> None:
+    browser.set_window_size(390, 844)
+    try:
+        browser.get(f"{service_url}/ui/#/shop")
+        wait(browser).until(ready.visibility_of_element_located((By.ID, "query")))
+        # Keyboard: tab to the search box, type, Enter submits.
+        browser.find_element(By.TAG_NAME, "body").click()
+        for _ in range(30):
+            if browser.switch_to.active_element.get_attribute("id") == "query":
+                break
+            browser.switch_to.active_element.send_keys(Keys.TAB)
+        assert browser.switch_to.active_element.get_attribute("id") == "query"
+        browser.switch_to.active_element.send_keys("garden hose", Keys.ENTER)
+        wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#results li.card"))
+        # Readable at phone width: nothing runs off the side of the screen.
+        overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0
+    finally:
+        browser.set_window_size(1200, 900)
