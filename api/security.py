@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import math
 import time
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ API_KEY_HEADER = "X-API-Key"
 # Keys must never travel in URLs (they end up in proxy and access logs).
 KEY_LIKE_QUERY_PARAMETERS = frozenset({"api_key", "apikey", "api-key", "key", "token", "access_token"})
 ANONYMOUS = "loopback"
+# Starlette's in-process test client reports this host; no network peer can.
+TEST_CLIENT_HOST = "testclient"
 
 api_key_header = APIKeyHeader(
     name=API_KEY_HEADER, auto_error=False, description="An API key; its scopes decide what it may call."
@@ -74,6 +77,17 @@ def check_exposure(host: str, api_settings: ApiSettings) -> None:
         )
 
 
+def _is_loopback(host: str | None) -> bool:
+    if host == TEST_CLIENT_HOST:
+        return True
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
 def _unauthorized(message: str) -> HTTPException:
     return HTTPException(
         status.HTTP_401_UNAUTHORIZED,
@@ -90,6 +104,12 @@ def authenticate(
 ) -> Caller:
     keys: KeyRing = request.app.state.keys
     if not keys.enabled:
+        # Without keys only loopback callers are served, however the server was started.
+        if not _is_loopback(request.client.host if request.client else None):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail="this service has no API keys configured and answers loopback callers only",
+            )
         return Caller(ANONYMOUS, frozenset({"read", "write", "admin", "metrics"}))
     if KEY_LIKE_QUERY_PARAMETERS & {name.lower() for name in request.query_params}:
         raise _unauthorized(

@@ -162,3 +162,13 @@ def _base_environment() -> dict[str, str]:
     import os
 
     return {name: value for name, value in os.environ.items() if not name.startswith("RECO_API__")}
+
+
+def test_without_keys_only_loopback_callers_are_served(service) -> None:
+    from api.security import _is_loopback
+
+    assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("::ffff:127.0.0.1")
+    assert not _is_loopback("10.0.0.5") and not _is_loopback("192.168.1.2") and not _is_loopback(None)
+    with TestClient(create_app(service.settings, service), client=("203.0.113.9", 5000)) as remote:
+        response = remote.get("/models/sequence")
+        assert response.status_code == 403 and "loopback" in response.json()["detail"]

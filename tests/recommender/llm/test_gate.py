@@ -7,8 +7,8 @@ import pytest
 from recommender.llm.gate import quality_problem, repeated_trigram_share
 
 REJECTED = {
-    "I'm sorry for any confusion, but as a chatbot, I'm designed to provide information.": "refusal or self-talk",
-    "I'm not a chatbot that can suggest products or services. I'm a chatbot that helps you.": "refusal or self-talk",
+    "I'm sorry for any confusion, but as a chatbot, I'm designed to help.": "refusal or self-talk",
+    "I'm not a chatbot that can suggest products. I'm a chatbot that helps you.": "refusal or self-talk",
     "I'm sure you'll find something better in the future too. I'm sure you'll find something better in the "
     "future too. I'm sure you'll find something better in the future too.": "repeats itself",
     '<data kind="evidence for the recommendation"> Notion </data>': "carries prompt markup",
