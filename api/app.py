@@ -107,6 +107,6 @@ def _recover(core: RecommenderService, queue: TaskQueue) -> None:
     for job in core.jobs.mark_interrupted():
         if job.path and Path(job.path).is_file():
             logger.warning("resuming import job %s interrupted by a restart", job.job_id)
-            queue.import_catalog(job.job_id, job.path, job.file_format)
+            queue.import_catalog(job.job_id, job.path, job.file_format, job.mapping)
         else:
             logger.warning("import job %s was interrupted and its file is gone", job.job_id)

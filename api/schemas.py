@@ -23,7 +23,13 @@ class ImportFromPath(BaseModel):
         description="A file inside RECO_API__IMPORT_ROOT: relative to it, or absolute within it.",
     )
     format: str | None = Field(
-        default=None, description="csv, jsonl or parquet; guessed from the name if unset."
+        default=None,
+        max_length=40,
+        description="csv, jsonl, parquet, google-merchant or shopify; told from the file if unset.",
+    )
+    mapping: dict[str, str] | None = Field(
+        default=None,
+        description='Source column -> product field or attributes.NAME, e.g. {"id": "product_id"}.',
     )
 
 

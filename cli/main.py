@@ -13,6 +13,7 @@ from rich.table import Table
 
 from recommender.catalog_files import CatalogFormat, count_rows, detect_format
 from recommender.errors import RecommenderError
+from recommender.feeds.mapping import FieldMapping
 from recommender.jobs import ImportJob
 from recommender.service import RecommenderService, build_service
 from recommender.settings import Settings, get_settings
@@ -48,8 +49,12 @@ def serve(
     _serve(get_settings(), None, host, port)
 
 
-def import_with_progress(service: RecommenderService, path: Path, file_format: CatalogFormat) -> ImportJob:
-    job = service.jobs.create(str(path), file_format.value, path=str(path))
+def import_with_progress(
+    service: RecommenderService, path: Path, file_format: CatalogFormat, mapping: FieldMapping | None = None
+) -> ImportJob:
+    job = service.jobs.create(
+        str(path), file_format.value, path=str(path), mapping=mapping.as_json() if mapping else None
+    )
     with Progress(
         TextColumn("[bold]importing[/bold] {task.description}"),
         BarColumn(),
@@ -59,13 +64,19 @@ def import_with_progress(service: RecommenderService, path: Path, file_format: C
     ) as progress:
         task = progress.add_task(path.name, total=count_rows(path, file_format))
         service.importer.run_job(
-            job.job_id, path, file_format, on_progress=lambda rows: progress.advance(task, rows)
+            job.job_id,
+            path,
+            file_format,
+            on_progress=lambda rows: progress.advance(task, rows),
+            mapping=mapping,
         )
     return service.jobs.get(job.job_id)
 
 
 def _print_report(job: ImportJob, max_errors: int = 20) -> None:
     rate = f"{job.rate_per_second:.1f} rows/s" if job.rate_per_second else "n/a"
+    if "left out" in job.message:
+        console.print(job.message)
     console.print(
         f"{job.succeeded} ok, {job.failed} failed "
         f"({job.embedded} embedded, {job.unchanged} unchanged), {rate}"
@@ -82,25 +93,44 @@ def _print_report(job: ImportJob, max_errors: int = 20) -> None:
 @app.command()
 def ingest(
     file: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="A .csv, .jsonl or .parquet file.")
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="A catalog: .csv/.tsv, .jsonl, .parquet, a Google Merchant feed (TSV, XML), a Shopify CSV.",
+        ),
     ],
     format: Annotated[
-        str | None, typer.Option(help="csv, jsonl or parquet (default: from the name).")
+        str | None,
+        typer.Option(help="csv, jsonl, parquet, google-merchant or shopify (default: told from the file)."),
+    ] = None,
+    map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map", help='SOURCE=FIELD, repeatable: --map id=product_id --map "Body (HTML)=description".'
+        ),
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="A JSON file of column -> field.")
     ] = None,
     queue: Annotated[
         bool, typer.Option(help="Hand the import to the Celery broker instead of running it here.")
     ] = False,
 ) -> None:
     """Import a catalog file. Bad rows are reported with their line; good rows go in."""
+    from recommender.feeds.mapping import FieldMapping
+
     settings = get_settings()
     try:
         file_format = detect_format(file, format)
+        columns = FieldMapping.from_file(mapping).columns if mapping else {}
+        field_mapping = FieldMapping({**columns, **FieldMapping.parse(map or []).columns})
         if queue:
-            _enqueue(settings, file.resolve(), file_format)
+            _enqueue(settings, file.resolve(), file_format, field_mapping)
             return
         service = build_service(settings)
         try:
-            job = import_with_progress(service, file.resolve(), file_format)
+            job = import_with_progress(service, file.resolve(), file_format, field_mapping)
         finally:
             service.close()
     except RecommenderError as error:
@@ -111,7 +141,7 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _enqueue(settings: Settings, path: Path, file_format: CatalogFormat) -> None:
+def _enqueue(settings: Settings, path: Path, file_format: CatalogFormat, mapping: FieldMapping) -> None:
     from ingest.celery_app import TaskQueue, create_celery_app
 
     if not settings.celery.broker_url:
@@ -120,8 +150,10 @@ def _enqueue(settings: Settings, path: Path, file_format: CatalogFormat) -> None
     from recommender.jobs import JobStore
 
     jobs = JobStore(Database(settings.events.url))
-    job = jobs.create(str(path), file_format.value, path=str(path))
-    TaskQueue(create_celery_app(settings.celery)).import_catalog(job.job_id, str(path), file_format.value)
+    job = jobs.create(str(path), file_format.value, path=str(path), mapping=mapping.as_json())
+    TaskQueue(create_celery_app(settings.celery)).import_catalog(
+        job.job_id, str(path), file_format.value, mapping.as_json()
+    )
     console.print(f"queued import job {job.job_id}")
 
 

@@ -81,8 +81,10 @@ class TaskQueue:
     def __init__(self, app: Celery) -> None:
         self.app = app
 
-    def import_catalog(self, job_id: str, path: str, file_format: str) -> str:
-        return self._send(IMPORT_CATALOG, job_id, path, file_format)
+    def import_catalog(
+        self, job_id: str, path: str, file_format: str, mapping: dict[str, str] | None = None
+    ) -> str:
+        return self._send(IMPORT_CATALOG, job_id, path, file_format, mapping or {})
 
     def refresh_profiles(self, user_ids: list[str]) -> str:
         return self._send(REFRESH_PROFILES, sorted(set(user_ids)))

@@ -6,10 +6,15 @@ from pathlib import Path
 
 from ingest.context import get_service
 from recommender.catalog_files import CatalogFormat
+from recommender.feeds.mapping import FieldMapping
 
 
-def import_catalog(job_id: str, path: str, file_format: str) -> dict[str, int]:
-    summary = get_service().importer.run_job(job_id, Path(path), CatalogFormat(file_format))
+def import_catalog(
+    job_id: str, path: str, file_format: str, mapping: dict[str, str] | None = None
+) -> dict[str, int]:
+    summary = get_service().importer.run_job(
+        job_id, Path(path), CatalogFormat(file_format), mapping=FieldMapping(mapping or {})
+    )
     return dict(summary.__dict__)
 
 

@@ -33,6 +33,11 @@ class CatalogFormat(StrEnum):
     CSV = "csv"
     JSONL = "jsonl"
     PARQUET = "parquet"
+    GOOGLE_MERCHANT = "google-merchant"
+    SHOPIFY = "shopify"
+
+
+FORMAT_NAMES = ", ".join(item.value for item in CatalogFormat)
 
 
 @dataclass(frozen=True)
@@ -42,47 +47,82 @@ class RawRow:
 
 
 def detect_format(path: Path, declared: str | None = None) -> CatalogFormat:
+    """The declared format, else one told by the name and, for tables, by the header row: a Shopify
+    export, a Google Merchant Center feed, or a plain catalog CSV/TSV."""
     if declared:
         try:
             return CatalogFormat(declared.lower())
         except ValueError:
             raise InvalidInputError(
-                f"unknown catalog format {declared!r}; use csv, jsonl or parquet", field="format"
+                f"unknown catalog format {declared[:40]!r}; use one of {FORMAT_NAMES}", field="format"
             ) from None
     suffix = path.suffix.lower().lstrip(".")
     aliases = {
-        "csv": CatalogFormat.CSV,
         "jsonl": CatalogFormat.JSONL,
         "ndjson": CatalogFormat.JSONL,
         "json": CatalogFormat.JSONL,
         "parquet": CatalogFormat.PARQUET,
         "pq": CatalogFormat.PARQUET,
+        "xml": CatalogFormat.GOOGLE_MERCHANT,
+        "csv": CatalogFormat.CSV,
+        "tsv": CatalogFormat.CSV,
+        "txt": CatalogFormat.CSV,
     }
     if suffix not in aliases:
         raise InvalidInputError(
-            f"cannot tell the format of {path.name!r} from its extension; name it .csv, .jsonl or .parquet "
-            "or give the format explicitly",
+            f"cannot tell the format of {path.name[:100]!r} from its extension; name it .csv, .tsv, .jsonl, "
+            f".parquet or .xml, or give the format ({FORMAT_NAMES})",
             field="format",
         )
-    return aliases[suffix]
+    detected = aliases[suffix]
+    if detected is CatalogFormat.CSV and path.is_file():
+        from recommender.feeds.google_merchant import looks_like_merchant
+        from recommender.feeds.shopify import looks_like_shopify
+
+        header = _header(path)
+        if looks_like_shopify(header):
+            return CatalogFormat.SHOPIFY
+        if looks_like_merchant(header):
+            return CatalogFormat.GOOGLE_MERCHANT
+    return detected
+
+
+def _header(path: Path) -> list[str]:
+    first = _first_line(path)
+    return [name.strip() for name in next(csv.reader([first], delimiter=_delimiter(first)), [])]
+
+
+def _first_line(path: Path) -> str:
+    with path.open(encoding="utf-8-sig", errors="replace") as handle:
+        return handle.readline()
+
+
+def _delimiter(first_line: str) -> str:
+    return "\t" if first_line.count("\t") > first_line.count(",") else ","
 
 
 def read_rows(
-    path: Path, file_format: CatalogFormat, max_parquet_bytes: int | None = None
+    path: Path,
+    file_format: CatalogFormat,
+    max_parquet_bytes: int | None = None,
+    id_columns: frozenset[str] = frozenset({REQUIRED_COLUMN}),
 ) -> Iterator[RawRow | RowError]:
-    """Rows with their line numbers. A file that is not a catalog of the declared format fails whole, with
-    one error that quotes none of its content."""
+    """Rows of a table file (CSV or TSV, JSONL, Parquet) with their line numbers, as the file names its
+    columns. A file that is not a catalog of its format (no column of ``id_columns``) fails whole, with one
+    error that quotes none of its content."""
     if not path.is_file():
         raise InvalidInputError("no such file", field="path")
     if file_format is CatalogFormat.PARQUET:
-        return _read_parquet(path, max_parquet_bytes)
-    if file_format is CatalogFormat.CSV:
-        return _read_csv(path)
-    return _read_jsonl(path)
+        return _read_parquet(path, max_parquet_bytes, id_columns)
+    if file_format is CatalogFormat.JSONL:
+        return _read_jsonl(path)
+    return _read_csv(path, id_columns)
 
 
 def count_rows(path: Path, file_format: CatalogFormat) -> int | None:
     """Rows in a catalog file, for progress (non-empty lines; the Parquet footer); None if unreadable."""
+    if file_format is CatalogFormat.SHOPIFY or path.suffix.lower() == ".xml":
+        return None  # variants and images share products; XML items span lines: no cheap count
     try:
         if file_format is CatalogFormat.PARQUET:
             import pyarrow.parquet as parquet
@@ -92,25 +132,32 @@ def count_rows(path: Path, file_format: CatalogFormat) -> int | None:
             lines = sum(1 for line in handle if line.strip())
     except Exception:
         return None
-    return max(0, lines - 1) if file_format is CatalogFormat.CSV else lines
+    has_header = file_format in (CatalogFormat.CSV, CatalogFormat.GOOGLE_MERCHANT)
+    return max(0, lines - 1) if has_header else lines
+
+
+def _has_id_column(names: list[str], id_columns: frozenset[str]) -> bool:
+    wanted = {name.lower() for name in id_columns}
+    return any(name.strip().lower().removeprefix("g:") in wanted for name in names)
 
 
 def _has_undecodable_bytes(value: str) -> bool:
     return any("\udc80" <= character <= "\udcff" for character in value)
 
 
-def _read_csv(path: Path) -> Iterator[RawRow | RowError]:
+def _read_csv(path: Path, id_columns: frozenset[str]) -> Iterator[RawRow | RowError]:
+    delimiter = _delimiter(_first_line(path))
     # surrogateescape keeps reading past bytes that are not UTF-8, so that only the rows holding them fail.
     with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(handle, delimiter=delimiter)
         try:
             header = next(reader)
         except StopIteration:
             return
         header = [name.strip() for name in header]
-        if REQUIRED_COLUMN not in header:
+        if not _has_id_column(header, id_columns):
             raise InvalidInputError(
-                f"not a CSV catalog: the first line must be a header with a {REQUIRED_COLUMN} column",
+                f"not a CSV catalog: the first line must be a header with one of {sorted(id_columns)}",
                 field="file",
             )
         previous_line = reader.line_num
@@ -181,7 +228,9 @@ def _read_jsonl(path: Path) -> Iterator[RawRow | RowError]:
         raise InvalidInputError("not a JSONL catalog: no line is a JSON object", field="file")
 
 
-def _read_parquet(path: Path, max_bytes: int | None) -> Iterator[RawRow | RowError]:
+def _read_parquet(
+    path: Path, max_bytes: int | None, id_columns: frozenset[str]
+) -> Iterator[RawRow | RowError]:
     import pyarrow.parquet as parquet
 
     try:
@@ -199,8 +248,10 @@ def _read_parquet(path: Path, max_bytes: int | None) -> Iterator[RawRow | RowErr
             f"the limit is {max_bytes / 1e6:.0f} MB",
             field="file",
         )
-    if REQUIRED_COLUMN not in parquet_file.schema_arrow.names:
-        raise InvalidInputError(f"not a Parquet catalog: it has no {REQUIRED_COLUMN} column", field="file")
+    if not _has_id_column(parquet_file.schema_arrow.names, id_columns):
+        raise InvalidInputError(
+            f"not a Parquet catalog: it has none of the columns {sorted(id_columns)}", field="file"
+        )
     row_number = 0
     for batch in parquet_file.iter_batches(batch_size=1024):
         for row in batch.to_pylist():

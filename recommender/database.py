@@ -85,6 +85,8 @@ class ImportJobRow(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     # The file the job reads, so that a job interrupted by a crash can be resumed; null for older rows.
     path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The field mapping the import applies (source column -> field), kept so that a resumed job uses it too.
+    mapping: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     # Rows in the file, counted when the job starts (for progress); null until then.
     total: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # True when the file is an upload that the service owns and deletes once the job has ended.

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recommender.catalog import Catalog
-from recommender.catalog_files import CatalogFormat, RawRow, count_rows, parse_product_row, read_rows
+from recommender.catalog_files import CatalogFormat, RawRow, count_rows, parse_product_row
 from recommender.errors import DependencyUnavailableError, RecommenderError
+from recommender.feeds.mapping import FieldMapping
+from recommender.feeds.rows import ProductRows
 from recommender.jobs import ImportJob, JobState, JobStore, RowError
 from recommender.models import Product
 from recommender.telemetry import IMPORT_ROWS
@@ -44,7 +46,12 @@ class CatalogImporter:
         self._max_parquet_bytes = max_parquet_bytes
 
     def run_job(
-        self, job_id: str, path: Path, file_format: CatalogFormat, on_progress: ProgressCallback | None = None
+        self,
+        job_id: str,
+        path: Path,
+        file_format: CatalogFormat,
+        on_progress: ProgressCallback | None = None,
+        mapping: FieldMapping | None = None,
     ) -> ImportSummary:
         """Import a file under a job record. Bad rows are reported; a failure of the whole job is recorded.
 
@@ -55,13 +62,19 @@ class CatalogImporter:
         self._jobs.start(job_id)
         self._jobs.set_total(job_id, count_rows(path, file_format) if path.is_file() else None)
         try:
-            summary = self._import(job_id, path, file_format, on_progress)
+            rows = ProductRows(path, file_format, mapping, self._max_parquet_bytes)
+            summary = self._import(job_id, rows, on_progress)
         except RecommenderError as error:
             self._jobs.finish(job_id, JobState.FAILED, str(error))
             if not isinstance(error, DependencyUnavailableError):
                 self._release(job)
             raise
         message = f"{summary.succeeded} rows imported, {summary.failed} rejected"
+        if rows.left_out:
+            # Once for the file, not once per row; bounded, since column names come from the file.
+            names = ", ".join(sorted(name[:64] for name in rows.left_out)[:20])
+            more = f" and {len(rows.left_out) - 20} more" if len(rows.left_out) > 20 else ""
+            message += f"; columns matching no field, left out: {names}{more} (map them with --map / mapping)"
         self._jobs.finish(job_id, JobState.SUCCEEDED, message)
         self._release(job)
         self._catalog.optimize_in_background()
@@ -81,11 +94,9 @@ class CatalogImporter:
                 deleted += 1
         return deleted
 
-    def _import(
-        self, job_id: str, path: Path, file_format: CatalogFormat, on_progress: ProgressCallback | None
-    ) -> ImportSummary:
+    def _import(self, job_id: str, rows: ProductRows, on_progress: ProgressCallback | None) -> ImportSummary:
         totals = {"succeeded": 0, "failed": 0, "embedded": 0, "unchanged": 0}
-        for products, errors in self._batches(read_rows(path, file_format, self._max_parquet_bytes)):
+        for products, errors in self._batches(iter(rows)):
             result = self._catalog.upsert(products)
             self._jobs.add_progress(job_id, len(products), result.embedded, result.unchanged, errors)
             IMPORT_ROWS.labels(outcome="embedded").inc(result.embedded)

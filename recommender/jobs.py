@@ -51,6 +51,7 @@ class ImportJob:
     path: str | None = None
     owns_file: bool = False
     total: int | None = None
+    mapping: dict[str, str] | None = None
     created_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -69,7 +70,12 @@ class JobStore:
         self._database = database
 
     def create(
-        self, source: str, file_format: str, path: str | None = None, owns_file: bool = False
+        self,
+        source: str,
+        file_format: str,
+        path: str | None = None,
+        owns_file: bool = False,
+        mapping: dict[str, str] | None = None,
     ) -> ImportJob:
         """A pending job. ``path``: the file it reads; ``owns_file``: an upload, deleted when the job ends."""
         job_id = uuid.uuid4().hex
@@ -87,6 +93,7 @@ class JobStore:
             message="",
             path=path,
             owns_file=int(owns_file),
+            mapping=mapping or None,
             created_at=datetime.now(UTC),
         )
         self._database.run(lambda session: session.add(row))
@@ -196,6 +203,7 @@ def _to_job(row: ImportJobRow) -> ImportJob:
         path=row.path,
         owns_file=bool(row.owns_file),
         total=row.total,
+        mapping=row.mapping,
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,

@@ -26,6 +26,14 @@ class Product(BaseModel):
     in_stock: bool = True
     attributes: dict[str, AttributeValue] = Field(default_factory=dict)
 
+    @field_validator("description")
+    @classmethod
+    def _plain_text(cls, value: str) -> str:
+        # Shops export HTML descriptions; what is embedded and shown is their text.
+        from recommender.feeds.html_text import strip_html
+
+        return strip_html(value)
+
     @field_validator("category")
     @classmethod
     def _normalise_category(cls, value: str) -> str:

@@ -75,7 +75,11 @@ def serving(root: Path, port: int) -> Iterator[subprocess.Popen]:
 def wait_until(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = predicate()
+        try:
+            value = predicate()
+        except httpx.TimeoutException:
+            # A service busy embedding a large import can answer a poll slowly; that is not a fault.
+            continue
         if value:
             return value
         time.sleep(0.2)

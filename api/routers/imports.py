@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
 from pathlib import Path
@@ -13,9 +14,10 @@ from api.deps import ADMIN, ImportCaller, Queue, Service
 from api.errors import RATE_LIMITED
 from api.schemas import ImportAccepted, ImportFromPath, ImportJobOut
 from ingest.celery_app import TaskQueue
-from recommender.catalog_files import detect_format
+from recommender.catalog_files import FORMAT_NAMES, detect_format
 from recommender.confinement import resolve_inside
-from recommender.errors import DependencyUnavailableError
+from recommender.errors import DependencyUnavailableError, InvalidInputError
+from recommender.feeds.mapping import FieldMapping
 from recommender.jobs import JobState
 from recommender.service import RecommenderService
 
@@ -33,20 +35,46 @@ def upload(
     service: Service,
     queue: Queue,
     _caller: ImportCaller,
-    file: Annotated[UploadFile, File(description="A .csv, .jsonl or .parquet catalog file.")],
-    format: Annotated[str | None, Form()] = None,
+    file: Annotated[
+        UploadFile,
+        File(
+            description="A catalog: .csv/.tsv, .jsonl, .parquet, a Google Merchant feed, or a Shopify export."
+        ),
+    ],
+    format: Annotated[
+        str | None, Form(description=f"One of {FORMAT_NAMES}; told from the file if unset.")
+    ] = None,
+    mapping: Annotated[
+        str | None,
+        Form(description='Field mapping as JSON, e.g. {"id": "product_id", "Body (HTML)": "description"}.'),
+    ] = None,
 ) -> ImportAccepted:
     """Upload a catalog file; returns a job id at once while the import runs in the background.
 
     The body is capped while it streams in (413); the stored file is deleted when its job ends."""
-    file_format = detect_format(Path(file.filename or "upload"), format)
+    field_mapping = _parse_mapping(mapping)
+    suffix = Path(file.filename or "upload").suffix.lower()
+    detect_format(Path(file.filename or "upload"), format)  # an unknown kind is refused before saving
     upload_dir = Path(service.settings.api.upload_dir)
     upload_dir.mkdir(parents=True, exist_ok=True)
-    target = upload_dir / f"{uuid.uuid4().hex}.{file_format.value}"
+    target = upload_dir / f"{uuid.uuid4().hex}{suffix}"
     with target.open("wb") as handle:
         shutil.copyfileobj(file.file, handle, length=1024 * 1024)
+    file_format = detect_format(target, format)  # now the header can tell a Shopify or Merchant export
     source = (file.filename or target.name)[:200]
-    return _start(request, service, queue, target, file_format.value, source, owns_file=True)
+    return _start(request, service, queue, target, file_format.value, source, True, field_mapping)
+
+
+def _parse_mapping(text: str | None) -> FieldMapping:
+    if not text:
+        return FieldMapping()
+    try:
+        loaded = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidInputError(f"mapping is not JSON: {error.msg}", field="mapping") from error
+    if not isinstance(loaded, dict) or not all(isinstance(value, str) for value in loaded.values()):
+        raise InvalidInputError("mapping must be a JSON object of column -> field", field="mapping")
+    return FieldMapping({str(name): value for name, value in loaded.items()})
 
 
 @router.post(
@@ -68,7 +96,8 @@ def from_path(
     # Where the file is is settled first: a path outside the root gets the answer a missing one gets.
     path = resolve_inside(Path(api_settings.import_root), body.path)
     file_format = detect_format(path, body.format)
-    return _start(request, service, queue, path, file_format.value, body.path[:200], owns_file=False)
+    field_mapping = FieldMapping(body.mapping or {})
+    return _start(request, service, queue, path, file_format.value, body.path[:200], False, field_mapping)
 
 
 @router.get("/{job_id}", response_model=ImportJobOut, dependencies=[ADMIN])
@@ -84,10 +113,13 @@ def _start(
     file_format: str,
     source: str,
     owns_file: bool,
+    mapping: FieldMapping,
 ) -> ImportAccepted:
-    job = service.jobs.create(source, file_format, path=str(path), owns_file=owns_file)
+    job = service.jobs.create(
+        source, file_format, path=str(path), owns_file=owns_file, mapping=mapping.as_json()
+    )
     try:
-        queue.import_catalog(job.job_id, str(path), file_format)
+        queue.import_catalog(job.job_id, str(path), file_format, mapping.as_json())
     except DependencyUnavailableError as error:
         service.jobs.finish(job.job_id, JobState.FAILED, f"could not enqueue: {error.reason}")
         if owns_file:

@@ -114,7 +114,8 @@ def load_table(path: Path, mapping: ColumnMapping, items_path: Path | None = Non
     items = {}
     if items_path is not None:
         for record in _read_records(items_path):
-            item_id = str(record.get("item_id") or record.get("product_id"))
+            # The items file is keyed by the same column as the interactions (--item-column), e.g. movieId.
+            item_id = str(record.get(mapping.item) or record.get("item_id") or record.get("product_id"))
             year = str(record.get("year") or record.get("release_year") or "")
             genres = record.get("genres") or record.get("category") or ""
             items[item_id] = ItemInfo(

@@ -90,13 +90,16 @@ def test_a_file_that_is_not_a_catalog_fails_once_and_echoes_nothing(confined, fi
     assert len(job["errors"]) == 0
 
 
-def test_row_errors_quote_bounded_snippets(confined) -> None:
+def test_row_errors_and_left_out_columns_quote_bounded_snippets(confined) -> None:
     client, root, _ = confined
-    long_column = "x" * 5000
-    (root / "wide.csv").write_text(f"product_id,title,{long_column}\na,Alpine tent,1\n")
+    long_name = "x" * 5000
+    (root / "wide.csv").write_text(
+        f"product_id,title,{long_name},attr.{long_name}\na,Alpine tent,1,\nb,Bivvy,1,2\n"
+    )
     job = wait_for_job(client, client.post("/imports/from-path", json={"path": "wide.csv"}).json()["job_id"])
-    assert job["failed"] == 1
-    assert len(job["errors"][0]["reason"]) <= 500 and len(job["errors"][0]["field"]) <= 64
+    assert (job["ok"], job["failed"]) == (1, 1)
+    assert len(job["errors"][0]["reason"]) <= 500 and len(job["errors"][0]["field"] or "") <= 64
+    assert "left out" in job["message"] and "x" * 65 not in job["message"]
 
 
 def test_an_oversized_upload_gets_413_and_leaves_no_file(confined, tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ def test_ingest_reports_bad_rows_and_imports_the_rest(cli_env: dict[str, str], t
 
 
 def test_ingest_refuses_an_unknown_format(cli_env: dict[str, str], tmp_path: Path) -> None:
-    path = tmp_path / "catalog.txt"
+    path = tmp_path / "catalog.xlsx"
     path.write_text("x")
     result = CliRunner().invoke(app, ["ingest", str(path)])
     assert result.exit_code == 2 and "cannot tell the format" in result.output
@@ -75,3 +75,19 @@ def test_demo_serves_the_demo_catalog(cli_env: dict[str, str], tmp_path: Path) -
         process.terminate()
         output, _ = process.communicate(timeout=30)
     assert f"http://127.0.0.1:{port}/docs" in output
+
+
+def test_ingest_with_a_field_mapping(cli_env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "saas.jsonl"
+    path.write_text(
+        '{"id": "notion", "name": "Notion", "Body (HTML)": "<p>Docs</p>", "colour": "black"}\n'
+        '{"id": "figma", "name": "Figma", "Body (HTML)": "Design", "colour": "purple"}\n'
+    )
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text('{"name": "title"}')
+    result = CliRunner().invoke(
+        app, ["ingest", str(path), "--mapping", str(mapping), "--map", "Body (HTML)=description"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 ok, 0 failed" in result.output
+    assert result.output.count("colour") == 1  # the column matching no field is reported once

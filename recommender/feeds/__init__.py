@@ -1,0 +1,1 @@
+"""Catalog feeds in the shapes shops export: field mappings, Google Merchant Center, Shopify."""
