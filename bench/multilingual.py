@@ -1,0 +1,91 @@
+"""Cross-lingual retrieval: English and Chinese shopper queries over the English demo catalog, through the
+query path the API serves (``Retriever.for_query``), for each embedding model.
+
+    python bench/multilingual.py --models all-MiniLM-L6-v2 multilingual-e5-small
+
+The queries are written for this benchmark (none is a product title); each names the category path its
+answers belong to. The score is category precision@5: the share of the top 5 results inside that path.
+Small categories cap it below 1 (Electronics > Audio has 4 products): the "ceiling" line says how far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from recommender.catalog_files import CatalogFormat
+from recommender.demo import demo_catalog_path
+from recommender.embedding import build_embedder
+from recommender.service import build_service
+from recommender.settings import Settings
+
+# (English query, Chinese query, category path of the right answers)
+QUERIES = [
+    ("running shoes", "跑步鞋", "Sports > Running"),
+    ("something to wear for a marathon", "跑马拉松穿的衣服", "Sports > Running"),
+    ("a watch that tracks my runs", "记录跑步的手表", "Sports > Running"),
+    ("frying pan", "煎锅", "Home > Kitchen"),
+    ("make coffee at home", "在家做咖啡", "Home > Kitchen"),
+    ("sharp knife for cooking", "锋利的厨刀", "Home > Kitchen"),
+    ("wireless headphones", "无线耳机", "Electronics > Audio"),
+    ("a speaker for music", "听音乐的音箱", "Electronics > Audio"),
+    ("noise cancelling", "降噪", "Electronics > Audio"),
+    ("laptop for work", "工作用的笔记本电脑", "Electronics > Computers"),
+    ("computer keyboard", "电脑键盘", "Electronics > Computers"),
+    ("external storage drive", "移动硬盘", "Electronics > Computers"),
+    ("tools for gardening", "园艺工具", "Garden"),
+    ("watering the garden", "给花园浇水", "Garden"),
+    ("seeds to grow vegetables", "种蔬菜的种子", "Garden > Plants & Seeds"),
+    ("plants for my home", "室内植物", "Garden > Plants & Seeds"),
+    ("face cream for dry skin", "干性皮肤面霜", "Beauty > Skincare"),
+    ("sun protection", "防晒霜", "Beauty > Skincare"),
+    ("shampoo", "洗发水", "Beauty > Hair & Fragrance"),
+    ("perfume", "香水", "Beauty > Hair & Fragrance"),
+    ("a mystery novel", "悬疑小说", "Books"),
+    ("a cookbook", "食谱书", "Books"),
+]
+
+
+def precision_at_5(service, query: str, target: str) -> float:  # type: ignore[no-untyped-def]
+    items = service.retriever.for_query(query, 5).items
+    return sum(1 for item in items if str(item.product.get("category", "")).startswith(target)) / 5
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--models", nargs="+", default=["all-MiniLM-L6-v2", "multilingual-e5-small"])
+    arguments = parser.parse_args()
+    rows = []
+    for model in arguments.models:
+        with tempfile.TemporaryDirectory() as folder:
+            root = Path(folder)
+            settings = Settings(
+                qdrant={"path": root / "qdrant"},
+                events={"url": f"sqlite:///{root / 'events.db'}"},
+                embedding={"model": model},
+                collab={"models_path": root / "models"},
+            )
+            service = build_service(settings, embedder=build_embedder(settings.embedding))
+            try:
+                job = service.jobs.create("demo", "jsonl")
+                service.importer.run_job(job.job_id, demo_catalog_path(), CatalogFormat.JSONL)
+                english = [precision_at_5(service, en, target) for en, _, target in QUERIES]
+                chinese = [precision_at_5(service, zh, target) for _, zh, target in QUERIES]
+            finally:
+                service.close()
+        rows.append((model, sum(english) / len(english), sum(chinese) / len(chinese)))
+    import json
+
+    categories = [json.loads(line)["category"] for line in demo_catalog_path().read_text().splitlines()]
+    ceiling = sum(min(5, sum(c.startswith(t) for c in categories)) / 5 for _, _, t in QUERIES) / len(QUERIES)
+    print(f"{len(QUERIES)} query pairs; ceiling of precision@5 on this catalog: {ceiling:.3f}")
+    print(f"{'model':<28} {'English P@5':>12} {'Chinese P@5':>12}")
+    for model, english_score, chinese_score in rows:
+        print(f"{model:<28} {english_score:>12.3f} {chinese_score:>12.3f}")
+
+
+if __name__ == "__main__":
+    main()
