@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from recommender.catalog_files import CatalogFormat
 from recommender.demo import demo_catalog_path
 from recommender.embedding import build_embedder
@@ -61,6 +63,9 @@ def main() -> None:
     )
     parser.add_argument("--products", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--onnx", action="store_true", help="Also the int8 ONNX backend: speed and agreement with torch."
+    )
     args = parser.parse_args()
 
     rows = synthetic_catalog(args.products)
@@ -108,6 +113,50 @@ def main() -> None:
         f"re-import unchanged:    {again.succeeded / reimport_seconds:8.1f} products/s  "
         f"({again.unchanged} unchanged, {again.embedded} embedded)"
     )
+    if args.onnx:
+        compare_onnx(embedder, texts, args.batch_size, encode_rate)
+
+
+def agreement(reference: np.ndarray, candidate: np.ndarray, k: int = 10) -> tuple[float, float, float]:
+    """Mean and minimum cosine between the two models' vectors of each text, and the mean overlap of each
+    text's k nearest neighbours among the others."""
+    cosines = (reference * candidate).sum(axis=1)
+    near_reference = np.argsort(-(reference @ reference.T), axis=1)[:, 1 : k + 1]
+    near_candidate = np.argsort(-(candidate @ candidate.T), axis=1)[:, 1 : k + 1]
+    overlap = np.mean([len(set(a) & set(b)) / k for a, b in zip(near_reference, near_candidate, strict=True)])
+    return float(cosines.mean()), float(cosines.min()), float(overlap)
+
+
+def compare_onnx(torch_embedder, texts: list[str], batch_size: int, torch_rate: float) -> None:  # type: ignore[no-untyped-def]
+    from recommender.settings import EmbeddingSettings
+
+    onnx_embedder = build_embedder(EmbeddingSettings(backend="onnx-int8", batch_size=batch_size))
+    onnx_embedder.encode_documents(texts[:64])  # warm-up
+    start = time.perf_counter()
+    onnx_vectors = onnx_embedder.encode_documents(texts)
+    onnx_rate = len(texts) / (time.perf_counter() - start)
+    print(f"int8 ONNX encode:       {onnx_rate:8.1f} products/s")
+    print(f"speedup vs torch encode: {onnx_rate / torch_rate:.2f}")
+    sets = {"benchmark catalog": texts[:2000]}
+    demo = [Product.model_validate(json.loads(line)) for line in demo_catalog_path().read_text().splitlines()]
+    sets["demo catalog"] = [compose_product_text(product) for product in demo]
+    # MovieLens 100K as laid out beside the repository (RecBole atomic files), when it is there.
+    movies = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k" / "ml-100k.item"
+    if movies.exists():
+        lines = movies.read_text(encoding="utf-8", errors="replace").splitlines()[1:]
+        sets["ML-100k titles"] = [line.split("\t")[1] for line in lines if "\t" in line]
+    for name, sample in sets.items():
+        reference = torch_embedder.encode_documents(sample)
+        candidate = (
+            onnx_vectors[: len(sample)]
+            if name == "benchmark catalog"
+            else onnx_embedder.encode_documents(sample)
+        )
+        mean, minimum, overlap = agreement(reference, candidate)
+        print(
+            f"{name:<18} ({len(sample)} texts): cosine mean {mean:.4f} min {minimum:.4f}, "
+            f"top-10 overlap {overlap:.3f}"
+        )
 
 
 if __name__ == "__main__":

