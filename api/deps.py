@@ -57,6 +57,14 @@ def get_filters(
         raise InvalidInputError(str(error).splitlines()[-1].strip(), field="filters") from error
 
 
+def preferred_language(request: Request, explicit: str | None) -> str:
+    """The language asked for in the request, else the first of Accept-Language, else English."""
+    if explicit:
+        return explicit
+    first = request.headers.get("accept-language", "").split(",")[0].split(";")[0].strip()
+    return first[:20] if first and first != "*" else "en"
+
+
 def _parse_scalar(raw: str) -> str | int | float | bool:
     lowered = raw.strip().lower()
     if lowered in ("true", "false"):

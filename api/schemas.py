@@ -122,7 +122,11 @@ class RecommendationRequest(BaseModel):
     filters: ProductFilter | None = None
     rerank: bool = Field(default=True, description="Let the LLM re-rank (when one is configured).")
     explain: bool = Field(default=False, description="Attach evidence and a sentence to each item.")
-    language: str = Field(default="en", max_length=20, description="Language of explanations.")
+    language: str | None = Field(
+        default=None,
+        max_length=20,
+        description="Language of explanations (en, zh); default: Accept-Language.",
+    )
 
 
 class RecommendationsOut(RecommendationList):
@@ -163,7 +167,9 @@ class ChatRequest(BaseModel):
         "belongs to the API key and user_id that started it; any other caller gets 404.",
     )
     turns: list[ChatTurn] = Field(default_factory=list, max_length=40, description="Or send the prior turns.")
-    language: str = Field(default="en", max_length=20)
+    language: str | None = Field(
+        default=None, max_length=20, description="Language of the answer (en, zh); default: Accept-Language."
+    )
 
 
 class ChatResponse(BaseModel):

@@ -6,10 +6,10 @@ import dataclasses
 import json
 from collections.abc import Iterator
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from api.deps import ChatCaller, Service
+from api.deps import ChatCaller, Service, preferred_language
 from api.schemas import ChatRequest, ChatResponse
 from recommender.llm.conversation import ChatAnswer, ChatQuestion, Turn
 
@@ -28,14 +28,14 @@ def _response(answer: ChatAnswer) -> ChatResponse:
     )
 
 
-def _question(body: ChatRequest, caller: ChatCaller) -> ChatQuestion:
+def _question(body: ChatRequest, caller: ChatCaller, request: Request) -> ChatQuestion:
     return ChatQuestion(
         product_id=body.product_id,
         message=body.message,
         user_id=body.user_id,
         conversation_id=body.conversation_id,
         prior=tuple(Turn(turn.role, turn.content) for turn in body.turns),
-        language=body.language,
+        language=preferred_language(request, body.language),
         caller=caller.key_id,
     )
 
@@ -46,9 +46,9 @@ CONVERSATION_NOT_FOUND = {
 
 
 @router.post("", response_model=ChatResponse, responses=CONVERSATION_NOT_FOUND)
-def chat(body: ChatRequest, service: Service, caller: ChatCaller) -> ChatResponse:
+def chat(body: ChatRequest, service: Service, caller: ChatCaller, request: Request) -> ChatResponse:
     """One turn. Alternatives (for 'cheaper?' or 'something like it?') come from a fresh retrieval."""
-    return _response(service.llm.chat(_question(body, caller)))
+    return _response(service.llm.chat(_question(body, caller, request)))
 
 
 @router.post(
@@ -56,10 +56,12 @@ def chat(body: ChatRequest, service: Service, caller: ChatCaller) -> ChatRespons
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}, **CONVERSATION_NOT_FOUND},
 )
-def chat_stream(body: ChatRequest, service: Service, caller: ChatCaller) -> StreamingResponse:
+def chat_stream(
+    body: ChatRequest, service: Service, caller: ChatCaller, request: Request
+) -> StreamingResponse:
     """Server-sent events: ``token`` events, each a sentence that passed the output check, then one
     ``done`` event with the final answer. Rejected text is never sent: ``done`` carries the replacement."""
-    pieces = service.llm.chat_stream(_question(body, caller))
+    pieces = service.llm.chat_stream(_question(body, caller, request))
 
     def events() -> Iterator[str]:
         for piece in pieces:

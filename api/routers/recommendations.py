@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from api.deps import READ, Filters, Service
+from api.deps import READ, Filters, Service, preferred_language
 from api.schemas import RecommendationRequest, RecommendationsOut
 
 router = APIRouter(tags=["recommendations"], dependencies=[READ])
@@ -14,6 +14,7 @@ router = APIRouter(tags=["recommendations"], dependencies=[READ])
 
 @router.get("/users/{user_id}/recommendations", response_model=RecommendationsOut)
 def for_user(
+    request: Request,
     user_id: str,
     service: Service,
     filters: Filters,
@@ -21,7 +22,10 @@ def for_user(
     query: Annotated[str | None, Query(max_length=2000)] = None,
     rerank: Annotated[bool, Query(description="Let the LLM re-rank (when one is configured).")] = True,
     explain: Annotated[bool, Query(description="Attach evidence and a sentence to each item.")] = False,
-    language: Annotated[str, Query(max_length=20, description="Language of explanations.")] = "en",
+    language: Annotated[
+        str | None,
+        Query(max_length=20, description="Language of explanations (en, zh); default: Accept-Language."),
+    ] = None,
 ) -> RecommendationsOut:
     """The user's profile; an unknown user gets the popular fallback (or the query), never a 404."""
     k = k or service.settings.recommend.default_k
@@ -32,13 +36,13 @@ def for_user(
         query=query,
         rerank=rerank,
         explain=explain,
-        language=language,
+        language=preferred_language(request, language),
     )
     return RecommendationsOut.model_validate(result.model_dump())
 
 
 @router.post("/recommendations", response_model=RecommendationsOut)
-def recommend(body: RecommendationRequest, service: Service) -> RecommendationsOut:
+def recommend(body: RecommendationRequest, service: Service, request: Request) -> RecommendationsOut:
     """Examples (positive/negative) first, then a session, then a user (with any query), then a query."""
     k = body.k or service.settings.recommend.default_k
     retriever = service.retriever
@@ -61,6 +65,6 @@ def recommend(body: RecommendationRequest, service: Service) -> RecommendationsO
         query=body.query,
         rerank=body.rerank,
         explain=body.explain,
-        language=body.language,
+        language=preferred_language(request, body.language),
     )
     return RecommendationsOut.model_validate(result.model_dump())

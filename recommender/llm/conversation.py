@@ -12,9 +12,10 @@ from cachetools import TTLCache
 
 from recommender.errors import NotFoundError
 from recommender.llm.chat import ChatModel
-from recommender.llm.explain import EVENT_VERBS, Evidence, mentions_outside, template_sentence
+from recommender.llm.explain import Evidence, mentions_outside, template_sentence
 from recommender.llm.gate import quality_problem
 from recommender.llm.prompting import as_data, leaks_system_prompt, render, system_prompt
+from recommender.llm.templates import phrases
 from recommender.models import Recommendation
 from recommender.settings import LLMSettings
 from recommender.telemetry import count_fallback
@@ -24,6 +25,10 @@ ALTERNATIVE = re.compile(
     r"\b(similar|alternative|alternatives|else|other|instead|like it|like this)\b", re.IGNORECASE
 )
 DIFFERENCE = re.compile(r"\b(differ|different|difference|compare|versus|vs)\b", re.IGNORECASE)
+# Chinese has no word boundaries for \b: these match anywhere.
+CHEAPER_ZH = re.compile(r"便宜|实惠|划算|低价|价格更低")
+DIFFERENCE_ZH = re.compile(r"区别|不同|差别|差异|比较|对比")
+ALTERNATIVE_ZH = re.compile(r"类似|相似|替代|其他|别的")
 # A sentence is complete once its closing mark is followed by space (or is a CJK mark, which needs none).
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
 
@@ -83,35 +88,39 @@ def complete_sentences(text: str) -> tuple[list[str], str]:
 
 
 def detect_intent(message: str) -> str:
-    if CHEAPER.search(message):
+    if CHEAPER.search(message) or CHEAPER_ZH.search(message):
         return "cheaper"
-    if DIFFERENCE.search(message):
+    if DIFFERENCE.search(message) or DIFFERENCE_ZH.search(message):
         return "difference"
-    if ALTERNATIVE.search(message):
+    if ALTERNATIVE.search(message) or ALTERNATIVE_ZH.search(message):
         return "alternatives"
     return "why"
 
 
-def template_answer(intent: str, context: ChatContext, alternatives: list[Recommendation]) -> str:
+def template_answer(
+    intent: str, context: ChatContext, alternatives: list[Recommendation], language: str = "en"
+) -> str:
+    say = phrases(language)
     title = context.product["title"]
     if intent in ("cheaper", "alternatives"):
         if not alternatives:
-            cheaper = "cheaper " if intent == "cheaper" else ""
-            return f"I found nothing {cheaper}that is close to {title} right now."
+            cheaper = say["cheaper_word"] if intent == "cheaper" else ""
+            return str(say["nothing"].format(cheaper=cheaper, title=title))
         listed = "; ".join(
             f"{item.product['title']} ({item.product_id}"
             + (f", {item.product['price']:.2f}" if item.product.get("price") is not None else "")
             + ")"
             for item in alternatives[:3]
         )
-        return f"{'Cheaper options' if intent == 'cheaper' else 'Similar options'} to {title}: {listed}."
+        template = say["cheaper_options"] if intent == "cheaper" else say["similar_options"]
+        return str(template.format(title=title, listed=listed))
     if intent == "difference" and context.evidence.nearest_history:
         match = context.evidence.nearest_history[0]
-        return (
-            f"{title} is close to {match.title}, which you {EVENT_VERBS.get(match.event_type, 'viewed')}, "
-            f"with a similarity of {match.similarity:.2f}; see the product details for what differs."
+        verb = say["verbs"].get(match.event_type, say["verbs"]["view"])
+        return str(
+            say["difference"].format(title=title, other=match.title, verb=verb, similarity=match.similarity)
         )
-    return template_sentence(context.evidence)
+    return template_sentence(context.evidence, language)
 
 
 class ConversationService:
@@ -224,7 +233,7 @@ class ConversationService:
         message, language = question.message, question.language
         intent = detect_intent(message)
         alternatives = context.find_alternatives(intent) if intent in ("cheaper", "alternatives") else []
-        fallback = template_answer(intent, context, alternatives)
+        fallback = template_answer(intent, context, alternatives, language)
         source, note, text = "template", "", fallback
         if self._chat is None:
             note = "no LLM configured"

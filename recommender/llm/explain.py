@@ -19,6 +19,7 @@ from recommender.llm.calls import LLMBusyError, LLMCalls, LLMTimeoutError
 from recommender.llm.chat import ChatModel
 from recommender.llm.gate import quality_problem
 from recommender.llm.prompting import as_data, leaks_system_prompt, render, system_prompt
+from recommender.llm.templates import phrases
 from recommender.models import Recommendation, Signal
 from recommender.settings import LLMSettings
 
@@ -162,32 +163,24 @@ def _common_prefix(first: str, second: str) -> str | None:
     return " > ".join(parts) or None
 
 
-EVENT_VERBS = {
-    "purchase": "bought",
-    "add_to_cart": "added to your cart",
-    "rating": "rated",
-    "click": "looked at",
-    "view": "viewed",
-}
-
-
-def template_sentence(evidence: Evidence) -> str:
+def template_sentence(evidence: Evidence, language: str = "en") -> str:
+    say = phrases(language)
     reasons = []
     if evidence.nearest_history:
         match = evidence.nearest_history[0]
-        verb = EVENT_VERBS.get(match.event_type, "viewed")
-        reasons.append(f"it is similar to {match.title}, which you {verb}")
+        verb = say["verbs"].get(match.event_type, say["verbs"]["view"])
+        reasons.append(say["similar"].format(title=match.title, verb=verb))
     if evidence.query_terms:
-        reasons.append(f"it matches your search ({', '.join(evidence.query_terms)})")
+        reasons.append(say["matches"].format(terms=say["separator"].join(evidence.query_terms)))
     if evidence.shared_brand:
-        reasons.append(f"it is from {evidence.shared_brand}, a brand you chose before")
+        reasons.append(say["brand"].format(brand=evidence.shared_brand))
     elif evidence.shared_category:
-        reasons.append(f"it is in {evidence.shared_category}, like products you chose before")
+        reasons.append(say["category"].format(category=evidence.shared_category))
     if not reasons:
         if evidence.signal == Signal.POPULAR.value:
-            return f"{evidence.title} is popular with other shoppers."
-        return f"{evidence.title} is close to what you were looking at."
-    return f"We suggest {evidence.title} because " + " and ".join(reasons[:2]) + "."
+            return str(say["popular"].format(title=evidence.title))
+        return str(say["close"].format(title=evidence.title))
+    return str(say["suggest"].format(title=evidence.title, reasons=say["and"].join(reasons[:2])))
 
 
 def mentions_outside(text: str, grounding: str, allowed: set[str], known_names: set[str]) -> list[str]:
@@ -224,7 +217,7 @@ class Explainer:
         deadline: float | None = None,
     ) -> Explanation:
         """``deadline`` (time.monotonic) lets several explanations share one request's budget."""
-        fallback = template_sentence(evidence)
+        fallback = template_sentence(evidence, language)
         if self._chat is None:
             return Explanation(evidence, fallback, "template", "no LLM configured")
         if not self._may_send and (evidence.nearest_history or evidence.query_terms):
