@@ -169,12 +169,18 @@ class Retriever:
         return _as_list(hits, Signal.EXAMPLES)
 
     def similar(
-        self, product_id: str, k: int, product_filter: ProductFilter | None = None
+        self,
+        product_id: str,
+        k: int,
+        product_filter: ProductFilter | None = None,
+        exclude: Sequence[str] = (),
     ) -> RecommendationList:
         vectors = self._catalog.vectors([product_id])
         if product_id not in vectors:
             raise NotFoundError("product", product_id)
-        return self._search(vectors[product_id], Signal.SIMILAR, k, product_filter, [product_id], [])
+        return self._search(
+            vectors[product_id], Signal.SIMILAR, k, product_filter, [product_id, *exclude], []
+        )
 
     def popular(
         self,

@@ -13,7 +13,7 @@ from recommender.llm.chat import ChatModel, OpenAICompatibleChat
 from recommender.llm.conversation import ChatAnswer, ChatContext, ChatQuestion, ConversationService
 from recommender.llm.explain import Explainer, compute_evidence
 from recommender.llm.rerank import Reranker
-from recommender.models import ProductFilter, Recommendation, RecommendationList
+from recommender.models import EventType, ProductFilter, Recommendation, RecommendationList
 from recommender.retrieval import Retriever
 from recommender.settings import LLMSettings
 from recommender.telemetry import count_fallback
@@ -130,14 +130,29 @@ class LLMFeatures:
             *(i.product.get("brand", "").lower() for i in similar.items if i.product.get("brand")),
         }
 
+        bought = sorted(self._events.products_with_events(user_id, [EventType.PURCHASE])) if user_id else []
+
         def find_alternatives(intent: str) -> list[Recommendation]:
-            top_category = product.get("category", "").split(" > ")[0] or None
+            """Never the product itself or what the shopper bought; for "cheaper", strictly cheaper (when
+            the price is known). The product's own category path first, then wider paths, by similarity."""
+            price_max = None
             if intent == "cheaper" and product.get("price") is not None:
-                price_cap = max(0.0, float(product["price"]) - 0.01)
-                return self._retriever.similar(
-                    product_id, 5, ProductFilter(category=top_category, price_max=price_cap)
+                price_max = max(0.0, float(product["price"]) - 0.01)
+            found: list[Recommendation] = []
+            path = [part for part in str(product.get("category", "")).split(" > ") if part]
+            for depth in range(len(path), 0, -1) if path else [0]:
+                category = " > ".join(path[:depth]) or None
+                taken = [item.product_id for item in found]
+                more = self._retriever.similar(
+                    product_id,
+                    5 - len(found),
+                    ProductFilter(category=category, price_max=price_max),
+                    [*bought, *taken],
                 ).items
-            return self._retriever.similar(product_id, 5, ProductFilter(category=top_category)).items
+                found += more
+                if len(found) >= 5:
+                    break
+            return found[:5]
 
         return ChatContext(
             product, evidence, [p["title"] for p in history_products.values()], known_names, find_alternatives

@@ -74,3 +74,21 @@ def test_an_item_is_no_evidence_for_itself(tmp_path: Path, embedder) -> None:
     assert evidence["shared_brand"] is None  # Kirika appears in the history only through the knife itself
     assert all(match["product_id"] != "kit-005" for match in evidence["nearest_history"])
     service.close()
+
+
+def test_cheaper_alternatives_skip_purchases_and_keep_the_category_path_first(
+    tmp_path: Path, embedder
+) -> None:
+    service = llm_service(tmp_path, embedder, backend="none")
+    try:
+        service.events.add([InteractionEvent(user_id="u", product_id="kit-001", type="purchase")])
+        product = service.catalog.get("kit-004")
+        answer = service.llm.chat(ChatQuestion("kit-004", "anything cheaper?", "u"))
+        ids = [item.product_id for item in answer.alternatives]
+        assert ids and "kit-004" not in ids and "kit-001" not in ids
+        assert all(item.product["price"] < product.price for item in answer.alternatives)
+        paths = [item.product["category"] for item in answer.alternatives]
+        same = [path == product.category for path in paths]
+        assert same[0] and same == sorted(same, reverse=True)  # the product's own path first, then wider
+    finally:
+        service.close()
