@@ -52,6 +52,20 @@ def default_gguf_path() -> Path | None:
     return candidate if candidate.exists() else None
 
 
+# Every generation: a repeat penalty (small models loop), and stops where the text would turn into a new
+# turn or echo the prompt's data markup. The output gate checks what is left.
+REPEAT_PENALTY = 1.3
+STOP_SEQUENCES = [
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<data",
+    "\nuser:",
+    "\nUser:",
+    "\nassistant:",
+]
+
+
 class OpenAICompatibleChat:
     def __init__(self, settings: LLMSettings) -> None:
         from langchain_openai import ChatOpenAI
@@ -80,7 +94,13 @@ class OpenAICompatibleChat:
     def _bound(self, max_tokens: int, timeout_seconds: float) -> Any:
         # langchain-openai sends max_completion_tokens, which several OpenAI-compatible servers (llama.cpp's
         # Python server among them) ignore; max_tokens is the field they all read.
-        return self._model.bind(timeout=timeout_seconds, extra_body={"max_tokens": max_tokens})
+        # frequency_penalty is the OpenAI field; repeat_penalty is what llama.cpp's and vLLM's servers read.
+        return self._model.bind(
+            timeout=timeout_seconds,
+            stop=STOP_SEQUENCES[2:],
+            frequency_penalty=0.5,
+            extra_body={"max_tokens": max_tokens, "repeat_penalty": REPEAT_PENALTY},
+        )
 
     def complete(self, system: str, user: str, max_tokens: int, timeout_seconds: float) -> str:
         model = self._bound(max_tokens, timeout_seconds)
@@ -138,7 +158,8 @@ class LocalGGUFChat:
                 max_tokens=max_tokens,
                 temperature=0.0,
                 stream=True,
-                stop=["<|im_end|>", "<|endoftext|>"],
+                repeat_penalty=REPEAT_PENALTY,
+                stop=STOP_SEQUENCES,
             )
             for piece in pieces:
                 text = piece["choices"][0]["text"]  # type: ignore[index]
@@ -216,6 +237,7 @@ class TransformersChat:
                     "input_ids": input_ids,
                     "max_new_tokens": max_tokens,
                     "do_sample": False,
+                    "repetition_penalty": REPEAT_PENALTY,
                     "streamer": streamer,
                 },
                 daemon=True,
