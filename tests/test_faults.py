@@ -10,8 +10,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -20,9 +18,9 @@ from ingest.celery_app import TaskQueue, create_celery_app
 from recommender.jobs import JobState
 from recommender.service import build_service
 from tests.conftest import free_port, make_settings
+from tests.live_service import ROOT, live_service, service_environment
 
 ROWS = int(os.environ.get("RECO_FAULT_ROWS", "3000"))
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_catalog(path: Path, rows: int) -> None:
@@ -31,45 +29,6 @@ def write_catalog(path: Path, rows: int) -> None:
             handle.write(
                 json.dumps({"product_id": f"p{index:06d}", "title": f"Item {index} trail tent"}) + "\n"
             )
-
-
-def environment(root: Path, **extra: str) -> dict[str, str]:
-    base = {name: value for name, value in os.environ.items() if not name.startswith("RECO_")}
-    return {
-        **base,
-        "HF_HUB_OFFLINE": "1",
-        "RECO_QDRANT__PATH": str(root / "qdrant"),
-        "RECO_EVENTS__URL": f"sqlite:///{root / 'events.db'}",
-        "RECO_API__UPLOAD_DIR": str(root / "uploads"),
-        "RECO_COLLAB__MODELS_PATH": str(root / "models"),
-        **extra,
-    }
-
-
-@contextmanager
-def serving(root: Path, port: int) -> Iterator[subprocess.Popen]:
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from cli.main import main; main()", "serve", "--port", str(port)],
-        env=environment(root),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            raise AssertionError("the service did not start")
-        yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(30)
 
 
 def wait_until(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
@@ -91,7 +50,7 @@ def test_killing_the_service_mid_import_loses_and_duplicates_nothing(tmp_path: P
     write_catalog(catalog, ROWS)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    with serving(tmp_path, port) as process:
+    with live_service(tmp_path, port) as process:
         with catalog.open("rb") as handle:
             job_id = httpx.post(f"{base}/imports", files={"file": ("c.jsonl", handle)}, timeout=60).json()[
                 "job_id"
@@ -102,7 +61,7 @@ def test_killing_the_service_mid_import_loses_and_duplicates_nothing(tmp_path: P
         process.send_signal(signal.SIGKILL)
         process.wait(10)
     # Restarted: the store opens, the job is not left "running", and it resumes from its upload.
-    with serving(tmp_path, port):
+    with live_service(tmp_path, port):
         job = wait_until(
             lambda: (body := httpx.get(f"{base}/imports/{job_id}").json())["state"] == "succeeded" and body,
             600,
@@ -170,7 +129,7 @@ def test_killing_a_celery_worker_mid_import_hands_the_task_to_the_next(
                 "--loglevel",
                 "WARNING",
             ],
-            env={**environment(tmp_path, **extra)},
+            env=service_environment(tmp_path, **extra),
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

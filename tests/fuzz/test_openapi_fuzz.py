@@ -7,13 +7,9 @@ Without a key: every operation but /health answers 401.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -24,6 +20,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import free_port
+from tests.live_service import live_service
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "fuzz-admin-key-0123456789abcdef"
@@ -36,40 +33,12 @@ def running_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``recommender demo`` in its own process on a loopback port, with keys and the demo catalog."""
     root = tmp_path_factory.mktemp("fuzz")
     port = free_port()
-    environment = {
-        **{name: value for name, value in os.environ.items() if not name.startswith("RECO_")},
-        "HF_HUB_OFFLINE": "1",
-        "RECO_QDRANT__PATH": str(root / "qdrant"),
-        "RECO_EVENTS__URL": f"sqlite:///{root / 'events.db'}",
-        "RECO_API__UPLOAD_DIR": str(root / "uploads"),
-        "RECO_COLLAB__MODELS_PATH": str(root / "models"),
-        "RECO_API__KEYS": f'{{"{ADMIN_KEY}": ["read", "write", "admin", "metrics"]}}',
-        "RECO_API__RATE_LIMITS": '{"import": "9999/minute", "train": "9999/minute", "chat": "9999/minute"}',
-    }
-    log = (root / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from cli.main import main; main()", "demo", "--port", str(port)],
-        env=environment,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        raise AssertionError("the service did not start: " + (root / "server.log").read_text()[-2000:])
-    yield base
-    process.terminate()
-    process.wait(30)
+    keys = f'{{"{ADMIN_KEY}": ["read", "write", "admin", "metrics"]}}'
+    limits = '{"import": "9999/minute", "train": "9999/minute", "chat": "9999/minute"}'
+    with live_service(root, port, "demo", RECO_API__KEYS=keys, RECO_API__RATE_LIMITS=limits):
+        yield f"http://127.0.0.1:{port}"
     # The server's own log must hold no unhandled error either.
-    assert "unhandled error" not in (root / "server.log").read_text()
+    assert "unhandled error" not in (root / f"server-{port}.log").read_text()
 
 
 @pytest.fixture(scope="module")

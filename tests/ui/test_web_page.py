@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
+from tests.live_service import live_service
 
 ROOT = Path(__file__).resolve().parents[2]
 READ_KEY = "ui-read-key-0123456789abcdef"
@@ -56,50 +54,27 @@ def service_url(tmp_path_factory: pytest.TempPathFactory, gguf_path: Path) -> It
     root = tmp_path_factory.mktemp("ui")
     write_report(root / "report")
     port = free_port()
-    environment = {
-        **{name: value for name, value in os.environ.items() if not name.startswith("RECO_")},
-        "HF_HUB_OFFLINE": "1",
-        "RECO_QDRANT__PATH": str(root / "qdrant"),
-        "RECO_EVENTS__URL": f"sqlite:///{root / 'events.db'}",
-        "RECO_API__UPLOAD_DIR": str(root / "uploads"),
-        "RECO_COLLAB__MODELS_PATH": str(root / "models"),
+    settings = {
         "RECO_API__KEYS": json.dumps({READ_KEY: ["read"], ADMIN_KEY: ["read", "write", "admin"]}),
         "RECO_EVAL__REPORT_DIR": str(root / "report"),
         "RECO_LLM__BACKEND": "local",
         "RECO_LLM__MODEL": str(gguf_path),
         "RECO_LLM__TIMEOUT_SECONDS": "8",
     }
-    log = (root / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from cli.main import main; main()", "demo", "--port", str(port)],
-        env=environment,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        raise AssertionError((root / "server.log").read_text()[-3000:])
-    hostile = {
-        "product_id": "xss-1",
-        "title": XSS_TITLE,
-        "description": "<script>alert(2)</script> espresso cup",
-        "category": "Home > Kitchen",
-        "brand": "<b>Bold</b>",
-        "price": 3.5,
-    }
-    assert httpx.post(f"{base}/products", json=hostile, headers={"X-API-Key": ADMIN_KEY}).status_code == 201
-    yield base
-    process.terminate()
-    process.wait(30)
+    with live_service(root, port, "demo", **settings):
+        base = f"http://127.0.0.1:{port}"
+        hostile = {
+            "product_id": "xss-1",
+            "title": XSS_TITLE,
+            "description": "<script>alert(2)</script> espresso cup",
+            "category": "Home > Kitchen",
+            "brand": "<b>Bold</b>",
+            "price": 3.5,
+        }
+        assert (
+            httpx.post(f"{base}/products", json=hostile, headers={"X-API-Key": ADMIN_KEY}).status_code == 201
+        )
+        yield base
 
 
 @pytest.fixture(scope="module")
