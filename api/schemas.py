@@ -120,6 +120,11 @@ class RecommendationRequest(BaseModel):
     negative: list[str] = Field(default_factory=list, max_length=100)
     k: int | None = Field(default=None, ge=1, le=200)
     filters: ProductFilter | None = None
+    context: dict[str, str | int | float] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="Request context the ranker reads: hour (0-23), weekday (0 = Monday), channel, device.",
+    )
     rerank: bool = Field(default=True, description="Let the LLM re-rank (when one is configured).")
     explain: bool = Field(default=False, description="Attach evidence and a sentence to each item.")
     language: str | None = Field(

@@ -1,6 +1,12 @@
 """Recommendation latency through the HTTP API and through the bare store, at 10k and 100k products.
 
     python bench/query.py --sizes 10000 100000 --requests 200
+    python bench/query.py --sizes 10000 --personal      # + personalised lists: fusion vs learned ranker
+
+``--personal`` also records synthetic histories (2,000 users who each keep to two categories), trains
+the sequence model and the ranker with the service's training job, and times
+``GET /users/{id}/recommendations?k=10`` twice, in the same run: with the rank fusion
+(``RECO_PIPELINE__RANKER=fusion``, the path before the learned ranker) and with the learned ranker.
 
 Vectors are random unit vectors (embedding 100k texts would take ~20 minutes here and does not change
 search cost); payloads are real product payloads with categories, brands and prices, so filters do real
@@ -54,7 +60,9 @@ class _ModelInfo:
     dimension = DIMENSION
 
 
-def fill_store(store: EdgeVectorStore, size: int, seed: int = 5) -> None:
+def fill_store(store: EdgeVectorStore, size: int, seed: int = 5) -> list[str]:
+    """Random unit vectors with real payloads; returns each product's category."""
+    categories: list[str] = []
     rng = np.random.default_rng(seed)
     picker = random.Random(seed)
     for start in range(0, size, 2000):
@@ -74,7 +82,57 @@ def fill_store(store: EdgeVectorStore, size: int, seed: int = 5) -> None:
             points.append(
                 PointToWrite(product_point_id(product.product_id), vector, product_payload(product, "x"))
             )
+            categories.append(product.category)
         store.upsert(points)
+    return categories
+
+
+def record_histories(root: Path, categories: list[str], users: int = 2000, seed: int = 11) -> None:
+    """Users who each keep to two categories, 20-40 events over 60 days."""
+    from datetime import UTC, datetime, timedelta
+
+    from recommender.database import Database
+    from recommender.events import EventStore
+    from recommender.models import InteractionEvent
+
+    picker = random.Random(seed)
+    by_category: dict[str, list[int]] = {}
+    for index, category in enumerate(categories):
+        by_category.setdefault(category, []).append(index)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    events = []
+    for user in range(users):
+        liked = picker.sample(sorted(by_category), 2)
+        for step in range(picker.randint(20, 40)):
+            product = picker.choice(by_category[picker.choice(liked)][:300])
+            events.append(
+                InteractionEvent(
+                    user_id=f"u{user}",
+                    product_id=f"p{product}",
+                    type=picker.choice(["view", "view", "click", "purchase"]),
+                    timestamp=start + timedelta(days=60 * step / 40, minutes=user),
+                )
+            )
+    database = Database(f"sqlite:///{root / 'events.db'}")
+    EventStore(database).add(events)
+    database.close()
+
+
+def train(root: Path) -> str:
+    """The service's training job on the recorded histories (few epochs: latency, not quality)."""
+    from recommender.service import build_service
+
+    settings = Settings(
+        qdrant={"path": root / "qdrant"},
+        events={"url": f"sqlite:///{root / 'events.db'}"},
+        collab={"epochs": 5, "models_path": root / "models"},
+    )
+    service = build_service(settings)
+    try:
+        report = service.train()
+    finally:
+        service.close()
+    return report.ranker
 
 
 def percentiles(samples: list[float]) -> str:
@@ -121,14 +179,19 @@ QUERIES = [
 ]
 
 
-def bench_http(root: Path, size: int, repeats: int) -> None:
+def bench_http(root: Path, size: int, repeats: int, personal: bool = False) -> None:
     port = 18000 + random.randint(0, 999)
     env = {
         **os.environ,
         "RECO_QDRANT__PATH": str(root / "qdrant"),
         "HF_HUB_OFFLINE": "1",
         "RECO_EVENTS__URL": f"sqlite:///{root / 'events.db'}",
+        "RECO_COLLAB__MODELS_PATH": str(root / "models"),
     }
+    if personal:
+        for ranker in ("fusion", "learned"):
+            serve_and_time_personal(root, env | {"RECO_PIPELINE__RANKER": ranker}, ranker, repeats)
+        return
     command = [sys.executable, "-c", "from cli.main import main; main()", "serve", "--port", str(port)]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     picker = random.Random(3)
@@ -161,6 +224,39 @@ def bench_http(root: Path, size: int, repeats: int) -> None:
         server.wait(timeout=30)
 
 
+def start_server(env: dict[str, str]) -> tuple[subprocess.Popen, int]:
+    port = 18000 + random.randint(0, 999)
+    command = [sys.executable, "-c", "from cli.main import main; main()", "serve", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return server, port
+
+
+def serve_and_time_personal(root: Path, env: dict[str, str], ranker: str, repeats: int) -> None:
+    server, port = start_server(env)
+    picker = random.Random(4)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                try:
+                    if client.get("/health").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.3)
+            notes: list[str] = []
+
+            def personal() -> object:
+                response = client.get(f"/users/u{picker.randrange(2000)}/recommendations", params={"k": 10})
+                notes[:] = response.json()["notes"]
+                return response
+
+            samples = timed(personal, repeats)
+            print(f"  HTTP GET personal k=10, {ranker:<8} {percentiles(samples)}   ({'; '.join(notes)})")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -168,6 +264,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--hnsw", action="store_true", help="build the HNSW index before measuring")
+    parser.add_argument(
+        "--personal", action="store_true", help="also time personalised lists, fusion vs learned ranker"
+    )
     args = parser.parse_args()
     for size in args.sizes:
         with tempfile.TemporaryDirectory() as directory:
@@ -175,7 +274,7 @@ def main() -> None:
             settings = Settings(qdrant={"path": root / "qdrant"})
             store = EdgeVectorStore(root / "qdrant", product_collection(settings, _ModelInfo()))  # type: ignore[arg-type]
             start = time.perf_counter()
-            fill_store(store, size)
+            categories = fill_store(store, size)
             fill_seconds = time.perf_counter() - start
             index_note = "exact search"
             if args.hnsw:
@@ -189,6 +288,10 @@ def main() -> None:
             bench_store(store, args.requests)
             store.close()
             bench_http(root, size, args.requests)
+            if args.personal:
+                record_histories(root, categories)
+                print(f"  trained: {train(root)}")
+                bench_http(root, size, args.requests, personal=True)
 
 
 if __name__ == "__main__":

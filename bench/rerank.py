@@ -59,11 +59,11 @@ def run(label: str, llm: dict, requests: int, embedder: Embedder, root: Path) ->
             ]
         )
         started = time.perf_counter()
-        service.retriever.for_user(user, settings.llm.overfetch)
+        service.pipeline.for_user(user, settings.llm.overfetch)
         retrieval_times.append(time.perf_counter() - started)
         started = time.perf_counter()
         result = service.llm.recommend(
-            lambda depth, u=user: service.retriever.for_user(u, depth), 20, user_id=user
+            lambda depth, u=user: service.pipeline.for_user(u, depth), 20, user_id=user
         )
         llm_times.append(time.perf_counter() - started)
         if not result.reranking["reranked"]:

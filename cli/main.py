@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from recommender.catalog_files import CatalogFormat, count_rows, detect_format
@@ -184,17 +184,11 @@ def demo(
 @app.command()
 def train() -> None:
     """Train the sequence model on the stored events and publish it (the service picks it up)."""
-    from recommender.collab.training import train_and_publish
-
     settings = get_settings()
     service = build_service(settings)
     try:
-        with console.status("training the sequence model"):
-            report = service.training.run(
-                lambda: train_and_publish(
-                    service.events, service.catalog, service.products, service.models, settings.collab
-                )
-            )
+        with console.status("training the sequence model and the ranker"):
+            report = service.train()
     except RecommenderError as error:
         errors_console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from error
@@ -203,7 +197,7 @@ def train() -> None:
     console.print(
         f"published v{report.version} ({report.slot}): {report.users} users, {report.items} items, "
         f"{report.epochs} epochs in {report.seconds:.0f} s, "
-        f"validation NDCG@10 {report.validation_ndcg_at_10:.4f}"
+        f"validation NDCG@10 {report.validation_ndcg_at_10:.4f}; {report.ranker}"
     )
 
 
@@ -215,89 +209,87 @@ def evaluate(
     out: Annotated[Path, typer.Option("--out", help="Where metrics.json and the plots go.")] = Path(
         "eval-out"
     ),
-    methods: Annotated[str | None, typer.Option(help="Comma-separated subset of the methods.")] = None,
+    variants: Annotated[
+        str | None,
+        typer.Option("--variants", "--methods", help="Comma-separated pipeline variants (default: all)."),
+    ] = None,
     seed: int = 42,
-    epochs: Annotated[int, typer.Option(help="Most training epochs per sequence model.")] = 100,
-    max_minutes: Annotated[float, typer.Option(help="Training time limit per sequence model.")] = 15.0,
-    max_length: Annotated[int, typer.Option(help="Sequence length the models read.")] = 200,
-    hidden: int = 64,
-    dropout: float = 0.3,
+    seeds: Annotated[int, typer.Option(help="Runs with seeds seed, seed+1, ...; reports mean and std.")] = 1,
+    epochs: Annotated[
+        int | None, typer.Option(help="Sequence-model epochs (default: RECO_COLLAB__EPOCHS); reproducible.")
+    ] = None,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Safety cap on training time; a warning says when it fires.")
+    ] = None,
     min_user_interactions: int = 3,
     min_item_interactions: int = 0,
     tie_order: Annotated[str, typer.Option(help="row (stable, file order) or item (by item id).")] = "row",
-    exclude_seen: Annotated[
-        bool, typer.Option(help="Rank only items the user has not interacted with.")
-    ] = True,
     cold_share: Annotated[
-        float, typer.Option(help="Share of test items held out for the cold-start split.")
+        float, typer.Option(help="Share of test items held out for the cold-start split (0: skip it).")
     ] = 0.1,
     llm_sample: Annotated[
         int,
         typer.Option(
-            help="Re-rank the hybrid with the LLM for this many users (0: skip); RECO_LLM__* "
+            help="Re-rank the served list with the LLM for this many users (0: skip); RECO_LLM__* "
             "settings, or the local SmolLM2 when none is set."
         ),
     ] = 0,
+    max_users: Annotated[
+        int | None, typer.Option(help="Rank only this many sampled test users (the protocol uses all).")
+    ] = None,
+    item_features: Annotated[
+        str | None,
+        typer.Option(help="Catalog attributes the ranker reads (default: RECO_PIPELINE__ITEM_FEATURES)."),
+    ] = None,
     items: Annotated[
-        Path | None, typer.Option(help="Item file for CSV/JSONL data (title, year, genres).")
+        Path | None, typer.Option(help="Item file for CSV/JSONL data (title, year, genres, other columns).")
     ] = None,
     user_column: str = "user_id",
     item_column: str = "item_id",
     time_column: str = "timestamp",
 ) -> None:
-    """Offline evaluation: leave-one-out, full ranking, every method; writes OUT/metrics.json and plots."""
+    """Offline evaluation through the served pipeline: replays the data into a temporary service, trains
+    it with the service's training job, and measures what the API would return (leave-one-out)."""
     from recommender.embedding import build_embedder
     from recommender.evaluation.data import ColumnMapping
-    from recommender.evaluation.run import EvaluationConfig, run_evaluation
-    from recommender.evaluation.runner import ALL_METHODS, EvalOptions
+    from recommender.evaluation.run import VARIANTS, EvaluationConfig, run_evaluation
     from recommender.evaluation.split import SplitOptions, TieOrder
-    from recommender.sequence.training import TrainConfig
+    from recommender.settings import LLMSettings
 
     settings = get_settings()
+    if item_features is not None:
+        features = [name.strip() for name in item_features.split(",") if name.strip()]
+        settings.pipeline = settings.pipeline.model_copy(update={"item_features": features})
+    if llm_sample > 0 and settings.llm.backend == "none":
+        # Measured without the per-request budget: a fallback would hide what the model does.
+        settings.llm = LLMSettings(backend="local", timeout_seconds=60.0)
     config = EvaluationConfig(
         data_path=data,
         out_dir=out,
-        methods=[name.strip() for name in methods.split(",")] if methods else list(ALL_METHODS),
+        settings=settings,
+        variants=[name.strip() for name in variants.split(",")] if variants else list(VARIANTS),
         split=SplitOptions(
             min_user_interactions=min_user_interactions,
             min_item_interactions=min_item_interactions,
             tie_order=TieOrder(tie_order),
             seed=seed,
         ),
-        options=EvalOptions(exclude_seen=exclude_seen),
-        model={"max_length": max_length, "hidden": hidden, "dropout": dropout},
-        training=TrainConfig(epochs=epochs, max_minutes=max_minutes, seed=seed),
+        seeds=seeds,
+        epochs=epochs,
+        max_minutes=max_minutes,
         cold_item_share=cold_share,
         llm_sample=llm_sample,
-        llm=settings.llm if settings.llm.backend != "none" else None,
+        max_users=max_users,
         items_path=items,
         columns=ColumnMapping(user=user_column, item=item_column, timestamp=time_column),
     )
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
-        steps = progress.add_task("methods", total=len(config.methods) + (1 if cold_share > 0 else 0))
-        training: dict[str, TaskID] = {}
-
-        def on_step(step: str) -> None:
-            progress.update(steps, description=f"methods: {step}")
-            progress.advance(steps)
-
-        def on_epoch(model: str, epoch: int, most: int) -> None:
-            if epoch == 1:
-                training[model] = progress.add_task(f"training {model} (may stop early)", total=most)
-            progress.update(training[model], completed=epoch)
-
+    with Progress(TextColumn("{task.description}"), console=console) as progress:
+        step = progress.add_task("evaluation")
         result = run_evaluation(
             config,
             lambda: build_embedder(settings.embedding),
             console,
-            on_step=on_step,
-            on_epoch=on_epoch,
+            on_step=lambda name: progress.update(step, description=f"evaluation: {name}"),
         )
     for path in result.files:
         console.print(f"wrote {path}")

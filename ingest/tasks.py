@@ -30,15 +30,7 @@ def refresh_all_profiles() -> int:
 def train_sequence_model(run_id: str | None = None) -> dict[str, float]:
     """Train on the stored events and publish, holding the training lease; the model in service keeps
     serving until this finishes."""
-    from recommender.collab.training import train_and_publish
-
-    service = get_service()
-    report = service.training.run(
-        lambda: train_and_publish(
-            service.events, service.catalog, service.products, service.models, service.settings.collab
-        ),
-        run_id,
-    )
+    report = get_service().train(run_id=run_id)
     return dict(report.__dict__)
 
 

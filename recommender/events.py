@@ -21,9 +21,19 @@ class StoredEvent:
     occurred_at: datetime
 
 
+@dataclass(frozen=True)
+class ItemActivity:
+    product_id: str
+    users: int
+    first_seen: datetime
+    last_seen: datetime
+
+
 class EventStore:
     def __init__(self, database: Database) -> None:
         self._database = database
+        # Bumped on every write from this process: caches of aggregates compare it to know they are stale.
+        self.generation = 0
 
     def add(self, events: Sequence[InteractionEvent]) -> int:
         received_at = datetime.now(UTC)
@@ -39,6 +49,7 @@ class EventStore:
             for event in events
         ]
         self._database.run(lambda session: session.add_all(rows))
+        self.generation += 1
         return len(rows)
 
     def history(self, user_id: str, limit: int) -> list[StoredEvent]:
@@ -75,6 +86,29 @@ class EventStore:
         rows = self._database.run(lambda session: list(session.execute(statement)))
         return [(product_id, int(count)) for product_id, count in rows]
 
+    def item_activity(self) -> list[ItemActivity]:
+        """Per product: distinct users, first and last event time."""
+        statement = select(
+            EventRow.product_id,
+            func.count(func.distinct(EventRow.user_id)),
+            func.min(EventRow.occurred_at),
+            func.max(EventRow.occurred_at),
+        ).group_by(EventRow.product_id)
+        rows = self._database.run(lambda session: list(session.execute(statement)))
+        return [
+            ItemActivity(pid, int(users), _aware(first), _aware(last)) for pid, users, first, last in rows
+        ]
+
+    def recent_users(self, since: datetime) -> dict[str, int]:
+        """Distinct users per product among events at or after ``since``."""
+        statement = (
+            select(EventRow.product_id, func.count(func.distinct(EventRow.user_id)))
+            .where(EventRow.occurred_at >= since)
+            .group_by(EventRow.product_id)
+        )
+        rows = self._database.run(lambda session: list(session.execute(statement)))
+        return {product_id: int(users) for product_id, users in rows}
+
     def users_of_products(self, product_ids: Sequence[str]) -> set[str]:
         if not product_ids:
             return set()
@@ -85,25 +119,35 @@ class EventStore:
         statement = select(EventRow.user_id).distinct().order_by(EventRow.user_id)
         return list(self._database.run(lambda session: list(session.scalars(statement))))
 
-    def positive_sequences(self) -> dict[str, list[str]]:
-        """Every user's products in time order, without ratings below 3 and without immediate repeats."""
-        statement = select(
-            EventRow.user_id, EventRow.product_id, EventRow.event_type, EventRow.value
-        ).order_by(EventRow.user_id, EventRow.occurred_at, EventRow.event_id)
+    def engagement_sequences(self) -> dict[str, list[str]]:
+        """Every user's products in time order, every event type, without immediate repeats: what the
+        user engaged with next, which the sequence model learns (a low rating was still watched or
+        bought; the text profile and the ranker read its sign)."""
+        statement = select(EventRow.user_id, EventRow.product_id).order_by(
+            EventRow.user_id, EventRow.occurred_at, EventRow.event_id
+        )
         rows = self._database.run(lambda session: list(session.execute(statement)))
         sequences: dict[str, list[str]] = {}
-        for user_id, product_id, event_type, value in rows:
-            if event_type == EventType.RATING.value and value is not None and value < 3:
-                continue
+        for user_id, product_id in rows:
             sequence = sequences.setdefault(user_id, [])
             if not sequence or sequence[-1] != product_id:
                 sequence.append(product_id)
         return sequences
 
+    def all_events(self) -> list[StoredEvent]:
+        """Every event, oldest first (training reads them to cut each user's history at a moment)."""
+        statement = select(EventRow).order_by(EventRow.occurred_at, EventRow.event_id)
+        rows = self._database.run(lambda session: list(session.scalars(statement)))
+        return [
+            StoredEvent(row.user_id, row.product_id, EventType(row.event_type), row.value, row.occurred_at)
+            for row in rows
+        ]
+
     def delete_user(self, user_id: str) -> int:
         """Erase every event of a user; returns how many there were."""
         statement = delete(EventRow).where(EventRow.user_id == user_id)
         removed = self._database.run(lambda session: session.execute(statement).rowcount)  # type: ignore[attr-defined]
+        self.generation += 1
         self._database.purge_deleted()
         return int(removed or 0)
 
@@ -113,3 +157,10 @@ class EventStore:
 
     def ping(self) -> None:
         self._database.run(lambda session: session.execute(select(1)))
+
+
+def _aware(value: datetime) -> datetime:
+    """Aggregates bypass the column type's conversion on some drivers: make naive UTC values aware."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from recommender.catalog import Catalog
 from recommender.collab.registry import SLOTS, ModelRegistry
@@ -18,12 +19,16 @@ from recommender.jobs import JobStore
 from recommender.leases import Leases
 from recommender.llm.chat import build_chat_model
 from recommender.llm.features import LLMFeatures
+from recommender.pipeline.pipeline import Pipeline
 from recommender.privacy import UserData
 from recommender.profiles import ProfileService
 from recommender.retrieval import Retriever
 from recommender.settings import Settings
 from recommender.store import CollectionSpec, VectorStore
 from recommender.store.conditions import BRAND_KEY, CATEGORY_PATH_KEY, IN_STOCK_KEY, PRICE_KEY
+
+if TYPE_CHECKING:
+    from recommender.collab.training import TrainingReport
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +76,20 @@ class RecommenderService:
     training: TrainingRuns
     llm: LLMFeatures
     user_data: UserData
+    pipeline: Pipeline
     backend: str = field(default="embedded")
+
+    def train(self, seed: int = 42, run_id: str | None = None) -> TrainingReport:
+        """The training job (the Celery task and `recommender train` call this): sequence model, then the
+        pipeline's parts over it, published together; holds the training lease."""
+        from recommender.collab.training import train_and_publish
+
+        return self.training.run(
+            lambda: train_and_publish(
+                self.events, self.catalog, self.products, self.models, self.settings, self.pipeline, seed
+            ),
+            run_id,
+        )
 
     def close(self) -> None:
         self.products.close()
@@ -119,17 +137,9 @@ def build_service(settings: Settings, embedder: Embedder | None = None) -> Recom
     catalog = Catalog(products, embedder)
     profiles = ProfileService(events, catalog, users, settings.recommend)
     models = ModelRegistry(settings.collab.models_path)
-    retriever = Retriever(
-        products,
-        catalog,
-        embedder,
-        events,
-        profiles,
-        settings.recommend,
-        models if settings.collab.enabled else None,
-        settings.collab,
-    )
+    retriever = Retriever(products, catalog, embedder, events, settings.recommend)
     llm = LLMFeatures(build_chat_model(settings.llm), settings.llm, retriever, catalog, events)
+    pipeline = Pipeline(products, catalog, embedder, events, profiles, retriever, models, settings, llm)
     return RecommenderService(
         settings=settings,
         embedder=embedder,
@@ -152,5 +162,6 @@ def build_service(settings: Settings, embedder: Embedder | None = None) -> Recom
         training=TrainingRuns(Leases(database), settings.collab),
         llm=llm,
         user_data=UserData(events, users, llm),
+        pipeline=pipeline,
         backend=backend,
     )

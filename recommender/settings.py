@@ -83,6 +83,9 @@ class CelerySettings(BaseModel):
     )
 
 
+EventTypeName = Literal["view", "click", "add_to_cart", "purchase", "rating"]
+
+
 class RecommendSettings(BaseModel):
     default_k: int = Field(default=10, ge=1, le=200)
     exclude_viewed: bool = Field(default=False, description="Also exclude products the user only viewed.")
@@ -100,6 +103,61 @@ class RecommendSettings(BaseModel):
     query_profile_blend: float = Field(
         default=0.2, ge=0, le=1, description="Share of the user's profile mixed into a free-text query."
     )
+    exclude_event_types: list[EventTypeName] = Field(
+        default_factory=lambda: list[EventTypeName](["purchase", "rating"]),
+        description="Products the user has events of these types for are not recommended again "
+        "(a rating means the user has the product). exclude_viewed adds views, clicks and carts.",
+    )
+
+
+SourceName = Literal["collab", "text", "cooccurrence", "trending", "popular"]
+PERSONAL_SOURCES: tuple[SourceName, ...] = ("collab", "text", "cooccurrence", "trending", "popular")
+
+
+class PipelineSettings(BaseModel):
+    """The recommendation pipeline: which sources feed a personal list, the ranker, the rules."""
+
+    sources: list[SourceName] = Field(
+        default_factory=lambda: list[SourceName](PERSONAL_SOURCES),
+        description="Candidate sources of a personal list, in order (a query, a session or examples "
+        "bring their own source instead).",
+    )
+    depth: int = Field(default=100, ge=10, le=2000, description="Candidates each source returns.")
+    fusion_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "collab": 1.0,
+            "text": 0.5,
+            "cooccurrence": 0.5,
+            "trending": 0.05,
+            "popular": 0.05,
+            "query": 1.0,
+            "session": 1.0,
+            "examples": 1.0,
+        },
+        description="Reciprocal-rank fusion weights, used when no learned ranker serves.",
+    )
+    ranker: Literal["learned", "fusion"] = Field(
+        default="learned", description="learned: the trained LightGBM ranker when one is published."
+    )
+    item_features: list[str] = Field(
+        default_factory=list,
+        description="Catalog attributes (or price, brand, category) the ranker uses as item features, "
+        "e.g. ['rating_count', 'review_score', 'year']. Numbers are used as numbers, other values as "
+        "categories.",
+    )
+    context_features: list[str] = Field(
+        default_factory=lambda: ["hour", "weekday", "channel", "device"],
+        description="Keys of a request's context the ranker reads.",
+    )
+    recent_days: float = Field(default=30.0, gt=0, description="Window of 'trending' and recent popularity.")
+    ranker_min_users: int = Field(
+        default=50, ge=2, description="Users with a held-out next event needed to train the ranker."
+    )
+    ranker_max_users: int = Field(default=5000, ge=10, description="Users sampled to train the ranker.")
+    ranker_trees: int = Field(default=300, ge=10, description="Most boosting rounds (early-stopped).")
+    diversity: Literal["none", "mmr", "category_cap"] = "none"
+    mmr_lambda: float = Field(default=0.8, ge=0, le=1, description="MMR: relevance vs. novelty.")
+    category_cap: int = Field(default=3, ge=1, description="Most items per top-level category.")
 
 
 class CollabSettings(BaseModel):
@@ -266,6 +324,7 @@ class Settings(BaseSettings):
     celery: CelerySettings = Field(default_factory=CelerySettings)
     recommend: RecommendSettings = Field(default_factory=RecommendSettings)
     collab: CollabSettings = Field(default_factory=CollabSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)

@@ -1,4 +1,6 @@
-"""Recommendations: personalised, from a query, session clicks or examples; re-ranked, explained."""
+"""Recommendations: personalised, from a query, session clicks or examples; re-ranked, explained.
+
+Both routes translate the HTTP request into a PipelineRequest and call the one pipeline."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 
 from api.deps import READ, Filters, Service, preferred_language
 from api.schemas import RecommendationRequest, RecommendationsOut
+from recommender.pipeline.request import PipelineRequest
 
 router = APIRouter(tags=["recommendations"], dependencies=[READ])
 
@@ -26,45 +29,39 @@ def for_user(
         str | None,
         Query(max_length=20, description="Language of explanations (en, zh); default: Accept-Language."),
     ] = None,
+    channel: Annotated[
+        str | None, Query(max_length=64, description="Request context, e.g. web, app.")
+    ] = None,
+    device: Annotated[str | None, Query(max_length=64, description="Request context, e.g. mobile.")] = None,
 ) -> RecommendationsOut:
     """The user's profile; an unknown user gets the popular fallback (or the query), never a 404."""
-    k = k or service.settings.recommend.default_k
-    result = service.llm.recommend(
-        lambda depth: service.retriever.for_user(user_id, depth, filters, query),
-        k,
+    pipeline_request = PipelineRequest(
+        k=k or service.settings.recommend.default_k,
         user_id=user_id,
         query=query,
+        filters=filters,
+        context={key: value for key, value in {"channel": channel, "device": device}.items() if value},
         rerank=rerank,
         explain=explain,
         language=preferred_language(request, language),
     )
-    return RecommendationsOut.model_validate(result.model_dump())
+    return RecommendationsOut.model_validate(service.pipeline.run(pipeline_request).model_dump())
 
 
 @router.post("/recommendations", response_model=RecommendationsOut)
 def recommend(body: RecommendationRequest, service: Service, request: Request) -> RecommendationsOut:
     """Examples (positive/negative) first, then a session, then a user (with any query), then a query."""
-    k = body.k or service.settings.recommend.default_k
-    retriever = service.retriever
-
-    def retrieve(depth: int):  # type: ignore[no-untyped-def]
-        if body.positive or body.negative:
-            return retriever.for_examples(body.positive, body.negative, depth, body.filters)
-        if body.session_product_ids:
-            return retriever.for_session(body.session_product_ids, depth, body.filters)
-        if body.user_id:
-            return retriever.for_user(body.user_id, depth, body.filters, body.query)
-        if body.query:
-            return retriever.for_query(body.query, depth, body.filters)
-        return retriever.popular(depth, body.filters)
-
-    result = service.llm.recommend(
-        retrieve,
-        k,
+    pipeline_request = PipelineRequest(
+        k=body.k or service.settings.recommend.default_k,
         user_id=body.user_id,
         query=body.query,
+        session=body.session_product_ids,
+        positive=body.positive,
+        negative=body.negative,
+        filters=body.filters,
+        context=body.context,
         rerank=body.rerank,
         explain=body.explain,
         language=preferred_language(request, body.language),
     )
-    return RecommendationsOut.model_validate(result.model_dump())
+    return RecommendationsOut.model_validate(service.pipeline.run(pipeline_request).model_dump())

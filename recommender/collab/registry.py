@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from recommender.pipeline.artifacts import TrainedParts
 from recommender.sequence.model import ModelConfig, Objective, SequenceModel
 from recommender.sequence.training import left_pad
 
@@ -31,6 +32,7 @@ class PublishedModel:
     model: SequenceModel
     product_ids: list[str]  # item index - 1 -> product id
     trained_at: str
+    parts: TrainedParts = field(default_factory=TrainedParts)
 
     @property
     def index_of(self) -> dict[str, int]:
@@ -49,6 +51,14 @@ class PublishedModel:
     def item_vectors(self) -> dict[str, np.ndarray]:
         vectors = self.model.item_vectors().numpy().astype(np.float32)
         return {product_id: vectors[index] for index, product_id in enumerate(self.product_ids)}
+
+    def vectors_by_id(self) -> dict[str, np.ndarray]:
+        """``item_vectors``, computed once per loaded model."""
+        cached = self.__dict__.get("_vectors_by_id")
+        if cached is None:
+            cached = self.item_vectors()
+            object.__setattr__(self, "_vectors_by_id", cached)
+        return cached
 
 
 class ModelRegistry:
@@ -104,4 +114,14 @@ class ModelRegistry:
         model = SequenceModel(ModelConfig(**config))
         model.load_state_dict(torch.load(directory / "model.pt", weights_only=True))
         model.eval()
-        return PublishedModel(version, slot, model, list(meta["product_ids"]), str(meta["trained_at"]))
+        return PublishedModel(
+            version,
+            slot,
+            model,
+            list(meta["product_ids"]),
+            str(meta["trained_at"]),
+            TrainedParts.load(directory),
+        )
+
+    def directory(self, version: int) -> Path:
+        return self._path / f"v{version}"

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from recommender.catalog import Catalog
-from recommender.collab.registry import ModelRegistry
+from recommender.collab.registry import ModelRegistry, PublishedModel
 from recommender.errors import InvalidInputError
+from recommender.evaluation.metrics import ndcg_at, target_ranks
 from recommender.events import EventStore
 from recommender.ids import product_point_id
 from recommender.sequence.model import ModelConfig, Objective, SequenceModel
 from recommender.sequence.training import TrainConfig, next_item_scores, train_sequence_model
-from recommender.settings import CollabSettings
+from recommender.settings import Settings
 from recommender.store import VectorStore
+
+if TYPE_CHECKING:
+    from recommender.pipeline.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +34,8 @@ class TrainingReport:
     epochs: int
     seconds: float
     validation_ndcg_at_10: float
+    ranker: str = ""
+    ranker_details: dict = field(default_factory=dict)
 
 
 def train_and_publish(
@@ -36,10 +43,14 @@ def train_and_publish(
     catalog: Catalog,
     store: VectorStore,
     registry: ModelRegistry,
-    settings: CollabSettings,
+    full_settings: Settings,
+    pipeline: Pipeline,
     seed: int = 42,
 ) -> TrainingReport:
-    sequences_by_user = events.positive_sequences()
+    """Train the sequence model, then the pipeline's parts over it (co-occurrence, item tower, learned
+    ranker), write everything into the slot and folder not in use, and only then switch the pointer."""
+    settings = full_settings.collab
+    sequences_by_user = events.engagement_sequences()
     known = catalog.existing_ids(sorted({pid for sequence in sequences_by_user.values() for pid in sequence}))
     sequences = {user: [pid for pid in seq if pid in known] for user, seq in sequences_by_user.items()}
     sequences = {user: seq for user, seq in sequences.items() if len(seq) >= 3}
@@ -68,9 +79,7 @@ def train_and_publish(
         for row, history in enumerate(training):
             seen = np.asarray(history)
             scores[row, seen[seen != targets[row]]] = -np.inf
-        target_scores = scores[np.arange(len(targets)), targets][:, None]
-        ranks = (scores > target_scores).sum(axis=1)
-        return float(np.where(ranks < 10, 1.0 / np.log2(ranks + 2.0), 0.0).mean())
+        return ndcg_at(target_ranks(scores, targets), 10)
 
     result = train_sequence_model(
         training,
@@ -85,6 +94,11 @@ def train_and_publish(
     store.update_vectors(
         slot, {product_point_id(pid): vectors[index] for index, pid in enumerate(product_ids)}
     )
+    from recommender.pipeline.training import train_parts
+
+    unpublished = PublishedModel(version, slot, result.model, product_ids, "")
+    parts = train_parts(pipeline, events, catalog, store, unpublished, full_settings, seed)
+    parts.save(registry.directory(version))
     registry.activate(version, slot)
     logger.info(
         "published sequence model v%d in %s (%d users, %d items)",
@@ -101,4 +115,6 @@ def train_and_publish(
         result.epochs_run,
         result.seconds,
         result.best_validation,
+        parts.ranker_note,
+        parts.ranker.meta if parts.ranker is not None else {},
     )

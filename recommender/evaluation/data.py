@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recommender.errors import InvalidInputError
+from recommender.models import Product
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,26 @@ class ItemInfo:
     title: str = ""
     year: int | None = None
     genres: list[str] = field(default_factory=list)
+    description: str = ""
+    attributes: dict[str, str | int | float | bool] = field(default_factory=dict)  # any other columns
 
-    def text(self) -> str:
-        """The same shape of text the service embeds for a product: title, then category-like fields."""
-        parts = [self.title.rstrip(".") + "."]
+    def product(self) -> Product:
+        """The catalog product the evaluation imports: the first genre is the category, the rest of the
+        item's fields are attributes (what a shop would send)."""
+        attributes: dict[str, str | int | float | bool] = dict(self.attributes)
         if self.year:
-            parts.append(f"Released {self.year}.")
+            attributes["year"] = self.year
         if self.genres:
-            parts.append(f"Genres: {', '.join(self.genres)}.")
-        return " ".join(parts)
+            attributes["genres"] = ", ".join(self.genres)
+        return Product(
+            product_id=self.item_id,
+            title=self.title or self.item_id,
+            description=self.description,
+            category=self.genres[0] if self.genres else "",
+            attributes={
+                name[:64].replace(".", "_"): value for name, value in attributes.items() if value != ""
+            },
+        )
 
 
 @dataclass
@@ -118,11 +130,19 @@ def load_table(path: Path, mapping: ColumnMapping, items_path: Path | None = Non
             item_id = str(record.get(mapping.item) or record.get("item_id") or record.get("product_id"))
             year = str(record.get("year") or record.get("release_year") or "")
             genres = record.get("genres") or record.get("category") or ""
+            known = {mapping.item, "item_id", "product_id", "title", "year", "release_year", "genres"}
+            known |= {"category", "description", "overview"}
             items[item_id] = ItemInfo(
                 item_id=item_id,
                 title=str(record.get("title") or ""),
                 year=int(year) if year.isdigit() else None,
-                genres=genres.split("|") if isinstance(genres, str) else list(genres),
+                genres=[g for g in genres.split("|") if g] if isinstance(genres, str) else list(genres),
+                description=str(record.get("description") or record.get("overview") or ""),
+                attributes={
+                    name: value
+                    for name, value in record.items()
+                    if name not in known and isinstance(value, str | int | float | bool) and value != ""
+                },
             )
     return Dataset(path.stem, interactions, items)
 

@@ -1,87 +1,45 @@
-"""The hybrid with and without LLM re-ranking, on a sample of users: what the LLM adds, measured honestly.
+"""The served list with and without the LLM re-rank stage, on a sample of users: what the LLM adds.
 
-The LLM sees each sampled user's recent items and the hybrid's top 20 (titles and genres), exactly as the
-service would show them, and the fusion with retrieval order applies as in the service.
+Both lists come from the same pipeline; the second asks for the re-rank the API applies by default, so
+the prompt, the candidates, the budget and the fusion with retrieval order are the service's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
-from datetime import UTC, datetime
 
 import numpy as np
 
-from recommender.evaluation.data import ItemInfo
-from recommender.evaluation.methods import EvalContext, Phase
 from recommender.evaluation.metrics import ranking_metrics
-from recommender.evaluation.runner import masked
-from recommender.events import StoredEvent
-from recommender.llm.calls import LLMCalls
-from recommender.llm.chat import build_chat_model
-from recommender.llm.rerank import Reranker
-from recommender.models import EventType, Recommendation, Signal
-from recommender.settings import LLMSettings
+from recommender.evaluation.split import Split
+from recommender.service import RecommenderService
 
 CANDIDATES = 20
 
 
-def _product(context: EvalContext, item: int) -> dict:
-    item_id = context.split.item_ids[item]
-    info = context.items.get(item_id) or ItemInfo(item_id, title=item_id)
-    category = " > ".join(["Movies", *info.genres[:1]])
-    description = f"{info.year or ''} {', '.join(info.genres)}".strip()
-    return {
-        "product_id": str(item),
-        "title": info.title,
-        "category": category,
-        "brand": "",
-        "price": None,
-        "description": description,
-    }
-
-
 def llm_rerank_effect(
-    context: EvalContext,
-    fused_test_scores: np.ndarray,
-    settings: LLMSettings,
-    sample_size: int,
-    seed: int = 42,
+    service: RecommenderService, split: Split, users: list[int], sample_size: int, seed: int = 42
 ) -> dict[str, dict[str, float]]:
-    chat = build_chat_model(settings)
-    if chat is None:
+    from recommender.evaluation.run import test_request
+
+    if service.pipeline.llm is None or service.pipeline.llm.chat_model is None:
         raise ValueError("an LLM backend is needed (RECO_LLM__BACKEND=local or openai)")
-    reranker = Reranker(chat, settings, LLMCalls(1))
-    scores = masked(context, Phase.TEST, fused_test_scores)
-    targets = context.targets(Phase.TEST)
-    histories = context.histories(Phase.TEST)
-    rows = random.Random(seed).sample(range(len(targets)), min(sample_size, len(targets)))
+    sample = sorted(random.Random(seed).sample(users, min(sample_size, len(users))))
     before, after, fell_back = [], [], 0
-    now = datetime.now(UTC)
-    for row in rows:
-        order = np.argsort(-scores[row], kind="stable")
-        rank = int(np.flatnonzero(order == targets[row])[0])
-        before.append(rank)
-        top = [int(item) for item in order[:CANDIDATES]]
-        items = [
-            Recommendation(
-                product_id=str(item),
-                score=float(scores[row, item]),
-                signal=Signal.HYBRID,
-                product=_product(context, item),
-            )
-            for item in top
-        ]
-        recent = histories[row][-10:][::-1]
-        history = [StoredEvent("user", str(item), EventType.VIEW, None, now) for item in recent]
-        history_products = {str(item): _product(context, item) for item in recent}
-        reranked, outcome = reranker.rerank(items, history, history_products, None, seed=row)
-        if not outcome.reranked:
+    for user in sample:
+        target = split.item_ids[split.test[user]]
+        request = test_request(split, user, CANDIDATES)
+        plain = [item.product_id for item in service.pipeline.run(request).items]
+        reranked = service.pipeline.run(dataclasses.replace(request, rerank=True))
+        if not (reranked.reranking or {}).get("reranked"):
             fell_back += 1
-        new_order = [int(item.product_id) for item in reranked]
-        after.append(new_order.index(targets[row]) if rank < CANDIDATES else rank)
+        ids = [item.product_id for item in reranked.items]
+        before.append(plain.index(target) if target in plain else CANDIDATES)
+        after.append(ids.index(target) if target in ids else CANDIDATES)
     with_llm = ranking_metrics(np.array(after))
-    with_llm["fell_back_share"] = fell_back / len(rows)
+    with_llm["fell_back_share"] = fell_back / max(1, len(sample))
     return {
-        "hybrid@sample": {**ranking_metrics(np.array(before)), "users": float(len(rows))},
-        "hybrid+llm@sample": {**with_llm, "users": float(len(rows))},
+        "served@sample": {**ranking_metrics(np.array(before)), "users": float(len(sample))},
+        "served+llm@sample": {**with_llm, "users": float(len(sample))},
     }

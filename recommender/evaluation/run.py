@@ -1,44 +1,66 @@
-"""The library entry point: evaluate every method on a data set and write the report."""
+"""The library entry point of `recommender eval`: replay a data set into a real service, train it with
+the service's training job, and measure the lists the service's pipeline returns.
+
+There is no second implementation here: the profile, the sources, the fusion, the ranker and the
+exclusions are the pipeline's. Variants are other pipeline configurations over the same trained parts.
+"""
 
 from __future__ import annotations
 
 import random
+import statistics
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from rich.console import Console
 
 from recommender.embedding import Embedder
-from recommender.evaluation.data import ColumnMapping, load_dataset
-from recommender.evaluation.methods import EvalContext
+from recommender.errors import InvalidInputError
+from recommender.evaluation.data import ColumnMapping, Dataset, ItemInfo, load_dataset
+from recommender.evaluation.metrics import list_metrics
+from recommender.evaluation.replay import import_items, record_events, temporary_service
 from recommender.evaluation.report import print_table, write_json, write_plot
-from recommender.evaluation.runner import (
-    ALL_METHODS,
-    EvalOptions,
-    best_sequence_method,
-    evaluate_cold_start,
-    evaluate_methods,
-)
-from recommender.evaluation.split import SplitOptions, leave_one_out
-from recommender.sequence.training import TrainConfig
-from recommender.settings import LLMSettings
+from recommender.evaluation.split import Split, SplitOptions, leave_one_out, replayed_interactions
+from recommender.pipeline.pipeline import Pipeline
+from recommender.pipeline.request import PipelineRequest
+from recommender.service import RecommenderService
+from recommender.settings import Settings
+
+LIST_DEPTH = 20
+# Pipeline configurations compared with what is served (the settings' own configuration).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "served": {},
+    "fusion": {"ranker": "fusion"},
+    "collab": {"sources": ["collab"], "ranker": "fusion"},
+    "text": {"sources": ["text"], "ranker": "fusion"},
+    "cooccurrence": {"sources": ["cooccurrence"], "ranker": "fusion"},
+    "popular": {"sources": ["popular"], "ranker": "fusion"},
+    "trending": {"sources": ["trending"], "ranker": "fusion"},
+    "served+mmr": {"diversity": "mmr"},
+}
+SINGLE_SOURCES = ("collab", "text", "cooccurrence", "popular", "trending")
+COLD_VARIANTS = ("served", "fusion", "collab", "text", "popular")
 
 
 @dataclass
 class EvaluationConfig:
     data_path: Path
     out_dir: Path
-    methods: list[str] = field(default_factory=lambda: list(ALL_METHODS))
+    settings: Settings = field(default_factory=Settings)
+    variants: list[str] = field(default_factory=lambda: list(VARIANTS))
     split: SplitOptions = field(default_factory=SplitOptions)
-    options: EvalOptions = field(default_factory=EvalOptions)
-    model: dict = field(default_factory=lambda: {"max_length": 50})
-    training: TrainConfig = field(default_factory=TrainConfig)
+    seeds: int = 1
+    epochs: int | None = None  # None: the settings' own
+    max_minutes: float | None = None
     cold_item_share: float = 0.1  # 0 skips the cold-start split
-    llm_sample: int = 0  # >0: re-rank the hybrid's top 20 with the configured LLM for this many users
-    llm: LLMSettings | None = None
+    llm_sample: int = 0  # >0: the served list re-ranked by the configured LLM, for this many users
+    max_users: int | None = None  # rank only this many test users (a quick look; the protocol uses all)
     items_path: Path | None = None
     columns: ColumnMapping = field(default_factory=ColumnMapping)
 
@@ -47,7 +69,9 @@ class EvaluationConfig:
 class EvaluationResult:
     main: dict[str, dict[str, float]]
     cold_start: dict[str, dict[str, float]]
+    importance: dict[str, float]
     files: list[Path]
+    lists: dict[str, list[str]] = field(default_factory=dict)  # served lists of the first seed, by user
 
 
 def seed_everything(seed: int) -> None:
@@ -56,74 +80,190 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def served_settings(config: EvaluationConfig) -> Settings:
+    collab = config.settings.collab.model_copy(
+        update={
+            key: value
+            for key, value in {"epochs": config.epochs, "max_minutes": config.max_minutes}.items()
+            if value is not None
+        }
+    )
+    return config.settings.model_copy(update={"collab": collab})
+
+
+def catalogue_items(dataset: Dataset, split: Split) -> list[ItemInfo]:
+    return [dataset.items.get(item_id) or ItemInfo(item_id, title=item_id) for item_id in split.item_ids[1:]]
+
+
+def test_request(split: Split, user: int, k: int = LIST_DEPTH) -> PipelineRequest:
+    """What the API would be asked at the moment of the user's test event."""
+    moment = datetime.fromtimestamp(split.ordered[user][-1].timestamp, UTC)
+    return PipelineRequest(k=k, user_id=split.user_ids[user], time=moment)
+
+
+def ranked_lists(pipeline: Pipeline, split: Split, users: list[int]) -> list[list[str]]:
+    return [[item.product_id for item in pipeline.run(test_request(split, user)).items] for user in users]
+
+
+def measure(
+    service: RecommenderService,
+    split: Split,
+    users: list[int],
+    variants: list[str],
+    on_step: Callable[[str], None] | None,
+) -> tuple[dict[str, dict[str, float]], dict[str, list[str]]]:
+    catalogue = split.item_ids[1:]
+    popularity = service.pipeline.item_stats().users
+    cold = {item for item in catalogue if popularity.get(item, 0) == 0}
+    vectors = service.catalog.vectors(catalogue)
+    targets = [split.item_ids[split.test[user]] for user in users]
+    results: dict[str, dict[str, float]] = {}
+    served_lists: dict[str, list[str]] = {}
+    for name in variants:
+        if on_step:
+            on_step(name)
+        pipeline = service.pipeline.configured(**VARIANTS[name]) if VARIANTS[name] else service.pipeline
+        lists = ranked_lists(pipeline, split, users)
+        if name == "served":
+            served_lists = {split.user_ids[user]: items for user, items in zip(users, lists, strict=True)}
+        results[name] = list_metrics(lists, targets, catalogue, popularity, cold, vectors)
+    return results, served_lists
+
+
+def one_seed(
+    config: EvaluationConfig,
+    dataset: Dataset,
+    embedder: Embedder,
+    seed: int,
+    cold_share: float,
+    variants: list[str],
+    on_step: Callable[[str], None] | None,
+) -> tuple[dict[str, dict[str, float]], dict[str, Any], dict[str, list[str]]]:
+    seed_everything(seed)
+    split = leave_one_out(dataset, replace(config.split, cold_item_share=cold_share, seed=seed))
+    settings = served_settings(config)
+    with temporary_service(settings, embedder) as service, tempfile.TemporaryDirectory() as folder:
+        if on_step:
+            on_step(f"seed {seed}: importing {split.item_count} items")
+        import_items(service, catalogue_items(dataset, split), Path(folder))
+        interactions = replayed_interactions(split)
+        if on_step:
+            on_step(f"seed {seed}: recording {len(interactions)} events")
+        record_events(service, interactions)
+        if on_step:
+            on_step(f"seed {seed}: training")
+        report = service.train(seed)
+        users = split.user_ids_in_order()
+        if cold_share > 0:
+            cold_targets = {split.item_ids[item] for item in split.cold_items}
+            users = [user for user in users if split.item_ids[split.test[user]] in cold_targets]
+        if config.max_users is not None and len(users) > config.max_users:
+            users = sorted(random.Random(seed).sample(users, config.max_users))
+        results, lists = measure(service, split, users, variants, on_step)
+        training = {
+            "epochs": report.epochs,
+            "train_seconds": report.seconds,
+            "validation_ndcg_at_10": report.validation_ndcg_at_10,
+            "ranker": report.ranker,
+            **{f"ranker_{key}": value for key, value in report.ranker_details.items() if key != "importance"},
+            "importance": report.ranker_details.get("importance", {}),
+        }
+        if config.llm_sample > 0 and cold_share == 0:
+            from recommender.evaluation.llm_effect import llm_rerank_effect
+
+            if on_step:
+                on_step(f"LLM re-rank on {config.llm_sample} users")
+            results.update(llm_rerank_effect(service, split, users, config.llm_sample, seed))
+    return results, training, lists
+
+
+def mean_and_spread(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Per variant and metric: the mean over seeds, and ``<metric>_std`` when there are several."""
+    combined: dict[str, dict[str, float]] = {}
+    for name in runs[0]:
+        combined[name] = {}
+        for metric in runs[0][name]:
+            values = [run[name][metric] for run in runs if name in run and metric in run[name]]
+            combined[name][metric] = float(statistics.fmean(values))
+            if len(values) > 1 and metric != "users":
+                combined[name][f"{metric}_std"] = float(statistics.stdev(values))
+    return combined
+
+
 def run_evaluation(
     config: EvaluationConfig,
     embedder_factory: Callable[[], Embedder],
     console: Console | None = None,
     on_step: Callable[[str], None] | None = None,
-    on_epoch: Callable[[str, int, int], None] | None = None,
 ) -> EvaluationResult:
     console = console or Console()
-    unknown = sorted(set(config.methods) - set(ALL_METHODS))
+    unknown = sorted(set(config.variants) - set(VARIANTS))
     if unknown:
-        from recommender.errors import InvalidInputError
-
-        raise InvalidInputError(f"unknown methods {unknown}; choose from {ALL_METHODS}", field="methods")
-    seed_everything(config.split.seed)
+        raise InvalidInputError(f"unknown variants {unknown}; choose from {list(VARIANTS)}", field="methods")
     dataset = load_dataset(config.data_path, config.columns, config.items_path)
-    embedder: list[Embedder] = []
-
-    def shared_embedder() -> Embedder:
-        if not embedder:
-            embedder.append(embedder_factory())
-        return embedder[0]
-
-    split = leave_one_out(dataset, replace(config.split, cold_item_share=0.0))
-    context = EvalContext(
-        split, dataset.items, shared_embedder, config.model, config.training, on_epoch=on_epoch
-    )
-    main = evaluate_methods(context, config.methods, config.options, on_step)
-    if config.llm_sample > 0 and context.hybrid_test_scores is not None:
-        from recommender.evaluation.llm_effect import llm_rerank_effect
-
-        if on_step:
-            on_step(f"LLM re-rank on {config.llm_sample} users")
-        # Measured without the per-request budget: a fallback would hide what the model does.
-        llm_settings = config.llm or LLMSettings(backend="local", timeout_seconds=60.0)
-        main.update(
-            llm_rerank_effect(
-                context,
-                context.hybrid_test_scores,
-                llm_settings,
-                config.llm_sample,
-                config.split.seed,
-            )
-        )
-    files = [config.out_dir / "metrics.json", config.out_dir / "metrics.png"]
+    embedder = embedder_factory()
+    seeds = [config.split.seed + offset for offset in range(config.seeds)]
+    main_runs, trainings = [], []
+    served_lists: dict[str, list[str]] = {}
+    for seed in seeds:
+        results, training, lists = one_seed(config, dataset, embedder, seed, 0.0, config.variants, on_step)
+        main_runs.append(results)
+        trainings.append(training)
+        served_lists = served_lists or lists
+    main = mean_and_spread(main_runs)
+    _add_training(main, trainings)
+    importance = _mean_importance(trainings)
+    files = [config.out_dir / "metrics.json", config.out_dir / "metrics.png", config.out_dir / "ranker.json"]
     write_json(files[0], main)
-    write_plot(files[1], main, f"{dataset.name}: leave-one-out, full ranking")
+    write_plot(files[1], main, f"{dataset.name}: leave-one-out, full ranking, the served pipeline")
+    write_json(files[2], {"importance": importance, "training": trainings})  # type: ignore[dict-item]
     print_table(
-        f"{dataset.name} — {len(split.train)} users, {split.item_count} items, full ranking", main, console
+        f"{dataset.name}: {int(main['served']['users'])} users, mean of {len(seeds)} seed(s)", main, console
     )
+    _print_importance(importance, console)
 
     cold: dict[str, dict[str, float]] = {}
     if config.cold_item_share > 0:
-        if on_step:
-            on_step("cold-start split")
-        seed_everything(config.split.seed)
-        sequence_method = best_sequence_method(context, config.methods)
-        cold_split = leave_one_out(dataset, replace(config.split, cold_item_share=config.cold_item_share))
-        cold_context = EvalContext(
-            cold_split, dataset.items, shared_embedder, config.model, config.training, on_epoch=on_epoch
-        )
-        cold = evaluate_cold_start(cold_context, sequence_method, config.options)
+        cold_variants = [name for name in COLD_VARIANTS if name in config.variants]
+        cold_runs = [
+            one_seed(config, dataset, embedder, seed, config.cold_item_share, cold_variants, on_step)[0]
+            for seed in seeds
+        ]
+        cold = mean_and_spread(cold_runs)
         files += [config.out_dir / "metrics_cold_start.json", config.out_dir / "metrics_cold_start.png"]
-        write_json(files[2], cold)
-        write_plot(files[3], cold, f"{dataset.name}: users whose test item has no training events")
+        write_json(files[3], cold)
+        write_plot(files[4], cold, f"{dataset.name}: users whose test item has no training events")
         print_table(
-            f"cold-start split: {int(next(iter(cold.values()))['users'])} users whose test item "
-            f"has no events ({len(cold_split.cold_items)} items held out)",
+            f"cold-start split: {int(cold['served']['users'])} users whose test item has no events",
             cold,
             console,
         )
-    return EvaluationResult(main, cold, files)
+    return EvaluationResult(main, cold, importance, files, served_lists)
+
+
+def _add_training(main: dict[str, dict[str, float]], trainings: list[dict[str, Any]]) -> None:
+    for key in ("epochs", "train_seconds", "validation_ndcg_at_10", "ranker_validation_ndcg_at_10"):
+        values = [float(training[key]) for training in trainings if key in training]
+        if values and "served" in main:
+            main["served"][key] = float(statistics.fmean(values))
+    singles = {name: main[name]["ndcg@10"] for name in SINGLE_SOURCES if name in main}
+    if singles and "served" in main:
+        best = max(singles, key=lambda name: singles[name])
+        main["served"]["best_single_source_ndcg@10"] = singles[best]
+        main["served"]["beats_best_single_source"] = float(main["served"]["ndcg@10"] > singles[best])
+
+
+def _mean_importance(trainings: list[dict[str, Any]]) -> dict[str, float]:
+    names = sorted({name for training in trainings for name in training.get("importance", {})})
+    values = {
+        name: statistics.fmean(t.get("importance", {}).get(name, 0.0) for t in trainings) for name in names
+    }
+    return dict(sorted(values.items(), key=lambda item: -item[1]))
+
+
+def _print_importance(importance: dict[str, float], console: Console) -> None:
+    if not importance:
+        console.print("no learned ranker was trained: the served list is the rank fusion")
+        return
+    shown = ", ".join(f"{name} {share:.3f}" for name, share in list(importance.items())[:12])
+    console.print(f"learned ranker, feature importance (share of gain): {shown}")

@@ -36,10 +36,14 @@ class Split:
     test: dict[int, int]  # user -> test target
     user_ids: list[str]
     cold_items: set[int]
+    ordered: dict[int, list[Interaction]]  # user -> every interaction, time order (the test one last)
 
     @property
     def item_count(self) -> int:
         return len(self.item_ids) - 1
+
+    def user_ids_in_order(self) -> list[int]:
+        return sorted(self.train)
 
     def history_for_test(self, user: int) -> list[int]:
         """The test input: training sequence plus the validation item (minus cold items, never seen)."""
@@ -91,8 +95,10 @@ def leave_one_out(dataset: Dataset, options: SplitOptions) -> Split:
     train: dict[int, list[int]] = {}
     valid: dict[int, int] = {}
     test: dict[int, int] = {}
+    ordered: dict[int, list[Interaction]] = {}
     for user_index, user_id in enumerate(user_ids):
-        sequence = [index_of[i.item_id] for i in sorted(by_user[user_id], key=order)]
+        ordered[user_index] = sorted(by_user[user_id], key=order)
+        sequence = [index_of[i.item_id] for i in ordered[user_index]]
         test[user_index] = sequence[-1]
         valid[user_index] = sequence[-2]
         train[user_index] = sequence[:-2][-options.max_length :] if options.max_length else sequence[:-2]
@@ -106,4 +112,15 @@ def leave_one_out(dataset: Dataset, options: SplitOptions) -> Split:
         train = {
             user: [item for item in sequence if item not in cold_items] for user, sequence in train.items()
         }
-    return Split(item_ids, train, valid, test, user_ids, cold_items)
+    return Split(item_ids, train, valid, test, user_ids, cold_items, ordered)
+
+
+def replayed_interactions(split: Split) -> list[Interaction]:
+    """What the service is given: every interaction but each user's test one, none of a cold item."""
+    cold = {split.item_ids[item] for item in split.cold_items}
+    return [
+        interaction
+        for user in split.user_ids_in_order()
+        for interaction in split.ordered[user][:-1]
+        if interaction.item_id not in cold
+    ]

@@ -36,6 +36,7 @@ class TrainResult:
     epochs_run: int
     seconds: float
     history: list[tuple[int, float, float]] = field(default_factory=list)  # (epoch, loss, validation)
+    stopped_by_time: bool = False  # the max_minutes safety cap fired: the run is not reproducible
 
 
 def left_pad(sequences: Sequence[Sequence[int]], length: int) -> torch.Tensor:
@@ -97,12 +98,19 @@ def train_sequence_model(
                 if stale >= train_config.patience:
                     break
         if out_of_time:
+            logger.warning(
+                "training stopped by the %.1f-minute safety cap after epoch %d of %d: the result depends "
+                "on machine load; set fewer epochs to reproduce a run exactly",
+                train_config.max_minutes,
+                epoch,
+                train_config.epochs,
+            )
             break
     if validate is None:
         best_state = model.state_dict()
     model.load_state_dict(best_state)
     model.eval()
-    return TrainResult(model, best_score, epoch, time.monotonic() - started, history)
+    return TrainResult(model, best_score, epoch, time.monotonic() - started, history, out_of_time)
 
 
 @torch.no_grad()

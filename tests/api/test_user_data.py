@@ -62,7 +62,7 @@ def test_export_then_erase_leaves_nothing_of_the_user_anywhere(
             }
             assert client.post("/chat", json=follow_up).status_code == 404
             # The next training run sees none of the user's events.
-            assert USER not in service.events.positive_sequences()
+            assert USER not in service.events.engagement_sequences()
 
         _assert_nowhere(service, settings)
     finally:

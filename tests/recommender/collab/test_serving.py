@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from recommender.collab.registry import SLOTS
-from recommender.collab.training import train_and_publish
 from recommender.errors import InvalidInputError
 from recommender.models import InteractionEvent
 from recommender.service import RecommenderService, build_service
@@ -63,34 +62,28 @@ def ids(result) -> list[str]:
 def test_a_trained_model_changes_what_a_user_with_history_gets(trained_service: RecommenderService) -> None:
     service = trained_service
     service.events.add([InteractionEvent(user_id="newcomer", product_id="run-001", type="purchase")])
-    before = service.retriever.for_user("newcomer", 5)
+    before = service.pipeline.for_user("newcomer", 5)
     assert before.signal.value == "profile" and "kit-010" not in ids(before)
 
-    report = train_and_publish(
-        service.events, service.catalog, service.products, service.models, service.settings.collab
-    )
+    report = service.train()
     assert (report.version, report.slot, report.items) == (1, SLOTS[0], 12)
 
-    after = service.retriever.for_user("newcomer", 5)
+    after = service.pipeline.for_user("newcomer", 5)
     assert after.signal.value == "hybrid" and "v1" in after.notes[0]
     assert "kit-010" in ids(after)[:3]  # the next step of the journey, from another category
     # Products the model never saw are still reachable through the text list.
-    assert set(ids(service.retriever.for_user("newcomer", 20))) - {p for j in JOURNEYS for p in j}
+    assert set(ids(service.pipeline.for_user("newcomer", 20))) - {p for j in JOURNEYS for p in j}
 
 
 def test_a_new_version_goes_to_the_other_slot_and_switches_atomically(
     trained_service: RecommenderService,
 ) -> None:
     service = trained_service
-    train_and_publish(
-        service.events, service.catalog, service.products, service.models, service.settings.collab
-    )
+    service.train()
     assert service.models.next_version() == (2, SLOTS[1])
     service.models.save(2, SLOTS[1], service.models.current().model, service.models.current().product_ids)
     assert service.models.current().version == 1  # saved but not active: v1 still serves
-    report = train_and_publish(
-        service.events, service.catalog, service.products, service.models, service.settings.collab
-    )
+    report = service.train()
     assert (report.version, report.slot) == (2, SLOTS[1])
     assert service.models.current().version == 2
 
@@ -103,9 +96,7 @@ def test_training_needs_enough_users(tmp_path: Path, embedder) -> None:
         import_demo_catalog(service)
         service.events.add(journey_events(users=3))
         with pytest.raises(InvalidInputError, match="at least 10 users"):
-            train_and_publish(
-                service.events, service.catalog, service.products, service.models, service.settings.collab
-            )
+            service.train()
     finally:
         service.close()
 

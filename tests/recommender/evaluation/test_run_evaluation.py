@@ -1,5 +1,6 @@
 """End to end on a slice of MovieLens 100K (read from ../shared/data, never copied): the report files,
-their shape, and that a fixed seed gives the same numbers twice."""
+their shape, that a fixed seed gives the same numbers twice, and that the lists `recommender eval`
+measures are the lists the API returns after the same events."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import numpy as np
 import pytest
 
 from recommender.embedding import SentenceTransformerEmbedder
-from recommender.evaluation.run import EvaluationConfig, run_evaluation
-from recommender.sequence.training import TrainConfig
+from recommender.evaluation.data import load_dataset
+from recommender.evaluation.run import EvaluationConfig, catalogue_items, ranked_lists, run_evaluation
+from recommender.evaluation.split import SplitOptions, leave_one_out, replayed_interactions
+from recommender.settings import Settings
 
 DATA = (
     Path(os.environ.get("RECO_TEST_DATA", Path(__file__).resolve().parents[4] / "shared" / "data"))
@@ -61,13 +64,17 @@ def small_movielens(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def evaluate(data: Path, out: Path, embedder) -> dict:
+def quick_settings(tmp_path: Path) -> Settings:
+    """The served defaults, with a short training so that the suite stays fast."""
+    return Settings(collab={"epochs": 3, "max_length": 30, "models_path": tmp_path / "models"})
+
+
+def evaluate(data: Path, out: Path, embedder, tmp_path: Path) -> object:
     config = EvaluationConfig(
         data_path=data,
         out_dir=out,
-        methods=["popularity", "itemknn", "text", "sasrec", "hybrid", "served"],
-        model={"max_length": 20, "hidden": 32},
-        training=TrainConfig(epochs=4, validate_every=2, seed=7),
+        settings=quick_settings(tmp_path),
+        variants=["served", "fusion", "collab", "cooccurrence", "popular"],
         cold_item_share=0.1,
     )
     return run_evaluation(config, lambda: embedder)
@@ -77,52 +84,116 @@ def test_report_files_and_same_numbers_with_the_same_seed(
     small_movielens: Path, tmp_path: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
     cached = CachingEmbedder(embedder)
-    first = evaluate(small_movielens, tmp_path / "a", cached)
-    second = evaluate(small_movielens, tmp_path / "b", cached)
+    first = evaluate(small_movielens, tmp_path / "a", cached, tmp_path)
+    second = evaluate(small_movielens, tmp_path / "b", cached, tmp_path)
     metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
-    assert set(metrics) == {"popularity", "itemknn", "text", "sasrec", "hybrid", "served"}
-    assert {"ndcg@5", "ndcg@10", "ndcg@20", "recall@10", "mrr@10", "coverage@10"} <= set(metrics["sasrec"])
-    assert all(key == key.lower() for key in metrics["hybrid"])
+    assert set(metrics) == {"served", "fusion", "collab", "cooccurrence", "popular"}
+    served = metrics["served"]
+    assert {"ndcg@5", "ndcg@10", "ndcg@20", "recall@10", "mrr@10", "coverage@10", "gini@10"} <= set(served)
+    assert {"intra_list_diversity@10", "popularity_percentile@10", "cold_exposure@10"} <= set(served)
+    assert served["best_single_source_ndcg@10"] == max(
+        metrics[name]["ndcg@10"] for name in ("collab", "cooccurrence", "popular")
+    )
+    assert served["users"] == 120 and served["epochs"] == 3
     assert (tmp_path / "a" / "metrics.png").read_bytes()[:4] == b"\x89PNG"
-    assert set(first.cold_start) == {
-        "popularity",
-        "text",
-        "features",
-        "sequence",
-        "hybrid",
-        "hybrid+features",
-    }
-    assert first.cold_start["popularity"]["recall@20"] == 0.0  # cold items have no events to count
-    for method in metrics:
-        for name in ("ndcg@10", "recall@10"):
-            assert first.main[method][name] == second.main[method][name], (method, name)
-    assert first.cold_start["hybrid+features"]["ndcg@10"] == second.cold_start["hybrid+features"]["ndcg@10"]
-    # Some signal even after four epochs on 120 users.
-    assert metrics["itemknn"]["recall@20"] > 0
+    ranker = json.loads((tmp_path / "a" / "ranker.json").read_text())
+    assert ranker["importance"] and abs(sum(ranker["importance"].values()) - 1.0) < 1e-6
+    assert set(first.cold_start) == {"served", "fusion", "collab", "popular"}
+    assert first.cold_start["popular"]["recall@20"] == 0.0  # cold items have no events to count
+    for variant in metrics:
+        for name in ("ndcg@10", "recall@10", "coverage@10"):
+            assert first.main[variant][name] == second.main[variant][name], (variant, name)
+    assert first.cold_start["served"]["recall@20"] == second.cold_start["served"]["recall@20"]
+    assert first.lists == second.lists
+    # Some signal even after three epochs on 120 users.
+    assert metrics["cooccurrence"]["recall@20"] > 0 and served["recall@20"] > 0
 
 
-def test_unknown_method_is_refused(small_movielens: Path, tmp_path: Path) -> None:
+def test_the_lists_eval_measures_are_the_lists_the_api_returns(
+    small_movielens: Path, tmp_path: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    """Items uploaded and events posted through the API, training started through the API; then the
+    evaluation's own ranking function and POST /recommendations answer the same users identically."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from recommender.evaluation.replay import as_event
+    from recommender.service import build_service
+    from tests.conftest import make_settings
+
+    dataset = load_dataset(small_movielens)
+    split = leave_one_out(dataset, SplitOptions())
+    settings = make_settings(tmp_path, collab={"epochs": 3, "max_length": 30, "models_path": tmp_path / "m"})
+    service = build_service(settings, embedder=CachingEmbedder(embedder))
+    items = tmp_path / "items.jsonl"
+    items.write_text(
+        "\n".join(
+            json.dumps(item.product().model_dump(mode="json")) for item in catalogue_items(dataset, split)
+        )
+    )
+    with TestClient(create_app(settings, service)) as client:
+        with items.open("rb") as handle:
+            job = client.post("/imports", files={"file": ("items.jsonl", handle)}).json()
+        wait_for(lambda: client.get(f"/imports/{job['job_id']}").json()["state"] == "succeeded")
+        events = [
+            as_event(interaction).model_dump(mode="json", by_alias=True)
+            for interaction in replayed_interactions(split)
+        ]
+        for start in range(0, len(events), 1000):
+            assert client.post("/events", json={"events": events[start : start + 1000]}).status_code == 202
+        wait_for(lambda: all(service.profiles.get(user) is not None for user in split.user_ids[:5]))
+        assert client.post("/models/sequence/train").status_code == 202
+        wait_for(lambda: client.get("/models/sequence").json()["version"] == 1, seconds=300)
+
+        users = split.user_ids_in_order()[::8]
+        measured = ranked_lists(service.pipeline, split, users)
+        for user, expected in zip(users, measured, strict=True):
+            moment = split.ordered[user][-1].timestamp
+            from datetime import UTC, datetime
+
+            when = datetime.fromtimestamp(moment, UTC)
+            body = {
+                "user_id": split.user_ids[user],
+                "k": 20,
+                "context": {"hour": when.hour, "weekday": when.weekday()},
+            }
+            response = client.post("/recommendations", json=body)
+            assert response.status_code == 200
+            assert [item["product_id"] for item in response.json()["items"]] == expected
+            assert any("learned ranker" in note for note in response.json()["notes"])
+
+
+def wait_for(condition, seconds: float = 120) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_unknown_variant_is_refused(small_movielens: Path, tmp_path: Path) -> None:
     from recommender.errors import InvalidInputError
 
     with pytest.raises(InvalidInputError, match="bogus"):
-        run_evaluation(EvaluationConfig(small_movielens, tmp_path, methods=["bogus"]), lambda: None)
+        run_evaluation(EvaluationConfig(small_movielens, tmp_path, variants=["bogus"]), lambda: None)
 
 
 def test_llm_rerank_effect_on_a_sample(small_movielens: Path, tmp_path: Path, embedder) -> None:
     from recommender.llm.chat import default_gguf_path
     from recommender.settings import LLMSettings
 
+    settings = quick_settings(tmp_path)
+    settings.llm = LLMSettings(backend="local", model=str(default_gguf_path()), timeout_seconds=60.0)
     config = EvaluationConfig(
         data_path=small_movielens,
         out_dir=tmp_path,
-        methods=["sasrec", "hybrid"],
-        model={"max_length": 20, "hidden": 32},
-        training=TrainConfig(epochs=2, validate_every=1, seed=7),
+        settings=settings,
+        variants=["served"],
         cold_item_share=0.0,
         llm_sample=4,
-        llm=LLMSettings(backend="local", model=str(default_gguf_path()), timeout_seconds=60.0),
     )
     result = run_evaluation(config, lambda: CachingEmbedder(embedder))
-    assert result.main["hybrid@sample"]["users"] == 4 == result.main["hybrid+llm@sample"]["users"]
-    assert result.main["hybrid+llm@sample"]["fell_back_share"] == 0.0
-    assert "ndcg@10" in json.loads((tmp_path / "metrics.json").read_text())["hybrid+llm@sample"]
+    assert result.main["served@sample"]["users"] == 4 == result.main["served+llm@sample"]["users"]
+    assert result.main["served+llm@sample"]["fell_back_share"] == 0.0
+    assert "ndcg@10" in json.loads((tmp_path / "metrics.json").read_text())["served+llm@sample"]

@@ -71,10 +71,10 @@ def test_injected_product_moves_no_further_than_the_fusion_allows(hostile_servic
             )
         ]
     )
-    retrieval = [item.product_id for item in service.retriever.for_user("runner", 50).items][:20]
+    retrieval = [item.product_id for item in service.pipeline.for_user("runner", 50).items][:20]
     assert "evil" in retrieval
     result = service.llm.recommend(
-        lambda depth: service.retriever.for_user("runner", depth), 20, user_id="runner"
+        lambda depth: service.pipeline.for_user("runner", depth), 20, user_id="runner"
     )
     assert result.reranking["reranked"] is True
     after = [item.product_id for item in result.items]

@@ -18,8 +18,8 @@ def positions(items) -> dict[str, int]:
 
 
 def check_bounded(service, user: str) -> dict:
-    retrieval = service.retriever.for_user(user, service.settings.llm.overfetch).items
-    result = service.llm.recommend(lambda depth: service.retriever.for_user(user, depth), 20, user_id=user)
+    retrieval = service.pipeline.for_user(user, service.settings.llm.overfetch).items
+    result = service.llm.recommend(lambda depth: service.pipeline.for_user(user, depth), 20, user_id=user)
     before, after = positions(retrieval[:20]), positions(result.items)
     bound = max_displacement(service.settings.llm.fusion_weight, 20)
     assert set(after) == set(before)
@@ -37,7 +37,7 @@ def test_local_model_reranks_by_label_logits_and_caches(tmp_path: Path, embedder
     second = check_bounded(service, "u")
     assert second["reranked"] is True and second["cached"] is True
     explained = service.llm.recommend(
-        lambda depth: service.retriever.for_user("u", depth), 1, user_id="u", rerank=False, explain=True
+        lambda depth: service.pipeline.for_user("u", depth), 1, user_id="u", rerank=False, explain=True
     )
     explanation = explained.items[0].explanation
     assert explanation["text"] and explanation["source"] in ("llm", "template")

@@ -17,13 +17,13 @@ BUDGET = 0.5
 
 def timed_recommend(service, user: str = "u"):
     started = time.monotonic()
-    result = service.llm.recommend(lambda depth: service.retriever.for_user(user, depth), 10, user_id=user)
+    result = service.llm.recommend(lambda depth: service.pipeline.for_user(user, depth), 10, user_id=user)
     return result, time.monotonic() - started
 
 
 def retrieval_seconds(service, user: str = "u") -> float:
     started = time.monotonic()
-    service.retriever.for_user(user, service.settings.llm.overfetch)
+    service.pipeline.for_user(user, service.settings.llm.overfetch)
     return time.monotonic() - started
 
 
@@ -37,7 +37,7 @@ def test_hanging_endpoint_falls_back_within_budget(tmp_path: Path, embedder, han
     assert result.reranking["reranked"] is False and "time budget" in result.reranking["reason"]
     assert elapsed <= retrieval + BUDGET + 0.1, (elapsed, retrieval)
     assert [item.product_id for item in result.items] == [
-        item.product_id for item in service.retriever.for_user("u", 10).items
+        item.product_id for item in service.pipeline.for_user("u", 10).items
     ]
     service.close()
 
@@ -80,7 +80,7 @@ def test_user_data_stays_home_with_a_remote_endpoint(tmp_path: Path, embedder) -
     result, _ = timed_recommend(service)
     assert result.reranking["reranked"] is False and "SEND_USER_HISTORY" in result.reranking["reason"]
     explained = service.llm.recommend(
-        lambda depth: service.retriever.for_user("u", depth), 1, user_id="u", rerank=False, explain=True
+        lambda depth: service.pipeline.for_user("u", depth), 1, user_id="u", rerank=False, explain=True
     )
     assert explained.items[0].explanation["source"] == "template"
     assert "remote" in explained.items[0].explanation["note"]
@@ -107,7 +107,7 @@ def test_explanations_share_one_budget(tmp_path: Path, embedder, gguf_path: Path
     retrieval = retrieval_seconds(service)
     started = time.monotonic()
     result = service.llm.recommend(
-        lambda depth: service.retriever.for_user("u", depth), 10, user_id="u", rerank=False, explain=True
+        lambda depth: service.pipeline.for_user("u", depth), 10, user_id="u", rerank=False, explain=True
     )
     elapsed = time.monotonic() - started
     assert elapsed <= retrieval + 0.3 + 0.15 * 2, elapsed  # budget, plus evidence for ten items

@@ -26,13 +26,13 @@ def test_transformers_runtime_reranks_explains_and_chats(tmp_path: Path, embedde
     service = llm_service(tmp_path, embedder, **settings)
     assert isinstance(service.llm.chat_model, TransformersChat)
     service.events.add([InteractionEvent(user_id="u", product_id="bea-006", type="purchase")])
-    retrieval = [item.product_id for item in service.retriever.for_user("u", 50).items][:20]
-    result = service.llm.recommend(lambda depth: service.retriever.for_user("u", depth), 20, user_id="u")
+    retrieval = [item.product_id for item in service.pipeline.for_user("u", 50).items][:20]
+    result = service.llm.recommend(lambda depth: service.pipeline.for_user("u", depth), 20, user_id="u")
     assert result.reranking["reranked"] is True and result.reranking["method"] == "label-logits"
     after = [item.product_id for item in result.items]
     assert all(retrieval.index(pid) - after.index(pid) <= max_displacement(0.3, 20) for pid in retrieval)
     explained = service.llm.recommend(
-        lambda depth: service.retriever.for_user("u", depth), 1, user_id="u", rerank=False, explain=True
+        lambda depth: service.pipeline.for_user("u", depth), 1, user_id="u", rerank=False, explain=True
     )
     assert explained.items[0].explanation["text"]
     answer = service.llm.chat(ChatQuestion("bea-007", "Why this one?", "u"))

@@ -15,7 +15,7 @@ def test_recommendations_say_they_were_not_reranked_and_explain_from_evidence(
     service = llm_service(tmp_path, embedder, backend="none")
     service.events.add([InteractionEvent(user_id="u", product_id="run-001", type="purchase")])
     result = service.llm.recommend(
-        lambda depth: service.retriever.for_user("u", depth), 3, user_id="u", explain=True
+        lambda depth: service.pipeline.for_user("u", depth), 3, user_id="u", explain=True
     )
     assert result.reranking["reranked"] is False and "no LLM" in result.reranking["reason"]
     assert len(result.items) == 3
@@ -67,7 +67,7 @@ def test_an_item_is_no_evidence_for_itself(tmp_path: Path, embedder) -> None:
         ]
     )
     result = service.llm.recommend(
-        lambda depth: service.retriever.for_user("u", depth), 10, user_id="u", explain=True
+        lambda depth: service.pipeline.for_user("u", depth), 10, user_id="u", explain=True
     )
     knife = next(item for item in result.items if item.product_id == "kit-005")
     evidence = knife.explanation["evidence"]

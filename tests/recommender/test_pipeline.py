@@ -1,4 +1,4 @@
-"""Relevance on real text: the demo catalog (60 products, 6 categories) and the real model."""
+"""The pipeline on real text: the demo catalog (60 products, 6 categories) and the real model."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from recommender.errors import InvalidInputError, NotFoundError
-from recommender.models import InteractionEvent, ProductFilter, Signal
+from recommender.pipeline.pipeline import Pipeline
+from recommender.models import InteractionEvent, ProductFilter, RecommendationList, Signal
+from recommender.pipeline.request import PipelineRequest
 from recommender.service import RecommenderService
+
+
+def recommend(service: RecommenderService, k: int, **request: object) -> RecommendationList:
+    return service.pipeline.run(PipelineRequest(k=k, **request))  # type: ignore[arg-type]
 
 
 def add_events(service: RecommenderService, user: str, history: list[tuple[str, str]]) -> None:
@@ -33,7 +39,7 @@ def top_categories(result, n: int) -> list[str]:
 def test_a_runner_gets_running_gear_before_kitchenware(demo_service: RecommenderService) -> None:
     add_events(demo_service, "runner", [("run-001", "purchase"), ("run-004", "view")])
     demo_service.profiles.refresh(["runner"])
-    result = demo_service.retriever.for_user("runner", 10)
+    result = recommend(demo_service, 10, user_id="runner")
     assert result.signal is Signal.PROFILE
     ids = [item.product_id for item in result.items]
     assert "run-001" not in ids  # bought: excluded
@@ -50,25 +56,37 @@ def test_a_runner_gets_running_gear_before_kitchenware(demo_service: Recommender
 
 def test_a_cook_gets_kitchen_products(demo_service: RecommenderService) -> None:
     add_events(demo_service, "cook", [("kit-001", "purchase"), ("kit-005", "add_to_cart")])
-    result = demo_service.retriever.for_user("cook", 5)
+    result = recommend(demo_service, 5, user_id="cook")
     assert top_categories(result, 3) == ["Home"] * 3
 
 
 def test_exclude_viewed_setting_removes_viewed_products(demo_service: RecommenderService) -> None:
     add_events(demo_service, "runner", [("run-001", "purchase"), ("run-004", "view")])
-    retriever = demo_service.retriever
-    retriever._settings = retriever._settings.model_copy(update={"exclude_viewed": True})
-    ids = [item.product_id for item in retriever.for_user("runner", 20).items]
+    settings = demo_service.settings.model_copy(
+        update={"recommend": demo_service.settings.recommend.model_copy(update={"exclude_viewed": True})}
+    )
+    pipeline = Pipeline(
+        demo_service.products,
+        demo_service.catalog,
+        demo_service.embedder,
+        demo_service.events,
+        demo_service.profiles,
+        demo_service.retriever,
+        demo_service.models,
+        settings,
+    )
+    ids = [item.product_id for item in pipeline.run(PipelineRequest(k=20, user_id="runner")).items]
     assert "run-004" not in ids and "run-001" not in ids
 
 
 def test_unknown_user_gets_popular_products_not_an_error(demo_service: RecommenderService) -> None:
     add_events(demo_service, "a", [("gar-001", "view")])
     add_events(demo_service, "b", [("gar-001", "view"), ("bea-002", "view")])
-    result = demo_service.retriever.for_user("never-seen", 5)
+    result = recommend(demo_service, 5, user_id="never-seen")
     assert result.signal is Signal.POPULAR
+    assert any("no usable history" in note for note in result.notes)
     assert [item.product_id for item in result.items[:2]] == ["gar-001", "bea-002"]
-    assert result.items[0].score == 1.0 and len(result.items) == 5
+    assert result.items[0].score > result.items[1].score and len(result.items) == 5
 
 
 def test_popular_fallback_respects_filters_and_works_without_events(demo_service: RecommenderService) -> None:
@@ -102,7 +120,7 @@ def test_filters_on_brand_and_attributes(demo_service: RecommenderService) -> No
 
 
 def test_session_clicks_steer_a_visitor(demo_service: RecommenderService) -> None:
-    result = demo_service.retriever.for_session(["gar-002", "gar-007", "missing"], 5)
+    result = recommend(demo_service, 5, session=["gar-002", "gar-007", "missing"])
     assert result.signal is Signal.SESSION
     assert {"gar-002", "gar-007"}.isdisjoint(item.product_id for item in result.items)
     assert top_categories(result, 3).count("Garden") >= 2
@@ -110,14 +128,14 @@ def test_session_clicks_steer_a_visitor(demo_service: RecommenderService) -> Non
 
 
 def test_positive_and_negative_examples(demo_service: RecommenderService) -> None:
-    result = demo_service.retriever.for_examples(["ele-006"], ["ele-008"], 5)
+    result = recommend(demo_service, 5, positive=["ele-006"], negative=["ele-008"])
     assert result.signal is Signal.EXAMPLES
     assert {"ele-006", "ele-008"}.isdisjoint(item.product_id for item in result.items)
     assert top_categories(result, 3) == ["Electronics"] * 3
     with pytest.raises(NotFoundError):
-        demo_service.retriever.for_examples(["nope"], [], 5)
+        recommend(demo_service, 5, positive=["nope"])
     with pytest.raises(InvalidInputError):
-        demo_service.retriever.for_examples([], ["ele-006"], 5)
+        recommend(demo_service, 5, negative=["ele-006"])
 
 
 def test_similar_products(demo_service: RecommenderService) -> None:
@@ -131,6 +149,69 @@ def test_similar_products(demo_service: RecommenderService) -> None:
 
 def test_query_blends_with_a_known_users_profile(demo_service: RecommenderService) -> None:
     add_events(demo_service, "runner", [("run-001", "purchase")])
-    result = demo_service.retriever.for_user("runner", 5, query="book")
+    result = recommend(demo_service, 5, user_id="runner", query="book")
     assert result.signal is Signal.QUERY and any("blended" in note for note in result.notes)
     assert result.items[0].product_id in {"boo-006", "boo-007"}  # running books
+
+
+def test_a_filtered_list_is_topped_up_to_k_when_enough_products_match(
+    demo_service: RecommenderService,
+) -> None:
+    """A runner asking within Beauty: the profile's own neighbours are mostly Sports, yet the list is
+    k long and every item matches the filter."""
+    add_events(demo_service, "runner", [("run-001", "purchase"), ("run-004", "purchase")])
+    demo_service.profiles.refresh(["runner"])
+    beauty = ProductFilter(category="Beauty")
+    result = recommend(demo_service, 8, user_id="runner", filters=beauty)
+    assert len(result.items) == 8
+    assert top_categories(result, 8) == ["Beauty"] * 8
+    # Only one product matches: the list is that one, not padded with products outside the filter.
+    only_one = ProductFilter(brands=["stridex"], attributes={"waterproof": True})
+    filtered = recommend(demo_service, 8, user_id="runner", filters=only_one)
+    assert [item.product_id for item in filtered.items] == ["run-002"]
+
+
+def test_category_cap_spreads_the_top_of_the_list(demo_service: RecommenderService) -> None:
+    add_events(demo_service, "runner", [("run-001", "purchase"), ("run-004", "view")])
+    demo_service.profiles.refresh(["runner"])
+    plain = recommend(demo_service, 6, user_id="runner")
+    assert top_categories(plain, 6).count("Sports") > 2
+    capped = demo_service.pipeline.configured(diversity="category_cap", category_cap=2)
+    result = capped.run(PipelineRequest(k=6, user_id="runner"))
+    categories = top_categories(result, 6)
+    assert len(result.items) == 6 and max(categories.count(name) for name in set(categories)) <= 2
+
+
+def test_mmr_trades_relevance_for_novelty(demo_service: RecommenderService) -> None:
+    add_events(demo_service, "runner", [("run-001", "purchase")])
+    demo_service.profiles.refresh(["runner"])
+    plain = recommend(demo_service, 6, user_id="runner")
+    diverse = demo_service.pipeline.configured(diversity="mmr", mmr_lambda=0.3).run(
+        PipelineRequest(k=6, user_id="runner")
+    )
+    assert len(set(top_categories(diverse, 6))) > len(set(top_categories(plain, 6)))
+
+
+def test_a_user_with_only_old_events_still_gets_a_personal_list(demo_service: RecommenderService) -> None:
+    """Twenty-year-old events: recency counts from the user's newest event, so the profile survives."""
+    long_ago = datetime(2005, 3, 1, tzinfo=UTC)
+    demo_service.events.add(
+        [
+            InteractionEvent(user_id="returning", product_id=pid, type="rating", value=5, timestamp=long_ago)
+            for pid in ("kit-001", "kit-005")
+        ]
+    )
+    demo_service.profiles.refresh(["returning"])
+    result = recommend(demo_service, 5, user_id="returning")
+    assert result.signal is Signal.PROFILE
+    assert top_categories(result, 3) == ["Home"] * 3
+    assert {"kit-001", "kit-005"}.isdisjoint(item.product_id for item in result.items)  # rated: excluded
+
+
+def test_an_all_negative_history_gets_popular_products(demo_service: RecommenderService) -> None:
+    demo_service.events.add(
+        [InteractionEvent(user_id="grumpy", product_id="kit-001", type="rating", value=1)]
+    )
+    demo_service.profiles.refresh(["grumpy"])
+    result = recommend(demo_service, 5, user_id="grumpy")
+    assert result.signal is Signal.POPULAR and "kit-001" not in [i.product_id for i in result.items]

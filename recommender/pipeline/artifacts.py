@@ -1,0 +1,75 @@
+"""What training publishes beside the sequence model, in the same version folder and switched with it:
+co-occurrence neighbours, the item tower's predictions and the learned ranker."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from recommender.pipeline.cooccurrence import CoOccurrence
+from recommender.pipeline.item_tower import ItemTowerOutput
+from recommender.pipeline.rankers import LearnedRanker
+
+COOCCURRENCE_FILE = "cooccurrence.npz"
+ITEM_TOWER_FILE = "item_tower.npz"
+
+
+@dataclass
+class TrainedParts:
+    cooccurrence: CoOccurrence | None = None
+    tower: ItemTowerOutput | None = None
+    ranker: LearnedRanker | None = None
+    ranker_note: str = "no learned ranker trained"
+    _prior: dict[str, float] = field(default_factory=dict, repr=False)
+    _cold_vectors: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.tower is not None:
+            self._prior = dict(zip(self.tower.product_ids, self.tower.popularity_prior.tolist(), strict=True))
+            self._cold_vectors = dict(zip(self.tower.cold_ids, self.tower.cold_vectors, strict=True))
+
+    def popularity_prior(self, product_id: str) -> float:
+        return self._prior.get(product_id, float("nan"))
+
+    def predicted_vector(self, product_id: str) -> np.ndarray | None:
+        return self._cold_vectors.get(product_id)
+
+    def save(self, directory: Path) -> None:
+        if self.cooccurrence is not None:
+            self.cooccurrence.save(directory / COOCCURRENCE_FILE)
+        if self.tower is not None:
+            np.savez_compressed(
+                directory / ITEM_TOWER_FILE,
+                product_ids=np.asarray(self.tower.product_ids),
+                popularity_prior=self.tower.popularity_prior,
+                cold_ids=np.asarray(self.tower.cold_ids),
+                cold_vectors=self.tower.cold_vectors,
+            )
+        if self.ranker is not None:
+            self.ranker.save(directory)
+        (directory / "ranker_note.json").write_text(json.dumps({"note": self.ranker_note}))
+
+    @classmethod
+    def load(cls, directory: Path) -> TrainedParts:
+        cooccurrence = (
+            CoOccurrence.load(directory / COOCCURRENCE_FILE)
+            if (directory / COOCCURRENCE_FILE).exists()
+            else None
+        )
+        tower = None
+        if (directory / ITEM_TOWER_FILE).exists():
+            with np.load(directory / ITEM_TOWER_FILE) as data:
+                tower = ItemTowerOutput(
+                    [str(pid) for pid in data["product_ids"]],
+                    data["popularity_prior"],
+                    [str(pid) for pid in data["cold_ids"]],
+                    data["cold_vectors"],
+                )
+        note_file = directory / "ranker_note.json"
+        note = (
+            json.loads(note_file.read_text())["note"] if note_file.exists() else "no learned ranker trained"
+        )
+        return cls(cooccurrence, tower, LearnedRanker.load(directory), note)

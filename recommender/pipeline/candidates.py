@@ -1,0 +1,35 @@
+"""Candidates from every source, merged by product: each keeps every source's score and rank."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One source's answer for one product (rank 0 = the source's best)."""
+
+    product_id: str
+    score: float
+    payload: dict[str, Any]
+
+
+@dataclass
+class Candidate:
+    product_id: str
+    payload: dict[str, Any]
+    scores: dict[str, float] = field(default_factory=dict)
+    ranks: dict[str, int] = field(default_factory=dict)
+
+
+def merge(lists: Iterable[tuple[str, list[Hit]]]) -> dict[str, Candidate]:
+    """Union by product id, in first-seen order."""
+    merged: dict[str, Candidate] = {}
+    for source, hits in lists:
+        for rank, hit in enumerate(hits):
+            candidate = merged.setdefault(hit.product_id, Candidate(hit.product_id, hit.payload))
+            candidate.scores[source] = hit.score
+            candidate.ranks[source] = rank
+    return merged

@@ -1,0 +1,343 @@
+"""The pipeline object every caller shares.
+
+request -> sources -> merge -> features -> ranker -> rules (diversity, top-up) -> LLM re-rank, explain
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from recommender.catalog import Catalog, public_payload
+from recommender.collab.registry import ModelRegistry, PublishedModel
+from recommender.embedding import Embedder
+from recommender.errors import InvalidInputError, NotFoundError
+from recommender.events import EventStore
+from recommender.ids import product_point_id
+from recommender.models import ProductFilter, Recommendation, RecommendationList, Signal
+from recommender.pipeline.artifacts import TrainedParts
+from recommender.pipeline.attributes import AttributeEncoder
+from recommender.pipeline.candidates import Candidate, merge
+from recommender.pipeline.features import FeatureBuilder
+from recommender.pipeline.rankers import FeatureFrame, FusionRanker, LearnedRanker, Ranker
+from recommender.pipeline.request import PipelineRequest
+from recommender.pipeline.rules import category_cap, mmr
+from recommender.pipeline.sources import Source, SourceContext, build_sources, filter_conditions
+from recommender.pipeline.stats import ItemStats, LiveItemStats
+from recommender.pipeline.user_state import UserState, UserStates
+from recommender.profiles import ProfileService
+from recommender.retrieval import Retriever
+from recommender.settings import PipelineSettings, Settings
+from recommender.store import VectorStore
+
+if TYPE_CHECKING:
+    from recommender.llm.features import LLMFeatures
+
+NON_PERSONAL = ("popular", "trending")
+SIGNAL_OF = {
+    "text": Signal.PROFILE,
+    "collab": Signal.HYBRID,
+    "cooccurrence": Signal.HYBRID,
+    "popular": Signal.POPULAR,
+    "trending": Signal.POPULAR,
+    "query": Signal.QUERY,
+    "session": Signal.SESSION,
+    "examples": Signal.EXAMPLES,
+}
+
+
+@dataclass
+class RankedCandidates:
+    """What ranking produced for one request, before it becomes a response (training reads this)."""
+
+    user: UserState
+    frame: FeatureFrame | None
+    ordered: list[Candidate]
+    scores: list[float]
+    ranker: str
+    contributors: list[str]
+
+
+class Pipeline:
+    def __init__(
+        self,
+        store: VectorStore,
+        catalog: Catalog,
+        embedder: Embedder,
+        events: EventStore,
+        profiles: ProfileService,
+        retriever: Retriever,
+        models: ModelRegistry | None,
+        settings: Settings,
+        llm: LLMFeatures | None = None,
+        config: PipelineSettings | None = None,
+        stats: LiveItemStats | None = None,
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._embedder = embedder
+        self._events = events
+        self._profiles = profiles
+        self._retriever = retriever
+        self._models = models
+        self._settings = settings
+        self.llm = llm
+        self.config = config or settings.pipeline
+        self._stats = stats or LiveItemStats(events, self.config.recent_days)
+        self._users = UserStates(events, profiles, settings.recommend)
+        self._sources: dict[str, Source] = build_sources(store, catalog, embedder, settings.recommend)
+
+    def configured(self, **changes: object) -> Pipeline:
+        """A variant over the same parts (other sources, the fusion ranker, diversity): what
+        ``recommender eval`` compares against the served configuration."""
+        config = self.config.model_copy(update=changes)
+        return Pipeline(
+            self._store,
+            self._catalog,
+            self._embedder,
+            self._events,
+            self._profiles,
+            self._retriever,
+            self._models,
+            self._settings,
+            self.llm,
+            config,
+            self._stats,
+        )
+
+    # --- the whole request -------------------------------------------------------------------------
+    def run(self, request: PipelineRequest) -> RecommendationList:
+        """Rank, then (when an LLM stage is configured) re-rank and explain; cut to ``request.k``."""
+        self._validate(request)
+        if self.llm is None:
+            result = self.recommend(request, request.k)
+            result.reranking = {"reranked": False, "reason": "no LLM stage in this pipeline"}
+            return result
+        return self.llm.recommend(
+            lambda depth: self.recommend(request, depth),
+            request.k,
+            user_id=request.user_id,
+            query=request.query,
+            rerank=request.rerank,
+            explain=request.explain,
+            language=request.language,
+        )
+
+    def for_user(
+        self, user_id: str, k: int, filters: ProductFilter | None = None, query: str | None = None
+    ) -> RecommendationList:
+        """The user's ranked list of ``k`` (no LLM stage): a shorthand for scripts and benchmarks."""
+        return self.recommend(PipelineRequest(k=k, user_id=user_id, filters=filters, query=query), k)
+
+    def recommend(self, request: PipelineRequest, depth: int) -> RecommendationList:
+        """The ranked list of ``depth`` items (no LLM stage)."""
+        model = self.model()
+        ranked = self.rank(request, depth, model)
+        notes = self._notes(request, ranked, model)
+        items = [
+            Recommendation(
+                product_id=candidate.product_id,
+                score=score,
+                signal=self._item_signal(candidate, request),
+                product=public_payload(candidate.payload),
+            )
+            for candidate, score in zip(ranked.ordered[:depth], ranked.scores, strict=False)
+        ]
+        signal = self._list_signal(request, ranked.contributors)
+        if len(items) < depth:
+            items, signal = self._top_up(request, ranked, items, depth, signal, notes)
+        return RecommendationList(
+            signal=signal, items=items, excluded_count=len(ranked.user.excluded), notes=notes
+        )
+
+    # --- the stages ---------------------------------------------------------------------------------
+    def item_stats(self) -> ItemStats:
+        return self._stats.get()
+
+    def model(self) -> PublishedModel | None:
+        if self._models is None or not self._settings.collab.enabled:
+            return None
+        return self._models.current()
+
+    def rank(
+        self,
+        request: PipelineRequest,
+        depth: int,
+        model: PublishedModel | None,
+        stats: ItemStats | None = None,
+        ranker: Ranker | None = None,
+        encoder: AttributeEncoder | None = None,
+    ) -> RankedCandidates:
+        """Sources -> merge -> features -> ranker -> diversity. Training passes ``stats`` (as of its
+        cut-off), a fusion ranker and the ``encoder`` it fitted, and reads the feature frame."""
+        parts = model.parts if model is not None else TrainedParts()
+        stats = stats or self._stats.get()
+        user = self._users.build(request, model)
+        names = self.source_names(request)
+        context = SourceContext(
+            request,
+            user,
+            filter_conditions(request),
+            [product_point_id(pid) for pid in sorted(user.excluded)],
+            model,
+            parts,
+            stats,
+        )
+        per_source = max(self.config.depth, depth)
+        lists = [(name, self._sources[name].candidates(context, per_source)) for name in names]
+        contributors = [name for name, hits in lists if hits]
+        merged = list(merge(lists).values())
+        if ranker is None:
+            ranker = self._ranker(request, parts)
+        frame = None
+        if merged:
+            if isinstance(ranker, LearnedRanker) or encoder is not None:
+                learned = ranker if isinstance(ranker, LearnedRanker) else None
+                frame = self.features(learned).frame(
+                    request, user, merged, model, parts, stats, encoder or self.encoder(learned), per_source
+                )
+            else:
+                frame = FeatureFrame([], np.zeros((len(merged), 0)), merged)
+            scores = ranker.score(frame)
+        else:
+            scores = np.zeros(0)
+        order = sorted(range(len(merged)), key=lambda index: -scores[index])
+        ordered = self._diversify([merged[index] for index in order], user, depth)
+        score_of = {
+            candidate.product_id: float(score) for candidate, score in zip(merged, scores, strict=True)
+        }
+        return RankedCandidates(
+            user,
+            frame,
+            ordered,
+            [score_of[candidate.product_id] for candidate in ordered],
+            ranker.name,
+            contributors,
+        )
+
+    def source_names(self, request: PipelineRequest) -> list[str]:
+        if request.positive or request.negative:
+            return ["examples"]
+        if request.session:
+            return ["session"]
+        if request.query:
+            return ["query"]
+        if request.user_id or request.history is not None:
+            return list(self.config.sources)
+        return ["popular"]
+
+    def features(self, ranker: LearnedRanker | None = None) -> FeatureBuilder:
+        sources = ranker.meta["sources"] if ranker is not None else self.config.sources
+        keys = ranker.meta["context_keys"] if ranker is not None else self.config.context_features
+        return FeatureBuilder(self._store, self._catalog, sources, keys)
+
+    def encoder(self, ranker: LearnedRanker | None = None) -> AttributeEncoder:
+        if ranker is not None:
+            return AttributeEncoder.from_dict(ranker.meta["attributes"])
+        return AttributeEncoder(self.config.item_features)
+
+    def _ranker(self, request: PipelineRequest, parts: TrainedParts) -> Ranker:
+        learned = parts.ranker
+        if (
+            self.config.ranker == "learned"
+            and learned is not None
+            and request.personal
+            and list(learned.meta["sources"]) == list(self.config.sources)
+        ):
+            return learned
+        return FusionRanker(self.config.fusion_weights)
+
+    def _diversify(self, ordered: list[Candidate], user: UserState, depth: int) -> list[Candidate]:
+        if self.config.diversity == "category_cap":
+            return category_cap(ordered, self.config.category_cap, depth)
+        if self.config.diversity == "mmr":
+            head = ordered[: depth * 3]
+            vectors = self._catalog.vectors([candidate.product_id for candidate in head])
+            return mmr(head, np.zeros(len(head)), vectors, self.config.mmr_lambda, depth)
+        return ordered
+
+    def _top_up(
+        self,
+        request: PipelineRequest,
+        ranked: RankedCandidates,
+        items: list[Recommendation],
+        depth: int,
+        signal: Signal,
+        notes: list[str],
+    ) -> tuple[list[Recommendation], Signal]:
+        """Fewer than asked (strict filters, a new user, a new shop): popular products that match fill up."""
+        taken = [item.product_id for item in items]
+        extra = self._retriever.popular(
+            depth - len(items), request.filters, [*ranked.user.excluded, *taken, *request.session]
+        )
+        if extra.items and items:
+            notes.append(f"{len(extra.items)} popular products added to fill the list")
+        notes.extend(note for note in extra.notes if note not in notes)
+        return [*items, *extra.items], signal if items else Signal.POPULAR
+
+    def _validate(self, request: PipelineRequest) -> None:
+        if request.query and not request.query.strip() and not request.user_id:
+            raise InvalidInputError("the query is empty", field="query")
+        if request.negative and not request.positive:
+            raise InvalidInputError("give at least one positive example", field="positive")
+        if request.positive or request.negative:
+            wanted = [*request.positive, *request.negative]
+            missing = [pid for pid in wanted if pid not in self._catalog.existing_ids(wanted)]
+            if missing:
+                raise NotFoundError("product", ", ".join(missing))
+
+    def _notes(
+        self, request: PipelineRequest, ranked: RankedCandidates, model: PublishedModel | None
+    ) -> list[str]:
+        notes: list[str] = []
+        personal = [name for name in ranked.contributors if name not in NON_PERSONAL]
+        if request.session:
+            known = self._catalog.existing_ids(list(request.session))
+            unknown = sorted(set(request.session) - known)
+            if unknown:
+                notes.append(f"unknown product ids ignored: {unknown}")
+            if not known:
+                notes.append("no known session products: popular products")
+            return notes
+        if request.query and ranked.user.profile is not None:
+            blend = self._settings.recommend.query_profile_blend
+            notes.append(f"query blended with the user's profile (weight {blend})")
+        if not request.personal:
+            return notes
+        if not personal:
+            notes.append("no usable history for this user: popular products")
+            return notes
+        if model is not None and "collab" in personal:
+            notes.append(
+                f"sequence model v{model.version} with {', '.join(n for n in personal if n != 'collab')}"
+            )
+        if ranked.ranker == "learned":
+            notes.append(f"ranked by the learned ranker of v{model.version if model else '?'}")
+        elif self.config.ranker == "learned" and len(ranked.contributors) > 1:
+            reason = model.parts.ranker_note if model is not None else "no model trained yet"
+            notes.append(f"rank fusion: {reason}")
+        return notes
+
+    def _list_signal(self, request: PipelineRequest, contributors: list[str]) -> Signal:
+        if not request.personal:
+            return SIGNAL_OF[self.source_names(request)[0]]
+        personal = [name for name in contributors if name not in NON_PERSONAL]
+        if not personal:
+            return Signal.POPULAR
+        if len(personal) == 1:
+            return SIGNAL_OF[personal[0]]
+        return Signal.HYBRID
+
+    def _item_signal(self, candidate: Candidate, request: PipelineRequest) -> Signal:
+        if not request.personal:
+            return self._list_signal(request, [])
+        best = min(candidate.ranks, key=lambda source: candidate.ranks[source])
+        personal = [s for s in candidate.ranks if s not in NON_PERSONAL]
+        return SIGNAL_OF[best] if len(personal) <= 1 else Signal.HYBRID
+
+
+def replace_request(request: PipelineRequest, **changes: object) -> PipelineRequest:
+    return dataclasses.replace(request, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,90 @@
+"""Rankers: score every candidate of one request. Fusion needs no training; the learned one is LightGBM."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from recommender.pipeline.candidates import Candidate
+
+# Reciprocal-rank fusion's usual constant: ranks below it count nearly alike.
+RRF_OFFSET = 60
+RANKER_MODEL_FILE = "ranker.txt"
+RANKER_META_FILE = "ranker.json"
+
+
+@dataclass
+class FeatureFrame:
+    """One row per candidate; the column names are part of a trained ranker's version."""
+
+    columns: list[str]
+    matrix: np.ndarray  # [candidates, columns], NaN = missing
+    candidates: list[Candidate]
+
+    def column(self, name: str) -> np.ndarray:
+        return self.matrix[:, self.columns.index(name)]
+
+
+class Ranker(Protocol):
+    name: str
+
+    def score(self, frame: FeatureFrame) -> np.ndarray: ...
+
+
+class FusionRanker:
+    """Weighted reciprocal-rank fusion of the sources' lists."""
+
+    name = "fusion"
+
+    def __init__(self, weights: dict[str, float]) -> None:
+        self.weights = weights
+
+    def score(self, frame: FeatureFrame) -> np.ndarray:
+        return np.asarray(
+            [
+                sum(
+                    self.weights.get(source, 0.0) / (RRF_OFFSET + rank + 1)
+                    for source, rank in candidate.ranks.items()
+                )
+                for candidate in frame.candidates
+            ],
+            dtype=np.float64,
+        )
+
+
+class LearnedRanker:
+    """A LightGBM LambdaRank model over the feature columns it was trained with."""
+
+    name = "learned"
+
+    def __init__(self, booster: Any, columns: list[str], meta: dict[str, Any]) -> None:
+        self.booster = booster
+        self.columns = columns
+        self.meta = meta  # encoders, training figures, feature importance
+
+    def score(self, frame: FeatureFrame) -> np.ndarray:
+        index = [frame.columns.index(column) for column in self.columns]
+        return np.asarray(self.booster.predict(frame.matrix[:, index], num_threads=1), dtype=np.float64)
+
+    def importance(self) -> dict[str, float]:
+        gains = self.booster.feature_importance(importance_type="gain")
+        total = float(gains.sum()) or 1.0
+        return {column: float(gain) / total for column, gain in zip(self.columns, gains, strict=True)}
+
+    def save(self, directory: Path) -> None:
+        self.booster.save_model(str(directory / RANKER_MODEL_FILE))
+        (directory / RANKER_META_FILE).write_text(json.dumps({"columns": self.columns, **self.meta}))
+
+    @classmethod
+    def load(cls, directory: Path) -> LearnedRanker | None:
+        if not (directory / RANKER_MODEL_FILE).exists():
+            return None
+        import lightgbm
+
+        meta = json.loads((directory / RANKER_META_FILE).read_text())
+        columns = meta.pop("columns")
+        return cls(lightgbm.Booster(model_file=str(directory / RANKER_MODEL_FILE)), columns, meta)

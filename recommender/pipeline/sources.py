@@ -1,0 +1,221 @@
+"""Candidate sources. Each returns its best products for a request, filters and exclusions applied."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from recommender.catalog import Catalog
+from recommender.collab.registry import PublishedModel
+from recommender.embedding import Embedder
+from recommender.ids import product_point_id
+from recommender.pipeline.artifacts import TrainedParts
+from recommender.pipeline.candidates import Hit
+from recommender.pipeline.request import PipelineRequest
+from recommender.pipeline.stats import ItemStats
+from recommender.pipeline.user_state import UserState
+from recommender.settings import RecommendSettings
+from recommender.store import ScoredPoint, VectorStore
+from recommender.store.conditions import Condition, HasIdCondition, conditions_for
+
+# Co-occurrence reads the products of the user's most recent events.
+COOCCURRENCE_RECENT = 20
+
+
+@dataclass
+class SourceContext:
+    request: PipelineRequest
+    user: UserState
+    conditions: list[Condition]
+    exclude_points: list[str]
+    model: PublishedModel | None
+    parts: TrainedParts
+    stats: ItemStats
+
+
+class Source(Protocol):
+    name: str
+
+    def candidates(self, context: SourceContext, depth: int) -> list[Hit]: ...
+
+
+def _hits(points: Sequence[ScoredPoint]) -> list[Hit]:
+    return [Hit(point.payload["product_id"], point.score, point.payload) for point in points]
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm).astype(np.float32) if norm else vector.astype(np.float32)
+
+
+class TextProfileSource:
+    """Nearest products to the user's text profile."""
+
+    name = "text"
+
+    def __init__(self, store: VectorStore) -> None:
+        self._store = store
+
+    def candidates(self, context: SourceContext, depth: int) -> list[Hit]:
+        if context.user.profile is None:
+            return []
+        return _hits(
+            self._store.search(context.user.profile, depth, context.conditions, context.exclude_points)
+        )
+
+
+class CollabSource:
+    """Nearest products to the sequence model's state after the user's history (learned vectors)."""
+
+    name = "collab"
+
+    def __init__(self, store: VectorStore) -> None:
+        self._store = store
+
+    def candidates(self, context: SourceContext, depth: int) -> list[Hit]:
+        if context.user.collab is None or context.model is None:
+            return []
+        points = self._store.search(
+            context.user.collab, depth, context.conditions, context.exclude_points, using=context.model.slot
+        )
+        return _hits(points)
+
+
+class _RankedIdsSource:
+    """A source that scores product ids itself, then keeps those the filters allow."""
+
+    name = ""
+
+    def __init__(self, store: VectorStore) -> None:
+        self._store = store
+
+    def scored_ids(self, context: SourceContext, depth: int) -> list[tuple[str, float]]:
+        raise NotImplementedError
+
+    def candidates(self, context: SourceContext, depth: int) -> list[Hit]:
+        excluded = context.user.excluded
+        ranked = [(pid, score) for pid, score in self.scored_ids(context, depth) if pid not in excluded]
+        ranked = ranked[: depth * 2]
+        if not ranked:
+            return []
+        pool = [*context.conditions, HasIdCondition(tuple(product_point_id(pid) for pid, _ in ranked))]
+        points, _ = self._store.scroll(len(ranked), conditions=pool)
+        payloads = {point.payload["product_id"]: point.payload for point in points}
+        return [Hit(pid, score, payloads[pid]) for pid, score in ranked if pid in payloads][:depth]
+
+
+class CoOccurrenceSource(_RankedIdsSource):
+    """Products most often in the same histories as the user's recent products."""
+
+    name = "cooccurrence"
+
+    def scored_ids(self, context: SourceContext, depth: int) -> list[tuple[str, float]]:
+        if context.parts.cooccurrence is None or not context.user.positives:
+            return []
+        scores = context.parts.cooccurrence.scores_for(context.user.engaged[-COOCCURRENCE_RECENT:])
+        return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[: depth * 3]
+
+
+class PopularSource(_RankedIdsSource):
+    """Most users overall."""
+
+    name = "popular"
+
+    def scored_ids(self, context: SourceContext, depth: int) -> list[tuple[str, float]]:
+        pool = depth * 2 + len(context.user.excluded)
+        return [(pid, float(users)) for pid, users in context.stats.most_popular(pool)]
+
+
+class TrendingSource(_RankedIdsSource):
+    """Most users within the recent window (measured back from the newest event)."""
+
+    name = "trending"
+
+    def scored_ids(self, context: SourceContext, depth: int) -> list[tuple[str, float]]:
+        pool = depth * 2 + len(context.user.excluded)
+        return [(pid, float(users)) for pid, users in context.stats.trending(pool)]
+
+
+class QuerySource:
+    """A free-text query, blended with the user's profile when there is one."""
+
+    name = "query"
+
+    def __init__(self, store: VectorStore, embedder: Embedder, settings: RecommendSettings) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._settings = settings
+
+    def candidates(self, context: SourceContext, depth: int) -> list[Hit]:
+        vector = self._embedder.encode_queries([str(context.request.query)])[0]
+        if context.user.profile is not None:
+            blend = self._settings.query_profile_blend
+            vector = unit((1 - blend) * vector + blend * context.user.profile)
+        return _hits(self._store.search(vector, depth, context.conditions, context.exclude_points))
+
+
+class SessionSource:
+    """A visitor's clicks in order; later clicks weigh more."""
+
+    name = "session"
+
+    def __init__(self, store: VectorStore, catalog: Catalog) -> None:
+        self._store = store
+        self._catalog = catalog
+
+    def candidates(self, context: SourceContext, depth: int) -> list[Hit]:
+        session = list(context.request.session)
+        vectors = self._catalog.vectors(session)
+        known = [pid for pid in session if pid in vectors]
+        if not known:
+            return []
+        weights = np.linspace(0.5, 1.0, num=len(known))
+        profile = unit(np.sum([w * vectors[pid] for w, pid in zip(weights, known, strict=True)], axis=0))
+        exclude = [*context.exclude_points, *(product_point_id(pid) for pid in session)]
+        return _hits(self._store.search(profile, depth, context.conditions, exclude))
+
+
+class ExamplesSource:
+    """Qdrant's recommend query over positive and negative example products."""
+
+    name = "examples"
+
+    def __init__(self, store: VectorStore, catalog: Catalog) -> None:
+        self._store = store
+        self._catalog = catalog
+
+    def candidates(self, context: SourceContext, depth: int) -> list[Hit]:
+        request = context.request
+        vectors = self._catalog.vectors([*request.positive, *request.negative])
+        exclude = [*context.exclude_points, *(product_point_id(pid) for pid in vectors)]
+        points = self._store.recommend(
+            [vectors[pid] for pid in request.positive if pid in vectors],
+            [vectors[pid] for pid in request.negative if pid in vectors],
+            depth,
+            context.conditions,
+            exclude,
+        )
+        return _hits(points)
+
+
+def build_sources(
+    store: VectorStore, catalog: Catalog, embedder: Embedder, settings: RecommendSettings
+) -> dict[str, Source]:
+    sources: list[Source] = [
+        TextProfileSource(store),
+        CollabSource(store),
+        CoOccurrenceSource(store),
+        PopularSource(store),
+        TrendingSource(store),
+        QuerySource(store, embedder, settings),
+        SessionSource(store, catalog),
+        ExamplesSource(store, catalog),
+    ]
+    return {source.name: source for source in sources}
+
+
+def filter_conditions(request: PipelineRequest) -> list[Condition]:
+    return conditions_for(request.filters)

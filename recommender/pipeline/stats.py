@@ -1,0 +1,105 @@
+"""Item statistics the sources and features read: popularity overall and recent, first event time.
+
+"Recent" and "now" are measured from the newest event in the store, not from the clock, so a shop's
+years-old history and a live one are treated alike.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from recommender.events import EventStore
+
+# Other processes (workers) also write events; their writes are seen after at most this long.
+STATS_TTL_SECONDS = 60.0
+
+
+@dataclass
+class ItemStats:
+    users: dict[str, int] = field(default_factory=dict)
+    recent: dict[str, int] = field(default_factory=dict)
+    first_seen: dict[str, datetime] = field(default_factory=dict)
+    reference: datetime | None = None  # the newest event: "now" for ages and the recent window
+
+    @classmethod
+    def from_events(cls, events: Iterable[tuple[str, str, datetime]], recent_days: float) -> ItemStats:
+        """From (user, product, time) triples; what training uses for an as-of cut of the events."""
+        users: dict[str, set[str]] = {}
+        first_seen: dict[str, datetime] = {}
+        rows = list(events)
+        reference = max((moment for _, _, moment in rows), default=None)
+        recent: dict[str, set[str]] = {}
+        since = reference - timedelta(days=recent_days) if reference else None
+        for user_id, product_id, moment in rows:
+            users.setdefault(product_id, set()).add(user_id)
+            if product_id not in first_seen or moment < first_seen[product_id]:
+                first_seen[product_id] = moment
+            if since is not None and moment >= since:
+                recent.setdefault(product_id, set()).add(user_id)
+        return cls(
+            {pid: len(ids) for pid, ids in users.items()},
+            {pid: len(ids) for pid, ids in recent.items()},
+            first_seen,
+            reference,
+        )
+
+    def most_popular(self, limit: int) -> list[tuple[str, int]]:
+        return sorted(self.users.items(), key=lambda item: (-item[1], item[0]))[:limit]
+
+    def trending(self, limit: int) -> list[tuple[str, int]]:
+        return sorted(self.recent.items(), key=lambda item: (-item[1], item[0]))[:limit]
+
+    def log_users(self, product_id: str) -> float:
+        return math.log1p(self.users.get(product_id, 0))
+
+    def log_recent(self, product_id: str) -> float:
+        return math.log1p(self.recent.get(product_id, 0))
+
+    def age_days(self, product_id: str) -> float:
+        """Days from the product's first event to the newest event; 0 for a product without events."""
+        first = self.first_seen.get(product_id)
+        if first is None or self.reference is None:
+            return 0.0
+        return max(0.0, (self.reference - first).total_seconds() / 86400.0)
+
+
+class LiveItemStats:
+    """ItemStats of the event store, recomputed when this process wrote events or after a TTL."""
+
+    def __init__(self, events: EventStore, recent_days: float) -> None:
+        self._events = events
+        self._recent_days = recent_days
+        self._lock = threading.Lock()
+        self._cached: ItemStats | None = None
+        self._generation = -1
+        self._computed_at = 0.0
+
+    def get(self) -> ItemStats:
+        with self._lock:
+            stale = (
+                self._cached is None
+                or self._generation != self._events.generation
+                or time.monotonic() - self._computed_at > STATS_TTL_SECONDS
+            )
+            if stale:
+                self._generation = self._events.generation
+                self._cached = self._compute()
+                self._computed_at = time.monotonic()
+            assert self._cached is not None
+            return self._cached
+
+    def _compute(self) -> ItemStats:
+        activity = self._events.item_activity()
+        reference = max((row.last_seen for row in activity), default=None)
+        recent = self._events.recent_users(reference - timedelta(days=self._recent_days)) if reference else {}
+        return ItemStats(
+            {row.product_id: row.users for row in activity},
+            recent,
+            {row.product_id: row.first_seen for row in activity},
+            reference,
+        )

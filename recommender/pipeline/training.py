@@ -1,0 +1,253 @@
+"""Training what the pipeline publishes beside the sequence model: co-occurrence, the item tower and
+the learned ranker. Every user's features are built as of the moment before their held-out event."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from recommender.catalog import Catalog
+from recommender.collab.registry import PublishedModel
+from recommender.events import EventStore, StoredEvent
+from recommender.ids import product_point_id
+from recommender.pipeline.artifacts import TrainedParts
+from recommender.pipeline.attributes import AttributeEncoder
+from recommender.pipeline.cooccurrence import CoOccurrence
+from recommender.pipeline.item_tower import ItemTowerOutput, fit_and_predict
+from recommender.pipeline.pipeline import Pipeline
+from recommender.pipeline.rankers import FusionRanker, LearnedRanker
+from recommender.pipeline.request import PipelineRequest
+from recommender.pipeline.stats import ItemStats
+from recommender.profiles import is_positive
+from recommender.settings import Settings
+from recommender.store import VectorStore
+
+logger = logging.getLogger(__name__)
+SCROLL_PAGE = 1000
+
+
+@dataclass
+class HeldOut:
+    user_id: str
+    label: StoredEvent
+    history: list[StoredEvent]  # before the label, newest first
+
+
+def held_out_next_events(events: Sequence[StoredEvent], settings: Settings) -> list[HeldOut]:
+    """Per user: the newest event on a product the user had no event for before (what a list should
+    have shown next, liked or not), and every earlier event as the history; users need an earlier
+    positive event, or there is nothing to personalise from."""
+    by_user: dict[str, list[StoredEvent]] = {}
+    for event in events:
+        by_user.setdefault(event.user_id, []).append(event)
+    held = []
+    for user_id, user_events in by_user.items():
+        first_index: dict[str, int] = {}
+        for index, event in enumerate(user_events):
+            first_index.setdefault(event.product_id, index)
+        label_index = max(first_index.values())
+        history = user_events[:label_index]
+        if not any(is_positive(event, settings.recommend) for event in history):
+            continue
+        held.append(
+            HeldOut(user_id, user_events[label_index], history[::-1][: settings.recommend.history_limit])
+        )
+    return held
+
+
+def catalog_content(store: VectorStore, catalog: Catalog) -> tuple[list[str], np.ndarray, list[dict]]:
+    """Every product's id, text vector and payload, page by page."""
+    ids: list[str] = []
+    payloads: list[dict] = []
+    offset = None
+    while True:
+        points, offset = store.scroll(SCROLL_PAGE, offset)
+        ids += [point.payload["product_id"] for point in points]
+        payloads += [point.payload for point in points]
+        if offset is None or not points:
+            break
+    vectors: dict[str, np.ndarray] = {}
+    for start in range(0, len(ids), SCROLL_PAGE):
+        vectors.update(catalog.vectors(ids[start : start + SCROLL_PAGE]))
+    keep = [index for index, pid in enumerate(ids) if pid in vectors]
+    matrix = np.asarray([vectors[ids[index]] for index in keep], dtype=np.float32)
+    return [ids[index] for index in keep], matrix, [payloads[index] for index in keep]
+
+
+def train_item_tower(
+    store: VectorStore,
+    catalog: Catalog,
+    model: PublishedModel,
+    encoder_names: Sequence[str],
+    stats: ItemStats,
+) -> tuple[ItemTowerOutput, AttributeEncoder]:
+    ids, vectors, payloads = catalog_content(store, catalog)
+    encoder = AttributeEncoder.fit(encoder_names, payloads)
+    learned = model.vectors_by_id()
+    output = fit_and_predict(
+        ids, vectors, payloads, encoder, learned, {pid: stats.log_users(pid) for pid in ids}
+    )
+    if output.cold_ids:
+        # Products without events join the trained ones in the model's slot, at their predicted place.
+        store.update_vectors(
+            model.slot,
+            {
+                product_point_id(pid): vector
+                for pid, vector in zip(output.cold_ids, output.cold_vectors, strict=True)
+            },
+        )
+    return output, encoder
+
+
+def train_ranker(
+    pipeline: Pipeline,
+    model: PublishedModel,
+    held: list[HeldOut],
+    stats: ItemStats,
+    encoder: AttributeEncoder,
+    settings: Settings,
+    seed: int,
+) -> tuple[LearnedRanker | None, str]:
+    """LambdaRank on the candidates the served sources return for each held-out next event."""
+    config = settings.pipeline
+    if len(held) < config.ranker_min_users:
+        return None, (
+            f"too few users to train a ranker ({len(held)} with a held-out next event, "
+            f"{config.ranker_min_users} needed)"
+        )
+    rng = random.Random(seed)
+    sample = sorted(held, key=lambda item: item.user_id)
+    if len(sample) > config.ranker_max_users:
+        sample = rng.sample(sample, config.ranker_max_users)
+    fusion = FusionRanker(config.fusion_weights)
+    started = time.monotonic()
+    groups: list[tuple[np.ndarray, np.ndarray]] = []
+    columns: list[str] = []
+    for item in sample:
+        request = PipelineRequest(
+            k=config.depth, user_id=item.user_id, history=item.history, time=item.label.occurred_at
+        )
+        ranked = pipeline.rank(request, config.depth, model, stats=stats, ranker=fusion, encoder=encoder)
+        if ranked.frame is None:
+            continue
+        labels = np.asarray(
+            [candidate.product_id == item.label.product_id for candidate in ranked.frame.candidates],
+            dtype=np.float64,
+        )
+        if labels.sum() == 0:
+            continue
+        columns = ranked.frame.columns
+        groups.append((ranked.frame.matrix, labels))
+    if len(groups) < config.ranker_min_users:
+        return None, f"too few users whose next event the sources found ({len(groups)})"
+    import lightgbm
+
+    order = list(range(len(groups)))
+    rng.shuffle(order)
+    valid_count = max(1, len(order) // 10)
+    parts = {"valid": order[:valid_count], "train": order[valid_count:]}
+
+    def dataset(indices: list[int], reference: lightgbm.Dataset | None = None) -> lightgbm.Dataset:
+        return lightgbm.Dataset(
+            np.vstack([groups[index][0] for index in indices]),
+            np.concatenate([groups[index][1] for index in indices]),
+            group=[len(groups[index][1]) for index in indices],
+            feature_name=columns,
+            categorical_feature=list(pipeline.features().categorical_columns(encoder)),
+            reference=reference,
+            free_raw_data=False,
+        )
+
+    train_set = dataset(parts["train"])
+    valid_set = dataset(parts["valid"], train_set)
+    params = {
+        # LightGBM's listwise ranking objective (XE-NDCG): steadier than LambdaRank with one positive per
+        # request and only as many requests as users. Small, regularised trees for the same reason.
+        "objective": "rank_xendcg",
+        "metric": "ndcg",
+        "eval_at": [10],
+        "learning_rate": 0.05,
+        "num_leaves": 7,
+        "min_data_in_leaf": 200,
+        "lambda_l2": 10.0,
+        "num_threads": 2,
+        "deterministic": True,
+        "force_row_wise": True,
+        "seed": seed,
+        "verbosity": -1,
+    }
+    booster = lightgbm.train(
+        params,
+        train_set,
+        num_boost_round=config.ranker_trees,
+        valid_sets=[valid_set],
+        callbacks=[lightgbm.early_stopping(60, verbose=False)],
+    )
+    recall = float(np.mean([groups[index][1].any() for index in order]))
+    meta = {
+        "sources": list(config.sources),
+        "context_keys": list(config.context_features),
+        "attributes": encoder.as_dict(),
+        "users": len(groups),
+        "candidate_recall": recall,
+        "best_iteration": int(booster.best_iteration or booster.current_iteration()),
+        "validation_ndcg_at_10": float(booster.best_score["valid_0"]["ndcg@10"]),
+        "seconds": time.monotonic() - started,
+    }
+    ranker = LearnedRanker(booster, columns, meta)
+    ranker.meta["importance"] = ranker.importance()
+    return ranker, f"learned ranker from {len(groups)} users"
+
+
+def train_parts(
+    pipeline: Pipeline,
+    events: EventStore,
+    catalog: Catalog,
+    store: VectorStore,
+    model: PublishedModel,
+    settings: Settings,
+    seed: int,
+) -> TrainedParts:
+    """Fit co-occurrence, the item tower and the ranker for a sequence model that is not serving yet."""
+    all_events = events.all_events()
+    held = held_out_next_events(all_events, settings)
+    label_events = {id(item.label) for item in held}
+    cut_by_user = {item.user_id: item.label.occurred_at for item in held}
+    as_of = [
+        event
+        for event in all_events
+        if id(event) not in label_events
+        and event.occurred_at <= cut_by_user.get(event.user_id, event.occurred_at)
+    ]
+    recent_days = settings.pipeline.recent_days
+    stats_as_of = ItemStats.from_events(
+        ((e.user_id, e.product_id, e.occurred_at) for e in as_of), recent_days
+    )
+    stats_now = ItemStats.from_events(
+        ((e.user_id, e.product_id, e.occurred_at) for e in all_events), recent_days
+    )
+    cooc_as_of = CoOccurrence.fit(_sequences(as_of))
+    cooc_now = CoOccurrence.fit(_sequences(all_events))
+    tower, encoder = train_item_tower(store, catalog, model, settings.pipeline.item_features, stats_now)
+    training_model = _with_parts(model, TrainedParts(cooc_as_of, tower))
+    ranker, note = train_ranker(pipeline, training_model, held, stats_as_of, encoder, settings, seed)
+    logger.info("pipeline parts trained: %s", note)
+    return TrainedParts(cooc_now, tower, ranker, note)
+
+
+def _sequences(events: Sequence[StoredEvent]) -> list[list[str]]:
+    by_user: dict[str, list[str]] = {}
+    for event in events:
+        by_user.setdefault(event.user_id, []).append(event.product_id)
+    return list(by_user.values())
+
+
+def _with_parts(model: PublishedModel, parts: TrainedParts) -> PublishedModel:
+    import dataclasses
+
+    return dataclasses.replace(model, parts=parts)
