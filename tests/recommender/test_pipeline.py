@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from recommender.errors import InvalidInputError, NotFoundError
-from recommender.pipeline.pipeline import Pipeline
 from recommender.models import InteractionEvent, ProductFilter, RecommendationList, Signal
+from recommender.pipeline.pipeline import Pipeline
 from recommender.pipeline.request import PipelineRequest
 from recommender.service import RecommenderService
 
