@@ -155,6 +155,18 @@ class PipelineSettings(BaseModel):
     )
     ranker_max_users: int = Field(default=5000, ge=10, description="Users sampled to train the ranker.")
     ranker_trees: int = Field(default=300, ge=10, description="Most boosting rounds (early-stopped).")
+    ranker_cold_dropout: float = Field(
+        default=0.1,
+        ge=0,
+        lt=1,
+        description="Share of training candidates shown to the ranker as products without events, so that "
+        "new products are ranked by their content instead of never.",
+    )
+    ranker_objective: Literal["binary", "lambdarank", "rank_xendcg"] = Field(
+        default="binary",
+        description="LightGBM objective. binary (pointwise) measured steadier than lambdarank with one "
+        "held-out event per user (see the README's evaluation section).",
+    )
     diversity: Literal["none", "mmr", "category_cap"] = "none"
     mmr_lambda: float = Field(default=0.8, ge=0, le=1, description="MMR: relevance vs. novelty.")
     category_cap: int = Field(default=3, ge=1, description="Most items per top-level category.")
@@ -173,10 +185,6 @@ class CollabSettings(BaseModel):
     max_minutes: float = Field(default=15.0, gt=0)
     models_path: Path = Field(default=Path("data/models"), description="Published model versions.")
     min_users: int = Field(default=10, ge=1, description="Training needs at least this many users.")
-    collab_weight: float = Field(default=1.0, ge=0, description="Weight of the model's list in the fusion.")
-    text_weight: float = Field(
-        default=0.5, ge=0, description="Weight of the text-profile list in the fusion."
-    )
 
 
 class LLMSettings(BaseModel):

@@ -40,6 +40,7 @@ class ItemTowerOutput:
     popularity_prior: np.ndarray  # [N] predicted log(1 + users), every product
     cold_ids: list[str]  # products without a learned vector
     cold_vectors: np.ndarray  # [M, hidden] their predicted vectors
+    predicted: dict[str, np.ndarray] | None = None  # every product's predicted vector (training only)
 
 
 def fit_and_predict(
@@ -74,4 +75,5 @@ def fit_and_predict(
         predicted[:, -1].astype(np.float32),
         [pid for pid, is_cold in zip(product_ids, cold, strict=True) if is_cold],
         predicted[cold, :hidden].astype(np.float32),
+        dict(zip(product_ids, predicted[:, :hidden].astype(np.float32), strict=True)),
     )

@@ -20,7 +20,7 @@ from recommender.pipeline.attributes import AttributeEncoder
 from recommender.pipeline.cooccurrence import CoOccurrence
 from recommender.pipeline.item_tower import ItemTowerOutput, fit_and_predict
 from recommender.pipeline.pipeline import Pipeline
-from recommender.pipeline.rankers import FusionRanker, LearnedRanker
+from recommender.pipeline.rankers import FeatureFrame, FusionRanker, LearnedRanker
 from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.stats import ItemStats
 from recommender.profiles import is_positive
@@ -104,6 +104,48 @@ def train_item_tower(
     return output, encoder
 
 
+class ColdStartDropout:
+    """Shows the ranker, during training, some candidates as a product without events would look: no
+    popularity, no age, absent from the event-based sources, and its sequence-model vector replaced by
+    the item tower's prediction from its content. A product without events can then be judged on its
+    content (DropoutNet's idea); otherwise the ranker would learn that such products are never chosen,
+    as no training label can be a product without events."""
+
+    WARM_ONLY = ("popularity", "popularity_recent", "age_days")
+    EVENT_SOURCES = ("cooccurrence", "popular", "trending")
+
+    def __init__(self, columns: list[str], depth: int, share: float, rng: random.Random) -> None:
+        self._index = {name: index for index, name in enumerate(columns)}
+        self._depth = depth
+        self._share = share
+        self._rng = np.random.default_rng(rng.randrange(2**32))
+
+    def apply(
+        self, frame: FeatureFrame, collab: np.ndarray | None, tower: ItemTowerOutput | None
+    ) -> np.ndarray:
+        matrix = frame.matrix.copy()
+        if self._share <= 0:
+            return matrix
+        rows = np.flatnonzero(self._rng.random(len(matrix)) < self._share)
+        index = self._index
+        for name in self.WARM_ONLY:
+            if name in index:
+                matrix[rows, index[name]] = 0.0
+        for source in self.EVENT_SOURCES:
+            if f"source_{source}_score" in index:
+                matrix[rows, index[f"source_{source}_score"]] = np.nan
+                matrix[rows, index[f"source_{source}_rank"]] = self._depth
+        predicted = tower.predicted if tower is not None else None
+        for row in rows:
+            vector = predicted.get(frame.candidates[row].product_id) if predicted else None
+            similarity = float(vector @ collab) if vector is not None and collab is not None else np.nan
+            if "collab_similarity" in index:
+                matrix[row, index["collab_similarity"]] = similarity
+            if "source_collab_score" in index and not np.isnan(matrix[row, index["source_collab_score"]]):
+                matrix[row, index["source_collab_score"]] = similarity
+        return matrix
+
+
 def train_ranker(
     pipeline: Pipeline,
     model: PublishedModel,
@@ -128,6 +170,8 @@ def train_ranker(
     started = time.monotonic()
     groups: list[tuple[np.ndarray, np.ndarray]] = []
     columns: list[str] = []
+    tower = model.parts.tower
+    coldifier = None
     for item in sample:
         request = PipelineRequest(
             k=config.depth, user_id=item.user_id, history=item.history, time=item.label.occurred_at
@@ -142,7 +186,10 @@ def train_ranker(
         if labels.sum() == 0:
             continue
         columns = ranked.frame.columns
-        groups.append((ranked.frame.matrix, labels))
+        if coldifier is None:
+            coldifier = ColdStartDropout(columns, config.depth, config.ranker_cold_dropout, rng)
+        matrix = coldifier.apply(ranked.frame, ranked.user.collab, tower)
+        groups.append((matrix, labels))
     if len(groups) < config.ranker_min_users:
         return None, f"too few users whose next event the sources found ({len(groups)})"
     import lightgbm
@@ -165,12 +212,14 @@ def train_ranker(
 
     train_set = dataset(parts["train"])
     valid_set = dataset(parts["valid"], train_set)
+    ranking = config.ranker_objective != "binary"
     params = {
-        # LightGBM's listwise ranking objective (XE-NDCG): steadier than LambdaRank with one positive per
-        # request and only as many requests as users. Small, regularised trees for the same reason.
-        "objective": "rank_xendcg",
-        "metric": "ndcg",
+        "objective": config.ranker_objective,
+        # Ranking objectives stop on validation NDCG@10; the pointwise one on log loss, which is far
+        # less noisy on a few hundred validation users.
+        "metric": "ndcg" if ranking else "binary_logloss",
         "eval_at": [10],
+        # One positive per request and only as many requests as users: small, regularised trees.
         "learning_rate": 0.05,
         "num_leaves": 7,
         "min_data_in_leaf": 200,
@@ -186,8 +235,9 @@ def train_ranker(
         train_set,
         num_boost_round=config.ranker_trees,
         valid_sets=[valid_set],
-        callbacks=[lightgbm.early_stopping(60, verbose=False)],
+        callbacks=[lightgbm.early_stopping(60 if ranking else 30, verbose=False)],
     )
+    validation = booster.best_score["valid_0"]
     recall = float(np.mean([groups[index][1].any() for index in order]))
     meta = {
         "sources": list(config.sources),
@@ -196,7 +246,8 @@ def train_ranker(
         "users": len(groups),
         "candidate_recall": recall,
         "best_iteration": int(booster.best_iteration or booster.current_iteration()),
-        "validation_ndcg_at_10": float(booster.best_score["valid_0"]["ndcg@10"]),
+        "objective": config.ranker_objective,
+        **{f"validation_{name.replace('@', '_at_')}": float(value) for name, value in validation.items()},
         "seconds": time.monotonic() - started,
     }
     ranker = LearnedRanker(booster, columns, meta)

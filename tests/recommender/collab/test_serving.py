@@ -112,3 +112,35 @@ def test_training_through_the_api_and_the_in_process_worker(trained_service: Rec
         assert client.get("/models/sequence").json()["version"] == 1
         response = client.get("/users/shopper-0/recommendations", params={"k": 5})
         assert response.json()["signal"] == "hybrid"
+
+
+def test_the_ranker_is_published_with_the_model_and_serves(trained_service: RecommenderService) -> None:
+    service = trained_service
+    service.settings.pipeline = service.settings.pipeline.model_copy(update={"ranker_min_users": 20})
+    report = service.train()
+    assert report.ranker.startswith("learned ranker from")
+    published = service.models.current()
+    assert published is not None and published.parts.ranker is not None
+    assert (service.models.directory(1) / "ranker.txt").exists()
+    importance = published.parts.ranker.importance()
+    assert abs(sum(importance.values()) - 1.0) < 1e-6 and max(importance.values()) > 0
+    result = service.pipeline.for_user("shopper-0", 5)
+    assert any("learned ranker of v1" in note for note in result.notes)
+    # The next version has its own ranker; the pointer switches both at once.
+    service.train()
+    assert service.models.current().version == 2
+    assert (service.models.directory(2) / "ranker.txt").exists()
+    assert any("v2" in note for note in service.pipeline.for_user("shopper-0", 5).notes)
+
+
+def test_too_few_users_for_a_ranker_falls_back_to_fusion_and_says_so(
+    trained_service: RecommenderService,
+) -> None:
+    service = trained_service
+    service.settings.pipeline = service.settings.pipeline.model_copy(update={"ranker_min_users": 1000})
+    report = service.train()
+    assert "too few users" in report.ranker
+    assert service.models.current().parts.ranker is None
+    result = service.pipeline.for_user("shopper-0", 5)
+    assert result.signal.value == "hybrid"
+    assert any(note.startswith("rank fusion: too few users") for note in result.notes)

@@ -1,0 +1,109 @@
+"""The pipeline's trained parts on data whose answer is known."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from recommender.evaluation.metrics import gini, intra_list_diversity, list_metrics
+from recommender.events import StoredEvent
+from recommender.models import EventType
+from recommender.pipeline.attributes import AttributeEncoder
+from recommender.pipeline.candidates import Hit, merge
+from recommender.pipeline.cooccurrence import CoOccurrence
+from recommender.pipeline.item_tower import fit_and_predict
+from recommender.pipeline.rankers import FeatureFrame, FusionRanker
+from recommender.pipeline.stats import ItemStats
+from recommender.pipeline.training import held_out_next_events
+from recommender.settings import Settings
+
+
+def test_cooccurrence_finds_products_of_the_same_histories() -> None:
+    sequences = [["a", "b", "c"], ["a", "b"], ["x", "y"], ["x", "y", "a"]]
+    cooc = CoOccurrence.fit(sequences)
+    scores = cooc.scores_for(["a"])
+    assert max(scores, key=lambda pid: scores[pid]) == "b"
+    assert "a" not in scores and scores["b"] > scores["y"] > 0
+
+
+def test_item_tower_places_products_without_events_where_their_content_says() -> None:
+    """Learned vectors that are a linear map of the text vectors: the tower recovers the map."""
+    rng = np.random.default_rng(0)
+    text = rng.normal(size=(300, 16))
+    mapping = rng.normal(size=(16, 8))
+    ids = [f"p{i}" for i in range(300)]
+    learned = {pid: text[i] @ mapping for i, pid in enumerate(ids[:250])}
+    output = fit_and_predict(
+        ids, text, [{} for _ in ids], AttributeEncoder([]), learned, dict.fromkeys(ids[:250], 1.0)
+    )
+    assert output.cold_ids == ids[250:]
+    truth = text[250:] @ mapping
+    cosine = np.sum(output.cold_vectors * truth, axis=1) / (
+        np.linalg.norm(output.cold_vectors, axis=1) * np.linalg.norm(truth, axis=1)
+    )
+    assert cosine.mean() > 0.95
+
+
+def test_attribute_encoder_keeps_numbers_and_codes_names() -> None:
+    payloads = [
+        {"price": 10.0, "attributes": {"year": 1999, "colour": "red"}},
+        {"price": 20.0, "attributes": {"year": "2001", "colour": "blue"}},
+    ]
+    encoder = AttributeEncoder.fit(["price", "year", "colour"], payloads)
+    assert encoder.categorical_columns == ["attr_colour"]
+    assert encoder.encode(payloads[1]) == [20.0, 2001.0, 0.0]  # blue sorts first
+    unknown = encoder.encode({"attributes": {"colour": "green"}})
+    assert math.isnan(unknown[0]) and math.isnan(unknown[1]) and unknown[2] == -1.0
+    assert AttributeEncoder.from_dict(encoder.as_dict()).encode(payloads[0]) == encoder.encode(payloads[0])
+
+
+def test_item_stats_count_recent_from_the_newest_event() -> None:
+    newest = datetime(2001, 6, 1, tzinfo=UTC)
+    events = [
+        ("u1", "old", newest - timedelta(days=400)),
+        ("u2", "old", newest - timedelta(days=300)),
+        ("u1", "new", newest),
+    ]
+    stats = ItemStats.from_events(events, recent_days=30)
+    assert stats.most_popular(1) == [("old", 2)] and stats.trending(5) == [("new", 1)]
+    assert stats.age_days("old") == pytest.approx(400) and stats.age_days("unseen") == 0.0
+
+
+def test_fusion_sums_weighted_reciprocal_ranks() -> None:
+    merged = list(merge([("a", [Hit("x", 1.0, {}), Hit("y", 0.5, {})]), ("b", [Hit("y", 9.0, {})])]).values())
+    scores = FusionRanker({"a": 1.0, "b": 2.0}).score(FeatureFrame([], np.zeros((2, 0)), merged))
+    assert scores[0] == pytest.approx(1 / 61) and scores[1] == pytest.approx(1 / 62 + 2 / 61)
+
+
+def test_held_out_event_is_the_newest_product_new_to_the_user() -> None:
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+
+    def event(product: str, minutes: int, kind: EventType = EventType.VIEW, value: float | None = None):
+        return StoredEvent("u", product, kind, value, start + timedelta(minutes=minutes))
+
+    events = [
+        event("a", 0, EventType.PURCHASE),
+        event("b", 1),
+        event("c", 2, EventType.RATING, 1),
+        event("a", 3),
+    ]
+    (held,) = held_out_next_events(events, Settings())
+    assert held.label.product_id == "c"  # the repeat of "a" is not new
+    assert [e.product_id for e in held.history] == ["b", "a"]  # newest first, before the label
+    assert held_out_next_events([event("a", 0, EventType.RATING, 1), event("b", 1)], Settings()) == []
+
+
+def test_exposure_metrics() -> None:
+    assert gini(np.array([1, 1, 1, 1])) == pytest.approx(0.0)
+    assert gini(np.array([0, 0, 0, 4])) == pytest.approx(0.75)
+    vectors = {"a": np.array([1.0, 0.0]), "b": np.array([1.0, 0.0]), "c": np.array([0.0, 1.0])}
+    assert intra_list_diversity([["a", "b"]], vectors) == pytest.approx(0.0, abs=1e-9)
+    assert intra_list_diversity([["a", "c"]], vectors) == pytest.approx(1.0)
+    metrics = list_metrics(
+        [["a", "b"], ["c", "a"]], ["b", "x"], ["a", "b", "c", "d"], {"a": 5, "b": 1}, {"c"}, vectors
+    )
+    assert metrics["recall@10"] == 0.5 and metrics["ndcg@10"] == pytest.approx(0.5 / math.log2(3))
+    assert metrics["coverage@10"] == 0.75 and metrics["cold_exposure@10"] == 0.25
