@@ -110,8 +110,8 @@ class RecommendSettings(BaseModel):
     )
 
 
-SourceName = Literal["collab", "text", "cooccurrence", "trending", "popular"]
-PERSONAL_SOURCES: tuple[SourceName, ...] = ("collab", "text", "cooccurrence", "trending", "popular")
+SourceName = Literal["collab", "text", "cooccurrence", "trending", "popular", "new"]
+PERSONAL_SOURCES: tuple[SourceName, ...] = ("collab", "text", "cooccurrence", "trending", "popular", "new")
 
 
 class PipelineSettings(BaseModel):
@@ -130,6 +130,7 @@ class PipelineSettings(BaseModel):
             "cooccurrence": 0.5,
             "trending": 0.05,
             "popular": 0.05,
+            "new": 0.05,
             "query": 1.0,
             "session": 1.0,
             "examples": 1.0,
@@ -166,6 +167,19 @@ class PipelineSettings(BaseModel):
         default="binary",
         description="LightGBM objective. binary (pointwise) measured steadier than lambdarank with one "
         "held-out event per user (see the README's evaluation section).",
+    )
+    new_product_slots: int = Field(
+        default=1,
+        ge=0,
+        le=10,
+        description="Places in each personal list kept for the best-ranked products without events (new "
+        "arrivals), at the end of the list, when any is a candidate. 0: none.",
+    )
+    new_product_page: int = Field(
+        default=10,
+        ge=1,
+        description="The new-product places are the last ones of the first page of this many items, so a "
+        "longer list has them at the same places as a short one.",
     )
     diversity: Literal["none", "mmr", "category_cap"] = "none"
     mmr_lambda: float = Field(default=0.8, ge=0, le=1, description="MMR: relevance vs. novelty.")

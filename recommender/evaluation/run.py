@@ -42,10 +42,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "cooccurrence": {"sources": ["cooccurrence"], "ranker": "fusion"},
     "popular": {"sources": ["popular"], "ranker": "fusion"},
     "trending": {"sources": ["trending"], "ranker": "fusion"},
+    "new": {"sources": ["new"], "ranker": "fusion"},
+    "served-no-new-slot": {"new_product_slots": 0},
     "served+mmr": {"diversity": "mmr"},
 }
-SINGLE_SOURCES = ("collab", "text", "cooccurrence", "popular", "trending")
-COLD_VARIANTS = ("served", "fusion", "collab", "text", "popular")
+SINGLE_SOURCES = ("collab", "text", "cooccurrence", "popular", "trending", "new")
+COLD_VARIANTS = ("served", "served-no-new-slot", "fusion", "collab", "text", "new", "popular")
 
 
 @dataclass

@@ -17,7 +17,7 @@ from recommender.ids import product_point_id
 from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.attributes import AttributeEncoder
 from recommender.pipeline.candidates import Candidate
-from recommender.pipeline.rankers import FeatureFrame
+from recommender.pipeline.rankers import FeatureFrame, FusionRanker
 from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.stats import ItemStats
 from recommender.pipeline.user_state import UserState
@@ -36,6 +36,7 @@ ITEM_COLUMNS = [
     "relative_price",
     "history_length",
     "sources_count",
+    "fusion_score",
 ]
 NUMERIC_CONTEXT = {"hour", "weekday"}
 
@@ -68,12 +69,18 @@ def _top_category(path: str) -> str:
 
 class FeatureBuilder:
     def __init__(
-        self, store: VectorStore, catalog: Catalog, sources: Sequence[str], context_keys: Sequence[str]
-    ):
+        self,
+        store: VectorStore,
+        catalog: Catalog,
+        sources: Sequence[str],
+        context_keys: Sequence[str],
+        fusion_weights: dict[str, float],
+    ) -> None:
         self._store = store
         self._catalog = catalog
         self.sources = list(sources)
         self.context_keys = list(context_keys)
+        self._fusion = FusionRanker(fusion_weights)
 
     def columns(self, encoder: AttributeEncoder) -> list[str]:
         source_columns = [f"source_{source}_{kind}" for source in self.sources for kind in ("score", "rank")]
@@ -107,7 +114,8 @@ class FeatureBuilder:
         size = max(1, len(history))
         context = context_values(request, self.context_keys)
         history_length = math.log1p(len(user.positives))
-        rows = []
+        fusion = self._fusion.score(FeatureFrame([], np.zeros((len(candidates), 0)), candidates))
+        rows: list[list[float]] = []
         for candidate in candidates:
             payload = candidate.payload
             pid = candidate.product_id
@@ -136,6 +144,7 @@ class FeatureBuilder:
                 float(price) / typical_price if price and typical_price else math.nan,
                 history_length,
                 float(len(candidate.ranks)),
+                fusion[len(rows)],
             ]
             row += encoder.encode(payload)
             row += context

@@ -36,13 +36,14 @@ from recommender.store import VectorStore
 if TYPE_CHECKING:
     from recommender.llm.features import LLMFeatures
 
-NON_PERSONAL = ("popular", "trending")
+NON_PERSONAL = ("popular", "trending", "new")
 SIGNAL_OF = {
     "text": Signal.PROFILE,
     "collab": Signal.HYBRID,
     "cooccurrence": Signal.HYBRID,
     "popular": Signal.POPULAR,
     "trending": Signal.POPULAR,
+    "new": Signal.POPULAR,
     "query": Signal.QUERY,
     "session": Signal.SESSION,
     "examples": Signal.EXAMPLES,
@@ -206,6 +207,9 @@ class Pipeline:
             scores = np.zeros(0)
         order = sorted(range(len(merged)), key=lambda index: -scores[index])
         ordered = self._diversify([merged[index] for index in order], user, depth)
+        if request.personal:
+            page = min(depth, request.k, self.config.new_product_page)
+            ordered = keep_new_products(ordered, stats, self.config.new_product_slots, page)
         score_of = {
             candidate.product_id: float(score) for candidate, score in zip(merged, scores, strict=True)
         }
@@ -232,7 +236,8 @@ class Pipeline:
     def features(self, ranker: LearnedRanker | None = None) -> FeatureBuilder:
         sources = ranker.meta["sources"] if ranker is not None else self.config.sources
         keys = ranker.meta["context_keys"] if ranker is not None else self.config.context_features
-        return FeatureBuilder(self._store, self._catalog, sources, keys)
+        weights = ranker.meta["fusion_weights"] if ranker is not None else self.config.fusion_weights
+        return FeatureBuilder(self._store, self._catalog, sources, keys, weights)
 
     def encoder(self, ranker: LearnedRanker | None = None) -> AttributeEncoder:
         if ranker is not None:
@@ -337,6 +342,22 @@ class Pipeline:
         best = min(candidate.ranks, key=lambda source: candidate.ranks[source])
         personal = [s for s in candidate.ranks if s not in NON_PERSONAL]
         return SIGNAL_OF[best] if len(personal) <= 1 else Signal.HYBRID
+
+
+def keep_new_products(ordered: list[Candidate], stats: ItemStats, slots: int, k: int) -> list[Candidate]:
+    """Make sure the first ``k`` hold up to ``slots`` products without events: the best-ranked ones
+    below the cut move up to its last places (a new product has no history to earn a place with)."""
+    if slots <= 0 or len(ordered) <= k:
+        return ordered
+    head, tail = ordered[:k], ordered[k:]
+    missing = slots - sum(1 for candidate in head if candidate.product_id not in stats.users)
+    promoted = [candidate for candidate in tail if candidate.product_id not in stats.users][: max(0, missing)]
+    if not promoted:
+        return ordered
+    keep = len(head) - len(promoted)
+    demoted = head[keep:]
+    rest = [candidate for candidate in tail if candidate not in promoted]
+    return [*head[:keep], *promoted, *demoted, *rest]
 
 
 def replace_request(request: PipelineRequest, **changes: object) -> PipelineRequest:

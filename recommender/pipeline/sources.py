@@ -139,6 +139,27 @@ class TrendingSource(_RankedIdsSource):
         return [(pid, float(users)) for pid, users in context.stats.trending(pool)]
 
 
+class NewArrivalsSource(_RankedIdsSource):
+    """Products without events, nearest first to the user's sequence-model state through the item
+    tower's predicted vectors (by the content-based popularity prior for a user without one)."""
+
+    name = "new"
+
+    def scored_ids(self, context: SourceContext, depth: int) -> list[tuple[str, float]]:
+        tower = context.parts.tower
+        if tower is None or not tower.cold_ids:
+            return []
+        still_new = [index for index, pid in enumerate(tower.cold_ids) if pid not in context.stats.users]
+        if not still_new:
+            return []
+        if context.user.collab is not None:
+            scores = tower.cold_vectors[still_new] @ context.user.collab
+        else:
+            scores = np.asarray([context.parts.popularity_prior(tower.cold_ids[i]) for i in still_new])
+        order = np.argsort(-scores, kind="stable")[: depth * 2]
+        return [(tower.cold_ids[still_new[i]], float(scores[i])) for i in order]
+
+
 class QuerySource:
     """A free-text query, blended with the user's profile when there is one."""
 
@@ -210,6 +231,7 @@ def build_sources(
         CoOccurrenceSource(store),
         PopularSource(store),
         TrendingSource(store),
+        NewArrivalsSource(store),
         QuerySource(store, embedder, settings),
         SessionSource(store, catalog),
         ExamplesSource(store, catalog),

@@ -113,6 +113,7 @@ class ColdStartDropout:
 
     WARM_ONLY = ("popularity", "popularity_recent", "age_days")
     EVENT_SOURCES = ("cooccurrence", "popular", "trending")
+    # Present in the sources a product without events can come from: the new-arrivals source.
 
     def __init__(self, columns: list[str], depth: int, share: float, rng: random.Random) -> None:
         self._index = {name: index for index, name in enumerate(columns)}
@@ -242,6 +243,7 @@ def train_ranker(
     meta = {
         "sources": list(config.sources),
         "context_keys": list(config.context_features),
+        "fusion_weights": dict(config.fusion_weights),
         "attributes": encoder.as_dict(),
         "users": len(groups),
         "candidate_recall": recall,
