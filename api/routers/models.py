@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import READ, Queue, Service, TrainCaller
 from api.errors import RATE_LIMITED
@@ -27,6 +27,10 @@ class ServingModel(BaseModel):
     items: int
     trained_at: str | None
     training_run: str | None = None
+    ranker: str | None = Field(default=None, description="The learned ranker of this version, or why none.")
+    ranker_importance: dict[str, float] = Field(
+        default_factory=dict, description="Share of the ranker's gain per feature (top 10)."
+    )
 
 
 @router.post(
@@ -55,10 +59,14 @@ def current(service: Service) -> ServingModel:
     running = service.training.running()
     if published is None:
         return ServingModel(version=None, slot=None, items=0, trained_at=None, training_run=running)
+    learned = published.parts.ranker
+    importance = dict(sorted(learned.importance().items(), key=lambda item: -item[1])) if learned else {}
     return ServingModel(
         version=published.version,
         slot=published.slot,
         items=len(published.product_ids),
         trained_at=published.trained_at,
         training_run=running,
+        ranker=published.parts.ranker_note,
+        ranker_importance=dict(list(importance.items())[:10]),
     )

@@ -9,14 +9,16 @@ from rich.console import Console
 from rich.table import Table
 
 SHOWN = (
-    "ndcg@5",
     "ndcg@10",
     "ndcg@20",
     "recall@10",
     "recall@20",
     "mrr@10",
     "coverage@10",
+    "gini@10",
     "popularity_percentile@10",
+    "intra_list_diversity@10",
+    "cold_exposure@10",
 )
 
 
@@ -26,9 +28,16 @@ def print_table(title: str, results: dict[str, dict[str, float]], console: Conso
     for metric in SHOWN:
         table.add_column(metric, justify="right")
     for method, metrics in results.items():
-        table.add_row(method, *(f"{metrics[metric]:.4f}" if metric in metrics else "" for metric in SHOWN))
+        table.add_row(method, *(_cell(metrics, metric) for metric in SHOWN))
     # Wide enough for every column, even when the terminal is narrow (CI logs, pipes).
-    Console(width=max(console.width, 170), file=console.file).print(table)
+    Console(width=max(console.width, 200), file=console.file).print(table)
+
+
+def _cell(metrics: dict[str, float], metric: str) -> str:
+    if metric not in metrics:
+        return ""
+    spread = metrics.get(f"{metric}_std")
+    return f"{metrics[metric]:.4f}" + (f" ±{spread:.4f}" if spread is not None else "")
 
 
 def write_json(path: Path, results: dict[str, dict[str, float]]) -> None:

@@ -102,3 +102,20 @@ def test_post_recommendations_for_each_visitor_signal(demo_client: TestClient) -
     assert popular.json()["signal"] == "popular"
     bad = demo_client.post("/recommendations", json={"query": "x", "filters": {"colour": "red"}})
     assert bad.status_code == 422
+
+
+def test_request_context_is_accepted_and_checked(demo_client: TestClient) -> None:
+    demo_client.post(
+        "/events", json={"events": [{"user_id": "ctx", "product_id": "run-001", "type": "purchase"}]}
+    )
+    body = {
+        "user_id": "ctx",
+        "k": 3,
+        "context": {"channel": "app", "device": "mobile", "hour": 9, "weekday": 5},
+    }
+    response = demo_client.post("/recommendations", json=body)
+    assert response.status_code == 200 and len(response.json()["items"]) == 3
+    by_query = demo_client.get("/users/ctx/recommendations", params={"k": 3, "channel": "web"})
+    assert by_query.status_code == 200
+    nested = demo_client.post("/recommendations", json={"user_id": "ctx", "context": {"channel": {"a": 1}}})
+    assert nested.status_code == 422
