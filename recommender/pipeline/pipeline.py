@@ -345,13 +345,17 @@ class Pipeline:
 
 
 def keep_new_products(ordered: list[Candidate], stats: ItemStats, slots: int, k: int) -> list[Candidate]:
-    """Make sure the first ``k`` hold up to ``slots`` products without events: the best-ranked ones
-    below the cut move up to its last places (a new product has no history to earn a place with)."""
+    """Make sure the first ``k`` hold up to ``slots`` products without events: the best ones below the
+    cut move up to its last places (a new product has no history to earn a place with)."""
     if slots <= 0 or len(ordered) <= k:
         return ordered
     head, tail = ordered[:k], ordered[k:]
     missing = slots - sum(1 for candidate in head if candidate.product_id not in stats.users)
-    promoted = [candidate for candidate in tail if candidate.product_id not in stats.users][: max(0, missing)]
+    new = [candidate for candidate in tail if candidate.product_id not in stats.users]
+    # The new-arrivals source ranks products without events on what their content predicts for this
+    # user; its order decides which of them get the places (the ranker has no events to go on).
+    new.sort(key=lambda candidate: candidate.ranks.get("new", len(ordered)))
+    promoted = new[: max(0, missing)]
     if not promoted:
         return ordered
     keep = len(head) - len(promoted)
