@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -119,15 +120,22 @@ class ColdStartDropout:
         self._index = {name: index for index, name in enumerate(columns)}
         self._depth = depth
         self._share = share
-        self._rng = np.random.default_rng(rng.randrange(2**32))
+        self._salt = rng.randrange(2**32)
+
+    def _draw(self, key: str, product_id: str) -> float:
+        return zlib.crc32(f"{self._salt}\x00{key}\x00{product_id}".encode()) / 2**32
 
     def apply(
-        self, frame: FeatureFrame, collab: np.ndarray | None, tower: ItemTowerOutput | None
+        self, key: str, frame: FeatureFrame, collab: np.ndarray | None, tower: ItemTowerOutput | None
     ) -> np.ndarray:
         matrix = frame.matrix.copy()
         if self._share <= 0:
             return matrix
-        rows = np.flatnonzero(self._rng.random(len(matrix)) < self._share)
+        # Chosen by a hash of (run, request, product), not by position, so that a run reproduces whatever
+        # order the candidates arrive in.
+        rows = np.flatnonzero(
+            [self._draw(key, candidate.product_id) < self._share for candidate in frame.candidates]
+        )
         index = self._index
         for name in self.WARM_ONLY:
             if name in index:
@@ -189,7 +197,7 @@ def train_ranker(
         columns = ranked.frame.columns
         if coldifier is None:
             coldifier = ColdStartDropout(columns, config.depth, config.ranker_cold_dropout, rng)
-        matrix = coldifier.apply(ranked.frame, ranked.user.collab, tower)
+        matrix = coldifier.apply(item.user_id, ranked.frame, ranked.user.collab, tower)
         groups.append((matrix, labels))
     if len(groups) < config.ranker_min_users:
         return None, f"too few users whose next event the sources found ({len(groups)})"

@@ -101,8 +101,8 @@ def test_report_files_and_same_numbers_with_the_same_seed(
     assert set(first.cold_start) == {"served", "fusion", "collab", "popular"}
     assert first.cold_start["popular"]["recall@20"] == 0.0  # cold items have no events to count
     # The sequence model and every source reproduce exactly with the same seed and epochs. The learned
-    # ranker does not yet: the candidates its cold-start dropout picks differ between runs (found, not
-    # fixed), so the served figures are only close.
+    # ranker nearly: candidates can arrive in another order between runs, which changes float sums in its
+    # training, so the served figures are only required to be close.
     for variant in ("fusion", "collab", "cooccurrence", "popular"):
         for name in ("ndcg@10", "recall@10", "coverage@10"):
             assert first.main[variant][name] == second.main[variant][name], (variant, name)
