@@ -180,7 +180,6 @@ QUERIES = [
 
 
 def bench_http(root: Path, size: int, repeats: int, personal: bool = False) -> None:
-    port = 18000 + random.randint(0, 999)
     env = {
         **os.environ,
         "RECO_QDRANT__PATH": str(root / "qdrant"),
@@ -192,18 +191,11 @@ def bench_http(root: Path, size: int, repeats: int, personal: bool = False) -> N
         for ranker in ("fusion", "learned"):
             serve_and_time_personal(root, env | {"RECO_PIPELINE__RANKER": ranker}, ranker, repeats)
         return
-    command = [sys.executable, "-c", "from cli.main import main; main()", "serve", "--port", str(port)]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, port = start_server(env)
     picker = random.Random(3)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                try:
-                    if client.get("/health").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.3)
+            wait_until_healthy(client)
 
             def similar() -> object:
                 return client.get(f"/products/p{picker.randrange(size)}/similar", params={"k": 10})
@@ -231,18 +223,22 @@ def start_server(env: dict[str, str]) -> tuple[subprocess.Popen, int]:
     return server, port
 
 
+def wait_until_healthy(client: httpx.Client, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if client.get("/health").status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.3)
+
+
 def serve_and_time_personal(root: Path, env: dict[str, str], ranker: str, repeats: int) -> None:
     server, port = start_server(env)
     picker = random.Random(4)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                try:
-                    if client.get("/health").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.3)
+            wait_until_healthy(client)
             notes: list[str] = []
 
             def personal() -> object:

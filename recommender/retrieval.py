@@ -132,11 +132,6 @@ def _point_ids(product_ids: Sequence[str]) -> list[str]:
     return [product_point_id(pid) for pid in dict.fromkeys(product_ids)]
 
 
-def _unit(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    return (vector / norm).astype(np.float32) if norm else vector.astype(np.float32)
-
-
 def _as_list(hits: list[ScoredPoint], signal: Signal) -> RecommendationList:
     items = [
         Recommendation(

@@ -5,7 +5,6 @@ request -> sources -> merge -> features -> ranker -> rules (diversity, top-up) -
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -290,7 +289,8 @@ class Pipeline:
             raise InvalidInputError("give at least one positive example", field="positive")
         if request.positive or request.negative:
             wanted = [*request.positive, *request.negative]
-            missing = [pid for pid in wanted if pid not in self._catalog.existing_ids(wanted)]
+            known = self._catalog.existing_ids(wanted)
+            missing = [pid for pid in wanted if pid not in known]
             if missing:
                 raise NotFoundError("product", ", ".join(missing))
 
@@ -360,9 +360,6 @@ def keep_new_products(ordered: list[Candidate], stats: ItemStats, slots: int, k:
         return ordered
     keep = len(head) - len(promoted)
     demoted = head[keep:]
-    rest = [candidate for candidate in tail if candidate not in promoted]
+    moved = {id(candidate) for candidate in promoted}
+    rest = [candidate for candidate in tail if id(candidate) not in moved]
     return [*head[:keep], *promoted, *demoted, *rest]
-
-
-def replace_request(request: PipelineRequest, **changes: object) -> PipelineRequest:
-    return dataclasses.replace(request, **changes)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@ the learned ranker. Every user's features are built as of the moment before thei
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -309,6 +310,4 @@ def _sequences(events: Sequence[StoredEvent]) -> list[list[str]]:
 
 
 def _with_parts(model: PublishedModel, parts: TrainedParts) -> PublishedModel:
-    import dataclasses
-
     return dataclasses.replace(model, parts=parts)
