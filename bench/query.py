@@ -53,6 +53,7 @@ CATEGORIES = [
 ]
 BRANDS = [f"brand-{index}" for index in range(50)]
 DIMENSION = 384
+USERS = 2000
 
 
 class _ModelInfo:
@@ -87,7 +88,7 @@ def fill_store(store: EdgeVectorStore, size: int, seed: int = 5) -> list[str]:
     return categories
 
 
-def record_histories(root: Path, categories: list[str], users: int = 2000, seed: int = 11) -> None:
+def record_histories(root: Path, categories: list[str], users: int = USERS, seed: int = 11) -> None:
     """Users who each keep to two categories, 20-40 events over 60 days."""
     from datetime import UTC, datetime, timedelta
 
@@ -129,6 +130,8 @@ def train(root: Path) -> str:
     )
     service = build_service(settings)
     try:
+        # Events sent to the API refresh the senders' text profiles; these were written directly.
+        service.profiles.refresh([f"u{user}" for user in range(USERS)])
         report = service.train()
     finally:
         service.close()
@@ -242,7 +245,7 @@ def serve_and_time_personal(root: Path, env: dict[str, str], ranker: str, repeat
             notes: list[str] = []
 
             def personal() -> object:
-                response = client.get(f"/users/u{picker.randrange(2000)}/recommendations", params={"k": 10})
+                response = client.get(f"/users/u{picker.randrange(USERS)}/recommendations", params={"k": 10})
                 notes[:] = response.json()["notes"]
                 return response
 

@@ -70,6 +70,7 @@ class Catalog:
     def __init__(self, store: VectorStore, embedder: Embedder) -> None:
         self._store = store
         self._embedder = embedder
+        self.generation = 0  # counts this process's catalog writes (caches of product fields compare it)
         self._optimizer: threading.Thread | None = None
 
     def upsert(self, products: Sequence[Product]) -> UpsertResult:
@@ -103,6 +104,8 @@ class Catalog:
             )
         for index in payload_only:
             self._store.overwrite_payload(point_ids[index], product_payload(products[index], hashes[index]))
+        if to_embed or payload_only:
+            self.generation += 1
         return UpsertResult(len(to_embed) + len(payload_only), len(to_embed), unchanged)
 
     def reembed(self, product_ids: Sequence[str]) -> int:
@@ -121,6 +124,7 @@ class Catalog:
                 for point, product, text, vector in zip(points, products, texts, vectors, strict=True)
             ]
         )
+        self.generation += 1
         return len(products)
 
     def get(self, product_id: str) -> Product:
@@ -145,6 +149,7 @@ class Catalog:
         point_ids = [product_point_id(product_id) for product_id in product_ids]
         found = {point.point_id for point in self._store.retrieve(point_ids)}
         self._store.delete([point_id for point_id in point_ids if point_id in found])
+        self.generation += 1
         return [pid for pid, point_id in zip(product_ids, point_ids, strict=True) if point_id not in found]
 
     def vectors(self, product_ids: Sequence[str]) -> dict[str, np.ndarray]:

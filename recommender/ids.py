@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 
 _PRODUCT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "semantic-recommender/product")
 _USER_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "semantic-recommender/user")
 
 
+# Every request maps hundreds of candidate ids; uuid5 is a SHA-1 each, and the mapping never changes.
+@lru_cache(maxsize=1 << 20)
 def product_point_id(product_id: str) -> str:
     return str(uuid.uuid5(_PRODUCT_NAMESPACE, product_id))
 

@@ -103,9 +103,10 @@ class ProfileService:
         self._users.delete(removed)
         return len(points)
 
-    def get(self, user_id: str) -> np.ndarray | None:
-        """The stored profile, or one computed now when events arrived before the update task ran."""
+    def get(self, user_id: str, history: Sequence[StoredEvent] | None = None) -> np.ndarray | None:
+        """The stored profile, or one computed now when events arrived before the update task ran
+        (from ``history`` when the caller has already read it)."""
         stored = self._users.retrieve([user_point_id(user_id)], with_vectors=True)
         if stored and stored[0].vector is not None:
             return stored[0].vector
-        return self.compute(user_id)
+        return self.compute(user_id) if history is None else self.from_history(history)

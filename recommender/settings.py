@@ -123,6 +123,11 @@ class PipelineSettings(BaseModel):
         "bring their own source instead).",
     )
     depth: int = Field(default=100, ge=10, le=2000, description="Candidates each source returns.")
+    source_depths: dict[str, int] = Field(
+        default_factory=lambda: {"popular": 30, "trending": 30, "new": 30},
+        description="Fewer (or more) candidates from these sources than `depth`. Every candidate's "
+        "payload is read once per request, so short non-personal lists keep requests fast.",
+    )
     fusion_weights: dict[str, float] = Field(
         default_factory=lambda: {
             "collab": 1.0,
@@ -136,6 +141,13 @@ class PipelineSettings(BaseModel):
             "examples": 1.0,
         },
         description="Reciprocal-rank fusion weights, used when no learned ranker serves.",
+    )
+    product_cache_size: int = Field(
+        default=50_000,
+        ge=0,
+        description="Products whose ranking fields (category, brand, price, attributes, text vector) "
+        "are kept in memory between requests; 0 reads them from the store every time. Dropped on this "
+        "process's catalog writes and after 60 s.",
     )
     ranker: Literal["learned", "fusion"] = Field(
         default="learned", description="learned: the trained LightGBM ranker when one is published."
@@ -174,6 +186,12 @@ class PipelineSettings(BaseModel):
         le=10,
         description="Places in each personal list kept for the best-ranked products without events (new "
         "arrivals), at the end of the list, when any is a candidate. 0: none.",
+    )
+    new_product_order: Literal["ranker", "new_source"] = Field(
+        default="ranker",
+        description="Which products without events get those places: the ranker's best (it reads their "
+        "text similarity, the item tower's predicted vector and popularity, category affinity), or the "
+        "new-arrivals source's order (the item tower's vector alone).",
     )
     new_product_page: int = Field(
         default=10,

@@ -44,10 +44,20 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "trending": {"sources": ["trending"], "ranker": "fusion"},
     "new": {"sources": ["new"], "ranker": "fusion"},
     "served-no-new-slot": {"new_product_slots": 0},
+    "served-new-by-source": {"new_product_order": "new_source"},
     "served+mmr": {"diversity": "mmr"},
 }
 SINGLE_SOURCES = ("collab", "text", "cooccurrence", "popular", "trending", "new")
-COLD_VARIANTS = ("served", "served-no-new-slot", "fusion", "collab", "text", "new", "popular")
+COLD_VARIANTS = (
+    "served",
+    "served-no-new-slot",
+    "served-new-by-source",
+    "fusion",
+    "collab",
+    "text",
+    "new",
+    "popular",
+)
 
 
 @dataclass

@@ -39,6 +39,10 @@ class AttributeEncoder:
     def __init__(self, names: Sequence[str], vocabularies: dict[str, list[str]] | None = None) -> None:
         self.names = list(names)
         self.vocabularies = dict(vocabularies or {})  # categorical attribute -> its known values
+        self._codes = {
+            name: {value: code for code, value in enumerate(values)}
+            for name, values in self.vocabularies.items()
+        }
 
     @classmethod
     def fit(cls, names: Sequence[str], payloads: Iterable[dict[str, Any]]) -> AttributeEncoder:
@@ -68,9 +72,8 @@ class AttributeEncoder:
         for name in self.names:
             value = raw_value(payload, name)
             if name in self.vocabularies:
-                vocabulary = self.vocabularies[name]
                 text = str(value) if value not in (None, "") else None
-                row.append(float(vocabulary.index(text)) if text in vocabulary else -1.0)
+                row.append(float(self._codes[name].get(text, -1)) if text is not None else -1.0)
             else:
                 number = as_number(value)
                 row.append(number if number is not None else math.nan)

@@ -13,15 +13,16 @@ class Hit:
 
     product_id: str
     score: float
-    payload: dict[str, Any]
+    payload: dict[str, Any] | None  # None: a source that scores ids only; the pipeline reads it once
 
 
 @dataclass
 class Candidate:
     product_id: str
-    payload: dict[str, Any]
+    payload: dict[str, Any]  # empty until read (a stored payload always holds the product id)
     scores: dict[str, float] = field(default_factory=dict)
     ranks: dict[str, int] = field(default_factory=dict)
+    text_similarity: float | None = None  # cosine with the user's text profile, when there is one
 
 
 def merge(lists: Iterable[tuple[str, list[Hit]]]) -> dict[str, Candidate]:
@@ -29,7 +30,9 @@ def merge(lists: Iterable[tuple[str, list[Hit]]]) -> dict[str, Candidate]:
     merged: dict[str, Candidate] = {}
     for source, hits in lists:
         for rank, hit in enumerate(hits):
-            candidate = merged.setdefault(hit.product_id, Candidate(hit.product_id, hit.payload))
+            candidate = merged.setdefault(hit.product_id, Candidate(hit.product_id, hit.payload or {}))
+            if not candidate.payload and hit.payload:
+                candidate.payload = hit.payload
             candidate.scores[source] = hit.score
             candidate.ranks[source] = rank
     return merged

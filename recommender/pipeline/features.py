@@ -11,17 +11,15 @@ from datetime import datetime
 
 import numpy as np
 
-from recommender.catalog import Catalog
 from recommender.collab.registry import PublishedModel
-from recommender.ids import product_point_id
 from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.attributes import AttributeEncoder
 from recommender.pipeline.candidates import Candidate
+from recommender.pipeline.product_cache import ProductCache
 from recommender.pipeline.rankers import FeatureFrame, FusionRanker
 from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.stats import ItemStats
 from recommender.pipeline.user_state import UserState
-from recommender.store import VectorStore
 
 ITEM_COLUMNS = [
     "text_similarity",
@@ -39,6 +37,9 @@ ITEM_COLUMNS = [
     "fusion_score",
 ]
 NUMERIC_CONTEXT = {"hour", "weekday"}
+# The payload fields ranking reads (features, attribute features, the category cap); the rest of a
+# product is read for the returned items only.
+RANKING_PAYLOAD_KEYS = ("product_id", "category", "brand", "price", "attributes")
 
 
 def context_values(request: PipelineRequest, keys: Sequence[str]) -> list[float]:
@@ -63,6 +64,15 @@ def context_values(request: PipelineRequest, keys: Sequence[str]) -> list[float]
     return values
 
 
+def _relative_price(price: object, typical_price: float | None) -> float:
+    if not price or not typical_price:
+        return math.nan
+    try:
+        return float(price) / typical_price  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _top_category(path: str) -> str:
     return path.split(" > ")[0] if path else ""
 
@@ -70,14 +80,12 @@ def _top_category(path: str) -> str:
 class FeatureBuilder:
     def __init__(
         self,
-        store: VectorStore,
-        catalog: Catalog,
+        products: ProductCache,
         sources: Sequence[str],
         context_keys: Sequence[str],
         fusion_weights: dict[str, float],
     ) -> None:
-        self._store = store
-        self._catalog = catalog
+        self._products = products
         self.sources = list(sources)
         self.context_keys = list(context_keys)
         self._fusion = FusionRanker(fusion_weights)
@@ -102,8 +110,6 @@ class FeatureBuilder:
         encoder: AttributeEncoder,
         depth: int,
     ) -> FeatureFrame:
-        ids = [candidate.product_id for candidate in candidates]
-        text_vectors = self._text_vectors(ids) if user.profile is not None else {}
         learned = model.vectors_by_id() if model is not None else {}
         history = self._history_payloads(user)
         categories = Counter(payload.get("category", "") for payload in history)
@@ -112,54 +118,68 @@ class FeatureBuilder:
         prices = [float(p["price"]) for p in history if p.get("price")]
         typical_price = statistics.median(prices) if prices else None
         size = max(1, len(history))
-        context = context_values(request, self.context_keys)
-        history_length = math.log1p(len(user.positives))
-        fusion = self._fusion.score(FeatureFrame([], np.zeros((len(candidates), 0)), candidates))
-        rows: list[list[float]] = []
-        for candidate in candidates:
-            payload = candidate.payload
-            pid = candidate.product_id
-            row: list[float] = []
-            for source in self.sources:
-                row.append(candidate.scores.get(source, math.nan))
-                row.append(float(candidate.ranks.get(source, depth)))
-            vector = text_vectors.get(pid)
-            collab_vector = learned.get(pid)
-            if collab_vector is None:
-                collab_vector = parts.predicted_vector(pid)
-            category = payload.get("category", "")
-            price = payload.get("price")
-            row += [
-                float(vector @ user.profile) if vector is not None and user.profile is not None else math.nan,
-                float(collab_vector @ user.collab)
-                if collab_vector is not None and user.collab is not None
-                else math.nan,
-                stats.log_users(pid),
-                stats.log_recent(pid),
-                parts.popularity_prior(pid),
-                stats.age_days(pid),
-                categories[category] / size if category and history else math.nan,
-                tops[_top_category(category)] / size if category and history else math.nan,
-                brands[payload.get("brand", "")] / size if payload.get("brand") and history else math.nan,
-                float(price) / typical_price if price and typical_price else math.nan,
-                history_length,
-                float(len(candidate.ranks)),
-                fusion[len(rows)],
+        nan = math.nan
+        ids = [candidate.product_id for candidate in candidates]
+        payloads = [candidate.payload for candidate in candidates]
+        item_categories = [str(payload.get("category") or "") for payload in payloads]
+        item_brands = [str(payload.get("brand") or "") for payload in payloads]
+        columns: list[list[float] | np.ndarray] = []
+        for source in self.sources:
+            columns.append([candidate.scores.get(source, nan) for candidate in candidates])
+            columns.append([float(candidate.ranks.get(source, depth)) for candidate in candidates])
+        columns += [
+            [nan if c.text_similarity is None else float(c.text_similarity) for c in candidates],
+            self._collab_similarity(ids, learned, parts, user),
+            [stats.log_users(pid) for pid in ids],
+            [stats.log_recent(pid) for pid in ids],
+            [parts.popularity_prior(pid) for pid in ids],
+            [stats.age_days(pid) for pid in ids],
+            [categories[c] / size if c and history else nan for c in item_categories],
+            [tops[_top_category(c)] / size if c and history else nan for c in item_categories],
+            [brands[b] / size if b and history else nan for b in item_brands],
+            [_relative_price(payload.get("price"), typical_price) for payload in payloads],
+            [math.log1p(len(user.positives))] * len(candidates),
+            [float(len(candidate.ranks)) for candidate in candidates],
+            self._fusion.score(FeatureFrame([], np.zeros((len(candidates), 0)), candidates)),
+        ]
+        item_part = np.asarray(columns, dtype=np.float64).reshape(len(columns), len(candidates)).T
+        attributes = np.asarray([encoder.encode(payload) for payload in payloads], dtype=np.float64)
+        context = np.tile(
+            np.asarray(context_values(request, self.context_keys), dtype=np.float64), (len(ids), 1)
+        )
+        matrix = np.hstack(
+            [
+                item_part,
+                attributes.reshape(len(ids), len(encoder.columns)),
+                context.reshape(len(ids), len(self.context_keys)),
             ]
-            row += encoder.encode(payload)
-            row += context
-            rows.append(row)
-        matrix = np.asarray(rows, dtype=np.float64).reshape(len(candidates), len(self.columns(encoder)))
+        )
         return FeatureFrame(self.columns(encoder), matrix, candidates)
 
-    def _text_vectors(self, product_ids: list[str]) -> dict[str, np.ndarray]:
-        points = self._store.retrieve([product_point_id(pid) for pid in product_ids], with_vectors=True)
-        return {point.payload["product_id"]: point.vector for point in points if point.vector is not None}
+    @staticmethod
+    def _collab_similarity(
+        ids: list[str], learned: dict[str, np.ndarray], parts: TrainedParts, user: UserState
+    ) -> np.ndarray:
+        """The sequence model's score: its item vector, or the item tower's prediction for a new product."""
+        scores = np.full(len(ids), math.nan)
+        if user.collab is None:
+            return scores
+        rows, vectors = [], []
+        for row, pid in enumerate(ids):
+            vector = learned.get(pid)
+            if vector is None:
+                vector = parts.predicted_vector(pid)
+            if vector is not None:
+                rows.append(row)
+                vectors.append(vector)
+        if rows:
+            scores[rows] = np.asarray(vectors, dtype=np.float32) @ user.collab
+        return scores
 
     def _history_payloads(self, user: UserState) -> list[dict]:
         """Payloads of the user's positive products (read once per request)."""
         if not user.history_payloads and user.positives:
             wanted = list(dict.fromkeys(user.positives[-200:]))
-            points = self._store.retrieve([product_point_id(pid) for pid in wanted])
-            user.history_payloads = {point.payload["product_id"]: point.payload for point in points}
+            held = self._products.get_many(wanted)
+            user.history_payloads = {pid: fields.payload for pid, fields in held.items()}
         return list(user.history_payloads.values())

@@ -20,7 +20,8 @@ from recommender.models import ProductFilter, Recommendation, RecommendationList
 from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.attributes import AttributeEncoder
 from recommender.pipeline.candidates import Candidate, merge
-from recommender.pipeline.features import FeatureBuilder
+from recommender.pipeline.features import RANKING_PAYLOAD_KEYS, FeatureBuilder
+from recommender.pipeline.product_cache import ProductCache
 from recommender.pipeline.rankers import FeatureFrame, FusionRanker, LearnedRanker, Ranker
 from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.rules import category_cap, mmr
@@ -75,6 +76,7 @@ class Pipeline:
         llm: LLMFeatures | None = None,
         config: PipelineSettings | None = None,
         stats: LiveItemStats | None = None,
+        products: ProductCache | None = None,
     ) -> None:
         self._store = store
         self._catalog = catalog
@@ -87,6 +89,9 @@ class Pipeline:
         self.llm = llm
         self.config = config or settings.pipeline
         self._stats = stats or LiveItemStats(events, self.config.recent_days)
+        self._cache = products or ProductCache(
+            store, RANKING_PAYLOAD_KEYS, lambda: catalog.generation, self.config.product_cache_size
+        )
         self._users = UserStates(events, profiles, settings.recommend)
         self._sources: dict[str, Source] = build_sources(store, catalog, embedder, settings.recommend)
 
@@ -106,6 +111,7 @@ class Pipeline:
             self.llm,
             config,
             self._stats,
+            self._cache,
         )
 
     # --- the whole request -------------------------------------------------------------------------
@@ -137,14 +143,17 @@ class Pipeline:
         model = self.model()
         ranked = self.rank(request, depth, model)
         notes = self._notes(request, ranked, model)
+        chosen = ranked.ordered[:depth]
+        products = self._products([candidate.product_id for candidate in chosen])
         items = [
             Recommendation(
                 product_id=candidate.product_id,
                 score=score,
                 signal=self._item_signal(candidate, request),
-                product=public_payload(candidate.payload),
+                product=public_payload(products[candidate.product_id]),
             )
-            for candidate, score in zip(ranked.ordered[:depth], ranked.scores, strict=False)
+            for candidate, score in zip(chosen, ranked.scores, strict=False)
+            if candidate.product_id in products
         ]
         signal = self._list_signal(request, ranked.contributors)
         if len(items) < depth:
@@ -187,14 +196,23 @@ class Pipeline:
             stats,
         )
         per_source = max(self.config.depth, depth)
-        lists = [(name, self._sources[name].candidates(context, per_source)) for name in names]
+        lists = [
+            (
+                name,
+                self._sources[name].candidates(
+                    context, max(depth, self.config.source_depths.get(name, per_source))
+                ),
+            )
+            for name in names
+        ]
         contributors = [name for name, hits in lists if hits]
-        merged = list(merge(lists).values())
         if ranker is None:
             ranker = self._ranker(request, parts)
+        featured = isinstance(ranker, LearnedRanker) or encoder is not None
+        merged = self._read_candidates(list(merge(lists).values()), user, featured)
         frame = None
         if merged:
-            if isinstance(ranker, LearnedRanker) or encoder is not None:
+            if featured:
                 learned = ranker if isinstance(ranker, LearnedRanker) else None
                 frame = self.features(learned).frame(
                     request, user, merged, model, parts, stats, encoder or self.encoder(learned), per_source
@@ -208,7 +226,8 @@ class Pipeline:
         ordered = self._diversify([merged[index] for index in order], user, depth)
         if request.personal:
             page = min(depth, request.k, self.config.new_product_page)
-            ordered = keep_new_products(ordered, stats, self.config.new_product_slots, page)
+            by_source = self.config.new_product_order == "new_source"
+            ordered = keep_new_products(ordered, stats, self.config.new_product_slots, page, by_source)
         score_of = {
             candidate.product_id: float(score) for candidate, score in zip(merged, scores, strict=True)
         }
@@ -220,6 +239,35 @@ class Pipeline:
             ranker.name,
             contributors,
         )
+
+    def _products(self, product_ids: list[str]) -> dict[str, dict]:
+        """The whole stored payloads of the products a response returns (ranking read only a few fields)."""
+        points = self._store.retrieve([product_point_id(pid) for pid in product_ids])
+        return {point.payload["product_id"]: point.payload for point in points}
+
+    def _read_candidates(self, merged: list[Candidate], user: UserState, featured: bool) -> list[Candidate]:
+        """What the sources left out: the ranking fields of candidates that came as bare ids and (for
+        the features) every candidate's cosine with the user's text profile. Candidates whose product
+        is gone from the catalog are dropped."""
+        fields = self._cache.get_many([candidate.product_id for candidate in merged])
+        for candidate in merged:
+            held = fields.get(candidate.product_id)
+            if held is not None and not candidate.payload:
+                candidate.payload = held.payload
+            if "text" in candidate.scores:
+                candidate.text_similarity = candidate.scores["text"]
+        if featured and user.profile is not None:
+            unknown = [
+                (candidate, vector)
+                for candidate in merged
+                if candidate.text_similarity is None
+                and (vector := getattr(fields.get(candidate.product_id), "vector", None)) is not None
+            ]
+            if unknown:
+                similarities = np.asarray([vector for _, vector in unknown]) @ user.profile
+                for (candidate, _), similarity in zip(unknown, similarities.tolist(), strict=True):
+                    candidate.text_similarity = similarity
+        return [candidate for candidate in merged if candidate.payload]
 
     def source_names(self, request: PipelineRequest) -> list[str]:
         if request.positive or request.negative:
@@ -236,7 +284,7 @@ class Pipeline:
         sources = ranker.meta["sources"] if ranker is not None else self.config.sources
         keys = ranker.meta["context_keys"] if ranker is not None else self.config.context_features
         weights = ranker.meta["fusion_weights"] if ranker is not None else self.config.fusion_weights
-        return FeatureBuilder(self._store, self._catalog, sources, keys, weights)
+        return FeatureBuilder(self._cache, sources, keys, weights)
 
     def encoder(self, ranker: LearnedRanker | None = None) -> AttributeEncoder:
         if ranker is not None:
@@ -344,17 +392,19 @@ class Pipeline:
         return SIGNAL_OF[best] if len(personal) <= 1 else Signal.HYBRID
 
 
-def keep_new_products(ordered: list[Candidate], stats: ItemStats, slots: int, k: int) -> list[Candidate]:
+def keep_new_products(
+    ordered: list[Candidate], stats: ItemStats, slots: int, k: int, by_source: bool = False
+) -> list[Candidate]:
     """Make sure the first ``k`` hold up to ``slots`` products without events: the best ones below the
-    cut move up to its last places (a new product has no history to earn a place with)."""
+    cut (in ranked order, or the new-arrivals source's with ``by_source``) move up to its last places
+    (a new product has no history to earn a place with)."""
     if slots <= 0 or len(ordered) <= k:
         return ordered
     head, tail = ordered[:k], ordered[k:]
     missing = slots - sum(1 for candidate in head if candidate.product_id not in stats.users)
     new = [candidate for candidate in tail if candidate.product_id not in stats.users]
-    # The new-arrivals source ranks products without events on what their content predicts for this
-    # user; its order decides which of them get the places (the ranker has no events to go on).
-    new.sort(key=lambda candidate: candidate.ranks.get("new", len(ordered)))
+    if by_source:
+        new.sort(key=lambda candidate: candidate.ranks.get("new", len(ordered)))
     promoted = new[: max(0, missing)]
     if not promoted:
         return ordered

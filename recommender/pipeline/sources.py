@@ -46,6 +46,14 @@ def _hits(points: Sequence[ScoredPoint]) -> list[Hit]:
     return [Hit(point.payload["product_id"], point.score, point.payload) for point in points]
 
 
+def _bare_hits(points: Sequence[ScoredPoint]) -> list[Hit]:
+    """Hits read with the product id only (the pipeline reads the payloads it needs once, after the merge)."""
+    return [Hit(point.payload["product_id"], point.score, None) for point in points]
+
+
+ID_ONLY = ("product_id",)
+
+
 def unit(vector: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(vector))
     return (vector / norm).astype(np.float32) if norm else vector.astype(np.float32)
@@ -62,8 +70,10 @@ class TextProfileSource:
     def candidates(self, context: SourceContext, depth: int) -> list[Hit]:
         if context.user.profile is None:
             return []
-        return _hits(
-            self._store.search(context.user.profile, depth, context.conditions, context.exclude_points)
+        return _bare_hits(
+            self._store.search(
+                context.user.profile, depth, context.conditions, context.exclude_points, payload_keys=ID_ONLY
+            )
         )
 
 
@@ -79,13 +89,19 @@ class CollabSource:
         if context.user.collab is None or context.model is None:
             return []
         points = self._store.search(
-            context.user.collab, depth, context.conditions, context.exclude_points, using=context.model.slot
+            context.user.collab,
+            depth,
+            context.conditions,
+            context.exclude_points,
+            using=context.model.slot,
+            payload_keys=ID_ONLY,
         )
-        return _hits(points)
+        return _bare_hits(points)
 
 
 class _RankedIdsSource:
-    """A source that scores product ids itself, then keeps those the filters allow."""
+    """A source that scores product ids itself, then keeps those the filters allow. Without filters it
+    reads nothing from the store: the pipeline reads every candidate's payload once, after the merge."""
 
     name = ""
 
@@ -101,10 +117,12 @@ class _RankedIdsSource:
         ranked = ranked[: depth * 2]
         if not ranked:
             return []
+        if not context.conditions:
+            return [Hit(pid, score, None) for pid, score in ranked[:depth]]
         pool = [*context.conditions, HasIdCondition(tuple(product_point_id(pid) for pid, _ in ranked))]
         points, _ = self._store.scroll(len(ranked), conditions=pool)
-        payloads = {point.payload["product_id"]: point.payload for point in points}
-        return [Hit(pid, score, payloads[pid]) for pid, score in ranked if pid in payloads][:depth]
+        allowed = {point.payload["product_id"] for point in points}
+        return [Hit(pid, score, None) for pid, score in ranked if pid in allowed][:depth]
 
 
 class CoOccurrenceSource(_RankedIdsSource):
@@ -145,19 +163,34 @@ class NewArrivalsSource(_RankedIdsSource):
 
     name = "new"
 
+    def __init__(self, store: VectorStore) -> None:
+        super().__init__(store)
+        # (tower, stats) -> the products still without events, their predicted vectors and priors;
+        # recomputed when either object is replaced (a new model, new events).
+        self._still_new: tuple[object, object, list[str], np.ndarray, np.ndarray] | None = None
+
     def scored_ids(self, context: SourceContext, depth: int) -> list[tuple[str, float]]:
         tower = context.parts.tower
         if tower is None or not tower.cold_ids:
             return []
-        still_new = [index for index, pid in enumerate(tower.cold_ids) if pid not in context.stats.users]
-        if not still_new:
+        ids, vectors, priors = self._products_still_new(context)
+        if not ids:
             return []
-        if context.user.collab is not None:
-            scores = tower.cold_vectors[still_new] @ context.user.collab
-        else:
-            scores = np.asarray([context.parts.popularity_prior(tower.cold_ids[i]) for i in still_new])
+        scores = vectors @ context.user.collab if context.user.collab is not None else priors
         order = np.argsort(-scores, kind="stable")[: depth * 2]
-        return [(tower.cold_ids[still_new[i]], float(scores[i])) for i in order]
+        return [(ids[i], float(scores[i])) for i in order]
+
+    def _products_still_new(self, context: SourceContext) -> tuple[list[str], np.ndarray, np.ndarray]:
+        tower, stats = context.parts.tower, context.stats
+        memo = self._still_new
+        if memo is None or memo[0] is not tower or memo[1] is not stats:
+            assert tower is not None
+            index = [i for i, pid in enumerate(tower.cold_ids) if pid not in stats.users]
+            ids = [tower.cold_ids[i] for i in index]
+            priors = np.asarray([context.parts.popularity_prior(pid) for pid in ids], dtype=np.float64)
+            memo = (tower, stats, ids, tower.cold_vectors[index], priors)
+            self._still_new = memo
+        return memo[2], memo[3], memo[4]
 
 
 class QuerySource:

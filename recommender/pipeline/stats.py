@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from recommender.events import EventStore
 
@@ -49,10 +50,19 @@ class ItemStats:
         )
 
     def most_popular(self, limit: int) -> list[tuple[str, int]]:
-        return sorted(self.users.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        return self._by_users[:limit]
 
     def trending(self, limit: int) -> list[tuple[str, int]]:
-        return sorted(self.recent.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        return self._by_recent_users[:limit]
+
+    # Sorted once per statistics object (they are replaced, never changed in place).
+    @cached_property
+    def _by_users(self) -> list[tuple[str, int]]:
+        return sorted(self.users.items(), key=lambda item: (-item[1], item[0]))
+
+    @cached_property
+    def _by_recent_users(self) -> list[tuple[str, int]]:
+        return sorted(self.recent.items(), key=lambda item: (-item[1], item[0]))
 
     def log_users(self, product_id: str) -> float:
         return math.log1p(self.users.get(product_id, 0))

@@ -59,7 +59,7 @@ class UserStates:
         profile = (
             self._profiles.from_history(history)
             if request.history is not None
-            else self._profiles.get(str(request.user_id))
+            else self._profiles.get(str(request.user_id), history)
         )
         positives: list[str] = []
         engaged: list[str] = []

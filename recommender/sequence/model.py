@@ -56,15 +56,20 @@ class SequenceModel(nn.Module):
         nn.init.normal_(self.item_embedding.weight, std=0.02)
         nn.init.normal_(self.position_embedding.weight, std=0.02)
 
-    def encode(self, sequences: torch.Tensor, blocked: torch.Tensor | None = None) -> torch.Tensor:
+    def encode(
+        self, sequences: torch.Tensor, blocked: torch.Tensor | None = None, first_position: int = 0
+    ) -> torch.Tensor:
         """Hidden states [B, L, H] for left-padded sequences [B, L].
 
         ``blocked`` [B, L, L] (True = may not attend) overrides the objective's default pattern
         (causal for SASRec, none for BERT4Rec). Padding keys are always blocked, except for a position
-        attending to itself, so that no row is fully blocked.
+        attending to itself, so that no row is fully blocked. ``first_position``: the sequences are the
+        tail of longer left-padded ones from that position on (the positions keep their embeddings).
         """
         batch, length = sequences.shape
-        positions = torch.arange(length, device=sequences.device).unsqueeze(0)
+        positions = torch.arange(first_position, first_position + length, device=sequences.device).unsqueeze(
+            0
+        )
         hidden = self.item_embedding(sequences) * (self.config.hidden**0.5) + self.position_embedding(
             positions
         )
@@ -86,15 +91,27 @@ class SequenceModel(nn.Module):
         return self.item_embedding.weight[1 : self.config.item_count + 1].detach()
 
     def next_item_state(self, sequences: torch.Tensor) -> torch.Tensor:
-        """The user's state for predicting the next item: [B, H]."""
+        """The user's state for predicting the next item: [B, H].
+
+        Padding columns that every sequence shares are cut first: padding is never attended to, so the
+        result is the same, and a short history costs its own length instead of ``max_length``."""
         if self.config.objective is Objective.CAUSAL:
-            return self.encode(sequences)[:, -1]
+            tail, first = _without_shared_padding(sequences)
+            return self.encode(tail, first_position=first)[:, -1]
         # Masked and permutation objectives predict a mask token appended after the history.
         with_mask = torch.cat([sequences[:, 1:], torch.full_like(sequences[:, :1], self.mask_token)], dim=1)
+        tail, first = _without_shared_padding(with_mask)
         if self.config.objective is Objective.MASKED:
-            return self.encode(with_mask)[:, -1]
-        causal = _causal(with_mask.shape[1], sequences.device).expand(len(sequences), -1, -1)
-        return self.encode(with_mask, causal)[:, -1]
+            return self.encode(tail, first_position=first)[:, -1]
+        causal = _causal(tail.shape[1], sequences.device).expand(len(sequences), -1, -1)
+        return self.encode(tail, causal, first_position=first)[:, -1]
+
+
+def _without_shared_padding(sequences: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Left-padded sequences without the leading columns that are padding in every row."""
+    used = (sequences != 0).any(dim=0).nonzero()
+    first = int(used[0]) if len(used) else sequences.shape[1] - 1
+    return sequences[:, first:], first
 
 
 def _causal(length: int, device: torch.device) -> torch.Tensor:

@@ -62,7 +62,11 @@ class VectorStore(Protocol):
 
     def delete(self, point_ids: Sequence[str]) -> None: ...
 
-    def retrieve(self, point_ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]: ...
+    def retrieve(
+        self, point_ids: Sequence[str], with_vectors: bool = False, payload_keys: Sequence[str] | None = None
+    ) -> list[StoredPoint]:
+        """The points that exist; ``payload_keys`` reads only those payload fields (None: all)."""
+        ...
 
     def search(
         self,
@@ -71,9 +75,11 @@ class VectorStore(Protocol):
         conditions: Sequence[Condition] = (),
         exclude_ids: Sequence[str] = (),
         using: str | None = None,
+        payload_keys: Sequence[str] | None = None,
     ) -> list[ScoredPoint]:
         """Nearest points that satisfy every condition: cosine on the main vector, or dot product on a
-        named extra vector (``using``); points without that vector are not candidates."""
+        named extra vector (``using``); points without that vector are not candidates. ``payload_keys``
+        reads only those payload fields (None: all)."""
         ...
 
     def update_vectors(self, vector_name: str, vectors: dict[str, np.ndarray]) -> None:

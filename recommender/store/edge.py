@@ -112,11 +112,15 @@ class EdgeVectorStore:
         if point_ids:
             self._call(lambda: self._shard.update(edge.UpdateOperation.delete_points(list(point_ids))))
 
-    def retrieve(self, point_ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
+    def retrieve(
+        self, point_ids: Sequence[str], with_vectors: bool = False, payload_keys: Sequence[str] | None = None
+    ) -> list[StoredPoint]:
         if not point_ids:
             return []
         records = self._call(
-            lambda: self._shard.retrieve(list(point_ids), with_payload=True, with_vector=with_vectors)
+            lambda: self._shard.retrieve(
+                list(point_ids), with_payload=_payload_selector(payload_keys), with_vector=with_vectors
+            )
         )
         return [self._stored(record, with_vectors) for record in records]
 
@@ -127,9 +131,10 @@ class EdgeVectorStore:
         conditions: Sequence[Condition] = (),
         exclude_ids: Sequence[str] = (),
         using: str | None = None,
+        payload_keys: Sequence[str] | None = None,
     ) -> list[ScoredPoint]:
         query = edge.Query.Nearest(vector.tolist(), using=using or self.spec.vector_name)
-        return self._query(query, limit, conditions, exclude_ids)
+        return self._query(query, limit, conditions, exclude_ids, payload_keys)
 
     def update_vectors(self, vector_name: str, vectors: dict[str, np.ndarray]) -> None:
         if not vectors:
@@ -159,10 +164,18 @@ class EdgeVectorStore:
         return self._query(query, limit, conditions, exclude_ids)
 
     def _query(
-        self, query: Any, limit: int, conditions: Sequence[Condition], exclude_ids: Sequence[str]
+        self,
+        query: Any,
+        limit: int,
+        conditions: Sequence[Condition],
+        exclude_ids: Sequence[str],
+        payload_keys: Sequence[str] | None = None,
     ) -> list[ScoredPoint]:
         request = edge.QueryRequest(
-            limit=limit, query=query, with_payload=True, filter=_edge_filter(conditions, exclude_ids)
+            limit=limit,
+            query=query,
+            with_payload=_payload_selector(payload_keys),
+            filter=_edge_filter(conditions, exclude_ids),
         )
         results = self._call(lambda: self._shard.query(request))
         return [ScoredPoint(str(hit.id), float(hit.score), dict(hit.payload or {})) for hit in results]
@@ -203,6 +216,10 @@ class EdgeVectorStore:
         if with_vectors and record.vector is not None:
             vector = np.asarray(record.vector[self.spec.vector_name], dtype=np.float32)
         return StoredPoint(str(record.id), dict(record.payload or {}), vector)
+
+
+def _payload_selector(payload_keys: Sequence[str] | None) -> bool | list[str]:
+    return True if payload_keys is None else list(payload_keys)
 
 
 def _edge_filter(conditions: Sequence[Condition], exclude_ids: Sequence[str]) -> edge.Filter | None:

@@ -104,12 +104,17 @@ class ServerVectorStore:
             selector = models.PointIdsList(points=list(point_ids))
             self._call(lambda: self._client.delete(self.spec.name, selector, wait=True))
 
-    def retrieve(self, point_ids: Sequence[str], with_vectors: bool = False) -> list[StoredPoint]:
+    def retrieve(
+        self, point_ids: Sequence[str], with_vectors: bool = False, payload_keys: Sequence[str] | None = None
+    ) -> list[StoredPoint]:
         if not point_ids:
             return []
         records = self._call(
             lambda: self._client.retrieve(
-                self.spec.name, list(point_ids), with_payload=True, with_vectors=with_vectors
+                self.spec.name,
+                list(point_ids),
+                with_payload=True if payload_keys is None else list(payload_keys),
+                with_vectors=with_vectors,
             )
         )
         return [self._stored(record, with_vectors) for record in records]
@@ -121,8 +126,9 @@ class ServerVectorStore:
         conditions: Sequence[Condition] = (),
         exclude_ids: Sequence[str] = (),
         using: str | None = None,
+        payload_keys: Sequence[str] | None = None,
     ) -> list[ScoredPoint]:
-        return self._query(vector.tolist(), limit, conditions, exclude_ids, using)
+        return self._query(vector.tolist(), limit, conditions, exclude_ids, using, payload_keys)
 
     def update_vectors(self, vector_name: str, vectors: dict[str, np.ndarray]) -> None:
         if not vectors:
@@ -161,6 +167,7 @@ class ServerVectorStore:
         conditions: Sequence[Condition],
         exclude_ids: Sequence[str],
         using: str | None = None,
+        payload_keys: Sequence[str] | None = None,
     ) -> list[ScoredPoint]:
         response = self._call(
             lambda: self._client.query_points(
@@ -169,7 +176,7 @@ class ServerVectorStore:
                 using=using or self.spec.vector_name,
                 query_filter=_server_filter(conditions, exclude_ids),
                 limit=limit,
-                with_payload=True,
+                with_payload=True if payload_keys is None else list(payload_keys),
             )
         )
         return [
