@@ -13,7 +13,7 @@ from cachetools import TTLCache
 from recommender.errors import NotFoundError
 from recommender.llm.chat import ChatModel
 from recommender.llm.explain import Evidence, mentions_outside, template_sentence
-from recommender.llm.gate import quality_problem
+from recommender.llm.gate import SENTENCE_END, language_problem, quality_problem, ungrounded_sentence
 from recommender.llm.prompting import as_data, leaks_system_prompt, render, system_prompt
 from recommender.llm.templates import phrases
 from recommender.models import Recommendation
@@ -29,8 +29,6 @@ DIFFERENCE = re.compile(r"\b(differ|different|difference|compare|versus|vs)\b", 
 CHEAPER_ZH = re.compile(r"便宜|实惠|划算|低价|价格更低")
 DIFFERENCE_ZH = re.compile(r"区别|不同|差别|差异|比较|对比")
 ALTERNATIVE_ZH = re.compile(r"类似|相似|替代|其他|别的")
-# A sentence is complete once its closing mark is followed by space (or is a CJK mark, which needs none).
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
 
 
 @dataclass
@@ -121,6 +119,26 @@ def template_answer(
             say["difference"].format(title=title, other=match.title, verb=verb, similarity=match.similarity)
         )
     return template_sentence(context.evidence, language)
+
+
+def chat_facts(context: ChatContext, alternatives: list[Recommendation]) -> list[str]:
+    """What an answer may state: the evidence, the product's own category, brand and price, the
+    shopper's history titles and the alternatives found (titles and prices)."""
+    product = context.product
+    facts = [*context.evidence.facts(), *context.history_titles]
+    facts += [part for part in str(product.get("category") or "").split(" > ") if part]
+    facts += [str(product[key]) for key in ("brand",) if product.get(key)]
+    facts += _prices(product.get("price"))
+    for item in alternatives:
+        facts.append(item.product["title"])
+        facts += _prices(item.product.get("price"))
+    return facts
+
+
+def _prices(price: object) -> list[str]:
+    if not isinstance(price, int | float):
+        return []
+    return [f"{price:.2f}", f"{price:g}"]
 
 
 class ConversationService:
@@ -251,7 +269,9 @@ class ConversationService:
                 for piece in pieces:
                     sentences, pending = complete_sentences(pending + piece)
                     for sentence in sentences:
-                        problem = self._reject_reason(" ".join([*passed, sentence]), context, alternatives)
+                        problem = self._reject_reason(
+                            " ".join([*passed, sentence]), context, alternatives, language
+                        )
                         if problem:
                             break
                         passed.append(sentence.strip())
@@ -259,7 +279,9 @@ class ConversationService:
                     if problem:
                         break
                 if not problem and pending.strip():
-                    problem = self._reject_reason(" ".join([*passed, pending]), context, alternatives)
+                    problem = self._reject_reason(
+                        " ".join([*passed, pending]), context, alternatives, language
+                    )
                     if not problem:
                         passed.append(pending.strip())
                         yield pending.strip()
@@ -283,12 +305,18 @@ class ConversationService:
         yield ChatAnswer(conversation_id, text, intent, alternatives, context.evidence, source, note)
 
     @staticmethod
-    def _reject_reason(text: str, context: ChatContext, alternatives: list[Recommendation]) -> str | None:
+    def _reject_reason(
+        text: str, context: ChatContext, alternatives: list[Recommendation], language: str = "en"
+    ) -> str | None:
         if not text or len(text) > 1500:
             return "empty or too long"
         if leaks_system_prompt(text):
             return "repeats the instructions"
-        problem = quality_problem(text)
+        problem = (
+            quality_problem(text)
+            or language_problem(text, language)
+            or ungrounded_sentence(text, chat_facts(context, alternatives))
+        )
         if problem:
             return problem
         allowed = {

@@ -17,7 +17,7 @@ import numpy as np
 from recommender.events import StoredEvent
 from recommender.llm.calls import LLMBusyError, LLMCalls, LLMTimeoutError
 from recommender.llm.chat import ChatModel
-from recommender.llm.gate import quality_problem
+from recommender.llm.gate import language_problem, quality_problem, ungrounded_sentence
 from recommender.llm.prompting import as_data, leaks_system_prompt, render, system_prompt
 from recommender.llm.templates import phrases
 from recommender.models import Recommendation, Signal
@@ -76,6 +76,19 @@ class Evidence:
         if self.shared_brand:
             names.add(self.shared_brand.lower())
         return names
+
+    def facts(self) -> list[str]:
+        """What a generated sentence may state (the gate wants one in every sentence)."""
+        facts = [match.title for match in self.nearest_history]
+        if self.shared_category:
+            facts += [self.shared_category, *self.shared_category.split(" > ")]
+        if self.shared_brand:
+            facts.append(self.shared_brand)
+        facts += [str(value) for value in self.shared_attributes.values()]
+        facts += self.query_terms
+        if self.signal == Signal.POPULAR.value:
+            facts += ["popular", "bestseller", "best-seller", "热门", "畅销", "受欢迎"]
+        return [fact for fact in facts if fact.strip()]
 
     def lines(self) -> str:
         lines = [f"signal: {self.signal}"]
@@ -243,18 +256,24 @@ class Explainer:
             return Explanation(evidence, fallback, "template", f"LLM {error}")
         except Exception as error:
             return Explanation(evidence, fallback, "template", f"LLM failed ({type(error).__name__})")
-        problem = self._reject_reason(text, evidence, known_names)
+        problem = self._reject_reason(text, evidence, known_names, language)
         if problem:
             return Explanation(evidence, fallback, "template", f"LLM text rejected: {problem}")
         return Explanation(evidence, text, "llm")
 
     @staticmethod
-    def _reject_reason(text: str, evidence: Evidence, known_names: set[str]) -> str | None:
+    def _reject_reason(
+        text: str, evidence: Evidence, known_names: set[str], language: str = "en"
+    ) -> str | None:
         if not text or len(text) > 600:
             return "empty or too long"
         if leaks_system_prompt(text):
             return "repeats the instructions"
-        problem = quality_problem(text)
+        problem = (
+            quality_problem(text)
+            or language_problem(text, language)
+            or ungrounded_sentence(text, evidence.facts())
+        )
         if problem:
             return problem
         grounding = f"{evidence.title}\n{evidence.lines()}"
