@@ -193,6 +193,12 @@ class PipelineSettings(BaseModel):
         "text similarity, the item tower's predicted vector and popularity, category affinity), or the "
         "new-arrivals source's order (the item tower's vector alone).",
     )
+    new_product_max_rank: int | None = Field(
+        default=None,
+        ge=1,
+        description="A product without events takes a place only if the ranker put it within this many "
+        "(None: always the best one there is).",
+    )
     new_product_page: int = Field(
         default=10,
         ge=1,

@@ -45,6 +45,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "new": {"sources": ["new"], "ranker": "fusion"},
     "served-no-new-slot": {"new_product_slots": 0},
     "served-new-by-source": {"new_product_order": "new_source"},
+    "served-new-within-30": {"new_product_max_rank": 30},
+    "served-new-within-100": {"new_product_max_rank": 100},
     "served+mmr": {"diversity": "mmr"},
 }
 SINGLE_SOURCES = ("collab", "text", "cooccurrence", "popular", "trending", "new")
@@ -52,6 +54,8 @@ COLD_VARIANTS = (
     "served",
     "served-no-new-slot",
     "served-new-by-source",
+    "served-new-within-30",
+    "served-new-within-100",
     "fusion",
     "collab",
     "text",

@@ -12,6 +12,7 @@ from cachetools import TTLCache
 
 from recommender.errors import NotFoundError
 from recommender.llm.chat import ChatModel
+from recommender.llm.comparison import Comparison
 from recommender.llm.explain import Evidence, mentions_outside, template_sentence
 from recommender.llm.gate import SENTENCE_END, language_problem, quality_problem, ungrounded_sentence
 from recommender.llm.prompting import as_data, leaks_system_prompt, render, system_prompt
@@ -70,6 +71,7 @@ class ChatContext:
     history_titles: list[str]
     known_names: set[str]
     find_alternatives: Callable[[str], list[Recommendation]]  # intent -> fresh retrieval
+    compare: Callable[[str, str], Comparison | None] = lambda message, language: None  # noqa: E731
 
 
 @dataclass
@@ -96,10 +98,22 @@ def detect_intent(message: str) -> str:
 
 
 def template_answer(
-    intent: str, context: ChatContext, alternatives: list[Recommendation], language: str = "en"
+    intent: str,
+    context: ChatContext,
+    alternatives: list[Recommendation],
+    language: str = "en",
+    comparison: Comparison | None = None,
 ) -> str:
     say = phrases(language)
     title = context.product["title"]
+    if comparison is not None:
+        if comparison.other is not None:
+            listed = say["separator"].join(comparison.facts) or say["no_differences"]
+            return str(say["compared"].format(title=title, other=comparison.other["title"], facts=listed))
+        if comparison.ambiguous:
+            options = say["separator"].join(str(p["title"]) for p in comparison.ambiguous)
+            return str(say["which_one"].format(name=comparison.name, options=options))
+        return str(say["unknown_other"].format(name=comparison.name))
     if intent in ("cheaper", "alternatives"):
         if not alternatives:
             cheaper = say["cheaper_word"] if intent == "cheaper" else ""
@@ -121,24 +135,43 @@ def template_answer(
     return template_sentence(context.evidence, language)
 
 
-def chat_facts(context: ChatContext, alternatives: list[Recommendation]) -> list[str]:
+def chat_facts(
+    context: ChatContext, alternatives: list[Recommendation], comparison: Comparison | None = None
+) -> list[str]:
     """What an answer may state: the evidence, the product's own category, brand and price, the
-    shopper's history titles and the alternatives found (titles and prices)."""
+    shopper's history titles, the alternatives found (titles, ids and prices) and the computed
+    differences from a product the shopper named."""
     product = context.product
     facts = [*context.evidence.facts(), *context.history_titles]
     facts += [part for part in str(product.get("category") or "").split(" > ") if part]
     facts += [str(product[key]) for key in ("brand",) if product.get(key)]
     facts += _prices(product.get("price"))
     for item in alternatives:
-        facts.append(item.product["title"])
+        facts += [item.product["title"], item.product_id]
         facts += _prices(item.product.get("price"))
+    if comparison is not None:
+        facts += comparison.facts + [str(p["title"]) for p in comparison.ambiguous]
+        if comparison.other is not None:
+            facts.append(str(comparison.other["title"]))
+            facts += _prices(comparison.other.get("price"))
     return facts
+
+
+def _comparison_text(comparison: Comparison | None) -> str:
+    if comparison is None:
+        return "(no other product named)"
+    if comparison.other is None:
+        options = ", ".join(as_data(str(p["title"]), 100) for p in comparison.ambiguous)
+        return f"'{as_data(str(comparison.name), 100)}' matches " + (options or "no product in the shop")
+    lines = [f"compared with: {as_data(str(comparison.other['title']), 100)}"]
+    return "\n".join(lines + [f"- {as_data(fact, 300)}" for fact in comparison.facts])
 
 
 def _prices(price: object) -> list[str]:
     if not isinstance(price, int | float):
         return []
-    return [f"{price:.2f}", f"{price:g}"]
+    # "7" alone would match any number in any sentence; "7.00" and "24.99" are prices.
+    return list(dict.fromkeys([f"{price:.2f}", *([f"{price:g}"] if "." in f"{price:g}" else [])]))
 
 
 class ConversationService:
@@ -196,6 +229,7 @@ class ConversationService:
         alternatives: list[Recommendation],
         turns: list[Turn],
         language: str,
+        comparison: Comparison | None = None,
     ) -> str:
         product = context.product
         product_text = (
@@ -224,6 +258,7 @@ class ConversationService:
             evidence=context.evidence.lines(),
             history=history or "(not shared)",
             alternatives=alternatives_text,
+            differences=_comparison_text(comparison),
             conversation=conversation,
             message=as_data(message, 1000),
             language=as_data(language, 20),
@@ -251,7 +286,9 @@ class ConversationService:
         message, language = question.message, question.language
         intent = detect_intent(message)
         alternatives = context.find_alternatives(intent) if intent in ("cheaper", "alternatives") else []
-        fallback = template_answer(intent, context, alternatives, language)
+        comparison = context.compare(message, language) if intent == "difference" else None
+        fallback = template_answer(intent, context, alternatives, language, comparison)
+        facts = chat_facts(context, alternatives, comparison)
         source, note, text = "template", "", fallback
         if self._chat is None:
             note = "no LLM configured"
@@ -262,16 +299,14 @@ class ConversationService:
             try:
                 pieces = self._chat.stream(
                     system_prompt(),
-                    self._prompt(message, context, alternatives, turns, language),
+                    self._prompt(message, context, alternatives, turns, language, comparison),
                     self._settings.chat_max_tokens,
                     self._settings.timeout_seconds,
                 )
                 for piece in pieces:
                     sentences, pending = complete_sentences(pending + piece)
                     for sentence in sentences:
-                        problem = self._reject_reason(
-                            " ".join([*passed, sentence]), context, alternatives, language
-                        )
+                        problem = self._reject_reason(" ".join([*passed, sentence]), context, facts, language)
                         if problem:
                             break
                         passed.append(sentence.strip())
@@ -279,9 +314,7 @@ class ConversationService:
                     if problem:
                         break
                 if not problem and pending.strip():
-                    problem = self._reject_reason(
-                        " ".join([*passed, pending]), context, alternatives, language
-                    )
+                    problem = self._reject_reason(" ".join([*passed, pending]), context, facts, language)
                     if not problem:
                         passed.append(pending.strip())
                         yield pending.strip()
@@ -305,23 +338,19 @@ class ConversationService:
         yield ChatAnswer(conversation_id, text, intent, alternatives, context.evidence, source, note)
 
     @staticmethod
-    def _reject_reason(
-        text: str, context: ChatContext, alternatives: list[Recommendation], language: str = "en"
-    ) -> str | None:
+    def _reject_reason(text: str, context: ChatContext, facts: list[str], language: str = "en") -> str | None:
         if not text or len(text) > 1500:
             return "empty or too long"
         if leaks_system_prompt(text):
             return "repeats the instructions"
         problem = (
-            quality_problem(text)
-            or language_problem(text, language)
-            or ungrounded_sentence(text, chat_facts(context, alternatives))
+            quality_problem(text) or language_problem(text, language) or ungrounded_sentence(text, facts)
         )
         if problem:
             return problem
         allowed = {
             context.product["title"].lower(),
-            *(item.product["title"].lower() for item in alternatives),
+            *(fact.lower() for fact in facts),
             *(title.lower() for title in context.history_titles),
             *context.evidence.allowed_names(),
         }
@@ -331,7 +360,7 @@ class ConversationService:
             [
                 str(context.product),
                 context.evidence.lines(),
-                *(str(item.product) + item.product_id for item in alternatives),
+                *facts,
                 *context.history_titles,
             ]
         )

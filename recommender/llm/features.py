@@ -10,6 +10,7 @@ from recommender.catalog import Catalog
 from recommender.events import EventStore, StoredEvent
 from recommender.llm.calls import LLMCalls
 from recommender.llm.chat import ChatModel, OpenAICompatibleChat
+from recommender.llm.comparison import compare
 from recommender.llm.conversation import ChatAnswer, ChatContext, ChatQuestion, ConversationService
 from recommender.llm.explain import Explainer, compute_evidence
 from recommender.llm.rerank import Reranker
@@ -154,8 +155,16 @@ class LLMFeatures:
                     break
             return found[:5]
 
+        def search_titles(name: str, k: int) -> list[dict]:
+            return [item.product for item in self._retriever.for_query(name, k).items]
+
         return ChatContext(
-            product, evidence, [p["title"] for p in history_products.values()], known_names, find_alternatives
+            product,
+            evidence,
+            [p["title"] for p in history_products.values()],
+            known_names,
+            find_alternatives,
+            lambda message, language: compare(message, product, search_titles, language),
         )
 
     def chat(self, question: ChatQuestion) -> ChatAnswer:

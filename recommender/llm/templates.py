@@ -28,6 +28,10 @@ PHRASES: dict[str, dict[str, Any]] = {
         "similar_options": "Similar options to {title}: {listed}.",
         "difference": "{title} is close to {other}, which you {verb}, with a similarity of {similarity:.2f}; "
         "see the product details for what differs.",
+        "compared": "{title} compared with {other}: {facts}.",
+        "no_differences": "the shop's data shows no difference in price, category, brand or attributes",
+        "which_one": "Which product do you mean by '{name}': {options}?",
+        "unknown_other": "I could not find a product called '{name}' in this shop.",
     },
     "zh": {
         "similar": "它与您{verb}的{title}相似",
@@ -51,6 +55,10 @@ PHRASES: dict[str, dict[str, Any]] = {
         "cheaper_options": "比{title}更便宜的选择：{listed}。",
         "similar_options": "与{title}相似的选择：{listed}。",
         "difference": "{title}与您{verb}的{other}相近，相似度为{similarity:.2f}；具体区别请查看商品详情。",
+        "compared": "{title}与{other}的比较：{facts}。",
+        "no_differences": "商店数据中两者的价格、类别、品牌和属性没有区别",
+        "which_one": "您说的“{name}”是指哪一个：{options}？",
+        "unknown_other": "本店没有找到名为“{name}”的商品。",
     },
 }
 

@@ -227,7 +227,14 @@ class Pipeline:
         if request.personal:
             page = min(depth, request.k, self.config.new_product_page)
             by_source = self.config.new_product_order == "new_source"
-            ordered = keep_new_products(ordered, stats, self.config.new_product_slots, page, by_source)
+            ordered = keep_new_products(
+                ordered,
+                stats,
+                self.config.new_product_slots,
+                page,
+                by_source,
+                self.config.new_product_max_rank,
+            )
         score_of = {
             candidate.product_id: float(score) for candidate, score in zip(merged, scores, strict=True)
         }
@@ -393,14 +400,19 @@ class Pipeline:
 
 
 def keep_new_products(
-    ordered: list[Candidate], stats: ItemStats, slots: int, k: int, by_source: bool = False
+    ordered: list[Candidate],
+    stats: ItemStats,
+    slots: int,
+    k: int,
+    by_source: bool = False,
+    max_rank: int | None = None,
 ) -> list[Candidate]:
     """Make sure the first ``k`` hold up to ``slots`` products without events: the best ones below the
-    cut (in ranked order, or the new-arrivals source's with ``by_source``) move up to its last places
-    (a new product has no history to earn a place with)."""
+    cut (in ranked order, or the new-arrivals source's with ``by_source``; only those ranked within
+    ``max_rank`` when given) move up to its last places (a new product has no history to earn one with)."""
     if slots <= 0 or len(ordered) <= k:
         return ordered
-    head, tail = ordered[:k], ordered[k:]
+    head, tail = ordered[:k], ordered[k : max_rank if max_rank is not None else len(ordered)]
     missing = slots - sum(1 for candidate in head if candidate.product_id not in stats.users)
     new = [candidate for candidate in tail if candidate.product_id not in stats.users]
     if by_source:
@@ -411,5 +423,5 @@ def keep_new_products(
     keep = len(head) - len(promoted)
     demoted = head[keep:]
     moved = {id(candidate) for candidate in promoted}
-    rest = [candidate for candidate in tail if id(candidate) not in moved]
+    rest = [candidate for candidate in ordered[k:] if id(candidate) not in moved]
     return [*head[:keep], *promoted, *demoted, *rest]

@@ -12,9 +12,10 @@ from recommender.evaluation.metrics import gini, intra_list_diversity, list_metr
 from recommender.events import StoredEvent
 from recommender.models import EventType
 from recommender.pipeline.attributes import AttributeEncoder
-from recommender.pipeline.candidates import Hit, merge
+from recommender.pipeline.candidates import Candidate, Hit, merge
 from recommender.pipeline.cooccurrence import CoOccurrence
 from recommender.pipeline.item_tower import fit_and_predict
+from recommender.pipeline.pipeline import keep_new_products
 from recommender.pipeline.rankers import FeatureFrame, FusionRanker
 from recommender.pipeline.stats import ItemStats
 from recommender.pipeline.training import held_out_next_events
@@ -107,3 +108,21 @@ def test_exposure_metrics() -> None:
     )
     assert metrics["recall@10"] == 0.5 and metrics["ndcg@10"] == pytest.approx(0.5 / math.log2(3))
     assert metrics["coverage@10"] == 0.75 and metrics["cold_exposure@10"] == 0.25
+
+
+def _candidates(ids: list[str]) -> list[Candidate]:
+    return [Candidate(pid, {"product_id": pid}, ranks={"new": 99 - i}) for i, pid in enumerate(ids)]
+
+
+def test_new_products_take_the_last_places_of_the_first_page() -> None:
+    stats = ItemStats(users={f"w{i}": 5 for i in range(20)})
+    ordered = _candidates([*(f"w{i}" for i in range(12)), "n1", "w12", "n2"])
+    ids = [c.product_id for c in keep_new_products(ordered, stats, 2, 10)]
+    assert ids[:10] == [*(f"w{i}" for i in range(8)), "n1", "n2"]  # in ranked order
+    assert ids[10:] == ["w8", "w9", "w10", "w11", "w12"]  # nothing lost
+    by_source = [c.product_id for c in keep_new_products(ordered, stats, 1, 10, by_source=True)]
+    assert by_source[9] == "n2"  # the new-arrivals source ranks n2 first (rank 85 < 87)
+    # Only new products ranked within max_rank qualify: n2 is 15th, n1 13th.
+    capped = [c.product_id for c in keep_new_products(ordered, stats, 2, 10, max_rank=14)]
+    assert capped[8:10] == ["w8", "n1"] and "n2" not in capped[:10]
+    assert keep_new_products(ordered, stats, 2, 10, max_rank=12) == ordered
