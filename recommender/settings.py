@@ -188,7 +188,7 @@ class PipelineSettings(BaseModel):
         "arrivals), at the end of the list, when any is a candidate. 0: none.",
     )
     new_product_order: Literal["ranker", "new_source"] = Field(
-        default="ranker",
+        default="new_source",
         description="Which products without events get those places: the ranker's best (it reads their "
         "text similarity, the item tower's predicted vector and popularity, category affinity), or the "
         "new-arrivals source's order (the item tower's vector alone).",
