@@ -50,8 +50,8 @@ class UserStates:
         )
         kinds = self.excluded_types()
         excluded = {event.product_id for event in history if event.event_type.value in kinds}
-        if request.history is None and request.user_id:
-            # The history read is capped; exclusions must cover the user's whole past.
+        if request.history is None and request.user_id and len(history) >= self._settings.history_limit:
+            # The history read was capped; exclusions must cover the user's whole past.
             excluded |= self._events.products_with_events(
                 request.user_id, [EventType(kind) for kind in sorted(kinds)]
             )
