@@ -5,10 +5,19 @@ generated from (each caller passes its facts: the evidence, the alternatives, th
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 MARKUP = re.compile(
     r"<\s*/?\s*data\b|\bkind\s*=|<\|[a-z_]+\|>|^\s*(user|assistant|system|shopper)\s*:",
     re.IGNORECASE | re.MULTILINE,
+)
+# The names of the prompt's data blocks and its instructions: a model that echoes them is reading its
+# prompt back, not answering.
+PROMPT_ECHO = re.compile(
+    r"\b(shopper'?s message|shopper history|conversation so far|computed differences|alternatives found|"
+    r"evidence for the recommendation|product under discussion|recommended product|the facts above|"
+    r"the data above)\b",
+    re.IGNORECASE,
 )
 SELF_TALK = re.compile(
     r"\b(chatbot|language model|as an ai|i'?m sorry|i am sorry|i'?m not able|i am not able|i'?m unable|"
@@ -20,6 +29,14 @@ SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
 MAX_REPEATED_TRIGRAM_SHARE = 0.25
 
 
+def without_names(text: str, names: Iterable[str]) -> str:
+    """The text with the given names (titles, brands, categories) taken out: a long product name said
+    twice is not a loop, and a Latin name inside a Chinese sentence is not English."""
+    for name in sorted({name for name in names if len(name) > 2}, key=len, reverse=True):
+        text = re.sub(re.escape(name), " ", text, flags=re.IGNORECASE)
+    return text
+
+
 def repeated_trigram_share(text: str) -> float:
     words = re.findall(r"\w+", text.lower())
     trigrams = [tuple(words[index : index + 3]) for index in range(len(words) - 2)]
@@ -28,13 +45,14 @@ def repeated_trigram_share(text: str) -> float:
     return 1 - len(set(trigrams)) / len(trigrams)
 
 
-def quality_problem(text: str) -> str | None:
-    """Why the text must not reach a shopper, or None."""
-    if MARKUP.search(text):
+def quality_problem(text: str, names: Iterable[str] = ()) -> str | None:
+    """Why the text must not reach a shopper, or None. ``names``: product titles and brands the text may
+    repeat."""
+    if MARKUP.search(text) or PROMPT_ECHO.search(text):
         return "carries prompt markup"
     if SELF_TALK.search(text):
         return "refusal or self-talk"
-    if repeated_trigram_share(text) > MAX_REPEATED_TRIGRAM_SHARE:
+    if repeated_trigram_share(without_names(text, names)) > MAX_REPEATED_TRIGRAM_SHARE:
         return "repeats itself"
     return None
 
@@ -45,10 +63,10 @@ CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 MIN_LETTERS_FOR_LANGUAGE = 8
 
 
-def language_problem(text: str, language: str) -> str | None:
-    """Chinese requests need mostly Chinese text; others must not be mostly Chinese. Product names in
-    Latin letters inside a Chinese sentence are fine."""
-    letters = [char for char in text if char.isalpha()]
+def language_problem(text: str, language: str, names: Iterable[str] = ()) -> str | None:
+    """Chinese requests need mostly Chinese text; others must not be mostly Chinese. ``names`` (product
+    titles, brands, categories) are not counted: a Latin name inside a Chinese sentence is fine."""
+    letters = [char for char in without_names(text, names) if char.isalpha()]
     if len(letters) < MIN_LETTERS_FOR_LANGUAGE:
         return None
     cjk_share = sum(1 for char in letters if CJK.match(char)) / len(letters)

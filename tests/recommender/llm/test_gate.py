@@ -115,3 +115,22 @@ def test_evidence_lists_its_facts() -> None:
     assert {"Espresso Machine Pro", "Home > Kitchen", "Kitchen", "Ferro", "red"} <= set(facts)
     assert "Brewmaster Kettle" not in facts  # the product itself is no evidence for itself
     assert "popular" in Evidence("p2", "Mug", "popular").facts()
+
+
+def test_names_may_repeat_and_stay_in_latin_letters() -> None:
+    names = ["Stridex Trail Blaze trail running shoes", "Stridex Road Runner 3 running shoes", "Stridex"]
+    text = (
+        "Stridex Trail Blaze trail running shoes compared with Stridex Road Runner 3 running shoes: "
+        "Stridex Trail Blaze trail running shoes costs 139.00 and Stridex Road Runner 3 running shoes costs "
+        "119.00; both are from Stridex."
+    )
+    assert quality_problem(text) == "repeats itself"
+    assert quality_problem(text, names) is None
+    chinese = "我们推荐" + names[0] + "，因为它与您购买过的" + names[1] + "相似。"
+    assert language_problem(chinese, "zh") is not None
+    assert language_problem(chinese, "zh", names) is None
+
+
+def test_an_answer_reading_its_prompt_back_is_rejected() -> None:
+    assert quality_problem('The shopper\'s message: "Why did you suggest this?"') == "carries prompt markup"
+    assert quality_problem("Based on the facts above, it is a kettle.") == "carries prompt markup"
