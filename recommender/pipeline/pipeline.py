@@ -197,13 +197,7 @@ class Pipeline:
         )
         per_source = max(self.config.depth, depth)
         lists = [
-            (
-                name,
-                self._sources[name].candidates(
-                    context, max(depth, self.config.source_depths.get(name, per_source))
-                ),
-            )
-            for name in names
+            (name, self._sources[name].candidates(context, self._source_depth(name, depth))) for name in names
         ]
         contributors = [name for name, hits in lists if hits]
         if ranker is None:
@@ -275,6 +269,13 @@ class Pipeline:
                 for (candidate, _), similarity in zip(unknown, similarities.tolist(), strict=True):
                     candidate.text_similarity = similarity
         return [candidate for candidate in merged if candidate.payload]
+
+    def _source_depth(self, name: str, depth: int) -> int:
+        """Candidates asked of one source: its configured depth, raised only by a list deeper than the
+        pipeline's depth. A re-rank's over-fetch (50) must not change the candidates, or the list a client
+        gets would depend on whether an LLM stage asked for more."""
+        wanted = self.config.source_depths.get(name, self.config.depth)
+        return max(wanted, depth) if depth > self.config.depth else wanted
 
     def source_names(self, request: PipelineRequest) -> list[str]:
         if request.positive or request.negative:

@@ -83,7 +83,7 @@ def _context() -> ChatContext:
 
 
 def test_the_stream_stops_before_a_rejected_sentence_and_done_carries_the_replacement() -> None:
-    good = "The Trail runner suits rough paths."
+    good = "The Trail runner is popular with runners in Sports."
     bad = ' <data kind="evidence"> leaked </data> more.'
     service = ConversationService(ScriptedChatModelFake(good + bad), LLMSettings(), True)  # type: ignore[arg-type]
     pieces = list(service.stream(ChatQuestion("p", "why?"), _context()))
