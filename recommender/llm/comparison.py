@@ -84,19 +84,19 @@ SAY: dict[str, dict[str, str]] = {
     "en": {
         "same_price": "{a} and {b} both cost {price}",
         "price": "{a} costs {pa} and {b} costs {pb}: {cheaper} is {gap} cheaper than {dearer}",
-        "same_category": "both are in {category}",
-        "category": "{a} is in {ca}, {b} in {cb}",
-        "same_brand": "both are from {brand}",
-        "brand": "{a} is from {ba}, {b} from {bb}",
+        "same_category": "both are in {value}",
+        "category": "{a} is in {va}, {b} in {vb}",
+        "same_brand": "both are from {value}",
+        "brand": "{a} is from {va}, {b} from {vb}",
         "attribute": "{key}: {va} for {a}, {vb} for {b}",
     },
     "zh": {
         "same_price": "{a}和{b}的价格都是{price}",
         "price": "{a}的价格是{pa}，{b}的价格是{pb}：{cheaper}比{dearer}便宜{gap}",
-        "same_category": "两者都属于{category}",
-        "category": "{a}属于{ca}，{b}属于{cb}",
-        "same_brand": "两者都来自{brand}",
-        "brand": "{a}来自{ba}，{b}来自{bb}",
+        "same_category": "两者都属于{value}",
+        "category": "{a}属于{va}，{b}属于{vb}",
+        "same_brand": "两者都来自{value}",
+        "brand": "{a}来自{va}，{b}来自{vb}",
         "attribute": "{key}：{a}为{va}，{b}为{vb}",
     },
 }
@@ -125,18 +125,11 @@ def differences(product: dict[str, Any], other: dict[str, Any], language: str = 
                     gap=gap,
                 )
             )
-    category, other_category = product.get("category") or "", other.get("category") or ""
-    if category and other_category:
-        if category == other_category:
-            facts.append(say["same_category"].format(category=category))
-        else:
-            facts.append(say["category"].format(a=a, b=b, ca=category, cb=other_category))
-    brand, other_brand = product.get("brand") or "", other.get("brand") or ""
-    if brand and other_brand:
-        if brand == other_brand:
-            facts.append(say["same_brand"].format(brand=brand))
-        else:
-            facts.append(say["brand"].format(a=a, b=b, ba=brand, bb=other_brand))
+    for name in ("category", "brand"):
+        mine, theirs = product.get(name) or "", other.get(name) or ""
+        if mine and theirs:
+            key = f"same_{name}" if mine == theirs else name
+            facts.append(say[key].format(a=a, b=b, value=mine, va=mine, vb=theirs))
     attributes, other_attributes = product.get("attributes") or {}, other.get("attributes") or {}
     for key in sorted(set(attributes) & set(other_attributes)):
         if attributes[key] != other_attributes[key]:
