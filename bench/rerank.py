@@ -2,8 +2,9 @@
 
     python bench/rerank.py --requests 30
 
-Backends: SmolLM2-135M-Instruct in-process through llama.cpp (one forward pass, label logits) and the
-same model behind llama.cpp's OpenAI-compatible server on loopback (generated order). Each request is a
+Backends: SmolLM2-135M-Instruct in-process through llama.cpp (one forward pass, label logits; the packaged
+Q4_1 file as the baseline, then the defaults: its Q8_0 copy with flash attention), through transformers, and
+the same model behind llama.cpp's OpenAI-compatible server on loopback (generated order). Each request is a
 different shopper (a random demo history), so the cache never answers. Retrieval alone is the baseline.
 """
 
@@ -32,7 +33,8 @@ def percentile(samples: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))] * 1000
 
 
-def run(label: str, llm: dict, requests: int, embedder: Embedder, root: Path) -> None:
+def run(label: str, llm: dict, requests: int, embedder: Embedder, root: Path) -> float:
+    """Re-rank ``requests`` shoppers' lists; prints and returns the p50 in seconds."""
     settings = Settings(
         qdrant={"path": root / label / "qdrant"},
         events={"url": f"sqlite:///{root / label}.db"},
@@ -76,6 +78,7 @@ def run(label: str, llm: dict, requests: int, embedder: Embedder, root: Path) ->
         f"  (retrieval alone p50 {statistics.median(retrieval_times) * 1000:5.0f} ms)"
         f"  fell back {fallbacks}/{requests}" + (f": {sorted(reasons)}" if reasons else "")
     )
+    return statistics.median(llm_times)
 
 
 def main() -> None:
@@ -86,8 +89,9 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=2.0, help="the per-request time budget (default 2 s)")
     parser.add_argument(
         "--backends",
-        default="llama.cpp,transformers,server",
-        help="comma-separated: llama.cpp, transformers, server",
+        default="packaged,llama.cpp,transformers,server",
+        help="comma-separated: packaged (llama.cpp on the packaged Q4_1 file, without flash attention: the "
+        "baseline), llama.cpp (the defaults: a Q8_0 copy, flash attention), transformers, server",
     )
     args = parser.parse_args()
     model = default_gguf_path()
@@ -98,6 +102,10 @@ def main() -> None:
         root = Path(directory)
         print(f"20 candidates, budget {args.budget:g} s, {args.requests} requests per backend")
         local = {"backend": "local", "model": str(model)}
+        baseline = None
+        if "packaged" in args.backends:
+            packaged = {**local, "local_weights": "file", "flash_attention": False, "timeout_seconds": 60.0}
+            baseline = run("llama.cpp, packaged Q4_1", packaged, args.requests, embedder, root)
         if "llama.cpp" in args.backends:
             run(
                 "llama.cpp in-process",
@@ -106,7 +114,11 @@ def main() -> None:
                 embedder,
                 root,
             )
-            run("  same, no budget", {**local, "timeout_seconds": 60.0}, args.requests, embedder, root)
+            unbounded = run(
+                "  same, no budget", {**local, "timeout_seconds": 60.0}, args.requests, embedder, root
+            )
+            if baseline is not None:
+                print(f"speedup vs the packaged Q4_1 file (p50, no budget): {baseline / unbounded:.2f}")
         if "transformers" in args.backends:
             hf = {**local, "local_runtime": "transformers"}
             run(

@@ -248,6 +248,18 @@ class LLMSettings(BaseModel):
         "model directory (or a GGUF file through its GGUF loader, which needs the gguf package). "
         "A directory always uses transformers.",
     )
+    local_weights: Literal["auto", "q8_0", "file"] = Field(
+        default="auto",
+        description="For llama.cpp: run the GGUF file as is (file), or a copy re-quantized once to Q8_0, "
+        "whose prompt processing is about 2x faster on x86 CPUs (q8_0). auto: the copy for files under 2 GiB "
+        "whose weight type has no fast batched path (such as the packaged Q4_1 SmolLM2).",
+    )
+    local_cache_dir: Path = Field(
+        default=Path("data/models/gguf"), description="Where the re-quantized copy is kept."
+    )
+    flash_attention: bool = Field(
+        default=True, description="llama.cpp's flash attention (faster prompt processing on CPU)."
+    )
     timeout_seconds: float = Field(default=2.0, gt=0, description="Time budget of one LLM step per request.")
     rerank_top_n: int = Field(
         default=20, ge=2, le=26, description="Candidates the LLM re-ranks (labels A-Z)."

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 from pydantic import SecretStr
 
 from recommender.errors import ConfigurationError
+from recommender.llm.gguf_weights import runnable_weights
 from recommender.settings import LLMSettings
 
 
@@ -132,7 +133,14 @@ class LocalGGUFChat:
         self.name = path.name
         self.remote = False
         self._lock = threading.Lock()
-        self._llama = Llama(model_path=str(path), n_ctx=4096, n_threads=settings.threads, verbose=False)
+        weights = runnable_weights(path, settings.local_weights, settings.local_cache_dir)
+        self._llama = Llama(
+            model_path=str(weights),
+            n_ctx=4096,
+            n_threads=settings.threads,
+            flash_attn=settings.flash_attention,
+            verbose=False,
+        )
         self._label_tokens: dict[str, int] = {}
 
     def _prompt(self, system: str, user: str) -> str:

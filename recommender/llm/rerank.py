@@ -84,16 +84,20 @@ def borda(orders: Sequence[Sequence[str]]) -> list[str]:
 
 
 def history_lines(history: Sequence[StoredEvent], titles: dict[str, dict]) -> str:
+    """The newest ten events, one short line each (title, last category level, event type)."""
     lines = []
     for event in history[:10]:
         product = titles.get(event.product_id)
         if product is None:
             continue
-        lines.append(
-            f"- {as_data(product['title'], 120)} ({as_data(product.get('category', ''), 60)}): "
-            f"{event.event_type.value}"
-        )
+        leaf = (product.get("category") or "").split(" > ")[-1]
+        lines.append(f"- {as_data(product['title'], 60)} ({as_data(leaf, 20)}): {event.event_type.value}")
     return "\n".join(lines) or "(none)"
+
+
+def query_block(query: str | None) -> str:
+    """The shopper's query as a data block, or nothing (every token costs time on a CPU)."""
+    return f'<data kind="query">{as_data(query, 200)}</data>\n' if query else ""
 
 
 def candidate_lines(items: Sequence[Recommendation], labels: Sequence[str]) -> str:
@@ -201,7 +205,7 @@ class Reranker:
             labels = list(LABELS[: len(shuffled)])
             prompt_fields = {
                 "history": history_lines(history, history_products),
-                "query": as_data(query or "(none)", 200),
+                "query": query_block(query),
                 "candidates": candidate_lines(shuffled, labels),
             }
             order, method, cached = self._one_order(prompt_fields, labels)
