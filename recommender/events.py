@@ -54,16 +54,17 @@ class EventStore:
 
     def history(self, user_id: str, limit: int) -> list[StoredEvent]:
         """The user's most recent events, newest first."""
+        # Columns, not ORM objects: this read is on every personalised request.
         statement = (
-            select(EventRow)
+            select(EventRow.product_id, EventRow.event_type, EventRow.value, EventRow.occurred_at)
             .where(EventRow.user_id == user_id)
             .order_by(EventRow.occurred_at.desc(), EventRow.event_id.desc())
             .limit(limit)
         )
-        rows = self._database.run(lambda session: list(session.scalars(statement)))
+        rows = self._database.run(lambda session: session.execute(statement).all())
         return [
-            StoredEvent(row.user_id, row.product_id, EventType(row.event_type), row.value, row.occurred_at)
-            for row in rows
+            StoredEvent(user_id, product_id, EventType(kind), value, occurred_at)
+            for product_id, kind, value, occurred_at in rows
         ]
 
     def products_with_events(self, user_id: str, event_types: Sequence[EventType]) -> set[str]:

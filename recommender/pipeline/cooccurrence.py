@@ -51,17 +51,25 @@ class CoOccurrence:
         return cls(product_ids, top, top_scores)
 
     def scores_for(self, recent_product_ids: Sequence[str]) -> dict[str, float]:
-        """Summed similarity of every neighbour of the user's recent products (oldest first)."""
-        totals: dict[int, float] = {}
-        for pid in recent_product_ids:
-            item = self._index_of.get(pid)
-            if item is None:
-                continue
-            for neighbour, score in zip(self.neighbours[item], self.scores[item], strict=True):
-                if neighbour < 0:
-                    break
-                totals[int(neighbour)] = totals.get(int(neighbour), 0.0) + float(score)
-        return {self.product_ids[item]: score for item, score in totals.items()}
+        """Summed similarity of every neighbour of the user's recent products."""
+        items, totals = self._totals(recent_product_ids)
+        return {self.product_ids[item]: float(total) for item, total in zip(items, totals, strict=True)}
+
+    def top(self, recent_product_ids: Sequence[str], count: int) -> list[tuple[str, float]]:
+        """The ``count`` best neighbours by summed similarity, ties by product id."""
+        items, totals = self._totals(recent_product_ids)
+        order = np.lexsort((items, -totals))[:count]  # product_ids are sorted: index order is id order
+        return [(self.product_ids[items[i]], float(totals[i])) for i in order]
+
+    def _totals(self, recent_product_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        rows = [item for pid in recent_product_ids if (item := self._index_of.get(pid)) is not None]
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        neighbours, scores = self.neighbours[rows].ravel(), self.scores[rows].ravel()
+        known = neighbours >= 0
+        items, slots = np.unique(neighbours[known], return_inverse=True)
+        totals = np.bincount(slots, weights=scores[known].astype(np.float64), minlength=len(items))
+        return items.astype(np.int64), totals
 
     def save(self, path: Path) -> None:
         np.savez_compressed(

@@ -27,6 +27,7 @@ from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.rules import category_cap, mmr
 from recommender.pipeline.sources import Source, SourceContext, build_sources, filter_conditions
 from recommender.pipeline.stats import ItemStats, LiveItemStats
+from recommender.pipeline.threads import one_blas_thread
 from recommender.pipeline.user_state import UserState, UserStates
 from recommender.profiles import ProfileService
 from recommender.retrieval import Retriever
@@ -140,6 +141,10 @@ class Pipeline:
 
     def recommend(self, request: PipelineRequest, depth: int) -> RecommendationList:
         """The ranked list of ``depth`` items (no LLM stage)."""
+        with one_blas_thread():
+            return self._recommend(request, depth)
+
+    def _recommend(self, request: PipelineRequest, depth: int) -> RecommendationList:
         model = self.model()
         ranked = self.rank(request, depth, model)
         notes = self._notes(request, ranked, model)

@@ -1,9 +1,11 @@
 """What ranking reads of a product (a few payload fields and the text vector), kept between requests.
 
 Reading ~300 candidates from the store costs ~10 ms a request (payload decoding per point); from here
-it costs a dictionary lookup. Entries are dropped when this process writes the catalog (the catalog's
-``generation``) and after ``max_age_seconds`` otherwise, so writes by another process (a Celery worker
-against a Qdrant server) are seen within that time, as with the item statistics.
+it costs a dictionary lookup. All entries are dropped when this process writes the catalog (the catalog's
+``generation``); otherwise each entry is read again once it is ``max_age_seconds`` old, so writes by another
+process (a Celery worker against a Qdrant server) are seen within that time, as with the item statistics.
+Entries expire one by one, as they were read: a busy service re-reads a few products per request instead
+of the whole catalog at once every minute.
 """
 
 from __future__ import annotations
@@ -41,24 +43,24 @@ class ProductCache:
         self._generation = generation
         self._max_items = max_items
         self._max_age = max_age_seconds
-        self._entries: OrderedDict[str, RankingFields] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[RankingFields, float]] = OrderedDict()
         self._lock = threading.Lock()
         self._seen_generation = -1
-        self._started = 0.0
 
     def get_many(self, product_ids: Sequence[str]) -> dict[str, RankingFields]:
         """The products that exist, read from the store only when not held."""
         found: dict[str, RankingFields] = {}
         with self._lock:
-            self._drop_if_stale()
+            self._drop_if_catalog_written()
+            oldest = time.monotonic() - self._max_age
             for pid in product_ids:
                 entry = self._entries.get(pid)
-                if entry is not None:
+                if entry is not None and entry[1] >= oldest:
                     self._entries.move_to_end(pid)
-                    found[pid] = entry
+                    found[pid] = entry[0]
         missing = [pid for pid in product_ids if pid not in found]
         if missing:
-            generation = self._generation()
+            generation, read_at = self._generation(), time.monotonic()
             points = self._store.retrieve(
                 [product_point_id(pid) for pid in missing], with_vectors=True, payload_keys=self._keys
             )
@@ -68,15 +70,15 @@ class ProductCache:
             found.update(read)
             with self._lock:
                 if generation == self._seen_generation and self._max_items > 0:
-                    self._entries.update(read)
+                    for pid, fields in read.items():
+                        self._entries[pid] = (fields, read_at)
+                        self._entries.move_to_end(pid)
                     while len(self._entries) > self._max_items:
                         self._entries.popitem(last=False)
         return found
 
-    def _drop_if_stale(self) -> None:
+    def _drop_if_catalog_written(self) -> None:
         generation = self._generation()
-        now = time.monotonic()
-        if generation != self._seen_generation or now - self._started > self._max_age:
+        if generation != self._seen_generation:
             self._entries.clear()
             self._seen_generation = generation
-            self._started = now

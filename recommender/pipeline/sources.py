@@ -133,8 +133,7 @@ class CoOccurrenceSource(_RankedIdsSource):
     def scored_ids(self, context: SourceContext, depth: int) -> list[tuple[str, float]]:
         if context.parts.cooccurrence is None or not context.user.positives:
             return []
-        scores = context.parts.cooccurrence.scores_for(context.user.engaged[-COOCCURRENCE_RECENT:])
-        return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[: depth * 3]
+        return context.parts.cooccurrence.top(context.user.engaged[-COOCCURRENCE_RECENT:], depth * 3)
 
 
 class PopularSource(_RankedIdsSource):

@@ -1,0 +1,61 @@
+"""The ranking fields kept between requests: read once, dropped on a catalog write, re-read when old."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from recommender.ids import product_point_id
+from recommender.pipeline.product_cache import ProductCache
+from recommender.store import CollectionSpec, PointToWrite
+from recommender.store.edge import EdgeVectorStore
+
+SPEC = CollectionSpec(name="cache", vector_name="text", dimension=4, embedding_model="test-model")
+
+
+class CountingStore(EdgeVectorStore):
+    """The real embedded store, counting the points each ``retrieve`` asks for."""
+
+    asked: list[int]
+
+    def retrieve(self, point_ids, with_vectors=False, payload_keys=None):  # type: ignore[no-untyped-def]
+        self.asked.append(len(point_ids))
+        return super().retrieve(point_ids, with_vectors=with_vectors, payload_keys=payload_keys)
+
+
+def write(store: EdgeVectorStore, pid: str, price: float) -> None:
+    vector = np.asarray([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
+    store.upsert([PointToWrite(product_point_id(pid), vector, {"product_id": pid, "price": price, "x": 1})])
+
+
+def test_fields_are_read_once_then_again_after_a_catalog_write_or_when_old(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path, SPEC)
+    store.asked = []
+    for index in range(5):
+        write(store, f"p{index}", float(index))
+    generation = [0]
+    cache = ProductCache(store, ["product_id", "price"], lambda: generation[0], 4, max_age_seconds=0.5)
+
+    first = cache.get_many(["p0", "p1", "gone"])
+    assert sorted(first) == ["p0", "p1"]  # a product that does not exist is simply absent
+    assert first["p1"].payload == {"product_id": "p1", "price": 1.0}  # only the asked-for fields
+    assert first["p1"].vector is not None and np.isclose(np.linalg.norm(first["p1"].vector), 1.0)
+    assert cache.get_many(["p0", "p1", "p2"])["p2"].payload["price"] == 2.0
+    assert store.asked == [3, 1]  # the second call read only what it did not hold
+
+    write(store, "p0", 9.0)  # another process's write: seen once the entry is old
+    assert cache.get_many(["p0"])["p0"].payload["price"] == 0.0
+    time.sleep(0.6)
+    assert cache.get_many(["p0"])["p0"].payload["price"] == 9.0
+
+    write(store, "p1", 7.0)
+    generation[0] += 1  # this process wrote the catalog: everything is read again at once
+    assert cache.get_many(["p1"])["p1"].payload["price"] == 7.0
+
+    store.asked.clear()
+    cache.get_many([f"p{index}" for index in range(5)])
+    cache.get_many(["p4"])
+    assert store.asked == [4]  # at most 4 held: the least recently used went, p4 stayed
+    store.close()
