@@ -260,9 +260,10 @@ def evaluate(
     if item_features is not None:
         features = [name.strip() for name in item_features.split(",") if name.strip()]
         settings.pipeline = settings.pipeline.model_copy(update={"item_features": features})
-    if llm_sample > 0 and settings.llm.backend == "none":
-        # Measured without the per-request budget: a fallback would hide what the model does.
-        settings.llm = LLMSettings(backend="local", timeout_seconds=60.0)
+    if llm_sample > 0:
+        # Measured without the per-request budget (any backend): a fallback would hide what the model does.
+        chosen = settings.llm if settings.llm.backend != "none" else LLMSettings(backend="local")
+        settings.llm = chosen.model_copy(update={"timeout_seconds": max(60.0, chosen.timeout_seconds)})
     config = EvaluationConfig(
         data_path=data,
         out_dir=out,
