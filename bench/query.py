@@ -2,6 +2,7 @@
 
     python bench/query.py --sizes 10000 100000 --requests 200
     python bench/query.py --sizes 10000 --personal      # + personalised lists: fusion vs learned ranker
+    python bench/query.py --sizes 100000 --hnsw --personal --clients 1 8   # HNSW, recall, 8 clients
 
 ``--personal`` also records synthetic histories (2,000 users who each keep to two categories), trains
 the sequence model and the ranker with the service's training job, and times
@@ -12,8 +13,10 @@ Vectors are random unit vectors (embedding 100k texts would take ~20 minutes her
 search cost); payloads are real product payloads with categories, brands and prices, so filters do real
 work. The HTTP numbers come from a real server process (``recommender serve``) on loopback, queried
 sequentially; "query" requests include embedding the query text with the real model.
-``--hnsw`` builds the HNSW index first (qdrant-edge ``optimize()``: minutes at 100k on 2 cores);
-without it the embedded store answers by exact search.
+``--hnsw`` builds the HNSW index first (qdrant-edge ``optimize()``: minutes at 100k on 2 cores) and reports
+its recall@10 against exact nearest neighbours computed in numpy; without it the embedded store answers by
+exact search. ``--clients 1 8`` times the learned ranker's lists under concurrent clients (threads, one
+connection each) and prints the throughput against one client.
 """
 
 from __future__ import annotations
@@ -86,6 +89,26 @@ def fill_store(store: EdgeVectorStore, size: int, seed: int = 5) -> list[str]:
             categories.append(product.category)
         store.upsert(points)
     return categories
+
+
+def hnsw_recall(store: EdgeVectorStore, size: int, queries: int = 200, k: int = 10, seed: int = 5) -> float:
+    """Recall@k of the store's (HNSW) answers against exact nearest neighbours computed here in numpy over
+    the same vectors (regenerated from the seed ``fill_store`` used)."""
+    rng = np.random.default_rng(seed)
+    vectors = np.concatenate(
+        [
+            rng.normal(size=(min(2000, size - start), DIMENSION)).astype(np.float32)
+            for start in range(0, size, 2000)
+        ]
+    )
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    point_of = [product_point_id(f"p{index}") for index in range(size)]
+    probes = np.random.default_rng(9).normal(size=(queries, DIMENSION)).astype(np.float32)
+    found = 0
+    for probe in probes:
+        exact = {point_of[index] for index in np.argsort(-(vectors @ probe))[:k]}
+        found += len(exact & {hit.point_id for hit in store.search(probe, k)})
+    return found / (queries * k)
 
 
 def record_histories(root: Path, categories: list[str], users: int = USERS, seed: int = 11) -> None:
@@ -182,7 +205,9 @@ QUERIES = [
 ]
 
 
-def bench_http(root: Path, size: int, repeats: int, personal: bool = False) -> None:
+def bench_http(
+    root: Path, size: int, repeats: int, personal: bool = False, clients: tuple[int, ...] = ()
+) -> None:
     env = {
         **os.environ,
         "RECO_QDRANT__PATH": str(root / "qdrant"),
@@ -192,7 +217,10 @@ def bench_http(root: Path, size: int, repeats: int, personal: bool = False) -> N
     }
     if personal:
         for ranker in ("fusion", "learned"):
-            serve_and_time_personal(root, env | {"RECO_PIPELINE__RANKER": ranker}, ranker, repeats)
+            concurrency = clients if ranker == "learned" else ()
+            serve_and_time_personal(
+                root, env | {"RECO_PIPELINE__RANKER": ranker}, ranker, repeats, concurrency
+            )
         return
     server, port = start_server(env)
     picker = random.Random(3)
@@ -236,7 +264,9 @@ def wait_until_healthy(client: httpx.Client, seconds: float = 120) -> None:
             time.sleep(0.3)
 
 
-def serve_and_time_personal(root: Path, env: dict[str, str], ranker: str, repeats: int) -> None:
+def serve_and_time_personal(
+    root: Path, env: dict[str, str], ranker: str, repeats: int, clients: tuple[int, ...] = ()
+) -> None:
     server, port = start_server(env)
     picker = random.Random(4)
     try:
@@ -251,9 +281,35 @@ def serve_and_time_personal(root: Path, env: dict[str, str], ranker: str, repeat
 
             samples = timed(personal, repeats)
             print(f"  HTTP GET personal k=10, {ranker:<8} {percentiles(samples)}   ({'; '.join(notes)})")
+        single = None
+        for count in clients:
+            rate, samples = concurrent_personal(port, count, repeats)
+            single = single or rate
+            print(
+                f"    {count} concurrent client(s): {rate:6.1f} req/s ({rate / single:.2f}x one client)   "
+                f"{percentiles(samples)}"
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def concurrent_personal(port: int, clients: int, repeats: int) -> tuple[float, list[float]]:
+    """``clients`` threads, each with its own connection, sending ``repeats`` personalised requests."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one_client(index: int) -> list[float]:
+        picker = random.Random(100 + index)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            return timed(
+                lambda: client.get(f"/users/u{picker.randrange(USERS)}/recommendations", params={"k": 10}),
+                repeats,
+            )
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        samples = [sample for result in pool.map(one_client, range(clients)) for sample in result]
+    return len(samples) / (time.perf_counter() - started), samples
 
 
 def main() -> None:
@@ -266,6 +322,14 @@ def main() -> None:
     parser.add_argument(
         "--personal", action="store_true", help="also time personalised lists, fusion vs learned ranker"
     )
+    parser.add_argument(
+        "--clients",
+        type=int,
+        nargs="*",
+        default=[],
+        help="with --personal: also time the learned ranker under these numbers of concurrent clients "
+        "(e.g. 1 8), each sending --requests requests; throughput is compared with the first",
+    )
     args = parser.parse_args()
     for size in args.sizes:
         with tempfile.TemporaryDirectory() as directory:
@@ -276,21 +340,25 @@ def main() -> None:
             categories = fill_store(store, size)
             fill_seconds = time.perf_counter() - start
             index_note = "exact search"
+            recall = None
             if args.hnsw:
                 start = time.perf_counter()
                 store.optimize()
                 index_note = f"HNSW built in {time.perf_counter() - start:.0f} s"
+                recall = hnsw_recall(store, size)
             print(
                 f"{size} products (loaded in {fill_seconds:.1f} s; {index_note}), "
                 f"{args.requests} requests each"
             )
             bench_store(store, args.requests)
+            if recall is not None:
+                print(f"  HNSW recall@10 against exact search: {recall:.3f}")
             store.close()
             bench_http(root, size, args.requests)
             if args.personal:
                 record_histories(root, categories)
                 print(f"  trained: {train(root)}")
-                bench_http(root, size, args.requests, personal=True)
+                bench_http(root, size, args.requests, personal=True, clients=tuple(args.clients))
 
 
 if __name__ == "__main__":
