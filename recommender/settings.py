@@ -199,13 +199,6 @@ class PipelineSettings(BaseModel):
         description="A product without events takes a place only if the ranker put it within this many "
         "(None: always the best one there is).",
     )
-    new_product_collab_rank: int | None = Field(
-        default=None,
-        ge=1,
-        description="A product without events takes a place only if the sequence model's score for it (the "
-        "item tower's predicted vector) would rank within this many of the user's collab candidates "
-        "(None: no such condition).",
-    )
     new_product_page: int = Field(
         default=10,
         ge=1,

@@ -47,9 +47,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "served-new-by-ranker": {"new_product_order": "ranker"},
     "served-2-new-slots": {"new_product_slots": 2},
     "served-2-new-within-100": {"new_product_slots": 2, "new_product_max_rank": 100},
-    "served-new-if-collab-top20": {"new_product_collab_rank": 20},
-    "served-new-if-collab-top50": {"new_product_collab_rank": 50},
-    "served-new-if-collab-top100": {"new_product_collab_rank": 100},
     "served+mmr": {"diversity": "mmr"},
 }
 SINGLE_SOURCES = ("collab", "text", "cooccurrence", "popular", "trending", "new")
@@ -59,9 +56,6 @@ COLD_VARIANTS = (
     "served-new-by-ranker",
     "served-2-new-slots",
     "served-2-new-within-100",
-    "served-new-if-collab-top20",
-    "served-new-if-collab-top50",
-    "served-new-if-collab-top100",
     "fusion",
     "collab",
     "text",

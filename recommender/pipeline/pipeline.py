@@ -5,7 +5,6 @@ request -> sources -> merge -> features -> ranker -> rules (diversity, top-up) -
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -234,7 +233,6 @@ class Pipeline:
                 page,
                 by_source,
                 self.config.new_product_max_rank,
-                self.config.new_product_collab_rank,
             )
         score_of = {
             candidate.product_id: float(score) for candidate, score in zip(merged, scores, strict=True)
@@ -414,21 +412,15 @@ def keep_new_products(
     k: int,
     by_source: bool = False,
     max_rank: int | None = None,
-    collab_rank: int | None = None,
 ) -> list[Candidate]:
     """Make sure the first ``k`` hold up to ``slots`` products without events: the best ones below the
     cut (in ranked order, or the new-arrivals source's with ``by_source``; only those ranked within
-    ``max_rank`` when given; only those whose predicted sequence-model score would be among the user's
-    ``collab_rank`` best collab candidates when given) move up to its last places (a new product has no
-    history to earn one with)."""
+    ``max_rank`` when given) move up to its last places (a new product has no history to earn one with)."""
     if slots <= 0 or len(ordered) <= k:
         return ordered
     head, tail = ordered[:k], ordered[k : max_rank if max_rank is not None else len(ordered)]
     missing = slots - sum(1 for candidate in head if candidate.product_id not in stats.users)
     new = [candidate for candidate in tail if candidate.product_id not in stats.users]
-    if collab_rank is not None:
-        bar = collab_score_at(ordered, collab_rank)
-        new = [candidate for candidate in new if candidate.scores.get("new", -math.inf) >= bar]
     if by_source:
         new.sort(key=lambda candidate: candidate.ranks.get("new", len(ordered)))
     promoted = new[: max(0, missing)]
@@ -439,12 +431,3 @@ def keep_new_products(
     moved = {id(candidate) for candidate in promoted}
     rest = [candidate for candidate in ordered[k:] if id(candidate) not in moved]
     return [*head[:keep], *promoted, *demoted, *rest]
-
-
-def collab_score_at(candidates: list[Candidate], rank: int) -> float:
-    """The collab source's score at ``rank`` (1-based) among these candidates; with fewer, its lowest.
-    No collab candidates: infinity (nothing compares)."""
-    scores = sorted((c.scores["collab"] for c in candidates if "collab" in c.scores), reverse=True)
-    if not scores:
-        return math.inf
-    return scores[min(rank, len(scores)) - 1]

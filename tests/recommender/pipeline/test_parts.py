@@ -133,19 +133,3 @@ def test_new_products_take_the_last_places_of_the_first_page() -> None:
     capped = [c.product_id for c in keep_new_products(ordered, stats, 2, 10, max_rank=14)]
     assert capped[8:10] == ["w8", "n1"] and "n2" not in capped[:10]
     assert keep_new_products(ordered, stats, 2, 10, max_rank=12) == ordered
-
-
-def test_a_new_product_needs_a_collab_score_among_the_users_best_when_asked() -> None:
-    stats = ItemStats(users={f"w{i}": 5 for i in range(20)})
-    ordered = _candidates([*(f"w{i}" for i in range(12)), "n1", "n2"])
-    for index, candidate in enumerate(ordered[:12]):
-        candidate.scores["collab"] = 1.0 - index / 20  # w0 1.0, w1 0.95, ... w11 0.45
-    ordered[12].scores["new"], ordered[13].scores["new"] = 0.5, 0.93  # n1 would rank 11th, n2 3rd
-    top3 = [c.product_id for c in keep_new_products(ordered, stats, 1, 10, collab_rank=3)]
-    assert top3[9] == "n2" and "n1" not in top3[:10]
-    top11 = [c.product_id for c in keep_new_products(ordered, stats, 2, 10, collab_rank=11)]
-    assert top11[8:10] == ["n1", "n2"]
-    assert keep_new_products(ordered, stats, 1, 10, collab_rank=2) == ordered  # 0.93 < w1's 0.95
-    for candidate in ordered:
-        candidate.scores.pop("collab", None)
-    assert keep_new_products(ordered, stats, 1, 10, collab_rank=50) == ordered  # nothing to compare with
