@@ -50,12 +50,17 @@ def runnable_weights(path: Path, choice: WeightsChoice, cache_dir: Path) -> Path
     target = cache_dir / f"{path.stem}-{key[:16]}.q8_0.gguf"
     if target.exists():
         return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
     logger.warning("re-quantizing %s to Q8_0 (once, cached in %s)", path.name, cache_dir)
-    with tempfile.TemporaryDirectory(dir=cache_dir) as scratch:
-        written = Path(scratch) / "model.gguf"
-        _quantize(path, written)
-        os.replace(written, target)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=cache_dir) as scratch:
+            written = Path(scratch) / "model.gguf"
+            _quantize(path, written)
+            os.replace(written, target)
+    except (OSError, RuntimeError) as error:
+        # Slower, not broken: a cache folder that cannot be written must not stop the service.
+        logger.warning("could not make the Q8_0 copy (%s): running %s as it is", error, path.name)
+        return path
     return target
 
 

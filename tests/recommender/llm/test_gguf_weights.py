@@ -45,6 +45,12 @@ def test_auto_makes_one_q8_0_copy_of_the_packaged_q4_1_file(gguf_path: Path, tmp
     assert not (tmp_path / "other").exists()
 
 
+def test_an_unwritable_cache_folder_runs_the_file_as_it_is(gguf_path: Path, tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    assert runnable_weights(gguf_path, "q8_0", blocked / "gguf") == gguf_path
+
+
 def test_the_copy_ranks_candidates_like_the_original(gguf_path: Path, tmp_path: Path) -> None:
     labels = list(LABELS[:6])
     original = LocalGGUFChat(
