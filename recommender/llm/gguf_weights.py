@@ -42,10 +42,9 @@ def runnable_weights(path: Path, choice: WeightsChoice, cache_dir: Path) -> Path
     ``cache_dir``, written whole or not at all)."""
     if choice == "file":
         return path
-    if choice == "auto":
-        if path.stat().st_size > AUTO_LIMIT_BYTES or file_type(path) in FAST_FILE_TYPES:
-            return path
     stat = path.stat()
+    if choice == "auto" and (stat.st_size > AUTO_LIMIT_BYTES or file_type(path) in FAST_FILE_TYPES):
+        return path
     key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|q8_0-v1".encode()).hexdigest()
     target = cache_dir / f"{path.stem}-{key[:16]}.q8_0.gguf"
     if target.exists():

@@ -26,7 +26,7 @@ from recommender.events import StoredEvent
 from recommender.llm.calls import LLMBusyError, LLMCalls, LLMTimeoutError
 from recommender.llm.chat import ChatModel
 from recommender.llm.prompting import as_data, render, system_prompt
-from recommender.models import Recommendation
+from recommender.models import CATEGORY_SEPARATOR, Recommendation
 from recommender.settings import LLMSettings
 
 LABELS = string.ascii_uppercase
@@ -83,6 +83,11 @@ def borda(orders: Sequence[Sequence[str]]) -> list[str]:
     return sorted(points, key=lambda label: (-points[label], first_seen[label]))
 
 
+def category_leaf(product: dict) -> str:
+    """The last level of the product's category path ("Running" of "Sports > Running")."""
+    return (product.get("category") or "").split(CATEGORY_SEPARATOR)[-1]
+
+
 def history_lines(history: Sequence[StoredEvent], titles: dict[str, dict]) -> str:
     """The newest ten events, one short line each (title, last category level, event type)."""
     lines = []
@@ -90,7 +95,7 @@ def history_lines(history: Sequence[StoredEvent], titles: dict[str, dict]) -> st
         product = titles.get(event.product_id)
         if product is None:
             continue
-        leaf = (product.get("category") or "").split(" > ")[-1]
+        leaf = category_leaf(product)
         lines.append(f"- {as_data(product['title'], 60)} ({as_data(leaf, 20)}): {event.event_type.value}")
     return "\n".join(lines) or "(none)"
 
@@ -106,7 +111,7 @@ def candidate_lines(items: Sequence[Recommendation], labels: Sequence[str]) -> s
     lines = []
     for label, item in zip(labels, items, strict=True):
         product = item.product
-        leaf = (product.get("category") or "").split(" > ")[-1]
+        leaf = category_leaf(product)
         price = f", {product['price']:.0f}" if product.get("price") is not None else ""
         lines.append(f"{label}. {as_data(product['title'], 60)} ({as_data(leaf, 20)}{price})")
     return "\n".join(lines)

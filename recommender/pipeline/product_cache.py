@@ -11,13 +11,12 @@ of the whole catalog at once every minute.
 from __future__ import annotations
 
 import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from cachetools import TTLCache
 
 from recommender.ids import product_point_id
 from recommender.store import VectorStore
@@ -41,9 +40,9 @@ class ProductCache:
         self._store = store
         self._keys = list(payload_keys)
         self._generation = generation
-        self._max_items = max_items
-        self._max_age = max_age_seconds
-        self._entries: OrderedDict[str, tuple[RankingFields, float]] = OrderedDict()
+        self._enabled = max_items > 0
+        # Least recently used out first when full; each entry expires max_age_seconds after it was read.
+        self._entries: TTLCache[str, RankingFields] = TTLCache(maxsize=max(1, max_items), ttl=max_age_seconds)
         self._lock = threading.Lock()
         self._seen_generation = -1
 
@@ -52,15 +51,13 @@ class ProductCache:
         found: dict[str, RankingFields] = {}
         with self._lock:
             self._drop_if_catalog_written()
-            oldest = time.monotonic() - self._max_age
             for pid in product_ids:
                 entry = self._entries.get(pid)
-                if entry is not None and entry[1] >= oldest:
-                    self._entries.move_to_end(pid)
-                    found[pid] = entry[0]
+                if entry is not None:
+                    found[pid] = entry
         missing = [pid for pid in product_ids if pid not in found]
         if missing:
-            generation, read_at = self._generation(), time.monotonic()
+            generation = self._generation()
             points = self._store.retrieve(
                 [product_point_id(pid) for pid in missing], with_vectors=True, payload_keys=self._keys
             )
@@ -69,12 +66,8 @@ class ProductCache:
             }
             found.update(read)
             with self._lock:
-                if generation == self._seen_generation and self._max_items > 0:
-                    for pid, fields in read.items():
-                        self._entries[pid] = (fields, read_at)
-                        self._entries.move_to_end(pid)
-                    while len(self._entries) > self._max_items:
-                        self._entries.popitem(last=False)
+                if generation == self._seen_generation and self._enabled:
+                    self._entries.update(read)
         return found
 
     def _drop_if_catalog_written(self) -> None:
