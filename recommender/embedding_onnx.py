@@ -1,7 +1,8 @@
 """The configured sentence-transformers model run by ONNX Runtime with int8 weights.
 
 Exported once from the model's own transformer (torch.onnx), fused by ONNX Runtime's transformer optimizer
-where the architecture is known, quantised dynamically (int8 weights, per channel), and cached on disk. The
+where the architecture is known, smoothed (outlier activation channels moved into the weights, calibrated on
+the demo catalog's texts), quantised dynamically (int8 weights, per channel), and cached on disk. The
 model's own tokenizer, prompts, pooling (mean or CLS) and normalisation are applied here, so nothing about
 the main environment changes (no optimum, no downgraded transformers).
 """
@@ -12,14 +13,19 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from recommender.demo import demo_catalog_path
 from recommender.embedding import resolve_model_location
 from recommender.errors import ConfigurationError
+from recommender.models import Product
+from recommender.onnx_smoothing import smooth_activations
 from recommender.settings import EmbeddingSettings
+from recommender.text import compose_product_text
 
 logger = logging.getLogger(__name__)
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -103,7 +109,7 @@ class OnnxInt8Embedder:
 
 def _cached_model(source: Any, settings: EmbeddingSettings, inputs: list[str]) -> Path:
     location = resolve_model_location(settings.model)
-    key = hashlib.sha256(f"{location}|{inputs}|int8-v1".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{location}|{inputs}|int8-v2-smoothed".encode()).hexdigest()[:16]
     folder = Path(settings.onnx_cache_dir)
     target = folder / f"{Path(settings.model).name}-{key}-int8.onnx"
     if target.exists():
@@ -114,12 +120,14 @@ def _cached_model(source: Any, settings: EmbeddingSettings, inputs: list[str]) -
         exported = Path(scratch) / "model.onnx"
         _export(source[0].auto_model, source.tokenizer, inputs, exported)
         optimized = _optimize(exported, source[0].auto_model.config)
+        smoothed = Path(scratch) / "model-smoothed.onnx"
+        smooth_activations(optimized, smoothed, _calibration_batches(source, inputs))
         quantized = Path(scratch) / "model-int8.onnx"
         import onnx
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         quantize_dynamic(
-            str(optimized),
+            str(smoothed),
             str(quantized),
             weight_type=QuantType.QInt8,
             per_channel=True,
@@ -127,6 +135,21 @@ def _cached_model(source: Any, settings: EmbeddingSettings, inputs: list[str]) -
         )
         os.replace(quantized, target)  # whole or not at all: a crash leaves no half-written model
     return target
+
+
+def _calibration_batches(source: Any, inputs: list[str]) -> Iterator[dict[str, np.ndarray]]:
+    """The demo catalog's product texts and titles as the model's documents (with its document prompt)."""
+    products = [Product.model_validate_json(line) for line in demo_catalog_path().read_text().splitlines()]
+    prompts = dict(getattr(source, "prompts", {}) or {})
+    prompt = str(prompts.get("document") or prompts.get("passage") or "")
+    texts: list[str] = [compose_product_text(product) for product in products]
+    texts += [str(product.title) for product in products if product.title]
+    texts = [prompt + text for text in texts]
+    for start in range(0, len(texts), 16):
+        encoded = source.tokenizer(
+            texts[start : start + 16], padding=True, truncation=True, max_length=256, return_tensors="np"
+        )
+        yield {name: encoded[name].astype(np.int64) for name in inputs}
 
 
 def _export(model: Any, tokenizer: Any, inputs: list[str], path: Path) -> None:

@@ -48,10 +48,12 @@ class EmbeddingSettings(BaseModel):
     batch_size: int = Field(default=64, ge=1)
     device: str = "cpu"
     max_text_chars: int = Field(default=4000, ge=100, description="Longer product texts are rejected.")
-    backend: Literal["torch", "onnx-int8"] = Field(
-        default="torch",
-        description="torch: sentence-transformers as is. onnx-int8: the same model exported once to ONNX "
-        "with int8 weights and run by ONNX Runtime (faster on CPU; vectors about 0.99 cosine to torch's).",
+    backend: Literal["auto", "torch", "onnx-int8"] = Field(
+        default="auto",
+        description="onnx-int8: the model exported once to ONNX, smoothed and quantised to int8, run by ONNX "
+        "Runtime (about 2x torch on CPU; vectors 0.997 cosine to torch's). torch: sentence-transformers as "
+        "is. auto: onnx-int8 on a CPU device, and torch when the device is not a CPU or the int8 path "
+        "cannot run the model (said in the log).",
     )
     onnx_cache_dir: Path = Field(
         default=Path("data/models/onnx"), description="Where the int8 export is kept."
