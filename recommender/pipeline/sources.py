@@ -54,6 +54,20 @@ def _bare_hits(points: Sequence[ScoredPoint]) -> list[Hit]:
 ID_ONLY = ("product_id",)
 
 
+def top_indices(scores: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the ``count`` highest scores, best first and ties by index (a stable argsort's order, NaN
+    last), without sorting the whole array: the new-arrivals pool can be most of a 100k catalog."""
+    count = min(count, len(scores))
+    if count <= 0:
+        return np.zeros(0, dtype=np.int64)
+    scores = np.where(np.isnan(scores), -np.inf, scores)
+    kth = np.partition(-scores, count - 1)[count - 1]  # the count-th highest score, negated
+    above = np.flatnonzero(-scores < kth)
+    tied = np.flatnonzero(-scores == kth)[: count - len(above)]
+    chosen = np.concatenate([above, tied])
+    return chosen[np.lexsort((chosen, -scores[chosen]))]
+
+
 def unit(vector: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(vector))
     return (vector / norm).astype(np.float32) if norm else vector.astype(np.float32)
@@ -176,8 +190,7 @@ class NewArrivalsSource(_RankedIdsSource):
         if not ids:
             return []
         scores = vectors @ context.user.collab if context.user.collab is not None else priors
-        order = np.argsort(-scores, kind="stable")[: depth * 2]
-        return [(ids[i], float(scores[i])) for i in order]
+        return [(ids[i], float(scores[i])) for i in top_indices(scores, depth * 2)]
 
     def _products_still_new(self, context: SourceContext) -> tuple[list[str], np.ndarray, np.ndarray]:
         tower, stats = context.parts.tower, context.stats

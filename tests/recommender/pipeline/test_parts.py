@@ -17,6 +17,7 @@ from recommender.pipeline.cooccurrence import CoOccurrence
 from recommender.pipeline.item_tower import fit_and_predict
 from recommender.pipeline.pipeline import keep_new_products
 from recommender.pipeline.rankers import FeatureFrame, FusionRanker
+from recommender.pipeline.sources import top_indices
 from recommender.pipeline.stats import ItemStats
 from recommender.pipeline.training import held_out_next_events
 from recommender.settings import Settings
@@ -133,3 +134,12 @@ def test_new_products_take_the_last_places_of_the_first_page() -> None:
     capped = [c.product_id for c in keep_new_products(ordered, stats, 2, 10, max_rank=14)]
     assert capped[8:10] == ["w8", "n1"] and "n2" not in capped[:10]
     assert keep_new_products(ordered, stats, 2, 10, max_rank=12) == ordered
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 40, 200, 500])
+def test_top_indices_is_a_stable_argsort_cut(count: int) -> None:
+    rng = np.random.default_rng(count)
+    scores = rng.integers(0, 12, size=300).astype(np.float64)  # many ties, at every cut
+    scores[rng.choice(300, 20, replace=False)] = np.nan
+    expected = np.argsort(-scores, kind="stable")[:count]
+    assert top_indices(scores, count).tolist() == expected.tolist()
