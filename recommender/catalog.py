@@ -173,6 +173,11 @@ class Catalog:
         self._optimizer = threading.Thread(target=self._store.optimize, name="vector-index", daemon=True)
         self._optimizer.start()
 
+    def wait_for_index(self) -> None:
+        """Until a running index build is done."""
+        if self._optimizer is not None:
+            self._optimizer.join()
+
     def _get_point(self, product_id: str) -> StoredPoint:
         points = self._store.retrieve([product_point_id(product_id)])
         if not points:

@@ -144,3 +144,35 @@ def test_too_few_users_for_a_ranker_falls_back_to_fusion_and_says_so(
     result = service.pipeline.for_user("shopper-0", 5)
     assert result.signal.value == "hybrid"
     assert any(note.startswith("rank fusion: too few users") for note in result.notes)
+
+
+def test_training_rebuilds_the_vector_index_and_closing_waits_for_it(
+    trained_service: RecommenderService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training rewrites every product's learned vector; a large embedded catalog re-indexes afterwards
+    (here the threshold is lowered to the demo catalog), in the background, and close() waits for it."""
+    import threading
+
+    monkeypatch.setattr("recommender.catalog.OPTIMIZE_THRESHOLD_POINTS", 1)
+    store = trained_service.products
+    started, release = threading.Event(), threading.Event()
+    finished: list[bool] = []
+    original = store.optimize
+
+    def slow_optimize() -> None:
+        started.set()
+        release.wait(10)
+        original()
+        finished.append(True)
+
+    monkeypatch.setattr(store, "optimize", slow_optimize)
+    trained_service.train()
+    assert started.wait(10) and not finished  # running off the request path
+    assert trained_service.pipeline.for_user("shopper-1", 5).items  # serving meanwhile
+    closer = threading.Thread(target=trained_service.close)
+    closer.start()
+    closer.join(0.5)
+    assert closer.is_alive()  # close() waits for the index build
+    release.set()
+    closer.join(30)
+    assert finished == [True] and not closer.is_alive()
