@@ -99,7 +99,7 @@ def text_catalog(size: int, probes: int) -> Catalog:
     settings = Settings()
     embedder = build_embedder(settings.embedding)
     products = text_products(size)
-    stem = Path("data/bench") / f"{Path(settings.embedding.model).name}-{settings.embedding.backend}"
+    stem = Path("data/bench") / f"{Path(settings.embedding.model).name}-{type(embedder).__name__}"
     started = time.perf_counter()
     vectors = cached_vectors([product.text for product in products], stem, embedder.encode_documents)
     queries = cached_vectors(text_queries(probes), stem, embedder.encode_queries)

@@ -1,10 +1,10 @@
 """Activation smoothing before int8 quantisation (SmoothQuant, Xiao et al. 2022), for ONNX models.
 
 Dynamic int8 quantisation gives each activation matrix one scale, so a few input channels with large
-values (transformers have them) leave the others a handful of levels. For every MatMul with a constant
-weight, the channels of its input are divided by ``s`` and the matching weight rows multiplied by it,
-which leaves the product unchanged in exact arithmetic but moves the outliers into the weights, where
-int8 has one scale per output column. ``s_j = max|x_j|^alpha / max|w_j|^(1 - alpha)`` from calibration
+values (transformers have them) leave the others a handful of levels. For every MatMul (or fused
+Attention) with a constant weight, the channels of its input are divided by ``s`` and the matching weight
+rows multiplied by it, which leaves the product unchanged in exact arithmetic but moves the outliers into
+the weights, where int8 has one scale per output column. ``s_j = max|x_j|^alpha / max|w_j|^(1 - alpha)`` from calibration
 texts, never below 1: only channels that are large get shrunk, so text unlike the calibration set cannot
 overflow a channel that was scaled up.
 """
@@ -30,7 +30,8 @@ def smooth_activations(source: Path, target: Path, calibration: Iterable[dict[st
     weights = {tensor.name: tensor for tensor in graph.initializer}
     by_input: dict[str, list[onnx.NodeProto]] = {}
     for node in graph.node:
-        weight = weights.get(node.input[1]) if node.op_type == "MatMul" else None
+        # A fused Attention node (ONNX Runtime's contrib op) takes its packed Q/K/V weights as input 1.
+        weight = weights.get(node.input[1]) if node.op_type in ("MatMul", "Attention") else None
         if weight is not None and len(weight.dims) == 2:
             by_input.setdefault(node.input[0], []).append(node)
     if not by_input:
