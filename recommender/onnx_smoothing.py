@@ -4,9 +4,9 @@ Dynamic int8 quantisation gives each activation matrix one scale, so a few input
 values (transformers have them) leave the others a handful of levels. For every MatMul (or fused
 Attention) with a constant weight, the channels of its input are divided by ``s`` and the matching weight
 rows multiplied by it, which leaves the product unchanged in exact arithmetic but moves the outliers into
-the weights, where int8 has one scale per output column. ``s_j = max|x_j|^alpha / max|w_j|^(1 - alpha)`` from calibration
-texts, never below 1: only channels that are large get shrunk, so text unlike the calibration set cannot
-overflow a channel that was scaled up.
+the weights, where int8 has one scale per output column. ``s_j = max|x_j|^alpha / max|w_j|^(1 - alpha)``
+from calibration texts, never below 1: only channels that are large get shrunk, so text unlike the
+calibration set cannot overflow a channel that was scaled up.
 """
 
 from __future__ import annotations
