@@ -11,6 +11,8 @@ COPY ingest ./ingest
 COPY api ./api
 COPY cli ./cli
 RUN pip install ".[postgres]"
+# The embedding model's int8 ONNX export (data/models/onnx), made once here instead of at each container's start.
+RUN python -c "from recommender.embedding import build_embedder as b; from recommender.settings import EmbeddingSettings as s; b(s())"
 
 EXPOSE 8000
 CMD ["recommender", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -65,7 +65,10 @@ class OnnxInt8Embedder:
         self._inputs = [name for name in INPUTS if name in self._tokenizer.model_input_names]
         self._batch_size = settings.batch_size
         self.model_name = settings.model
-        self.dimension = int(source.get_sentence_embedding_dimension() or 0)
+        get_dimension = (
+            getattr(source, "get_embedding_dimension", None) or source.get_sentence_embedding_dimension
+        )
+        self.dimension = int(get_dimension() or 0)
         path = _cached_model(source, settings, self._inputs)
         del source  # the torch weights are not needed any more
         import onnxruntime

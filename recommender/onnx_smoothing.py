@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,6 @@ ALPHA = 0.75
 def smooth_activations(source: Path, target: Path, calibration: Iterable[dict[str, np.ndarray]]) -> None:
     """Writes ``source`` with a channel scale (a Mul) before each group of MatMuls sharing an input."""
     import onnx
-    import onnxruntime
     from onnx import helper, numpy_helper
 
     model = onnx.load(str(source))
@@ -38,7 +38,7 @@ def smooth_activations(source: Path, target: Path, calibration: Iterable[dict[st
         onnx.save(model, str(target))
         return
 
-    largest = _largest_activations(model, list(by_input), calibration, onnxruntime, helper)
+    largest = _largest_activations(model, list(by_input), calibration)
     for name, nodes in by_input.items():
         matrices = [numpy_helper.to_array(weights[node.input[1]]) for node in nodes]
         weight_max = np.max([np.abs(matrix).max(axis=1) for matrix in matrices], axis=0)
@@ -59,11 +59,15 @@ def smooth_activations(source: Path, target: Path, calibration: Iterable[dict[st
     onnx.save(model, str(target))
 
 
-def _largest_activations(model, names, calibration, onnxruntime, helper) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+def _largest_activations(
+    model: Any, names: list[str], calibration: Iterable[dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
     """Per channel, the largest absolute value each named tensor takes over the calibration batches."""
     import copy
 
     import onnx
+    import onnxruntime
+    from onnx import helper
 
     probe = copy.deepcopy(model)
     for name in names:
