@@ -140,13 +140,6 @@ def build_service(settings: Settings, embedder: Embedder | None = None) -> Recom
     events = EventStore(database)
     jobs = JobStore(database)
     catalog = Catalog(products, embedder)
-    if backend == "embedded":
-        # A store left unindexed (a bulk import or a training run by a process that has exited since)
-        # gets its HNSW index now, off the request path; an indexed one returns at once.
-        try:
-            catalog.optimize_in_background()
-        except DependencyUnavailableError:
-            pass
     profiles = ProfileService(events, catalog, users, settings.recommend)
     models = ModelRegistry(settings.collab.models_path)
     retriever = Retriever(products, catalog, embedder, events, settings.recommend)
