@@ -1,0 +1,55 @@
+"""The item statistics the pipeline reads: fresh after this process's writes, refreshed off the request
+path once they are older than the TTL."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from recommender.database import Database
+from recommender.events import EventStore
+from recommender.models import InteractionEvent
+from recommender.pipeline import stats as stats_module
+from recommender.pipeline.stats import LiveItemStats
+
+
+def test_stale_statistics_refresh_in_the_background_while_the_old_ones_serve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'events.db'}")
+    try:
+        events = EventStore(database)
+        events.add([InteractionEvent(user_id="a", product_id="p1", type="view")])
+        live = LiveItemStats(events, recent_days=7)
+        first = live.get()
+        assert first.users == {"p1": 1}
+
+        # Another process (a worker) writes: this process's generation does not move.
+        EventStore(database).add([InteractionEvent(user_id="b", product_id="p1", type="view")])
+        monkeypatch.setattr(stats_module, "STATS_TTL_SECONDS", 0.0)
+        release = threading.Event()
+        compute = live._compute
+
+        def slow_compute():  # type: ignore[no-untyped-def]
+            release.wait(10)
+            return compute()
+
+        monkeypatch.setattr(live, "_compute", slow_compute)
+        started = time.monotonic()
+        assert live.get() is first and live.get() is first  # served at once, one refresh running
+        assert time.monotonic() - started < 1
+        release.set()
+        deadline = time.monotonic() + 10
+        while live.get().users != {"p1": 2} and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert live.get().users == {"p1": 2}
+
+        # This process's own write: the next read has it, without waiting for a TTL.
+        monkeypatch.setattr(stats_module, "STATS_TTL_SECONDS", 3600.0)
+        events.add([InteractionEvent(user_id="c", product_id="p2", type="purchase")])
+        assert live.get().users == {"p1": 2, "p2": 1}
+    finally:
+        database.close()
