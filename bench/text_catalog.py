@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -278,7 +279,7 @@ def text_queries(count: int, seed: int = 8) -> list[str]:
     ]
 
 
-def cached_vectors(texts: list[str], cache: Path, embed: callable) -> np.ndarray:  # type: ignore[valid-type]
+def cached_vectors(texts: list[str], cache: Path, embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
     """``embed(texts)`` once; later runs load the cached file (its name carries a hash of the texts)."""
     digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:12]
     path = cache.with_name(f"{cache.name}-{digest}.npy")

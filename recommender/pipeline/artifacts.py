@@ -25,11 +25,13 @@ class TrainedParts:
     ranker_note: str = "no learned ranker trained"
     _prior: dict[str, float] = field(default_factory=dict, repr=False)
     _cold_vectors: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    cold_priors: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)  # of tower.cold_ids
 
     def __post_init__(self) -> None:
         if self.tower is not None:
             self._prior = dict(zip(self.tower.product_ids, self.tower.popularity_prior.tolist(), strict=True))
             self._cold_vectors = dict(zip(self.tower.cold_ids, self.tower.cold_vectors, strict=True))
+            self.cold_priors = np.asarray([self.popularity_prior(pid) for pid in self.tower.cold_ids])
 
     def popularity_prior(self, product_id: str) -> float:
         return self._prior.get(product_id, float("nan"))

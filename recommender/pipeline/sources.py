@@ -181,7 +181,6 @@ class NewArrivalsSource(_RankedIdsSource):
         # (tower, stats) -> the products still without events, their predicted vectors and priors;
         # recomputed when either object is replaced (a new model, new events).
         self._still_new: tuple[object, object, list[str], np.ndarray, np.ndarray] | None = None
-        self._cold_priors: tuple[object, np.ndarray] | None = None  # tower -> priors of its cold_ids
 
     def scored_ids(self, context: SourceContext, depth: int) -> list[tuple[str, float]]:
         tower = context.parts.tower
@@ -198,13 +197,10 @@ class NewArrivalsSource(_RankedIdsSource):
         memo = self._still_new
         if memo is None or memo[0] is not tower or memo[1] is not stats:
             assert tower is not None
-            if self._cold_priors is None or self._cold_priors[0] is not tower:
-                priors = [context.parts.popularity_prior(pid) for pid in tower.cold_ids]
-                self._cold_priors = (tower, np.asarray(priors, dtype=np.float64))
             users = stats.users
             index = np.fromiter((pid not in users for pid in tower.cold_ids), bool, len(tower.cold_ids))
             ids = [pid for pid, still_new in zip(tower.cold_ids, index.tolist(), strict=True) if still_new]
-            memo = (tower, stats, ids, tower.cold_vectors[index], self._cold_priors[1][index])
+            memo = (tower, stats, ids, tower.cold_vectors[index], context.parts.cold_priors[index])
             self._still_new = memo
         return memo[2], memo[3], memo[4]
 
