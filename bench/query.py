@@ -27,6 +27,7 @@ import argparse
 import itertools
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -241,7 +242,12 @@ QUERIES = [
 
 
 def bench_http(
-    root: Path, size: int, repeats: int, personal: bool = False, clients: tuple[int, ...] = ()
+    root: Path,
+    size: int,
+    repeats: int,
+    personal: bool = False,
+    clients: tuple[int, ...] = (),
+    warmup: int = 0,
 ) -> None:
     env = {
         **os.environ,
@@ -254,7 +260,7 @@ def bench_http(
         for ranker in ("fusion", "learned"):
             concurrency = clients if ranker == "learned" else ()
             serve_and_time_personal(
-                root, env | {"RECO_PIPELINE__RANKER": ranker}, ranker, repeats, concurrency
+                root, env | {"RECO_PIPELINE__RANKER": ranker}, ranker, repeats, concurrency, warmup
             )
         return
     server, port = start_server(env)
@@ -300,8 +306,10 @@ def wait_until_healthy(client: httpx.Client, seconds: float = 120) -> None:
 
 
 def serve_and_time_personal(
-    root: Path, env: dict[str, str], ranker: str, repeats: int, clients: tuple[int, ...] = ()
+    root: Path, env: dict[str, str], ranker: str, repeats: int, clients: tuple[int, ...] = (), warmup: int = 0
 ) -> None:
+    """Times a fresh server, then (``warmup`` > 0) the same after that many more requests: a long-running
+    process has read its products' fields and mapped their point ids, a fresh one pays that first."""
     server, port = start_server(env)
     picker = random.Random(4)
     try:
@@ -316,6 +324,11 @@ def serve_and_time_personal(
 
             samples = timed(personal, repeats)
             print(f"  HTTP GET personal k=10, {ranker:<8} {percentiles(samples)}   ({'; '.join(notes)})")
+            if warmup:
+                for _ in range(warmup):
+                    personal()
+                samples = timed(personal, repeats)
+                print(f"    after {warmup} more requests   {percentiles(samples)}")
         single = None
         for count in clients:
             rate, samples = concurrent_personal(port, count, repeats)
@@ -371,36 +384,71 @@ def main() -> None:
         help="with --personal: also time the learned ranker under these numbers of concurrent clients "
         "(e.g. 1 8), each sending --requests requests; throughput is compared with the first",
     )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        help="with --personal: time each server again after this many more requests (e.g. 2000: every "
+        "synthetic user about once), as a long-running server would be; concurrent clients come after it",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        help="keep the prepared store, events and models under this folder (one per size) and reuse them "
+        "on the next run: only the timings run again (for profiling a change to the serving path)",
+    )
     args = parser.parse_args()
     for size in args.sizes:
         with tempfile.TemporaryDirectory() as directory:
-            root = Path(directory)
-            settings = Settings(qdrant={"path": root / "qdrant"})
-            store = EdgeVectorStore(root / "qdrant", product_collection(settings, _ModelInfo()))  # type: ignore[arg-type]
-            catalog = (text_catalog if args.vectors == "text" else random_catalog)(size, PROBES)
-            start = time.perf_counter()
-            fill_store(store, catalog)
-            fill_seconds = time.perf_counter() - start
-            index_note = "exact search"
-            recall = None
-            if args.hnsw:
-                start = time.perf_counter()
-                store.optimize()
-                index_note = f"HNSW built in {time.perf_counter() - start:.0f} s"
-                recall = hnsw_recall(store, catalog)
-            print(
-                f"{size} products (loaded in {fill_seconds:.1f} s; {index_note}), "
-                f"{args.requests} requests each"
+            root = (
+                args.root / f"{size}-{args.vectors}{'-hnsw' if args.hnsw else ''}"
+                if args.root
+                else Path(directory)
             )
-            bench_store(store, catalog.probes, args.requests)
-            if recall is not None:
-                print(f"  HNSW recall@10 against exact search: {recall:.3f}")
-            store.close()
-            bench_http(root, size, args.requests)
-            if args.personal:
-                record_histories(root, catalog.categories)
-                print(f"  trained: {train(root)}")
-                bench_http(root, size, args.requests, personal=True, clients=tuple(args.clients))
+            if (root / "ready").exists():
+                print(f"{size} products, reusing {root}, {args.requests} requests each")
+                bench_http(root, size, args.requests)
+                if args.personal:
+                    time_personal(root, size, args)
+                continue
+            shutil.rmtree(root, ignore_errors=True)  # a run stopped half-way
+            root.mkdir(parents=True)
+            prepare_and_time(root, size, args)
+            (root / "ready").touch()
+
+
+def prepare_and_time(root: Path, size: int, args: argparse.Namespace) -> None:
+    settings = Settings(qdrant={"path": root / "qdrant"})
+    store = EdgeVectorStore(root / "qdrant", product_collection(settings, _ModelInfo()))  # type: ignore[arg-type]
+    catalog = (text_catalog if args.vectors == "text" else random_catalog)(size, PROBES)
+    start = time.perf_counter()
+    fill_store(store, catalog)
+    fill_seconds = time.perf_counter() - start
+    index_note = "exact search"
+    recall = None
+    if args.hnsw:
+        start = time.perf_counter()
+        store.optimize()
+        index_note = f"HNSW built in {time.perf_counter() - start:.0f} s"
+        recall = hnsw_recall(store, catalog)
+    print(f"{size} products (loaded in {fill_seconds:.1f} s; {index_note}), {args.requests} requests each")
+    bench_store(store, catalog.probes, args.requests)
+    if recall is not None:
+        print(f"  HNSW recall@10 against exact search: {recall:.3f}")
+    store.close()
+    bench_http(root, size, args.requests)
+    (root / "categories.txt").write_text("\n".join(catalog.categories))
+    if args.personal:
+        time_personal(root, size, args)
+
+
+def time_personal(root: Path, size: int, args: argparse.Namespace) -> None:
+    """Synthetic histories and training (once per kept folder), then the personalised timings."""
+    if not (root / "trained").exists():
+        record_histories(root, (root / "categories.txt").read_text().splitlines())
+        print(f"  trained: {train(root)}")
+        (root / "trained").touch()
+    bench_http(root, size, args.requests, personal=True, clients=tuple(args.clients), warmup=args.warmup)
 
 
 if __name__ == "__main__":

@@ -147,7 +147,7 @@ class PipelineSettings(BaseModel):
     product_cache_size: int = Field(
         default=50_000,
         ge=0,
-        description="Products whose ranking fields (category, brand, price, attributes, text vector) "
+        description="Products whose ranking fields (category, brand, price, attributes) "
         "are kept in memory between requests; 0 reads them from the store every time. Dropped on this "
         "process's catalog writes and after 60 s.",
     )
@@ -181,6 +181,13 @@ class PipelineSettings(BaseModel):
         default="binary",
         description="LightGBM objective. binary (pointwise) measured steadier than lambdarank with one "
         "held-out event per user (see the README's evaluation section).",
+    )
+    new_arrivals_pool: int = Field(
+        default=5000,
+        ge=10,
+        description="Products without events the new-arrivals source scores for a request: those with the "
+        "highest popularity the item tower predicts from their content. Bounds its cost in a large catalog "
+        "whose long tail has no events (the sequence-model search still reaches the rest).",
     )
     new_product_slots: int = Field(
         default=1,

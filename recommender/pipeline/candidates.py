@@ -30,8 +30,10 @@ def merge(lists: Iterable[tuple[str, list[Hit]]]) -> dict[str, Candidate]:
     merged: dict[str, Candidate] = {}
     for source, hits in lists:
         for rank, hit in enumerate(hits):
-            candidate = merged.setdefault(hit.product_id, Candidate(hit.product_id, hit.payload or {}))
-            if not candidate.payload and hit.payload:
+            candidate = merged.get(hit.product_id)
+            if candidate is None:
+                candidate = merged[hit.product_id] = Candidate(hit.product_id, hit.payload or {})
+            elif not candidate.payload and hit.payload:
                 candidate.payload = hit.payload
             candidate.scores[source] = hit.score
             candidate.ranks[source] = rank

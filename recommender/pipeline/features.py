@@ -123,10 +123,7 @@ class FeatureBuilder:
         payloads = [candidate.payload for candidate in candidates]
         item_categories = [str(payload.get("category") or "") for payload in payloads]
         item_brands = [str(payload.get("brand") or "") for payload in payloads]
-        columns: list[list[float] | np.ndarray] = []
-        for source in self.sources:
-            columns.append([candidate.scores.get(source, nan) for candidate in candidates])
-            columns.append([float(candidate.ranks.get(source, depth)) for candidate in candidates])
+        columns: list[list[float] | np.ndarray] = list(self._source_columns(candidates, depth))
         columns += [
             [nan if c.text_similarity is None else float(c.text_similarity) for c in candidates],
             self._collab_similarity(ids, learned, parts, user),
@@ -155,6 +152,22 @@ class FeatureBuilder:
             ]
         )
         return FeatureFrame(self.columns(encoder), matrix, candidates)
+
+    def _source_columns(self, candidates: list[Candidate], depth: int) -> np.ndarray:
+        """Each source's score and rank (NaN and ``depth`` where it did not return the candidate), one
+        row per column: filled per (candidate, source) pair found, ~1.5 a candidate, instead of looked up
+        for every source."""
+        columns = np.empty((2 * len(self.sources), len(candidates)))
+        columns[0::2] = math.nan
+        columns[1::2] = depth
+        position = {source: 2 * index for index, source in enumerate(self.sources)}
+        for row, candidate in enumerate(candidates):
+            for source, score in candidate.scores.items():
+                column = position.get(source)
+                if column is not None:
+                    columns[column, row] = score
+                    columns[column + 1, row] = candidate.ranks[source]
+        return columns
 
     @staticmethod
     def _collab_similarity(

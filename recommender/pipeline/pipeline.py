@@ -33,6 +33,7 @@ from recommender.profiles import ProfileService
 from recommender.retrieval import Retriever
 from recommender.settings import PipelineSettings, Settings
 from recommender.store import VectorStore
+from recommender.store.conditions import HasIdCondition
 
 if TYPE_CHECKING:
     from recommender.llm.features import LLMFeatures
@@ -94,7 +95,9 @@ class Pipeline:
             store, RANKING_PAYLOAD_KEYS, lambda: catalog.generation, self.config.product_cache_size
         )
         self._users = UserStates(events, profiles, settings.recommend)
-        self._sources: dict[str, Source] = build_sources(store, catalog, embedder, settings.recommend)
+        self._sources: dict[str, Source] = build_sources(
+            store, catalog, embedder, settings.recommend, self._cache, self.config.new_arrivals_pool
+        )
 
     def configured(self, **changes: object) -> Pipeline:
         """A variant over the same parts (other sources, the fusion ranker, diversity): what
@@ -253,8 +256,9 @@ class Pipeline:
 
     def _read_candidates(self, merged: list[Candidate], user: UserState, featured: bool) -> list[Candidate]:
         """What the sources left out: the ranking fields of candidates that came as bare ids and (for
-        the features) every candidate's cosine with the user's text profile. Candidates whose product
-        is gone from the catalog are dropped."""
+        the features) every candidate's cosine with the user's text profile, scored by the store over
+        just those candidates (cheaper than reading their vectors). Candidates whose product is gone
+        from the catalog are dropped."""
         fields = self._cache.get_many([candidate.product_id for candidate in merged])
         for candidate in merged:
             held = fields.get(candidate.product_id)
@@ -262,18 +266,18 @@ class Pipeline:
                 candidate.payload = held.payload
             if "text" in candidate.scores:
                 candidate.text_similarity = candidate.scores["text"]
+        kept = [candidate for candidate in merged if candidate.payload]
         if featured and user.profile is not None:
-            unknown = [
-                (candidate, vector)
-                for candidate in merged
+            unknown = {
+                product_point_id(candidate.product_id): candidate
+                for candidate in kept
                 if candidate.text_similarity is None
-                and (vector := getattr(fields.get(candidate.product_id), "vector", None)) is not None
-            ]
+            }
             if unknown:
-                similarities = np.asarray([vector for _, vector in unknown]) @ user.profile
-                for (candidate, _), similarity in zip(unknown, similarities.tolist(), strict=True):
-                    candidate.text_similarity = similarity
-        return [candidate for candidate in merged if candidate.payload]
+                only_these = [HasIdCondition(tuple(unknown))]
+                for hit in self._store.search(user.profile, len(unknown), only_these, payload_keys=()):
+                    unknown[hit.point_id].text_similarity = hit.score
+        return kept
 
     def _source_depth(self, name: str, depth: int) -> int:
         """Candidates asked of one source: its configured depth, raised only by a list deeper than the

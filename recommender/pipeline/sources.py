@@ -14,6 +14,7 @@ from recommender.embedding import Embedder
 from recommender.ids import product_point_id
 from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.candidates import Hit
+from recommender.pipeline.product_cache import ProductCache
 from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.stats import ItemStats
 from recommender.pipeline.user_state import UserState
@@ -46,12 +47,16 @@ def _hits(points: Sequence[ScoredPoint]) -> list[Hit]:
     return [Hit(point.payload["product_id"], point.score, point.payload) for point in points]
 
 
-def _bare_hits(points: Sequence[ScoredPoint]) -> list[Hit]:
-    """Hits read with the product id only (the pipeline reads the payloads it needs once, after the merge)."""
-    return [Hit(point.payload["product_id"], point.score, None) for point in points]
+def _bare_hits(points: Sequence[ScoredPoint], products: ProductCache) -> list[Hit]:
+    """Hits searched without a payload, their product ids from the product cache (the pipeline reads the
+    fields it needs once, after the merge)."""
+    product_ids = products.product_ids([point.point_id for point in points])
+    return [
+        Hit(pid, point.score, None) for pid, point in zip(product_ids, points, strict=True) if pid is not None
+    ]
 
 
-ID_ONLY = ("product_id",)
+NO_PAYLOAD = ()
 
 
 def top_indices(scores: np.ndarray, count: int) -> np.ndarray:
@@ -78,17 +83,17 @@ class TextProfileSource:
 
     name = "text"
 
-    def __init__(self, store: VectorStore) -> None:
+    def __init__(self, store: VectorStore, products: ProductCache) -> None:
         self._store = store
+        self._products = products
 
     def candidates(self, context: SourceContext, depth: int) -> list[Hit]:
         if context.user.profile is None:
             return []
-        return _bare_hits(
-            self._store.search(
-                context.user.profile, depth, context.conditions, context.exclude_points, payload_keys=ID_ONLY
-            )
+        points = self._store.search(
+            context.user.profile, depth, context.conditions, context.exclude_points, payload_keys=NO_PAYLOAD
         )
+        return _bare_hits(points, self._products)
 
 
 class CollabSource:
@@ -96,8 +101,9 @@ class CollabSource:
 
     name = "collab"
 
-    def __init__(self, store: VectorStore) -> None:
+    def __init__(self, store: VectorStore, products: ProductCache) -> None:
         self._store = store
+        self._products = products
 
     def candidates(self, context: SourceContext, depth: int) -> list[Hit]:
         if context.user.collab is None or context.model is None:
@@ -108,9 +114,9 @@ class CollabSource:
             context.conditions,
             context.exclude_points,
             using=context.model.slot,
-            payload_keys=ID_ONLY,
+            payload_keys=NO_PAYLOAD,
         )
-        return _bare_hits(points)
+        return _bare_hits(points, self._products)
 
 
 class _RankedIdsSource:
@@ -172,12 +178,14 @@ class TrendingSource(_RankedIdsSource):
 
 class NewArrivalsSource(_RankedIdsSource):
     """Products without events, nearest first to the user's sequence-model state through the item
-    tower's predicted vectors (by the content-based popularity prior for a user without one)."""
+    tower's predicted vectors (by the content-based popularity prior for a user without one). Only the
+    ``pool`` with the highest priors are scored."""
 
     name = "new"
 
-    def __init__(self, store: VectorStore) -> None:
+    def __init__(self, store: VectorStore, pool: int) -> None:
         super().__init__(store)
+        self._pool = pool
         # (tower, stats) -> the products still without events, their predicted vectors and priors;
         # recomputed when either object is replaced (a new model, new events).
         self._still_new: tuple[object, object, list[str], np.ndarray, np.ndarray] | None = None
@@ -197,10 +205,12 @@ class NewArrivalsSource(_RankedIdsSource):
         memo = self._still_new
         if memo is None or memo[0] is not tower or memo[1] is not stats:
             assert tower is not None
-            users = stats.users
-            index = np.fromiter((pid not in users for pid in tower.cold_ids), bool, len(tower.cold_ids))
-            ids = [pid for pid, still_new in zip(tower.cold_ids, index.tolist(), strict=True) if still_new]
-            memo = (tower, stats, ids, tower.cold_vectors[index], context.parts.cold_priors[index])
+            users, priors = stats.users, context.parts.cold_priors
+            rows = np.flatnonzero(np.fromiter((pid not in users for pid in tower.cold_ids), bool))
+            if len(rows) > self._pool:
+                rows = np.sort(rows[top_indices(priors[rows], self._pool)])
+            ids = [tower.cold_ids[row] for row in rows.tolist()]
+            memo = (tower, stats, ids, tower.cold_vectors[rows], priors[rows])
             self._still_new = memo
         return memo[2], memo[3], memo[4]
 
@@ -268,15 +278,20 @@ class ExamplesSource:
 
 
 def build_sources(
-    store: VectorStore, catalog: Catalog, embedder: Embedder, settings: RecommendSettings
+    store: VectorStore,
+    catalog: Catalog,
+    embedder: Embedder,
+    settings: RecommendSettings,
+    products: ProductCache,
+    new_arrivals_pool: int,
 ) -> dict[str, Source]:
     sources: list[Source] = [
-        TextProfileSource(store),
-        CollabSource(store),
+        TextProfileSource(store, products),
+        CollabSource(store, products),
         CoOccurrenceSource(store),
         PopularSource(store),
         TrendingSource(store),
-        NewArrivalsSource(store),
+        NewArrivalsSource(store, new_arrivals_pool),
         QuerySource(store, embedder, settings),
         SessionSource(store, catalog),
         ExamplesSource(store, catalog),

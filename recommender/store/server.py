@@ -113,8 +113,8 @@ class ServerVectorStore:
             lambda: self._client.retrieve(
                 self.spec.name,
                 list(point_ids),
-                with_payload=True if payload_keys is None else list(payload_keys),
-                with_vectors=with_vectors,
+                with_payload=True if payload_keys is None else list(payload_keys) or False,
+                with_vectors=[self.spec.vector_name] if with_vectors else False,
             )
         )
         return [self._stored(record, with_vectors) for record in records]
@@ -176,7 +176,7 @@ class ServerVectorStore:
                 using=using or self.spec.vector_name,
                 query_filter=_server_filter(conditions, exclude_ids),
                 limit=limit,
-                with_payload=True if payload_keys is None else list(payload_keys),
+                with_payload=True if payload_keys is None else list(payload_keys) or False,
             )
         )
         return [

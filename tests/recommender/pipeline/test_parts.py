@@ -11,15 +11,18 @@ import pytest
 from recommender.evaluation.metrics import gini, intra_list_diversity, list_metrics
 from recommender.events import StoredEvent
 from recommender.models import EventType
+from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.attributes import AttributeEncoder
 from recommender.pipeline.candidates import Candidate, Hit, merge
 from recommender.pipeline.cooccurrence import CoOccurrence
-from recommender.pipeline.item_tower import fit_and_predict
+from recommender.pipeline.item_tower import ItemTowerOutput, fit_and_predict
 from recommender.pipeline.pipeline import keep_new_products
 from recommender.pipeline.rankers import FeatureFrame, FusionRanker
-from recommender.pipeline.sources import top_indices
+from recommender.pipeline.request import PipelineRequest
+from recommender.pipeline.sources import NewArrivalsSource, SourceContext, top_indices
 from recommender.pipeline.stats import ItemStats
 from recommender.pipeline.training import held_out_next_events
+from recommender.pipeline.user_state import UserState
 from recommender.settings import Settings
 
 
@@ -143,3 +146,26 @@ def test_top_indices_is_a_stable_argsort_cut(count: int) -> None:
     scores[rng.choice(300, 20, replace=False)] = np.nan
     expected = np.argsort(-scores, kind="stable")[:count]
     assert top_indices(scores, count).tolist() == expected.tolist()
+
+
+def test_new_arrivals_score_only_the_pool_with_the_highest_predicted_popularity() -> None:
+    rng = np.random.default_rng(3)
+    cold_ids = [f"c{index}" for index in range(50)]
+    vectors = rng.normal(size=(50, 8)).astype(np.float32)
+    priors = rng.normal(size=50)
+    tower = ItemTowerOutput(cold_ids, priors.astype(np.float32), cold_ids, vectors)
+    parts = TrainedParts(tower=tower)
+    user = UserState(collab=rng.normal(size=8).astype(np.float32))
+    stats = ItemStats(users={"c0": 3})  # c0 has events now: no longer new
+
+    def best(pool: int) -> list[str]:
+        source = NewArrivalsSource(store=None, pool=pool)  # type: ignore[arg-type]  # unfiltered: no reads
+        context = SourceContext(PipelineRequest(k=5, user_id="u"), user, [], [], None, parts, stats)
+        return [hit.product_id for hit in source.candidates(context, 5)]
+
+    scores = vectors @ user.collab
+    pool = [index for index in np.argsort(-priors) if index != 0][:10]
+    assert best(10) == [cold_ids[i] for i in sorted(pool, key=lambda i: -scores[i])[:5]]
+    everyone = [index for index in np.argsort(-scores) if index != 0][:5]
+    assert best(100) == [cold_ids[i] for i in everyone]
+    assert best(10) != best(100)  # the pool did change the answer
