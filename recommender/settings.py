@@ -147,7 +147,7 @@ class PipelineSettings(BaseModel):
     product_cache_size: int = Field(
         default=50_000,
         ge=0,
-        description="Products whose ranking fields (category, brand, price, attributes) "
+        description="Products whose ranking fields (category, brand, price, attributes, text vector) "
         "are kept in memory between requests; 0 reads them from the store every time. Dropped on this "
         "process's catalog writes and after 60 s.",
     )

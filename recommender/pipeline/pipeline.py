@@ -33,7 +33,6 @@ from recommender.profiles import ProfileService
 from recommender.retrieval import Retriever
 from recommender.settings import PipelineSettings, Settings
 from recommender.store import VectorStore
-from recommender.store.conditions import HasIdCondition
 
 if TYPE_CHECKING:
     from recommender.llm.features import LLMFeatures
@@ -256,9 +255,8 @@ class Pipeline:
 
     def _read_candidates(self, merged: list[Candidate], user: UserState, featured: bool) -> list[Candidate]:
         """What the sources left out: the ranking fields of candidates that came as bare ids and (for
-        the features) every candidate's cosine with the user's text profile, scored by the store over
-        just those candidates (cheaper than reading their vectors). Candidates whose product is gone
-        from the catalog are dropped."""
+        the features) every candidate's cosine with the user's text profile. Candidates whose product
+        is gone from the catalog are dropped."""
         fields = self._cache.get_many([candidate.product_id for candidate in merged])
         for candidate in merged:
             held = fields.get(candidate.product_id)
@@ -266,18 +264,18 @@ class Pipeline:
                 candidate.payload = held.payload
             if "text" in candidate.scores:
                 candidate.text_similarity = candidate.scores["text"]
-        kept = [candidate for candidate in merged if candidate.payload]
         if featured and user.profile is not None:
-            unknown = {
-                product_point_id(candidate.product_id): candidate
-                for candidate in kept
+            unknown = [
+                (candidate, vector)
+                for candidate in merged
                 if candidate.text_similarity is None
-            }
+                and (vector := getattr(fields.get(candidate.product_id), "vector", None)) is not None
+            ]
             if unknown:
-                only_these = [HasIdCondition(tuple(unknown))]
-                for hit in self._store.search(user.profile, len(unknown), only_these, payload_keys=()):
-                    unknown[hit.point_id].text_similarity = hit.score
-        return kept
+                similarities = np.asarray([vector for _, vector in unknown]) @ user.profile
+                for (candidate, _), similarity in zip(unknown, similarities.tolist(), strict=True):
+                    candidate.text_similarity = similarity
+        return [candidate for candidate in merged if candidate.payload]
 
     def _source_depth(self, name: str, depth: int) -> int:
         """Candidates asked of one source: its configured depth, raised only by a list deeper than the

@@ -1,15 +1,12 @@
-"""What ranking reads of a product (a few payload fields), kept between requests.
+"""What ranking reads of a product (a few payload fields and the text vector), kept between requests.
 
-Reading ~300 candidates from the store costs ~4 ms a request (payload decoding per point); from here
-it costs a dictionary lookup. All entries are dropped when this process writes the catalog (the catalog's
+Reading ~300 candidates from the store costs several ms a request (payload decoding per point: ~10 µs, and
+~40-80 µs the first time a process reads a point of the embedded store); from here it costs a dictionary
+lookup. All entries are dropped when this process writes the catalog (the catalog's
 ``generation``); otherwise each entry is read again once it is ``max_age_seconds`` old, so writes by another
 process (a Celery worker against a Qdrant server) are seen within that time, as with the item statistics.
 Entries expire one by one, as they were read: a busy service re-reads a few products per request instead
 of the whole catalog at once every minute.
-
-No text vectors are held: decoding one from the embedded store costs ~40 µs (a Python list of 384
-floats), more than the store takes to score the candidates against the user's profile itself (see
-``Pipeline._read_candidates``).
 
 The entries live in a plain dict in the order they were read, so the oldest (the first to expire, and the
 first to go when full) is always at the front. cachetools' TTLCache did the same with a linked list and a
@@ -24,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from recommender.ids import product_point_id
 from recommender.store import VectorStore
 
@@ -34,6 +33,7 @@ MAX_POINT_IDS = 1 << 21
 @dataclass(frozen=True)
 class RankingFields:
     payload: dict[str, Any]  # only the fields ranking reads
+    vector: np.ndarray | None  # the text vector (unit length)
 
 
 class ProductCache:
@@ -88,8 +88,8 @@ class ProductCache:
 
     def _read(self, point_ids: list[str], now: float) -> dict[str, RankingFields]:
         generation = self._generation()
-        points = self._store.retrieve(point_ids, payload_keys=self._keys)
-        read = {point.payload["product_id"]: RankingFields(point.payload) for point in points}
+        points = self._store.retrieve(point_ids, with_vectors=True, payload_keys=self._keys)
+        read = {point.payload["product_id"]: RankingFields(point.payload, point.vector) for point in points}
         with self._lock:
             if len(self._product_of) > MAX_POINT_IDS:
                 self._product_of.clear()

@@ -42,6 +42,7 @@ def test_fields_are_read_once_then_again_after_a_catalog_write_or_when_old(tmp_p
     first = cache.get_many(["p0", "p1", "gone"])
     assert sorted(first) == ["p0", "p1"]  # a product that does not exist is simply absent
     assert first["p1"].payload == {"product_id": "p1", "price": 1.0}  # only the asked-for fields
+    assert first["p1"].vector is not None and np.isclose(np.linalg.norm(first["p1"].vector), 1.0)
     assert cache.get_many(["p0", "p1", "p2"])["p2"].payload["price"] == 2.0
     assert store.asked == [3, 1]  # the second call read only what it did not hold
 
