@@ -5,6 +5,7 @@ request -> sources -> merge -> features -> ranker -> rules (diversity, top-up) -
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -94,6 +95,7 @@ class Pipeline:
             store, RANKING_PAYLOAD_KEYS, lambda: catalog.generation, self.config.product_cache_size
         )
         self._users = UserStates(events, profiles, settings.recommend)
+        self._turns = threading.BoundedSemaphore(self.config.concurrency)
         self._sources: dict[str, Source] = build_sources(
             store, catalog, embedder, settings.recommend, self._cache, self.config.new_arrivals_pool
         )
@@ -142,8 +144,8 @@ class Pipeline:
         return self.recommend(PipelineRequest(k=k, user_id=user_id, filters=filters, query=query), k)
 
     def recommend(self, request: PipelineRequest, depth: int) -> RecommendationList:
-        """The ranked list of ``depth`` items (no LLM stage)."""
-        with one_blas_thread():
+        """The ranked list of ``depth`` items (no LLM stage), ``config.concurrency`` at a time."""
+        with self._turns, one_blas_thread():
             return self._recommend(request, depth)
 
     def _recommend(self, request: PipelineRequest, depth: int) -> RecommendationList:

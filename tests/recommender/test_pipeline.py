@@ -215,3 +215,45 @@ def test_an_all_negative_history_gets_popular_products(demo_service: Recommender
     demo_service.profiles.refresh(["grumpy"])
     result = recommend(demo_service, 5, user_id="grumpy")
     assert result.signal is Signal.POPULAR and "kit-001" not in [i.product_id for i in result.items]
+
+
+def test_rankings_take_turns_up_to_the_configured_concurrency(demo_service: RecommenderService) -> None:
+    """Threads asking at once are let in ``concurrency`` at a time; the rest wait, then all get answers."""
+    import threading
+    import time
+
+    add_events(demo_service, "runner", [("run-001", "purchase")])
+    inside, most, lock = [0], [0], threading.Lock()
+
+    class WatchedPipeline(Pipeline):
+        def _recommend(self, request: PipelineRequest, depth: int) -> RecommendationList:
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.05)  # long enough for every thread to be waiting
+            try:
+                return super()._recommend(request, depth)
+            finally:
+                with lock:
+                    inside[0] -= 1
+
+    def most_at_once(concurrency: int) -> int:
+        # The service's own pipeline, configured, with the watched ranking step.
+        pipeline = WatchedPipeline.__new__(WatchedPipeline)
+        pipeline.__dict__.update(demo_service.pipeline.configured(concurrency=concurrency).__dict__)
+        most[0] = 0
+        results: list[RecommendationList] = []
+
+        def ask() -> None:
+            results.append(pipeline.for_user("runner", 3))
+
+        threads = [threading.Thread(target=ask) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert len(results) == 6 and all(len(result.items) == 3 for result in results)
+        return most[0]
+
+    assert most_at_once(1) == 1
+    assert most_at_once(3) == 3
