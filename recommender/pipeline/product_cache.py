@@ -79,6 +79,7 @@ class ProductCache:
         a payload field pays ~10-80 µs a point to decode it; one that asks for none, then maps its point ids
         here, pays that once per product and process (the fields read on the way are kept)."""
         with self._lock:
+            self._drop_if_catalog_written()
             known = self._product_of
             unknown = [point for point in point_ids if point not in known]
         if unknown:

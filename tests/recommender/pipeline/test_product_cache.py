@@ -61,3 +61,18 @@ def test_fields_are_read_once_then_again_after_a_catalog_write_or_when_old(tmp_p
     assert store.asked == [4]  # at most 4 held: the one read longest ago (p1) went, p4 stayed
     assert store.asked == [4] and cache.get_many(["p1"]) and store.asked == [4, 1]
     store.close()
+
+
+def test_point_ids_map_to_product_ids_read_once_and_the_fields_come_along(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path, SPEC)
+    store.asked = []
+    for index in range(3):
+        write(store, f"p{index}", float(index))
+    cache = ProductCache(store, ["product_id", "price"], lambda: 0, 10)
+    points = [product_point_id("p2"), product_point_id("gone"), product_point_id("p0")]
+    assert cache.product_ids(points) == ["p2", None, "p0"]
+    assert cache.product_ids(points[::-1]) == ["p0", None, "p2"]
+    assert store.asked == [3, 1]  # the second call asked only for the point that is not there
+    assert cache.get_many(["p0", "p2"])["p2"].payload["price"] == 2.0
+    assert store.asked == [3, 1]  # their fields were kept on the way
+    store.close()
