@@ -407,17 +407,18 @@ def main() -> None:
             )
             if (root / "ready").exists():
                 print(f"{size} products, reusing {root}, {args.requests} requests each")
-                bench_http(root, size, args.requests)
-                if args.personal:
-                    time_personal(root, size, args)
-                continue
-            shutil.rmtree(root, ignore_errors=True)  # a run stopped half-way
-            root.mkdir(parents=True)
-            prepare_and_time(root, size, args)
-            (root / "ready").touch()
+            else:
+                shutil.rmtree(root, ignore_errors=True)  # a run stopped half-way
+                root.mkdir(parents=True)
+                prepare_and_time_store(root, size, args)
+                (root / "ready").touch()
+            bench_http(root, size, args.requests)
+            if args.personal:
+                time_personal(root, size, args)
 
 
-def prepare_and_time(root: Path, size: int, args: argparse.Namespace) -> None:
+def prepare_and_time_store(root: Path, size: int, args: argparse.Namespace) -> None:
+    """Fill (and index) the store, then time it bare; only while the catalog's vectors are at hand."""
     settings = Settings(qdrant={"path": root / "qdrant"})
     store = EdgeVectorStore(root / "qdrant", product_collection(settings, _ModelInfo()))  # type: ignore[arg-type]
     catalog = (text_catalog if args.vectors == "text" else random_catalog)(size, PROBES)
@@ -436,10 +437,7 @@ def prepare_and_time(root: Path, size: int, args: argparse.Namespace) -> None:
     if recall is not None:
         print(f"  HNSW recall@10 against exact search: {recall:.3f}")
     store.close()
-    bench_http(root, size, args.requests)
     (root / "categories.txt").write_text("\n".join(catalog.categories))
-    if args.personal:
-        time_personal(root, size, args)
 
 
 def time_personal(root: Path, size: int, args: argparse.Namespace) -> None:

@@ -118,6 +118,12 @@ class VectorStore(Protocol):
     def close(self) -> None: ...
 
 
+def payload_selection(payload_keys: Sequence[str] | None) -> bool | list[str]:
+    """``with_payload`` for both backends: None reads the whole payload, keys only those fields, and no keys
+    none at all (qdrant-edge still reads every payload for an empty list, ~7x slower)."""
+    return True if payload_keys is None else list(payload_keys) or False
+
+
 class ModelMismatchError(ConfigurationError):
     """The collection holds vectors from another embedding model or of another dimension."""
 

@@ -17,7 +17,14 @@ import numpy as np
 import qdrant_edge as edge
 
 from recommender.errors import ConfigurationError, StoreLockedError, unavailable
-from recommender.store.base import CollectionSpec, PointToWrite, ScoredPoint, StoredPoint, ensure_compatible
+from recommender.store.base import (
+    CollectionSpec,
+    PointToWrite,
+    ScoredPoint,
+    StoredPoint,
+    ensure_compatible,
+    payload_selection,
+)
 from recommender.store.conditions import (
     Condition,
     HasIdCondition,
@@ -120,7 +127,7 @@ class EdgeVectorStore:
         records = self._call(
             lambda: self._shard.retrieve(
                 list(point_ids),
-                with_payload=_payload_selector(payload_keys),
+                with_payload=payload_selection(payload_keys),
                 # The text vector only: decoding the learned vectors too would double the work.
                 with_vector=[self.spec.vector_name] if with_vectors else False,
             )
@@ -177,7 +184,7 @@ class EdgeVectorStore:
         request = edge.QueryRequest(
             limit=limit,
             query=query,
-            with_payload=_payload_selector(payload_keys),
+            with_payload=payload_selection(payload_keys),
             filter=_edge_filter(conditions, exclude_ids),
         )
         results = self._call(lambda: self._shard.query(request))
@@ -219,11 +226,6 @@ class EdgeVectorStore:
         if with_vectors and record.vector is not None:
             vector = np.asarray(record.vector[self.spec.vector_name], dtype=np.float32)
         return StoredPoint(str(record.id), dict(record.payload or {}), vector)
-
-
-def _payload_selector(payload_keys: Sequence[str] | None) -> bool | list[str]:
-    # An empty key list must be False: qdrant-edge still reads every payload for [] (~7x slower).
-    return True if payload_keys is None else list(payload_keys) or False
 
 
 def _edge_filter(conditions: Sequence[Condition], exclude_ids: Sequence[str]) -> edge.Filter | None:

@@ -19,6 +19,7 @@ from recommender.store.base import (
     ScoredPoint,
     StoredPoint,
     ensure_compatible,
+    payload_selection,
 )
 from recommender.store.conditions import (
     Condition,
@@ -113,7 +114,7 @@ class ServerVectorStore:
             lambda: self._client.retrieve(
                 self.spec.name,
                 list(point_ids),
-                with_payload=True if payload_keys is None else list(payload_keys) or False,
+                with_payload=payload_selection(payload_keys),
                 with_vectors=[self.spec.vector_name] if with_vectors else False,
             )
         )
@@ -176,7 +177,7 @@ class ServerVectorStore:
                 using=using or self.spec.vector_name,
                 query_filter=_server_filter(conditions, exclude_ids),
                 limit=limit,
-                with_payload=True if payload_keys is None else list(payload_keys) or False,
+                with_payload=payload_selection(payload_keys),
             )
         )
         return [
