@@ -199,6 +199,13 @@ class PipelineSettings(BaseModel):
         "highest popularity the item tower predicts from their content. Bounds its cost in a large catalog "
         "whose long tail has no events (the sequence-model search still reaches the rest).",
     )
+    new_arrivals_prior_weight: float | None = Field(
+        default=None,
+        ge=0,
+        description="The new-arrivals score is the item tower's predicted vector against the user's "
+        "sequence-model state plus this weight times the predicted popularity. None: the weight training "
+        "fits on users' held-out next products, scored as if they had no events.",
+    )
     new_product_slots: int = Field(
         default=1,
         ge=0,

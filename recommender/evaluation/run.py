@@ -43,8 +43,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "popular": {"sources": ["popular"], "ranker": "fusion"},
     "trending": {"sources": ["trending"], "ranker": "fusion"},
     "new": {"sources": ["new"], "ranker": "fusion"},
+    "new-no-prior": {"sources": ["new"], "ranker": "fusion", "new_arrivals_prior_weight": 0.0},
     "served-no-new-slot": {"new_product_slots": 0},
     "served-new-by-ranker": {"new_product_order": "ranker"},
+    "served-new-no-prior": {"new_arrivals_prior_weight": 0.0},
     "served-2-new-slots": {"new_product_slots": 2},
     "served-2-new-within-100": {"new_product_slots": 2, "new_product_max_rank": 100},
     "served+mmr": {"diversity": "mmr"},
@@ -60,6 +62,8 @@ COLD_VARIANTS = (
     "collab",
     "text",
     "new",
+    "new-no-prior",
+    "served-new-no-prior",
     "popular",
 )
 

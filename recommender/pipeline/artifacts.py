@@ -49,6 +49,7 @@ class TrainedParts:
                 popularity_prior=self.tower.popularity_prior,
                 cold_ids=np.asarray(self.tower.cold_ids),
                 cold_vectors=self.tower.cold_vectors,
+                prior_weight=np.float64(self.tower.prior_weight),
             )
         if self.ranker is not None:
             self.ranker.save(directory)
@@ -69,6 +70,7 @@ class TrainedParts:
                     data["popularity_prior"],
                     [str(pid) for pid in data["cold_ids"]],
                     data["cold_vectors"],
+                    float(data["prior_weight"]) if "prior_weight" in data.files else 0.0,
                 )
         note_file = directory / "ranker_note.json"
         note = (

@@ -97,7 +97,13 @@ class Pipeline:
         self._users = UserStates(events, profiles, settings.recommend)
         self._turns = threading.BoundedSemaphore(self.config.concurrency)
         self._sources: dict[str, Source] = build_sources(
-            store, catalog, embedder, settings.recommend, self._cache, self.config.new_arrivals_pool
+            store,
+            catalog,
+            embedder,
+            settings.recommend,
+            self._cache,
+            self.config.new_arrivals_pool,
+            self.config.new_arrivals_prior_weight,
         )
 
     def configured(self, **changes: object) -> Pipeline:

@@ -183,9 +183,10 @@ class NewArrivalsSource(_RankedIdsSource):
 
     name = "new"
 
-    def __init__(self, store: VectorStore, pool: int) -> None:
+    def __init__(self, store: VectorStore, pool: int, prior_weight: float | None = None) -> None:
         super().__init__(store)
         self._pool = pool
+        self._prior_weight = prior_weight  # None: the weight training fitted
         # (tower, stats) -> the products still without events, their predicted vectors and priors;
         # recomputed when either object is replaced (a new model, new events).
         self._still_new: tuple[object, object, list[str], np.ndarray, np.ndarray] | None = None
@@ -197,7 +198,11 @@ class NewArrivalsSource(_RankedIdsSource):
         ids, vectors, priors = self._products_still_new(context)
         if not ids:
             return []
-        scores = vectors @ context.user.collab if context.user.collab is not None else priors
+        if context.user.collab is None:
+            scores = priors
+        else:
+            weight = tower.prior_weight if self._prior_weight is None else self._prior_weight
+            scores = vectors @ context.user.collab + weight * priors
         return [(ids[i], float(scores[i])) for i in top_indices(scores, depth * 2)]
 
     def _products_still_new(self, context: SourceContext) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -284,6 +289,7 @@ def build_sources(
     settings: RecommendSettings,
     products: ProductCache,
     new_arrivals_pool: int,
+    new_arrivals_prior_weight: float | None = None,
 ) -> dict[str, Source]:
     sources: list[Source] = [
         TextProfileSource(store, products),
@@ -291,7 +297,7 @@ def build_sources(
         CoOccurrenceSource(store),
         PopularSource(store),
         TrendingSource(store),
-        NewArrivalsSource(store, new_arrivals_pool),
+        NewArrivalsSource(store, new_arrivals_pool, new_arrivals_prior_weight),
         QuerySource(store, embedder, settings),
         SessionSource(store, catalog),
         ExamplesSource(store, catalog),

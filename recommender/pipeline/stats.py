@@ -20,6 +20,11 @@ from recommender.events import EventStore
 logger = logging.getLogger(__name__)
 # Other processes (workers) also write events; their writes are seen after about this long.
 STATS_TTL_SECONDS = 60.0
+# A recomputation this fast runs in the request after this process's own write; a slower one in the
+# background, while the previous statistics serve.
+SYNC_COMPUTE_SECONDS = 0.05
+# Background recomputations are spaced to take at most this share of one core.
+REFRESH_SHARE = 0.1
 
 
 @dataclass
@@ -81,42 +86,63 @@ class ItemStats:
 
 
 class LiveItemStats:
-    """ItemStats of the event store: recomputed at once when this process wrote events, and in the
-    background once they are older than a TTL (other processes' writes), the previous ones serving meanwhile:
-    at 60k events a recomputation takes ~0.4 s, which a request should not wait for once a minute."""
+    """ItemStats of the event store, recomputed when events were written, without making requests wait
+    for a large store or spend a core on it under a live event stream.
+
+    - This process's writes: the next read recomputes at once while that costs at most
+      ``SYNC_COMPUTE_SECONDS`` (a small store reads its own writes); past that the previous statistics
+      serve and one recomputation runs in the background (at 60k events one takes ~0.4 s).
+    - Other processes' writes (workers) are seen after ``STATS_TTL_SECONDS``, also in the background.
+    - Background recomputations are spaced so that they take at most ``REFRESH_SHARE`` of a core.
+    """
 
     def __init__(self, events: EventStore, recent_days: float) -> None:
         self._events = events
         self._recent_days = recent_days
         self._lock = threading.Lock()
         self._cached: ItemStats | None = None
-        self._generation = -1
+        self._generation = -1  # the event store's generation the cached statistics reflect
         self._computed_at = 0.0
+        self._cost = 0.0  # seconds the last recomputation took
         self._refreshing = False
 
     def get(self) -> ItemStats:
         with self._lock:
-            if self._cached is None or self._generation != self._events.generation:
+            now = time.monotonic()
+            written = self._generation != self._events.generation
+            if self._cached is None or (written and self._cost <= SYNC_COMPUTE_SECONDS):
                 self._generation = self._events.generation
-                self._cached = self._compute()
-                self._computed_at = time.monotonic()
-            elif time.monotonic() - self._computed_at > STATS_TTL_SECONDS and not self._refreshing:
+                self._cached = self._timed_compute()
+            elif (written or now - self._computed_at > STATS_TTL_SECONDS) and self._refresh_due(now):
                 self._refreshing = True
                 threading.Thread(target=self._refresh, name="item-stats", daemon=True).start()
             return self._cached
 
+    def _refresh_due(self, now: float) -> bool:
+        return not self._refreshing and now - self._computed_at >= self._cost / REFRESH_SHARE
+
+    def _timed_compute(self) -> ItemStats:
+        started = time.monotonic()
+        try:
+            return self._compute()
+        finally:
+            self._computed_at = time.monotonic()
+            self._cost = self._computed_at - started
+
     def _refresh(self) -> None:
         generation = self._events.generation
+        started = time.monotonic()
         try:
-            fresh = self._compute()
+            fresh: ItemStats | None = self._compute()
         except Exception:  # the store is down: keep serving the previous statistics, try again later
             logger.warning("item statistics not refreshed", exc_info=True)
             fresh = None
         with self._lock:
             self._refreshing = False
             self._computed_at = time.monotonic()
-            if fresh is not None and generation == self._generation:  # else a newer one was computed
-                self._cached = fresh
+            self._cost = self._computed_at - started
+            if fresh is not None and generation >= self._generation:  # else a newer one was computed
+                self._cached, self._generation = fresh, generation
 
     def _compute(self) -> ItemStats:
         activity = self._events.item_activity()

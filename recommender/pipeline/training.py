@@ -20,7 +20,7 @@ from recommender.ids import product_point_id
 from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.attributes import AttributeEncoder
 from recommender.pipeline.cooccurrence import CoOccurrence
-from recommender.pipeline.item_tower import ItemTowerOutput, fit_and_predict
+from recommender.pipeline.item_tower import ItemTowerOutput, fit_and_predict, fit_prior_weight
 from recommender.pipeline.pipeline import Pipeline
 from recommender.pipeline.rankers import FeatureFrame, FusionRanker, LearnedRanker
 from recommender.pipeline.request import PipelineRequest
@@ -156,6 +156,17 @@ class ColdStartDropout:
         return matrix
 
 
+@dataclass
+class RankerTraining:
+    ranker: LearnedRanker | None
+    note: str
+    # Each sampled user's sequence-model state before the held-out event, that event's product and the
+    # user's earlier products: what the new-arrivals prior weight is fitted on.
+    states: list[np.ndarray] = dataclasses.field(default_factory=list)
+    labels: list[str] = dataclasses.field(default_factory=list)
+    seen: list[set[str]] = dataclasses.field(default_factory=list)
+
+
 def train_ranker(
     pipeline: Pipeline,
     model: PublishedModel,
@@ -164,13 +175,14 @@ def train_ranker(
     encoder: AttributeEncoder,
     settings: Settings,
     seed: int,
-) -> tuple[LearnedRanker | None, str]:
-    """LambdaRank on the candidates the served sources return for each held-out next event."""
+) -> RankerTraining:
+    """A LightGBM ranker on the candidates the served sources return for each held-out next event."""
     config = settings.pipeline
     if len(held) < config.ranker_min_users:
-        return None, (
+        return RankerTraining(
+            None,
             f"too few users to train a ranker ({len(held)} with a held-out next event, "
-            f"{config.ranker_min_users} needed)"
+            f"{config.ranker_min_users} needed)",
         )
     rng = random.Random(seed)
     sample = sorted(held, key=lambda item: item.user_id)
@@ -182,11 +194,16 @@ def train_ranker(
     columns: list[str] = []
     tower = model.parts.tower
     coldifier = None
+    result = RankerTraining(None, "")
     for item in sample:
         request = PipelineRequest(
             k=config.depth, user_id=item.user_id, history=item.history, time=item.label.occurred_at
         )
         ranked = pipeline.rank(request, config.depth, model, stats=stats, ranker=fusion, encoder=encoder)
+        if ranked.user.collab is not None:
+            result.states.append(ranked.user.collab)
+            result.labels.append(item.label.product_id)
+            result.seen.append({event.product_id for event in item.history})
         if ranked.frame is None:
             continue
         labels = np.asarray(
@@ -201,7 +218,8 @@ def train_ranker(
         matrix = coldifier.apply(item.user_id, ranked.frame, ranked.user.collab, tower)
         groups.append((matrix, labels))
     if len(groups) < config.ranker_min_users:
-        return None, f"too few users whose next event the sources found ({len(groups)})"
+        result.note = f"too few users whose next event the sources found ({len(groups)})"
+        return result
     import lightgbm
 
     order = list(range(len(groups)))
@@ -261,9 +279,10 @@ def train_ranker(
         **{f"validation_{name.replace('@', '_at_')}": float(value) for name, value in validation.items()},
         "seconds": time.monotonic() - started,
     }
-    ranker = LearnedRanker(booster, columns, meta)
-    ranker.meta["importance"] = ranker.importance()
-    return ranker, f"learned ranker from {len(groups)} users"
+    result.ranker = LearnedRanker(booster, columns, meta)
+    result.ranker.meta["importance"] = result.ranker.importance()
+    result.note = f"learned ranker from {len(groups)} users"
+    return result
 
 
 def train_parts(
@@ -297,9 +316,15 @@ def train_parts(
     cooc_now = CoOccurrence.fit(_sequences(all_events))
     tower, encoder = train_item_tower(store, catalog, model, settings.pipeline.item_features, stats_now)
     training_model = _with_parts(model, TrainedParts(cooc_as_of, tower))
-    ranker, note = train_ranker(pipeline, training_model, held, stats_as_of, encoder, settings, seed)
-    logger.info("pipeline parts trained: %s", note)
-    return TrainedParts(cooc_now, tower, ranker, note)
+    trained = train_ranker(pipeline, training_model, held, stats_as_of, encoder, settings, seed)
+    if trained.states:
+        tower.prior_weight = fit_prior_weight(
+            np.asarray(trained.states), trained.labels, trained.seen, tower, np.random.default_rng(seed)
+        )
+    logger.info(
+        "pipeline parts trained: %s; new-arrivals prior weight %.3g", trained.note, tower.prior_weight
+    )
+    return TrainedParts(cooc_now, tower, trained.ranker, trained.note)
 
 
 def _sequences(events: Sequence[StoredEvent]) -> list[list[str]]:

@@ -15,7 +15,7 @@ from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.attributes import AttributeEncoder
 from recommender.pipeline.candidates import Candidate, Hit, merge
 from recommender.pipeline.cooccurrence import CoOccurrence
-from recommender.pipeline.item_tower import ItemTowerOutput, fit_and_predict
+from recommender.pipeline.item_tower import ItemTowerOutput, fit_and_predict, fit_prior_weight, out_of_fold
 from recommender.pipeline.pipeline import keep_new_products
 from recommender.pipeline.rankers import FeatureFrame, FusionRanker
 from recommender.pipeline.request import PipelineRequest
@@ -57,6 +57,63 @@ def test_item_tower_places_products_without_events_where_their_content_says() ->
         np.linalg.norm(output.cold_vectors, axis=1) * np.linalg.norm(truth, axis=1)
     )
     assert cosine.mean() > 0.95
+
+
+def test_out_of_fold_predictions_never_see_their_own_row() -> None:
+    """A row's out-of-fold prediction comes from a map fitted without it: noise only that row carries
+    is not reproduced, as an in-sample fit would."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 30))
+    targets = x @ rng.normal(size=(30, 2))
+    targets[7] += 50.0  # what no other row explains
+    held = out_of_fold(x, targets)
+    in_sample = x @ np.linalg.solve(x.T @ x + 10.0 * np.eye(30), x.T @ targets)
+    assert abs(held[7] - targets[7]).min() > abs(in_sample[7] - targets[7]).max()
+    others = np.delete(np.arange(200), 7)
+    assert np.corrcoef(held[others, 0], targets[others, 0])[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("true_weight", [0.0, 2.0])
+def test_prior_weight_is_the_one_the_next_products_were_chosen_with(true_weight: float) -> None:
+    """Users pick their next product by state . vector + true_weight * prior (plus noise); the fitted
+    weight recovers how much the prior counted."""
+    rng = np.random.default_rng(5)
+    ids = [f"p{index}" for index in range(300)]
+    vectors, priors = rng.normal(size=(300, 8)), rng.normal(size=300)
+    states = rng.normal(size=(400, 8))
+    utility = states @ vectors.T + true_weight * priors + rng.gumbel(size=(400, 300))
+    labels = [ids[index] for index in utility.argmax(axis=1)]
+    tower = ItemTowerOutput(
+        ids,
+        priors.astype(np.float32),
+        [],
+        np.zeros((0, 8)),
+        predicted=dict(zip(ids, vectors, strict=True)),
+        predicted_prior=dict(zip(ids, priors.tolist(), strict=True)),
+    )
+    weight = fit_prior_weight(states, labels, [set() for _ in labels], tower, rng)
+    if true_weight:
+        assert 1.0 < weight < 4.0
+    else:
+        assert weight < 0.5
+
+
+def test_new_arrivals_add_the_prior_with_its_weight() -> None:
+    rng = np.random.default_rng(4)
+    cold_ids = [f"c{index}" for index in range(40)]
+    vectors, priors = rng.normal(size=(40, 8)).astype(np.float32), rng.normal(size=40)
+    tower = ItemTowerOutput(cold_ids, priors.astype(np.float32), cold_ids, vectors, prior_weight=1e6)
+    user = UserState(collab=rng.normal(size=8).astype(np.float32))
+    context = SourceContext(
+        PipelineRequest(k=5, user_id="u"), user, [], [], None, TrainedParts(tower=tower), ItemStats()
+    )
+
+    def best(weight: float | None) -> list[str]:
+        source = NewArrivalsSource(store=None, pool=100, prior_weight=weight)  # type: ignore[arg-type]
+        return [hit.product_id for hit in source.candidates(context, 5)]
+
+    assert best(None) == [cold_ids[index] for index in np.argsort(-priors)[:5]]  # the trained weight
+    assert best(0.0) == [cold_ids[index] for index in np.argsort(-(vectors @ user.collab))[:5]]
 
 
 def test_attribute_encoder_keeps_numbers_and_codes_names() -> None:

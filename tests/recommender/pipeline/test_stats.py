@@ -53,3 +53,46 @@ def test_stale_statistics_refresh_in_the_background_while_the_old_ones_serve(
         assert live.get().users == {"p1": 2, "p2": 1}
     finally:
         database.close()
+
+
+def test_a_slow_recomputation_never_holds_a_request_under_a_live_event_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past SYNC_COMPUTE_SECONDS, this process's own writes are counted in the background, one
+    recomputation at a time and spaced to REFRESH_SHARE of a core, the previous statistics serving."""
+    database = Database(f"sqlite:///{tmp_path / 'events.db'}")
+    try:
+        events = EventStore(database)
+        events.add([InteractionEvent(user_id="a", product_id="p1", type="view")])
+        live = LiveItemStats(events, recent_days=7)
+        compute = live._compute
+        computed = []
+
+        def slow_compute():  # type: ignore[no-untyped-def]
+            time.sleep(0.1)  # a large store: twice SYNC_COMPUTE_SECONDS
+            computed.append(time.monotonic())
+            return compute()
+
+        monkeypatch.setattr(live, "_compute", slow_compute)
+        monkeypatch.setattr(stats_module, "REFRESH_SHARE", 0.5)  # spaced by 0.2 s, to keep the test short
+        first = live.get()  # nothing to serve yet: computed in the request
+        assert first.users == {"p1": 1}
+
+        waits = []
+        started = time.monotonic()
+        for index in range(40):  # a write before every request, for about a second
+            events.add([InteractionEvent(user_id=f"u{index}", product_id="p1", type="view")])
+            before = time.monotonic()
+            live.get()
+            waits.append(time.monotonic() - before)
+            time.sleep(0.025)
+        elapsed = time.monotonic() - started
+        assert max(waits) < 0.05  # no request recomputed
+        background = computed[1:]
+        assert 2 <= len(background) <= elapsed / 0.3 + 2  # each took 0.1 s, then 0.2 s of rest
+        deadline = time.monotonic() + 10
+        while live.get().users != {"p1": 41} and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert live.get().users == {"p1": 41}  # the last write is counted in the end
+    finally:
+        database.close()
