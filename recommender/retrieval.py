@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from recommender.catalog import Catalog, public_payload
-from recommender.embedding import Embedder
+from recommender.embedding import Embedder, query_vector
 from recommender.errors import InvalidInputError, NotFoundError
 from recommender.events import EventStore
 from recommender.ids import product_point_id
@@ -41,8 +41,8 @@ class Retriever:
     ) -> RecommendationList:
         if not query.strip():
             raise InvalidInputError("the query is empty", field="query")
-        vector = self._embedder.encode_queries([query])[0]
-        return self._search(vector, Signal.QUERY, k, product_filter, list(exclude), [])
+        vector, using = query_vector(self._embedder, query)
+        return self._search(vector, Signal.QUERY, k, product_filter, list(exclude), [], using)
 
     def similar(
         self,
@@ -119,9 +119,10 @@ class Retriever:
         product_filter: ProductFilter | None,
         exclude: Sequence[str],
         notes: list[str],
+        using: str | None = None,
     ) -> RecommendationList:
         conditions: list[Condition] = conditions_for(product_filter)
-        hits = self._store.search(vector, k, conditions, _point_ids(exclude))
+        hits = self._store.search(vector, k, conditions, _point_ids(exclude), using=using)
         result = _as_list(hits, signal)
         result.excluded_count = len(set(exclude))
         result.notes = notes

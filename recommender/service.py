@@ -11,7 +11,7 @@ from recommender.catalog import Catalog
 from recommender.collab.registry import SLOTS, ModelRegistry
 from recommender.collab.runs import TrainingRuns
 from recommender.database import Database
-from recommender.embedding import Embedder, build_embedder
+from recommender.embedding import CROSS_LINGUAL_VECTOR, Embedder, build_embedder, cross_lingual_part
 from recommender.errors import DependencyUnavailableError
 from recommender.events import EventStore
 from recommender.importer import CatalogImporter
@@ -45,8 +45,14 @@ def product_collection(settings: Settings, embedder: Embedder) -> CollectionSpec
         keyword_indexes=("product_id", CATEGORY_PATH_KEY, BRAND_KEY),
         float_indexes=(PRICE_KEY,),
         integer_indexes=(IN_STOCK_KEY,),
-        extra_vectors=tuple((slot, settings.collab.hidden) for slot in SLOTS),
+        extra_vectors=tuple((slot, settings.collab.hidden) for slot in SLOTS)
+        + cross_lingual_vectors(embedder),
     )
+
+
+def cross_lingual_vectors(embedder: Embedder) -> tuple[tuple[str, int], ...]:
+    second = cross_lingual_part(embedder)
+    return ((CROSS_LINGUAL_VECTOR, second.dimension),) if second is not None else ()
 
 
 def user_collection(settings: Settings, embedder: Embedder) -> CollectionSpec:

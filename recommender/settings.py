@@ -61,6 +61,17 @@ class EmbeddingSettings(BaseModel):
     onnx_threads: int | None = Field(
         default=None, ge=1, description="ONNX Runtime threads (default: all cores)."
     )
+    cross_lingual_model: str | None = Field(
+        default=None,
+        description="A second, multilingual model (e.g. multilingual-e5-small) beside the main one: every "
+        "product is embedded by both, and queries the main model cannot read (cross_lingual_route) search "
+        "this model's vectors. Turning it on or off changes the stored vectors (the rebuild path).",
+    )
+    cross_lingual_route: Literal["script", "always"] = Field(
+        default="script",
+        description="script: queries with letters outside the Latin script (Chinese, Cyrillic, ...) go to "
+        "the cross-lingual model, the rest to the main one; always: every query does.",
+    )
 
 
 class EventStoreSettings(BaseModel):

@@ -10,7 +10,7 @@ import numpy as np
 
 from recommender.catalog import Catalog
 from recommender.collab.registry import PublishedModel
-from recommender.embedding import Embedder
+from recommender.embedding import Embedder, query_vector
 from recommender.ids import product_point_id
 from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.candidates import Hit
@@ -231,11 +231,13 @@ class QuerySource:
         self._settings = settings
 
     def candidates(self, context: SourceContext, depth: int) -> list[Hit]:
-        vector = self._embedder.encode_queries([str(context.request.query)])[0]
-        if context.user.profile is not None:
+        vector, using = query_vector(self._embedder, str(context.request.query))
+        if context.user.profile is not None and using is None:  # the profile is in the main model's space
             blend = self._settings.query_profile_blend
             vector = unit((1 - blend) * vector + blend * context.user.profile)
-        return _hits(self._store.search(vector, depth, context.conditions, context.exclude_points))
+        return _hits(
+            self._store.search(vector, depth, context.conditions, context.exclude_points, using=using)
+        )
 
 
 class SessionSource:

@@ -63,9 +63,14 @@ class VectorStore(Protocol):
     def delete(self, point_ids: Sequence[str]) -> None: ...
 
     def retrieve(
-        self, point_ids: Sequence[str], with_vectors: bool = False, payload_keys: Sequence[str] | None = None
+        self,
+        point_ids: Sequence[str],
+        with_vectors: bool = False,
+        payload_keys: Sequence[str] | None = None,
+        vector_name: str | None = None,
     ) -> list[StoredPoint]:
-        """The points that exist; ``payload_keys`` reads only those payload fields (None: all)."""
+        """The points that exist; ``payload_keys`` reads only those payload fields (None: all), and
+        ``with_vectors`` the main vector or the named one (``vector_name``; None where a point has none)."""
         ...
 
     def search(

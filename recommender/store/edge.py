@@ -120,19 +120,24 @@ class EdgeVectorStore:
             self._call(lambda: self._shard.update(edge.UpdateOperation.delete_points(list(point_ids))))
 
     def retrieve(
-        self, point_ids: Sequence[str], with_vectors: bool = False, payload_keys: Sequence[str] | None = None
+        self,
+        point_ids: Sequence[str],
+        with_vectors: bool = False,
+        payload_keys: Sequence[str] | None = None,
+        vector_name: str | None = None,
     ) -> list[StoredPoint]:
         if not point_ids:
             return []
+        name = vector_name or self.spec.vector_name
         records = self._call(
             lambda: self._shard.retrieve(
                 list(point_ids),
                 with_payload=payload_selection(payload_keys),
                 # The text vector only: decoding the learned vectors too would double the work.
-                with_vector=[self.spec.vector_name] if with_vectors else False,
+                with_vector=[name] if with_vectors else False,
             )
         )
-        return [self._stored(record, with_vectors) for record in records]
+        return [self._stored(record, name if with_vectors else None) for record in records]
 
     def search(
         self,
@@ -197,7 +202,7 @@ class EdgeVectorStore:
             offset=offset, limit=limit, filter=_edge_filter(conditions, ()), with_payload=True
         )
         records, next_offset = self._call(lambda: self._shard.scroll(request))
-        return [self._stored(record, False) for record in records], (
+        return [self._stored(record, None) for record in records], (
             str(next_offset) if next_offset is not None else None
         )
 
@@ -221,10 +226,10 @@ class EdgeVectorStore:
     def close(self) -> None:
         self._shard.close()
 
-    def _stored(self, record: Any, with_vectors: bool) -> StoredPoint:
+    def _stored(self, record: Any, vector_name: str | None) -> StoredPoint:
         vector = None
-        if with_vectors and record.vector is not None:
-            vector = np.asarray(record.vector[self.spec.vector_name], dtype=np.float32)
+        if vector_name is not None and record.vector is not None and vector_name in record.vector:
+            vector = np.asarray(record.vector[vector_name], dtype=np.float32)
         return StoredPoint(str(record.id), dict(record.payload or {}), vector)
 
 

@@ -106,19 +106,24 @@ class ServerVectorStore:
             self._call(lambda: self._client.delete(self.spec.name, selector, wait=True))
 
     def retrieve(
-        self, point_ids: Sequence[str], with_vectors: bool = False, payload_keys: Sequence[str] | None = None
+        self,
+        point_ids: Sequence[str],
+        with_vectors: bool = False,
+        payload_keys: Sequence[str] | None = None,
+        vector_name: str | None = None,
     ) -> list[StoredPoint]:
         if not point_ids:
             return []
+        name = vector_name or self.spec.vector_name
         records = self._call(
             lambda: self._client.retrieve(
                 self.spec.name,
                 list(point_ids),
                 with_payload=payload_selection(payload_keys),
-                with_vectors=[self.spec.vector_name] if with_vectors else False,
+                with_vectors=[name] if with_vectors else False,
             )
         )
-        return [self._stored(record, with_vectors) for record in records]
+        return [self._stored(record, name if with_vectors else None) for record in records]
 
     def search(
         self,
@@ -196,7 +201,7 @@ class ServerVectorStore:
                 with_payload=True,
             )
         )
-        return [self._stored(record, False) for record in records], (
+        return [self._stored(record, None) for record in records], (
             str(next_offset) if next_offset is not None else None
         )
 
@@ -213,10 +218,10 @@ class ServerVectorStore:
     def close(self) -> None:
         """The client is shared by every collection; the service closes it."""
 
-    def _stored(self, record: Any, with_vectors: bool) -> StoredPoint:
+    def _stored(self, record: Any, vector_name: str | None) -> StoredPoint:
         vector = None
-        if with_vectors and record.vector is not None:
-            vector = np.asarray(record.vector[self.spec.vector_name], dtype=np.float32)
+        if vector_name is not None and record.vector is not None and vector_name in record.vector:
+            vector = np.asarray(record.vector[vector_name], dtype=np.float32)
         return StoredPoint(str(record.id), dict(record.payload or {}), vector)
 
 

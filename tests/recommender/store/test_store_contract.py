@@ -137,6 +137,27 @@ def test_retrieve_scroll_count_payload_and_delete(stores: dict[str, VectorStore]
         assert store.count() == 38
 
 
+@pytest.mark.parametrize("kind", ["embedded", "server"])
+def test_a_named_vector_is_read_back_where_a_point_has_one(tmp_path: Path, kind: str) -> None:
+    """What the rebuild path copies: a second model's vectors beside the main ones."""
+    spec = CollectionSpec("named", "text", 8, "test-model", ("product_id",), extra_vectors=(("text_xl", 4),))
+    store = open_store(kind, tmp_path, spec)
+    try:
+        store.upsert(points(3))
+        second = np.asarray([0.5, 0.5, 0.5, 0.5], dtype=np.float32)
+        store.update_vectors("text_xl", {product_point_id("p0"): second})
+        found = store.retrieve(
+            [product_point_id("p0"), product_point_id("p1")], with_vectors=True, vector_name="text_xl"
+        )
+        vectors = {point.payload["product_id"]: point.vector for point in found}
+        assert vectors["p1"] is None and vectors["p0"] is not None
+        assert vectors["p0"].tolist() == pytest.approx(second.tolist())
+        main = store.retrieve([product_point_id("p0")], with_vectors=True)[0].vector
+        assert main is not None and main.shape == (8,)  # the main vector is still the default
+    finally:
+        store.close()
+
+
 def test_upsert_with_the_same_id_replaces(stores: dict[str, VectorStore]) -> None:
     for store in stores.values():
         store.upsert(points()[:5])
