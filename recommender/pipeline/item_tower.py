@@ -119,12 +119,14 @@ def fit_prior_weight(
     users = [index for index, label in enumerate(labels) if label in predicted]
     if len(users) < 10:
         return 0.0
-    others = [pid for pid in predicted if pid not in set(labels)]
+    chosen = {labels[index] for index in users}
+    others = [pid for pid in predicted if pid not in chosen]
     drawn = rng.choice(len(others), min(sample, len(others)), replace=False).tolist() if others else []
-    columns = sorted({labels[index] for index in users}) + [others[index] for index in sorted(drawn)]
+    columns = sorted(chosen) + [others[index] for index in sorted(drawn)]
     column_of = {pid: index for index, pid in enumerate(columns)}
-    scores = states[users].astype(np.float64) @ np.asarray([predicted[pid] for pid in columns]).T
-    prior = np.asarray([priors[pid] for pid in columns])
+    # float32: up to 5,000 users x 7,000 products, scored again for each of 34 weights
+    scores = states[users].astype(np.float32) @ np.asarray([predicted[pid] for pid in columns]).T
+    prior = np.asarray([priors[pid] for pid in columns], dtype=np.float32)
     for row, index in enumerate(users):
         mask = [column_of[pid] for pid in seen[index] if pid in column_of and pid != labels[index]]
         scores[row, mask] = -np.inf
@@ -132,7 +134,7 @@ def fit_prior_weight(
     spread = float(np.std(scores[np.isfinite(scores)])) / (float(np.std(prior)) + 1e-12)
     best_weight, best_mrr = 0.0, -1.0
     for weight in [0.0, *(spread * np.geomspace(1e-2, 1e2, 33))]:
-        blended = scores + weight * prior
+        blended = scores + np.float32(weight) * prior
         label_score = blended[np.arange(len(users)), target]
         mrr = float(np.mean(1.0 / (1 + (blended > label_score[:, None]).sum(axis=1))))
         if mrr > best_mrr + 1e-9:
