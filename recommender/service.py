@@ -99,6 +99,9 @@ class RecommenderService:
         # Training rewrote the learned vector of every product, which leaves them outside the HNSW graph
         # (at 100k products, searches went from 2 to 10 ms) until the index is rebuilt.
         self.catalog.optimize_in_background()
+        # The new model serves with statistics of every event it was trained on, whenever a background
+        # recomputation would have finished (an evaluation ranks right after this).
+        self.pipeline.settle_statistics()
         return report
 
     def close(self) -> None:

@@ -181,6 +181,10 @@ class Pipeline:
     def item_stats(self) -> ItemStats:
         return self._stats.get()
 
+    def settle_statistics(self) -> None:
+        """The item statistics with every event this process wrote (see ``LiveItemStats.settle``)."""
+        self._stats.settle()
+
     def model(self) -> PublishedModel | None:
         if self._models is None or not self._settings.collab.enabled:
             return None

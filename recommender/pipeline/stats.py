@@ -94,6 +94,7 @@ class LiveItemStats:
       serve and one recomputation runs in the background (at 60k events one takes ~0.4 s).
     - Other processes' writes (workers) are seen after ``STATS_TTL_SECONDS``, also in the background.
     - Background recomputations are spaced so that they take at most ``REFRESH_SHARE`` of a core.
+    - ``settle()`` recomputes at once: the training job calls it when it ends.
     """
 
     def __init__(self, events: EventStore, recent_days: float) -> None:
@@ -116,6 +117,16 @@ class LiveItemStats:
             elif (written or now - self._computed_at > STATS_TTL_SECONDS) and self._refresh_due(now):
                 self._refreshing = True
                 threading.Thread(target=self._refresh, name="item-stats", daemon=True).start()
+            return self._cached
+
+    def settle(self) -> ItemStats:
+        """Recompute now if this process wrote events since: what a batch job wants once its writes are
+        done (the training job's end, and so an evaluation), so that what follows does not depend on when
+        a background recomputation happens to finish."""
+        with self._lock:
+            if self._cached is None or self._generation != self._events.generation:
+                self._generation = self._events.generation
+                self._cached = self._timed_compute()
             return self._cached
 
     def _refresh_due(self, now: float) -> bool:

@@ -94,5 +94,10 @@ def test_a_slow_recomputation_never_holds_a_request_under_a_live_event_stream(
         while live.get().users != {"p1": 41} and time.monotonic() < deadline:
             time.sleep(0.05)
         assert live.get().users == {"p1": 41}  # the last write is counted in the end
+
+        # A batch job's end (training, then an evaluation ranks): counted at once, however slow.
+        events.add([InteractionEvent(user_id="last", product_id="p2", type="view")])
+        assert live.settle().users == {"p1": 41, "p2": 1}
+        assert live.get().users == {"p1": 41, "p2": 1}
     finally:
         database.close()
