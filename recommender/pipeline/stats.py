@@ -112,9 +112,8 @@ class LiveItemStats:
             now = time.monotonic()
             written = self._generation != self._events.generation
             if self._cached is None or (written and self._cost <= SYNC_COMPUTE_SECONDS):
-                self._generation = self._events.generation
-                self._cached = self._timed_compute()
-            elif (written or now - self._computed_at > STATS_TTL_SECONDS) and self._refresh_due(now):
+                return self._recompute_locked()
+            if (written or now - self._computed_at > STATS_TTL_SECONDS) and self._refresh_due(now):
                 self._refreshing = True
                 threading.Thread(target=self._refresh, name="item-stats", daemon=True).start()
             return self._cached
@@ -125,9 +124,13 @@ class LiveItemStats:
         a background recomputation happens to finish."""
         with self._lock:
             if self._cached is None or self._generation != self._events.generation:
-                self._generation = self._events.generation
-                self._cached = self._timed_compute()
+                return self._recompute_locked()
             return self._cached
+
+    def _recompute_locked(self) -> ItemStats:
+        self._generation = self._events.generation
+        self._cached = self._timed_compute()
+        return self._cached
 
     def _refresh_due(self, now: float) -> bool:
         return not self._refreshing and now - self._computed_at >= self._cost / REFRESH_SHARE
@@ -142,16 +145,13 @@ class LiveItemStats:
 
     def _refresh(self) -> None:
         generation = self._events.generation
-        started = time.monotonic()
         try:
-            fresh: ItemStats | None = self._compute()
+            fresh: ItemStats | None = self._timed_compute()
         except Exception:  # the store is down: keep serving the previous statistics, try again later
             logger.warning("item statistics not refreshed", exc_info=True)
             fresh = None
         with self._lock:
             self._refreshing = False
-            self._computed_at = time.monotonic()
-            self._cost = self._computed_at - started
             if fresh is not None and generation >= self._generation:  # else a newer one was computed
                 self._cached, self._generation = fresh, generation
 
