@@ -116,9 +116,17 @@ def catalogue_items(dataset: Dataset, split: Split) -> list[ItemInfo]:
 
 
 def test_request(split: Split, user: int, k: int = LIST_DEPTH) -> PipelineRequest:
-    """What the API would be asked at the moment of the user's test event."""
+    """What the API would be asked at the moment of the user's test event.
+
+    The protocol ranks the products the user has not rated. In the cold-start split the user may have
+    rated other held-out products earlier; the service has no event for them, so the request excludes
+    them, as a shop excludes what it knows a customer owns (``exclude`` in ``POST /recommendations``).
+    Without this a product the user had already rated could take a new-product place and count as a miss.
+    """
     moment = datetime.fromtimestamp(split.ordered[user][-1].timestamp, UTC)
-    return PipelineRequest(k=k, user_id=split.user_ids[user], time=moment)
+    held_out = {split.item_ids[item] for item in split.cold_items} - {split.item_ids[split.test[user]]}
+    rated_unknown = [event.item_id for event in split.ordered[user][:-1] if event.item_id in held_out]
+    return PipelineRequest(k=k, user_id=split.user_ids[user], time=moment, exclude=rated_unknown)
 
 
 def ranked_lists(pipeline: Pipeline, split: Split, users: list[int]) -> list[list[str]]:
