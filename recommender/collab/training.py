@@ -36,6 +36,7 @@ class TrainingReport:
     validation_ndcg_at_10: float
     ranker: str = ""
     ranker_details: dict = field(default_factory=dict)
+    item_tower: dict = field(default_factory=dict)  # the ridge and prior weight training chose
 
 
 def train_and_publish(
@@ -117,4 +118,5 @@ def train_and_publish(
         result.best_validation,
         parts.ranker_note,
         parts.ranker.meta if parts.ranker is not None else {},
+        parts.tower.summary() if parts.tower is not None else {},
     )

@@ -195,6 +195,7 @@ def one_seed(
             "ranker": report.ranker,
             **{f"ranker_{key}": value for key, value in report.ranker_details.items() if key != "importance"},
             "importance": report.ranker_details.get("importance", {}),
+            "item_tower": report.item_tower,
         }
         if config.llm_sample > 0 and cold_share == 0:
             from recommender.evaluation.llm_effect import llm_rerank_effect

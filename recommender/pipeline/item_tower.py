@@ -2,18 +2,22 @@
 its learned sequence-model vector and its log popularity, fitted on products with events.
 
 It places products without events among the trained ones (the item tower of a two-tower model, here
-linear), and gives every product a popularity prior from its content.
+linear), and gives every product a popularity prior from its content. The ridge strength and the prior's
+weight in the new-arrivals score are chosen together on the training users' held-out next products.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from recommender.pipeline.attributes import AttributeEncoder
 
-RIDGE = 10.0
+RIDGE = 10.0  # the strength when nothing can be measured to choose one
+# The candidates, the default first: it wins ties (and is kept when there is nothing to measure on).
+RIDGES = (RIDGE, 31.6, 100.0, 3.16, 1.0, 0.316, 0.1)
 FOLDS = 5  # products with events are predicted, for training, by a map fitted without them
 
 
@@ -43,9 +47,29 @@ class ItemTowerOutput:
     cold_vectors: np.ndarray  # [M, hidden] their predicted vectors
     # The new-arrivals score: predicted vector . user state + prior_weight * popularity prior.
     prior_weight: float = 0.0
+    ridge: float = RIDGE
+    selection_mrr: float = float("nan")  # the held-out next products' mean reciprocal rank it was chosen by
     # Training only: every product as it would be predicted without events (out of fold for the others).
     predicted: dict[str, np.ndarray] | None = None
     predicted_prior: dict[str, float] | None = None
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "ridge": self.ridge,
+            "prior_weight": self.prior_weight,
+            "selection_mrr": self.selection_mrr,
+            "products_without_events": len(self.cold_ids),
+        }
+
+
+@dataclass
+class NextProducts:
+    """Training users' sequence-model states before their held-out next event, that event's product and
+    the products they had before (left out of their ranking, as in serving)."""
+
+    states: np.ndarray  # [users, hidden]
+    labels: list[str]
+    seen: list[set[str]]
 
 
 def fit_and_predict(
@@ -55,7 +79,9 @@ def fit_and_predict(
     encoder: AttributeEncoder,
     learned: dict[str, np.ndarray],
     log_users: dict[str, float],
-) -> ItemTowerOutput:
+    ridges: Sequence[float] = (RIDGE,),
+) -> Iterator[ItemTowerOutput]:
+    """The tower fitted with each ridge strength in turn (the content matrix is built once)."""
     attributes = np.asarray([encoder.encode(payload) for payload in payloads], dtype=np.float64).reshape(
         len(payloads), len(encoder.names)
     )
@@ -64,7 +90,8 @@ def fit_and_predict(
     warm = np.array([pid in learned for pid in product_ids])
     hidden = len(next(iter(learned.values()))) if learned else 0
     if warm.sum() < 10 or hidden == 0:
-        return ItemTowerOutput(product_ids, np.zeros(len(product_ids)), [], np.zeros((0, hidden)))
+        yield ItemTowerOutput(product_ids, np.zeros(len(product_ids)), [], np.zeros((0, hidden)))
+        return
     targets = np.hstack(
         [
             np.asarray([learned[pid] for pid in np.asarray(product_ids)[warm]], dtype=np.float64),
@@ -72,25 +99,53 @@ def fit_and_predict(
         ]
     )
     x = design[warm]
-    predicted = design @ _ridge(x.T @ x, x.T @ targets)
-    as_if_new = predicted.copy()
-    as_if_new[warm] = out_of_fold(x, targets)
     cold = ~warm
-    return ItemTowerOutput(
-        product_ids,
-        predicted[:, -1].astype(np.float32),
-        [pid for pid, is_cold in zip(product_ids, cold, strict=True) if is_cold],
-        predicted[cold, :hidden].astype(np.float32),
-        predicted=dict(zip(product_ids, as_if_new[:, :hidden].astype(np.float32), strict=True)),
-        predicted_prior=dict(zip(product_ids, as_if_new[:, -1].tolist(), strict=True)),
-    )
+    cold_ids = [pid for pid, is_cold in zip(product_ids, cold, strict=True) if is_cold]
+    for ridge in ridges:
+        predicted = design @ _ridge(x.T @ x, x.T @ targets, ridge)
+        as_if_new = predicted.copy()
+        as_if_new[warm] = out_of_fold(x, targets, ridge=ridge)
+        yield ItemTowerOutput(
+            product_ids,
+            predicted[:, -1].astype(np.float32),
+            cold_ids,
+            predicted[cold, :hidden].astype(np.float32),
+            ridge=ridge,
+            predicted=dict(zip(product_ids, as_if_new[:, :hidden].astype(np.float32), strict=True)),
+            predicted_prior=dict(zip(product_ids, as_if_new[:, -1].tolist(), strict=True)),
+        )
 
 
-def _ridge(gram: np.ndarray, cross: np.ndarray) -> np.ndarray:
-    return np.linalg.solve(gram + RIDGE * np.eye(len(gram)), cross)
+def fit_and_choose(
+    product_ids: list[str],
+    text_vectors: np.ndarray,
+    payloads: list[dict],
+    encoder: AttributeEncoder,
+    learned: dict[str, np.ndarray],
+    log_users: dict[str, float],
+    next_products: NextProducts,
+    rng_seed: int,
+) -> ItemTowerOutput:
+    """The ridge strength and prior weight whose new-arrivals score ranks the training users' held-out
+    next products highest (mean reciprocal rank), every product scored through predictions fitted
+    without it (out of fold): the choice is measured on what the tower did not see."""
+    best: ItemTowerOutput | None = None
+    best_mrr = -1.0
+    towers = fit_and_predict(product_ids, text_vectors, payloads, encoder, learned, log_users, RIDGES)
+    for tower in towers:
+        weight, mrr = fit_prior_weight(next_products, tower, np.random.default_rng(rng_seed))
+        if best is None or mrr > best_mrr + 1e-9:
+            tower.prior_weight, tower.selection_mrr = weight, mrr
+            best, best_mrr = tower, mrr
+    assert best is not None
+    return best
 
 
-def out_of_fold(x: np.ndarray, targets: np.ndarray, folds: int = FOLDS) -> np.ndarray:
+def _ridge(gram: np.ndarray, cross: np.ndarray, ridge: float = RIDGE) -> np.ndarray:
+    return np.linalg.solve(gram + ridge * np.eye(len(gram)), cross)
+
+
+def out_of_fold(x: np.ndarray, targets: np.ndarray, folds: int = FOLDS, ridge: float = RIDGE) -> np.ndarray:
     """Each row predicted by the map fitted on the other folds: how the tower sees a product it has no
     events for, and what training should show the ranker and the prior's weight (an in-sample fit
     flatters the predicted vectors)."""
@@ -100,25 +155,22 @@ def out_of_fold(x: np.ndarray, targets: np.ndarray, folds: int = FOLDS) -> np.nd
     for fold in range(folds):
         rows = fold_of == fold
         held = x[rows]
-        result[rows] = held @ _ridge(gram - held.T @ held, cross - held.T @ targets[rows])
+        result[rows] = held @ _ridge(gram - held.T @ held, cross - held.T @ targets[rows], ridge)
     return result
 
 
 def fit_prior_weight(
-    states: np.ndarray,
-    labels: list[str],
-    seen: list[set[str]],
-    tower: ItemTowerOutput,
-    rng: np.random.Generator,
-    sample: int = 2000,
-) -> float:
+    next_products: NextProducts, tower: ItemTowerOutput, rng: np.random.Generator, sample: int = 2000
+) -> tuple[float, float]:
     """The weight of the popularity prior next to the predicted vector's score, chosen so that users'
     held-out next products rank highest (mean reciprocal rank) among products scored as if none had
-    events; the user's own products are left out as in serving. 0 when nothing can be measured."""
+    events; the user's own products are left out as in serving. Returns (weight, that MRR); (0, -1)
+    when nothing can be measured."""
+    states, labels, seen = next_products.states, next_products.labels, next_products.seen
     predicted, priors = tower.predicted or {}, tower.predicted_prior or {}
     users = [index for index, label in enumerate(labels) if label in predicted]
     if len(users) < 10:
-        return 0.0
+        return 0.0, -1.0
     chosen = {labels[index] for index in users}
     others = [pid for pid in predicted if pid not in chosen]
     drawn = rng.choice(len(others), min(sample, len(others)), replace=False).tolist() if others else []
@@ -139,4 +191,4 @@ def fit_prior_weight(
         mrr = float(np.mean(1.0 / (1 + (blended > label_score[:, None]).sum(axis=1))))
         if mrr > best_mrr + 1e-9:
             best_weight, best_mrr = float(weight), mrr
-    return best_weight
+    return best_weight, best_mrr

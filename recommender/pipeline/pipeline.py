@@ -190,6 +190,10 @@ class Pipeline:
             return None
         return self._models.current()
 
+    def user_state(self, request: PipelineRequest, model: PublishedModel | None) -> UserState:
+        """What ranking knows of the request's user (training reads the states it learns from)."""
+        return self._users.build(request, model)
+
     def rank(
         self,
         request: PipelineRequest,
@@ -203,7 +207,7 @@ class Pipeline:
         cut-off), a fusion ranker and the ``encoder`` it fitted, and reads the feature frame."""
         parts = model.parts if model is not None else TrainedParts()
         stats = stats or self._stats.get()
-        user = self._users.build(request, model)
+        user = self.user_state(request, model)
         names = self.source_names(request)
         context = SourceContext(
             request,

@@ -20,7 +20,7 @@ from recommender.ids import product_point_id
 from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.attributes import AttributeEncoder
 from recommender.pipeline.cooccurrence import CoOccurrence
-from recommender.pipeline.item_tower import ItemTowerOutput, fit_and_predict, fit_prior_weight
+from recommender.pipeline.item_tower import ItemTowerOutput, NextProducts, fit_and_choose
 from recommender.pipeline.pipeline import Pipeline
 from recommender.pipeline.rankers import FeatureFrame, FusionRanker, LearnedRanker
 from recommender.pipeline.request import PipelineRequest
@@ -87,13 +87,14 @@ def train_item_tower(
     model: PublishedModel,
     encoder_names: Sequence[str],
     stats: ItemStats,
+    next_products: NextProducts,
+    seed: int,
 ) -> tuple[ItemTowerOutput, AttributeEncoder]:
     ids, vectors, payloads = catalog_content(store, catalog)
     encoder = AttributeEncoder.fit(encoder_names, payloads)
     learned = model.vectors_by_id()
-    output = fit_and_predict(
-        ids, vectors, payloads, encoder, learned, {pid: stats.log_users(pid) for pid in ids}
-    )
+    log_users = {pid: stats.log_users(pid) for pid in ids}
+    output = fit_and_choose(ids, vectors, payloads, encoder, learned, log_users, next_products, seed)
     if output.cold_ids:
         # Products without events join the trained ones in the model's slot, at their predicted place.
         store.update_vectors(
@@ -104,6 +105,29 @@ def train_item_tower(
             },
         )
     return output, encoder
+
+
+def next_products_before(pipeline: Pipeline, model: PublishedModel, sample: list[HeldOut]) -> NextProducts:
+    """Each sampled user's sequence-model state as of the moment before the held-out event (the
+    pipeline's own user state), that event's product and the user's earlier products."""
+    states, labels, seen = [], [], []
+    for item in sample:
+        request = PipelineRequest(
+            k=1, user_id=item.user_id, history=item.history, time=item.label.occurred_at
+        )
+        state = pipeline.user_state(request, model).collab
+        if state is not None:
+            states.append(state)
+            labels.append(item.label.product_id)
+            seen.append({event.product_id for event in item.history})
+    return NextProducts(np.asarray(states, dtype=np.float32), labels, seen)
+
+
+def ranker_sample(held: list[HeldOut], settings: Settings, seed: int) -> list[HeldOut]:
+    """The users training learns from: every one, or a fixed random share of them at scale."""
+    sample = sorted(held, key=lambda item: item.user_id)
+    limit = settings.pipeline.ranker_max_users
+    return random.Random(seed).sample(sample, limit) if len(sample) > limit else sample
 
 
 class ColdStartDropout:
@@ -160,17 +184,12 @@ class ColdStartDropout:
 class RankerTraining:
     ranker: LearnedRanker | None
     note: str
-    # Each sampled user's sequence-model state before the held-out event, that event's product and the
-    # user's earlier products: what the new-arrivals prior weight is fitted on.
-    states: list[np.ndarray] = dataclasses.field(default_factory=list)
-    labels: list[str] = dataclasses.field(default_factory=list)
-    seen: list[set[str]] = dataclasses.field(default_factory=list)
 
 
 def train_ranker(
     pipeline: Pipeline,
     model: PublishedModel,
-    held: list[HeldOut],
+    sample: list[HeldOut],
     stats: ItemStats,
     encoder: AttributeEncoder,
     settings: Settings,
@@ -178,16 +197,13 @@ def train_ranker(
 ) -> RankerTraining:
     """A LightGBM ranker on the candidates the served sources return for each held-out next event."""
     config = settings.pipeline
-    if len(held) < config.ranker_min_users:
+    if len(sample) < config.ranker_min_users:
         return RankerTraining(
             None,
-            f"too few users to train a ranker ({len(held)} with a held-out next event, "
+            f"too few users to train a ranker ({len(sample)} with a held-out next event, "
             f"{config.ranker_min_users} needed)",
         )
     rng = random.Random(seed)
-    sample = sorted(held, key=lambda item: item.user_id)
-    if len(sample) > config.ranker_max_users:
-        sample = rng.sample(sample, config.ranker_max_users)
     fusion = FusionRanker(config.fusion_weights)
     started = time.monotonic()
     groups: list[tuple[np.ndarray, np.ndarray]] = []
@@ -200,10 +216,6 @@ def train_ranker(
             k=config.depth, user_id=item.user_id, history=item.history, time=item.label.occurred_at
         )
         ranked = pipeline.rank(request, config.depth, model, stats=stats, ranker=fusion, encoder=encoder)
-        if ranked.user.collab is not None:
-            result.states.append(ranked.user.collab)
-            result.labels.append(item.label.product_id)
-            result.seen.append({event.product_id for event in item.history})
         if ranked.frame is None:
             continue
         labels = np.asarray(
@@ -314,15 +326,18 @@ def train_parts(
     )
     cooc_as_of = CoOccurrence.fit(_sequences(as_of))
     cooc_now = CoOccurrence.fit(_sequences(all_events))
-    tower, encoder = train_item_tower(store, catalog, model, settings.pipeline.item_features, stats_now)
+    sample = ranker_sample(held, settings, seed)
+    next_products = next_products_before(pipeline, model, sample)
+    tower, encoder = train_item_tower(
+        store, catalog, model, settings.pipeline.item_features, stats_now, next_products, seed
+    )
     training_model = _with_parts(model, TrainedParts(cooc_as_of, tower))
-    trained = train_ranker(pipeline, training_model, held, stats_as_of, encoder, settings, seed)
-    if trained.states:
-        tower.prior_weight = fit_prior_weight(
-            np.asarray(trained.states), trained.labels, trained.seen, tower, np.random.default_rng(seed)
-        )
+    trained = train_ranker(pipeline, training_model, sample, stats_as_of, encoder, settings, seed)
     logger.info(
-        "pipeline parts trained: %s; new-arrivals prior weight %.3g", trained.note, tower.prior_weight
+        "pipeline parts trained: %s; item tower ridge %.3g, new-arrivals prior weight %.3g",
+        trained.note,
+        tower.ridge,
+        tower.prior_weight,
     )
     return TrainedParts(cooc_now, tower, trained.ranker, trained.note)
 
