@@ -99,12 +99,13 @@ def fit_and_predict(
         ]
     )
     x = design[warm]
+    systems = RidgeSystems(x, targets)
     cold = ~warm
     cold_ids = [pid for pid, is_cold in zip(product_ids, cold, strict=True) if is_cold]
     for ridge in ridges:
-        predicted = design @ _ridge(x.T @ x, x.T @ targets, ridge)
+        predicted = design @ systems.coefficients(ridge)
         as_if_new = predicted.copy()
-        as_if_new[warm] = out_of_fold(x, targets, ridge=ridge)
+        as_if_new[warm] = systems.out_of_fold(ridge)
         yield ItemTowerOutput(
             product_ids,
             predicted[:, -1].astype(np.float32),
@@ -141,22 +142,43 @@ def fit_and_choose(
     return best
 
 
-def _ridge(gram: np.ndarray, cross: np.ndarray, ridge: float = RIDGE) -> np.ndarray:
+class RidgeSystems:
+    """The normal equations of the map, whole and without each fold, built once and solved for any
+    ridge strength (at 100,000 products the products' Gram matrix costs far more than a solve)."""
+
+    def __init__(self, x: np.ndarray, targets: np.ndarray, folds: int = FOLDS) -> None:
+        self._x = x
+        self._fold_of = np.arange(len(x)) % folds
+        self._folds = folds
+        self._gram, self._cross = x.T @ x, x.T @ targets
+        rows = [self._fold_of == fold for fold in range(folds)]
+        self._fold_grams = [x[held].T @ x[held] for held in rows]
+        self._fold_crosses = [x[held].T @ targets[held] for held in rows]
+        self._shape = targets.shape
+
+    def coefficients(self, ridge: float) -> np.ndarray:
+        return _solve(self._gram, self._cross, ridge)
+
+    def out_of_fold(self, ridge: float) -> np.ndarray:
+        """Each row predicted by the map fitted on the other folds: how the tower sees a product it has
+        no events for, and what training should show the ranker and the prior's weight (an in-sample
+        fit flatters the predicted vectors)."""
+        result = np.empty(self._shape)
+        for fold in range(self._folds):
+            rows = self._fold_of == fold
+            coefficients = _solve(
+                self._gram - self._fold_grams[fold], self._cross - self._fold_crosses[fold], ridge
+            )
+            result[rows] = self._x[rows] @ coefficients
+        return result
+
+
+def _solve(gram: np.ndarray, cross: np.ndarray, ridge: float) -> np.ndarray:
     return np.linalg.solve(gram + ridge * np.eye(len(gram)), cross)
 
 
 def out_of_fold(x: np.ndarray, targets: np.ndarray, folds: int = FOLDS, ridge: float = RIDGE) -> np.ndarray:
-    """Each row predicted by the map fitted on the other folds: how the tower sees a product it has no
-    events for, and what training should show the ranker and the prior's weight (an in-sample fit
-    flatters the predicted vectors)."""
-    fold_of = np.arange(len(x)) % folds
-    gram, cross = x.T @ x, x.T @ targets
-    result = np.empty_like(targets)
-    for fold in range(folds):
-        rows = fold_of == fold
-        held = x[rows]
-        result[rows] = held @ _ridge(gram - held.T @ held, cross - held.T @ targets[rows], ridge)
-    return result
+    return RidgeSystems(x, targets, folds).out_of_fold(ridge)
 
 
 def fit_prior_weight(
