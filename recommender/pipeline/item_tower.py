@@ -8,7 +8,7 @@ weight in the new-arrivals score are chosen together on the training users' held
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,22 +117,15 @@ def fit_and_predict(
         )
 
 
-def fit_and_choose(
-    product_ids: list[str],
-    text_vectors: np.ndarray,
-    payloads: list[dict],
-    encoder: AttributeEncoder,
-    learned: dict[str, np.ndarray],
-    log_users: dict[str, float],
-    next_products: NextProducts,
-    rng_seed: int,
+def choose_tower(
+    towers: Iterable[ItemTowerOutput], next_products: NextProducts, rng_seed: int
 ) -> ItemTowerOutput:
-    """The ridge strength and prior weight whose new-arrivals score ranks the training users' held-out
-    next products highest (mean reciprocal rank), every product scored through predictions fitted
-    without it (out of fold): the choice is measured on what the tower did not see."""
+    """Of towers fitted with several ridge strengths (``fit_and_predict``), the one whose new-arrivals
+    score, with its best prior weight, ranks the training users' held-out next products highest (mean
+    reciprocal rank), every product scored through predictions fitted without it (out of fold): the
+    choice is measured on what the tower did not see."""
     best: ItemTowerOutput | None = None
     best_mrr = -1.0
-    towers = fit_and_predict(product_ids, text_vectors, payloads, encoder, learned, log_users, RIDGES)
     for tower in towers:
         weight, mrr = fit_prior_weight(next_products, tower, np.random.default_rng(rng_seed))
         if best is None or mrr > best_mrr + 1e-9:

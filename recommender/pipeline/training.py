@@ -20,7 +20,13 @@ from recommender.ids import product_point_id
 from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.attributes import AttributeEncoder
 from recommender.pipeline.cooccurrence import CoOccurrence
-from recommender.pipeline.item_tower import ItemTowerOutput, NextProducts, fit_and_choose
+from recommender.pipeline.item_tower import (
+    RIDGES,
+    ItemTowerOutput,
+    NextProducts,
+    choose_tower,
+    fit_and_predict,
+)
 from recommender.pipeline.pipeline import Pipeline
 from recommender.pipeline.rankers import FeatureFrame, FusionRanker, LearnedRanker
 from recommender.pipeline.request import PipelineRequest
@@ -94,7 +100,8 @@ def train_item_tower(
     encoder = AttributeEncoder.fit(encoder_names, payloads)
     learned = model.vectors_by_id()
     log_users = {pid: stats.log_users(pid) for pid in ids}
-    output = fit_and_choose(ids, vectors, payloads, encoder, learned, log_users, next_products, seed)
+    towers = fit_and_predict(ids, vectors, payloads, encoder, learned, log_users, RIDGES)
+    output = choose_tower(towers, next_products, seed)
     if output.cold_ids:
         # Products without events join the trained ones in the model's slot, at their predicted place.
         store.update_vectors(

@@ -17,9 +17,10 @@ from recommender.pipeline.candidates import Candidate, Hit, merge
 from recommender.pipeline.cooccurrence import CoOccurrence
 from recommender.pipeline.item_tower import (
     RIDGE,
+    RIDGES,
     ItemTowerOutput,
     NextProducts,
-    fit_and_choose,
+    choose_tower,
     fit_and_predict,
     fit_prior_weight,
     out_of_fold,
@@ -122,7 +123,9 @@ def test_the_tower_keeps_the_ridge_strength_that_ranks_next_products_best() -> N
     labels = [ids[index] for index in utility.argmax(axis=1)]
     picks = NextProducts(states, labels, [set() for _ in labels])
     payloads, encoder, popularity = [{} for _ in ids], AttributeEncoder([]), dict.fromkeys(ids, 1.0)
-    chosen = fit_and_choose(ids, text, payloads, encoder, learned, popularity, picks, rng_seed=0)
+    chosen = choose_tower(
+        fit_and_predict(ids, text, payloads, encoder, learned, popularity, RIDGES), picks, rng_seed=0
+    )
     default = next(fit_and_predict(ids, text, payloads, encoder, learned, popularity))
     _, default_mrr = fit_prior_weight(picks, default, np.random.default_rng(0))
     assert chosen.ridge < RIDGE
