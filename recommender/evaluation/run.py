@@ -124,8 +124,12 @@ def test_request(split: Split, user: int, k: int = LIST_DEPTH) -> PipelineReques
     Without this a product the user had already rated could take a new-product place and count as a miss.
     """
     moment = datetime.fromtimestamp(split.ordered[user][-1].timestamp, UTC)
-    held_out = {split.item_ids[item] for item in split.cold_items} - {split.item_ids[split.test[user]]}
-    rated_unknown = [event.item_id for event in split.ordered[user][:-1] if event.item_id in held_out]
+    target = split.item_ids[split.test[user]]
+    rated_unknown = [
+        event.item_id
+        for event in split.ordered[user][:-1]
+        if event.item_id in split.cold_item_ids and event.item_id != target
+    ]
     return PipelineRequest(k=k, user_id=split.user_ids[user], time=moment, exclude=rated_unknown)
 
 

@@ -9,6 +9,7 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 from recommender.evaluation.data import Dataset, Interaction
 
@@ -37,6 +38,11 @@ class Split:
     user_ids: list[str]
     cold_items: set[int]
     ordered: dict[int, list[Interaction]]  # user -> every interaction, time order (the test one last)
+
+    @cached_property
+    def cold_item_ids(self) -> frozenset[str]:
+        """The held-out products' ids (computed once; every test request reads them)."""
+        return frozenset(self.item_ids[item] for item in self.cold_items)
 
     @property
     def item_count(self) -> int:
