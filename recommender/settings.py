@@ -242,6 +242,24 @@ class PipelineSettings(BaseModel):
         description="The new-product places are the last ones of the first page of this many items, so a "
         "longer list has them at the same places as a short one.",
     )
+    new_product_exposure: Literal["catalog_share", "every_list"] = Field(
+        default="catalog_share",
+        description="Which personal lists get the new-product places. every_list: all. catalog_share: "
+        "products without events get the exposure as many average products get (parity), times "
+        "new_product_exposure_boost, so the share of lists with the places follows the share of the "
+        "catalog without events (all lists once it is large enough).",
+    )
+    new_product_exposure_boost: float = Field(
+        default=1.0,
+        ge=0,
+        description="catalog_share: exposure of products without events relative to parity.",
+    )
+    new_product_lists: Literal["best_matched", "drawn"] = Field(
+        default="best_matched",
+        description="catalog_share: the lists that get the places. best_matched: the users whose best "
+        "new-arrivals score is highest against training users' (drawn for a user without a sequence-model "
+        "state); drawn: a fixed draw per user id.",
+    )
     diversity: Literal["none", "mmr", "category_cap"] = "none"
     mmr_lambda: float = Field(default=0.8, ge=0, le=1, description="MMR: relevance vs. novelty.")
     category_cap: int = Field(default=3, ge=1, description="Most items per top-level category.")

@@ -43,6 +43,7 @@ class TrainedParts:
         if self.cooccurrence is not None:
             self.cooccurrence.save(directory / COOCCURRENCE_FILE)
         if self.tower is not None:
+            references = self.tower.reference_states
             np.savez_compressed(
                 directory / ITEM_TOWER_FILE,
                 product_ids=np.asarray(self.tower.product_ids),
@@ -50,6 +51,7 @@ class TrainedParts:
                 cold_ids=np.asarray(self.tower.cold_ids),
                 cold_vectors=self.tower.cold_vectors,
                 prior_weight=np.float64(self.tower.prior_weight),
+                reference_states=references if references is not None else np.zeros((0, 0), np.float32),
             )
         if self.ranker is not None:
             self.ranker.save(directory)
@@ -71,9 +73,17 @@ class TrainedParts:
                     [str(pid) for pid in data["cold_ids"]],
                     data["cold_vectors"],
                     float(data["prior_weight"]) if "prior_weight" in data.files else 0.0,
+                    reference_states=_reference_states(data),
                 )
         note_file = directory / "ranker_note.json"
         note = (
             json.loads(note_file.read_text())["note"] if note_file.exists() else "no learned ranker trained"
         )
         return cls(cooccurrence, tower, LearnedRanker.load(directory), note)
+
+
+def _reference_states(data: np.lib.npyio.NpzFile) -> np.ndarray | None:
+    """Absent (a version saved before they were kept) or empty (no training user had a state): None."""
+    if "reference_states" not in data.files or data["reference_states"].size == 0:
+        return None
+    return np.asarray(data["reference_states"])

@@ -19,6 +19,7 @@ RIDGE = 10.0  # the strength when nothing can be measured to choose one
 # The candidates, the default first: it wins ties (and is kept when there is nothing to measure on).
 RIDGES = (RIDGE, 31.6, 100.0, 3.16, 1.0, 0.316, 0.1)
 FOLDS = 5  # products with events are predicted, for training, by a map fitted without them
+REFERENCE_USERS = 500
 
 
 def content_matrix(text_vectors: np.ndarray, attributes: np.ndarray, categorical: list[int]) -> np.ndarray:
@@ -49,6 +50,9 @@ class ItemTowerOutput:
     prior_weight: float = 0.0
     ridge: float = RIDGE
     selection_mrr: float = float("nan")  # the held-out next products' mean reciprocal rank it was chosen by
+    # Some training users' sequence-model states: the scale a user's best new-arrivals score is read on
+    # when deciding which lists get the new-product places (recommender.pipeline.exposure).
+    reference_states: np.ndarray | None = None
     # Training only: every product as it would be predicted without events (out of fold for the others).
     predicted: dict[str, np.ndarray] | None = None
     predicted_prior: dict[str, float] | None = None
@@ -133,6 +137,19 @@ def choose_tower(
             best, best_mrr = tower, mrr
     assert best is not None
     return best
+
+
+def reference_states(
+    next_products: NextProducts, seed: int, count: int = REFERENCE_USERS
+) -> np.ndarray | None:
+    """Up to ``count`` of the training users' states, drawn with the run's seed (None: no user had one)."""
+    states = next_products.states
+    if len(states) == 0:
+        return None
+    if len(states) <= count:
+        return states.astype(np.float32)
+    rows = np.sort(np.random.default_rng(seed).choice(len(states), count, replace=False))
+    return states[rows].astype(np.float32)
 
 
 class RidgeSystems:

@@ -21,12 +21,19 @@ from recommender.models import ProductFilter, Recommendation, RecommendationList
 from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.attributes import AttributeEncoder
 from recommender.pipeline.candidates import Candidate, merge
+from recommender.pipeline.exposure import NewProductExposure, place_share
 from recommender.pipeline.features import RANKING_PAYLOAD_KEYS, FeatureBuilder
 from recommender.pipeline.product_cache import ProductCache
 from recommender.pipeline.rankers import FeatureFrame, FusionRanker, LearnedRanker, Ranker
 from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.rules import category_cap, mmr
-from recommender.pipeline.sources import Source, SourceContext, build_sources, filter_conditions
+from recommender.pipeline.sources import (
+    NewArrivalsSource,
+    Source,
+    SourceContext,
+    build_sources,
+    filter_conditions,
+)
 from recommender.pipeline.stats import ItemStats, LiveItemStats
 from recommender.pipeline.threads import one_blas_thread
 from recommender.pipeline.user_state import UserState, UserStates
@@ -244,10 +251,13 @@ class Pipeline:
         if request.personal:
             page = min(depth, request.k, self.config.new_product_page)
             by_source = self.config.new_product_order == "new_source"
+            admitted = self._new_product_exposure(context).admits(
+                request.user_id or "", _best_new_score(merged) if user.collab is not None else None
+            )
             ordered = keep_new_products(
                 ordered,
                 stats,
-                self.config.new_product_slots,
+                self.config.new_product_slots if admitted else 0,
                 page,
                 by_source,
                 self.config.new_product_max_rank,
@@ -263,6 +273,22 @@ class Pipeline:
             ranker.name,
             contributors,
         )
+
+    def _new_product_exposure(self, context: SourceContext) -> NewProductExposure:
+        config, tower = self.config, context.parts.tower
+        source = self._sources.get("new")
+        if config.new_product_exposure == "every_list" or tower is None or not tower.cold_ids:
+            return NewProductExposure.every_list()
+        assert isinstance(source, NewArrivalsSource)
+        share = place_share(
+            source.still_new_count(context),
+            len(tower.product_ids),
+            config.new_product_slots,
+            config.new_product_page,
+            config.new_product_exposure_boost,
+        )
+        reference = source.reference_best(context) if config.new_product_lists == "best_matched" else None
+        return NewProductExposure.from_reference(share, reference)
 
     def _products(self, product_ids: list[str]) -> dict[str, dict]:
         """The whole stored payloads of the products a response returns (ranking read only a few fields)."""
@@ -421,6 +447,11 @@ class Pipeline:
         best = min(candidate.ranks, key=lambda source: candidate.ranks[source])
         personal = [s for s in candidate.ranks if s not in NON_PERSONAL]
         return SIGNAL_OF[best] if len(personal) <= 1 else Signal.HYBRID
+
+
+def _best_new_score(candidates: list[Candidate]) -> float | None:
+    scores = [candidate.scores["new"] for candidate in candidates if "new" in candidate.scores]
+    return max(scores) if scores else None
 
 
 def keep_new_products(

@@ -187,9 +187,9 @@ class NewArrivalsSource(_RankedIdsSource):
         super().__init__(store)
         self._pool = pool
         self._prior_weight = prior_weight  # None: the weight training fitted
-        # (tower, stats) -> the products still without events, their predicted vectors and priors;
-        # recomputed when either object is replaced (a new model, new events).
-        self._still_new: tuple[object, object, list[str], np.ndarray, np.ndarray] | None = None
+        # The products still without events, their predicted vectors and priors; recomputed when the
+        # tower or the statistics object is replaced (a new model, new events).
+        self._still_new: _StillNew | None = None
 
     def scored_ids(self, context: SourceContext, depth: int) -> list[tuple[str, float]]:
         tower = context.parts.tower
@@ -201,23 +201,59 @@ class NewArrivalsSource(_RankedIdsSource):
         if context.user.collab is None:
             scores = priors
         else:
-            weight = tower.prior_weight if self._prior_weight is None else self._prior_weight
-            scores = vectors @ context.user.collab + weight * priors
+            scores = vectors @ context.user.collab + self._weight(context) * priors
         return [(ids[i], float(scores[i])) for i in top_indices(scores, depth * 2)]
 
+    def still_new_count(self, context: SourceContext) -> int:
+        """How many of the products the tower predicted for still have no events (the pool aside)."""
+        return self._memo(context).count
+
+    def reference_best(self, context: SourceContext) -> np.ndarray | None:
+        """Each training user's best new-arrivals score over the scored products still without events
+        (None without the tower's reference states): the scale a user's own best score is read on."""
+        memo = self._memo(context)
+        states = context.parts.tower.reference_states if context.parts.tower is not None else None
+        if memo.reference_best is None and states is not None and memo.ids:
+            scores = states @ memo.vectors.T + self._weight(context) * memo.priors
+            memo.reference_best = scores.max(axis=1)
+        return memo.reference_best
+
+    def _weight(self, context: SourceContext) -> float:
+        tower = context.parts.tower
+        assert tower is not None
+        return tower.prior_weight if self._prior_weight is None else self._prior_weight
+
     def _products_still_new(self, context: SourceContext) -> tuple[list[str], np.ndarray, np.ndarray]:
+        memo = self._memo(context)
+        return memo.ids, memo.vectors, memo.priors
+
+    def _memo(self, context: SourceContext) -> _StillNew:
         tower, stats = context.parts.tower, context.stats
         memo = self._still_new
-        if memo is None or memo[0] is not tower or memo[1] is not stats:
+        if memo is None or memo.tower is not tower or memo.stats is not stats:
             assert tower is not None
             users, priors = stats.users, context.parts.cold_priors
             rows = np.flatnonzero(np.fromiter((pid not in users for pid in tower.cold_ids), bool))
+            count = len(rows)
             if len(rows) > self._pool:
                 rows = np.sort(rows[top_indices(priors[rows], self._pool)])
             ids = [tower.cold_ids[row] for row in rows.tolist()]
-            memo = (tower, stats, ids, tower.cold_vectors[rows], priors[rows])
+            memo = _StillNew(tower, stats, ids, tower.cold_vectors[rows], priors[rows], count)
             self._still_new = memo
-        return memo[2], memo[3], memo[4]
+        return memo
+
+
+@dataclass
+class _StillNew:
+    """The products the tower predicted for that still have no events, as of one (tower, statistics)."""
+
+    tower: object
+    stats: object
+    ids: list[str]
+    vectors: np.ndarray
+    priors: np.ndarray
+    count: int  # before the pool
+    reference_best: np.ndarray | None = None
 
 
 class QuerySource:

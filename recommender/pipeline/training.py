@@ -26,6 +26,7 @@ from recommender.pipeline.item_tower import (
     NextProducts,
     choose_tower,
     fit_and_predict,
+    reference_states,
 )
 from recommender.pipeline.pipeline import Pipeline
 from recommender.pipeline.rankers import FeatureFrame, FusionRanker, LearnedRanker
@@ -102,6 +103,7 @@ def train_item_tower(
     log_users = {pid: stats.log_users(pid) for pid in ids}
     towers = fit_and_predict(ids, vectors, payloads, encoder, learned, log_users, RIDGES)
     output = choose_tower(towers, next_products, seed)
+    output.reference_states = reference_states(next_products, seed)
     if output.cold_ids:
         # Products without events join the trained ones in the model's slot, at their predicted place.
         store.update_vectors(

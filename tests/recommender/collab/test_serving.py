@@ -176,3 +176,32 @@ def test_training_rebuilds_the_vector_index_and_closing_waits_for_it(
     release.set()
     closer.join(30)
     assert finished == [True] and not closer.is_alive()
+
+
+def test_a_few_new_products_take_a_place_in_a_share_of_the_lists_not_in_every_one(
+    trained_service: RecommenderService,
+) -> None:
+    service = trained_service
+    service.train()
+    tower = service.models.current().parts.tower
+    assert tower is not None and tower.reference_states is not None and len(tower.cold_ids) == 48
+    still_new = set(sorted(tower.cold_ids)[:2])
+    # Every other product gets an event after training: 2 of 60 products are still without events.
+    service.events.add(
+        [
+            InteractionEvent(user_id="stocktaker", product_id=pid, type="view")
+            for pid in tower.product_ids
+            if pid not in still_new
+        ]
+    )
+    shoppers = [f"shopper-{index}" for index in range(60)]
+
+    def lists_with_a_new_product(pipeline) -> int:
+        return sum(bool(set(ids(pipeline.for_user(user, 10))) & still_new) for user in shoppers)
+
+    every_list = lists_with_a_new_product(service.pipeline.configured(new_product_exposure="every_list"))
+    parity = lists_with_a_new_product(service.pipeline)  # 2 of 60 products: a third of the lists
+    assert every_list == 60
+    assert 5 <= parity <= 45
+    boosted = service.pipeline.configured(new_product_exposure_boost=3.0)  # 3 x 20/60: every list
+    assert lists_with_a_new_product(boosted) == 60

@@ -1,0 +1,61 @@
+"""Which personal lists get the new-product places.
+
+Every list getting one shows the same few products to everybody when only a few products are new, and
+each such place pushes a product the user was likelier to choose out of the page. With
+``catalog_share``, products without events get the exposure an average product gets (parity), times a
+boost: the share of lists with the places follows the share of the catalog that has no events. The lists
+that get them are those of the users who match a new product best, measured against training users'
+states, so that the places go where a new product is likeliest to be chosen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def place_share(new_products: int, catalog: int, places: int, page: int, boost: float) -> float:
+    """The share of lists that get the places: at parity the ``new_products`` get, on ``page``-long
+    pages, as many of the page's places as ``new_products`` average products would."""
+    if new_products <= 0 or catalog <= 0 or places <= 0:
+        return 0.0
+    return min(1.0, boost * page * new_products / (places * catalog))
+
+
+def drawn(user_id: str) -> float:
+    """A fixed number in [0, 1) per user: who gets the places when nothing ranks the users."""
+    # A cryptographic hash: CRC32 of ids that differ in a digit or two is far from uniform.
+    digest = hashlib.blake2b(user_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+@dataclass(frozen=True)
+class NewProductExposure:
+    """The share of personal lists that get the new-product places, and the best new-arrivals score a
+    user needs for them (the training users' scores at that share); None: drawn by user id."""
+
+    share: float
+    threshold: float | None
+
+    @classmethod
+    def every_list(cls) -> NewProductExposure:
+        return cls(1.0, None)
+
+    @classmethod
+    def from_reference(cls, share: float, reference_best: np.ndarray | None) -> NewProductExposure:
+        """``reference_best``: each training user's best new-arrivals score over the products without
+        events now; the top ``share`` of them set the bar."""
+        if share >= 1.0 or share <= 0.0 or reference_best is None or len(reference_best) == 0:
+            return cls(share, None)
+        return cls(share, float(np.quantile(reference_best, 1.0 - share, method="higher")))
+
+    def admits(self, user_id: str, best_score: float | None) -> bool:
+        if self.share >= 1.0:
+            return True
+        if self.share <= 0.0:
+            return False
+        if self.threshold is None or best_score is None:
+            return drawn(user_id) < self.share
+        return best_score >= self.threshold

@@ -1,0 +1,77 @@
+"""Which personal lists get the new-product places: parity with the catalog share, best matched first."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recommender.pipeline.artifacts import TrainedParts
+from recommender.pipeline.exposure import NewProductExposure, drawn, place_share
+from recommender.pipeline.item_tower import ItemTowerOutput, NextProducts, reference_states
+from recommender.pipeline.request import PipelineRequest
+from recommender.pipeline.sources import NewArrivalsSource, SourceContext
+from recommender.pipeline.stats import ItemStats
+from recommender.pipeline.user_state import UserState
+
+
+def test_the_share_of_lists_follows_the_share_of_the_catalog_without_events() -> None:
+    # 3 of 1,682 products new: at parity they get 10 places per 1,682 products' worth of lists.
+    assert place_share(3, 1682, places=1, page=10, boost=1.0) == pytest.approx(30 / 1682)
+    assert place_share(90, 1682, places=1, page=10, boost=1.0) == pytest.approx(900 / 1682)
+    assert place_share(90, 1682, places=2, page=10, boost=1.0) == pytest.approx(450 / 1682)
+    assert place_share(90, 1682, places=1, page=10, boost=2.0) == 1.0  # every list, no more
+    assert place_share(0, 1682, places=1, page=10, boost=5.0) == 0.0
+    assert place_share(3, 1682, places=0, page=10, boost=1.0) == 0.0
+
+
+def test_the_best_matched_users_get_the_places() -> None:
+    reference = np.random.default_rng(0).normal(size=400)
+    exposure = NewProductExposure.from_reference(0.25, reference)
+    admitted = [exposure.admits(f"u{i}", float(score)) for i, score in enumerate(reference)]
+    assert np.mean(admitted) == pytest.approx(0.25, abs=0.01)
+    cut = min(score for score, taken in zip(reference, admitted, strict=True) if taken)
+    assert all(score < cut for score, taken in zip(reference, admitted, strict=True) if not taken)
+    assert exposure.admits("anyone", float(reference.max() + 1))
+    assert not exposure.admits("anyone", float(reference.min() - 1))
+
+
+def test_without_a_score_the_lists_are_drawn_by_user_id() -> None:
+    exposure = NewProductExposure.from_reference(0.3, None)
+    assert exposure.threshold is None
+    users = [f"user-{index}" for index in range(5000)]
+    share = np.mean([exposure.admits(user, None) for user in users])
+    assert share == pytest.approx(0.3, abs=0.02)
+    assert [exposure.admits(user, None) for user in users[:50]] == [drawn(u) < 0.3 for u in users[:50]]
+    assert NewProductExposure.every_list().admits("u", None)
+    assert not NewProductExposure.from_reference(0.0, np.ones(5)).admits("u", 10.0)
+
+
+def test_the_reference_is_the_training_users_best_score_over_products_still_without_events() -> None:
+    rng = np.random.default_rng(5)
+    cold_ids = [f"c{index}" for index in range(30)]
+    vectors = rng.normal(size=(30, 8)).astype(np.float32)
+    priors = rng.normal(size=30).astype(np.float32)
+    states = rng.normal(size=(700, 8)).astype(np.float32)
+    picks = NextProducts(states, ["c0"] * 700, [set() for _ in range(700)])
+    references = reference_states(picks, seed=1)
+    assert len(references) == 500 and {tuple(row) for row in references} <= {tuple(row) for row in states}
+    tower = ItemTowerOutput(
+        cold_ids, priors, cold_ids, vectors, prior_weight=0.5, reference_states=references
+    )
+    stats = ItemStats(users={"c0": 2, "c1": 1})  # two have had events since training
+    context = SourceContext(
+        PipelineRequest(k=5, user_id="u"),
+        UserState(collab=states[0]),
+        [],
+        [],
+        None,
+        TrainedParts(tower=tower),
+        stats,
+    )
+    source = NewArrivalsSource(store=None, pool=100)  # type: ignore[arg-type]
+    assert source.still_new_count(context) == 28
+    expected = (references @ vectors[2:].T + 0.5 * priors[2:]).max(axis=1)
+    assert np.allclose(source.reference_best(context), expected, atol=1e-5)
+    # The user's own best score is on the same scale: the first hit of the source.
+    best = source.candidates(context, 1)[0].score
+    assert best == pytest.approx(float((vectors[2:] @ states[0] + 0.5 * priors[2:]).max()), abs=1e-5)
