@@ -242,21 +242,22 @@ class PipelineSettings(BaseModel):
         description="The new-product places are the last ones of the first page of this many items, so a "
         "longer list has them at the same places as a short one.",
     )
-    new_product_exposure: Literal["catalog_share", "every_list"] = Field(
-        default="catalog_share",
-        description="Which personal lists get the new-product places. every_list: all. catalog_share: "
-        "products without events get the exposure as many average products get (parity), times "
-        "new_product_exposure_boost, so the share of lists with the places follows the share of the "
-        "catalog without events (all lists once it is large enough).",
+    new_product_exposure: Literal["per_product", "every_list"] = Field(
+        default="per_product",
+        description="Which personal lists get the new-product places. every_list: all of them. "
+        "per_product: each product without events takes a place in about new_product_list_share of the "
+        "lists, so the share of lists with a place grows with the number of such products (every list "
+        "from 1 / new_product_list_share of them) and a handful of new products are not shown to everybody.",
     )
-    new_product_exposure_boost: float = Field(
-        default=1.0,
-        ge=0,
-        description="catalog_share: exposure of products without events relative to parity.",
+    new_product_list_share: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="per_product: the share of personal lists each product without events takes a place in.",
     )
     new_product_lists: Literal["best_matched", "drawn"] = Field(
         default="best_matched",
-        description="catalog_share: the lists that get the places. best_matched: the users whose best "
+        description="per_product: the lists that get the places. best_matched: the users whose best "
         "new-arrivals score is highest against training users' (drawn for a user without a sequence-model "
         "state); drawn: a fixed draw per user id.",
     )

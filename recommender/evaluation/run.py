@@ -50,7 +50,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "served-2-new-slots": {"new_product_slots": 2},
     "served-new-every-list": {"new_product_exposure": "every_list"},
     "served-new-drawn": {"new_product_lists": "drawn"},
-    "served-new-boost-2": {"new_product_exposure_boost": 2.0},
+    "served-new-share-2pc": {"new_product_list_share": 0.02},
     "served-2-new-within-100": {"new_product_slots": 2, "new_product_max_rank": 100},
     "served+mmr": {"diversity": "mmr"},
 }
@@ -63,7 +63,7 @@ COLD_VARIANTS = (
     "served-2-new-within-100",
     "served-new-every-list",
     "served-new-drawn",
-    "served-new-boost-2",
+    "served-new-share-2pc",
     "fusion",
     "collab",
     "text",

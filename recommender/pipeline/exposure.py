@@ -1,11 +1,11 @@
 """Which personal lists get the new-product places.
 
 Every list getting one shows the same few products to everybody when only a few products are new, and
-each such place pushes a product the user was likelier to choose out of the page. With
-``catalog_share``, products without events get the exposure an average product gets (parity), times a
-boost: the share of lists with the places follows the share of the catalog that has no events. The lists
-that get them are those of the users who match a new product best, measured against training users'
-states, so that the places go where a new product is likeliest to be chosen.
+each such place pushes out of the page a product the user was likelier to choose. With ``per_product``,
+each product without events takes a place in about a fixed share of the lists (its exposure while it
+gathers its first events), so the share of lists with a place grows with the number of such products,
+up to every list. The lists that get them are those of the users who match a new product best, read
+against training users' states, so that the places go where a new product is likeliest to be chosen.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def place_share(new_products: int, catalog: int, places: int, page: int, boost: float) -> float:
-    """The share of lists that get the places: at parity the ``new_products`` get, on ``page``-long
-    pages, as many of the page's places as ``new_products`` average products would."""
-    if new_products <= 0 or catalog <= 0 or places <= 0:
+def place_share(new_products: int, per_product: float, places: int) -> float:
+    """The share of lists that get the places when each of ``new_products`` takes one of ``places`` in
+    a ``per_product`` share of the lists (1: every list)."""
+    if new_products <= 0 or places <= 0:
         return 0.0
-    return min(1.0, boost * page * new_products / (places * catalog))
+    return min(1.0, per_product * new_products / places)
 
 
 def drawn(user_id: str) -> float:

@@ -281,11 +281,7 @@ class Pipeline:
             return NewProductExposure.every_list()
         assert isinstance(source, NewArrivalsSource)
         share = place_share(
-            source.still_new_count(context),
-            len(tower.product_ids),
-            config.new_product_slots,
-            config.new_product_page,
-            config.new_product_exposure_boost,
+            source.still_new_count(context), config.new_product_list_share, config.new_product_slots
         )
         reference = source.reference_best(context) if config.new_product_lists == "best_matched" else None
         return NewProductExposure.from_reference(share, reference)

@@ -1,4 +1,4 @@
-"""Which personal lists get the new-product places: parity with the catalog share, best matched first."""
+"""Which personal lists get the new-product places: a share per new product, best matched first."""
 
 from __future__ import annotations
 
@@ -14,14 +14,13 @@ from recommender.pipeline.stats import ItemStats
 from recommender.pipeline.user_state import UserState
 
 
-def test_the_share_of_lists_follows_the_share_of_the_catalog_without_events() -> None:
-    # 3 of 1,682 products new: at parity they get 10 places per 1,682 products' worth of lists.
-    assert place_share(3, 1682, places=1, page=10, boost=1.0) == pytest.approx(30 / 1682)
-    assert place_share(90, 1682, places=1, page=10, boost=1.0) == pytest.approx(900 / 1682)
-    assert place_share(90, 1682, places=2, page=10, boost=1.0) == pytest.approx(450 / 1682)
-    assert place_share(90, 1682, places=1, page=10, boost=2.0) == 1.0  # every list, no more
-    assert place_share(0, 1682, places=1, page=10, boost=5.0) == 0.0
-    assert place_share(3, 1682, places=0, page=10, boost=1.0) == 0.0
+def test_the_share_of_lists_grows_with_the_number_of_new_products() -> None:
+    assert place_share(3, per_product=0.05, places=1) == pytest.approx(0.15)
+    assert place_share(3, per_product=0.05, places=2) == pytest.approx(0.075)  # two to a list
+    assert place_share(19, per_product=0.05, places=1) == pytest.approx(0.95)
+    assert place_share(55, per_product=0.05, places=1) == 1.0  # every list, no more
+    assert place_share(0, per_product=0.05, places=1) == 0.0
+    assert place_share(3, per_product=0.05, places=0) == 0.0
 
 
 def test_the_best_matched_users_get_the_places() -> None:
