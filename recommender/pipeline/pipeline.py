@@ -283,8 +283,8 @@ class Pipeline:
         share = place_share(
             source.still_new_count(context), config.new_product_list_share, config.new_product_slots
         )
-        reference = source.reference_best(context) if config.new_product_lists == "best_matched" else None
-        return NewProductExposure.from_reference(share, reference)
+        matched = config.new_product_lists == "best_matched" and 0.0 < share < 1.0
+        return NewProductExposure.from_reference(share, source.reference_best(context) if matched else None)
 
     def _products(self, product_ids: list[str]) -> dict[str, dict]:
         """The whole stored payloads of the products a response returns (ranking read only a few fields)."""
