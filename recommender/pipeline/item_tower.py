@@ -187,10 +187,6 @@ def _solve(gram: np.ndarray, cross: np.ndarray, ridge: float) -> np.ndarray:
     return np.linalg.solve(gram + ridge * np.eye(len(gram)), cross)
 
 
-def out_of_fold(x: np.ndarray, targets: np.ndarray, folds: int = FOLDS, ridge: float = RIDGE) -> np.ndarray:
-    return RidgeSystems(x, targets, folds).out_of_fold(ridge)
-
-
 def fit_prior_weight(
     next_products: NextProducts, tower: ItemTowerOutput, rng: np.random.Generator, sample: int = 2000
 ) -> tuple[float, float]:

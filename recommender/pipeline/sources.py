@@ -14,6 +14,7 @@ from recommender.embedding import Embedder, query_vector
 from recommender.ids import product_point_id
 from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.candidates import Hit
+from recommender.pipeline.item_tower import ItemTowerOutput
 from recommender.pipeline.product_cache import ProductCache
 from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.stats import ItemStats
@@ -195,14 +196,14 @@ class NewArrivalsSource(_RankedIdsSource):
         tower = context.parts.tower
         if tower is None or not tower.cold_ids:
             return []
-        ids, vectors, priors = self._products_still_new(context)
-        if not ids:
+        still_new = self._memo(context)
+        if not still_new.ids:
             return []
         if context.user.collab is None:
-            scores = priors
+            scores = still_new.priors
         else:
-            scores = vectors @ context.user.collab + self._weight(context) * priors
-        return [(ids[i], float(scores[i])) for i in top_indices(scores, depth * 2)]
+            scores = still_new.vectors @ context.user.collab + self._weight(context) * still_new.priors
+        return [(still_new.ids[i], float(scores[i])) for i in top_indices(scores, depth * 2)]
 
     def still_new_count(self, context: SourceContext) -> int:
         """How many of the products the tower predicted for still have no events (the pool aside)."""
@@ -212,7 +213,7 @@ class NewArrivalsSource(_RankedIdsSource):
         """Each training user's best new-arrivals score over the scored products still without events
         (None without the tower's reference states): the scale a user's own best score is read on."""
         memo = self._memo(context)
-        states = context.parts.tower.reference_states if context.parts.tower is not None else None
+        states = memo.tower.reference_states
         if memo.reference_best is None and states is not None and memo.ids:
             scores = states @ memo.vectors.T + self._weight(context) * memo.priors
             memo.reference_best = scores.max(axis=1)
@@ -222,10 +223,6 @@ class NewArrivalsSource(_RankedIdsSource):
         tower = context.parts.tower
         assert tower is not None
         return tower.prior_weight if self._prior_weight is None else self._prior_weight
-
-    def _products_still_new(self, context: SourceContext) -> tuple[list[str], np.ndarray, np.ndarray]:
-        memo = self._memo(context)
-        return memo.ids, memo.vectors, memo.priors
 
     def _memo(self, context: SourceContext) -> _StillNew:
         tower, stats = context.parts.tower, context.stats
@@ -247,8 +244,8 @@ class NewArrivalsSource(_RankedIdsSource):
 class _StillNew:
     """The products the tower predicted for that still have no events, as of one (tower, statistics)."""
 
-    tower: object
-    stats: object
+    tower: ItemTowerOutput
+    stats: ItemStats
     ids: list[str]
     vectors: np.ndarray
     priors: np.ndarray

@@ -20,10 +20,10 @@ from recommender.pipeline.item_tower import (
     RIDGES,
     ItemTowerOutput,
     NextProducts,
+    RidgeSystems,
     choose_tower,
     fit_and_predict,
     fit_prior_weight,
-    out_of_fold,
 )
 from recommender.pipeline.pipeline import keep_new_products
 from recommender.pipeline.rankers import FeatureFrame, FusionRanker
@@ -77,7 +77,7 @@ def test_out_of_fold_predictions_never_see_their_own_row() -> None:
     x = rng.normal(size=(200, 30))
     targets = x @ rng.normal(size=(30, 2))
     targets[7] += 50.0  # what no other row explains
-    held = out_of_fold(x, targets)
+    held = RidgeSystems(x, targets).out_of_fold(RIDGE)
     in_sample = x @ np.linalg.solve(x.T @ x + 10.0 * np.eye(30), x.T @ targets)
     assert abs(held[7] - targets[7]).min() > abs(in_sample[7] - targets[7]).max()
     others = np.delete(np.arange(200), 7)
