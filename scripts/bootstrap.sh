@@ -19,6 +19,18 @@ if ! .venv/bin/python -c "import torch, sys; sys.exit(0 if torch.__version__.sta
     .venv/bin/python -m pip install --quiet torch==2.13.0
   fi
 fi
+case "$extras" in
+  *test*|*llm*)
+    # llama-cpp-python compiles llama.cpp here, by default for this CPU (-march=native). On a CPU that reports
+    # AMX, that build runs AMX instructions, and a virtual machine that does not enable AMX for the process
+    # kills it (illegal instruction, seen in the chat tests). A portable AVX2 build instead, compiled afresh
+    # (pip's wheel cache does not tell builds with other CMake flags apart). CMAKE_ARGS overrides it.
+    if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null || [ -n "${REBUILD_LLAMA:-}" ]; then
+      CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}" \
+        .venv/bin/python -m pip install --quiet --no-cache-dir --force-reinstall --no-deps "llama-cpp-python>=0.3"
+    fi
+    ;;
+esac
 target="."
 if [ -n "$extras" ]; then
   target=".[$extras]"
