@@ -6,10 +6,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 
 from recommender.database import Database, EventRow
 from recommender.models import EventType, InteractionEvent
+
+# A user's newest events (building the statement cost more than running it against SQLite).
+_HISTORY = (
+    select(EventRow.product_id, EventRow.event_type, EventRow.value, EventRow.occurred_at)
+    .where(EventRow.user_id == bindparam("user_id"))
+    .order_by(EventRow.occurred_at.desc(), EventRow.event_id.desc())
+    .limit(bindparam("limit"))
+)
 
 
 @dataclass(frozen=True)
@@ -54,14 +62,10 @@ class EventStore:
 
     def history(self, user_id: str, limit: int) -> list[StoredEvent]:
         """The user's most recent events, newest first."""
-        # Columns, not ORM objects: this read is on every personalised request.
-        statement = (
-            select(EventRow.product_id, EventRow.event_type, EventRow.value, EventRow.occurred_at)
-            .where(EventRow.user_id == user_id)
-            .order_by(EventRow.occurred_at.desc(), EventRow.event_id.desc())
-            .limit(limit)
+        # Columns, not ORM objects, and a statement built once: this read is on every personalised request.
+        rows = self._database.run(
+            lambda session: session.execute(_HISTORY, {"user_id": user_id, "limit": limit}).all()
         )
-        rows = self._database.run(lambda session: session.execute(statement).all())
         return [
             StoredEvent(user_id, product_id, EventType(kind), value, occurred_at)
             for product_id, kind, value, occurred_at in rows
