@@ -1,4 +1,7 @@
-"""Dependency aliases for routes."""
+"""Dependency aliases for routes.
+
+The dependencies are ``async def``: they only read the request, and FastAPI runs a plain ``def`` one on
+the thread pool, a thread hop (and a wait for the interpreter lock) per dependency per request."""
 
 from __future__ import annotations
 
@@ -14,19 +17,19 @@ from recommender.models import ProductFilter
 from recommender.service import RecommenderService
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     return request.app.state.recommender  # type: ignore[no-any-return]
 
 
-def get_service(request: Request) -> RecommenderService:
-    return get_state(request).service
+async def get_service(request: Request) -> RecommenderService:
+    return request.app.state.recommender.service  # type: ignore[no-any-return]
 
 
-def get_queue(request: Request) -> TaskQueue:
-    return get_state(request).queue
+async def get_queue(request: Request) -> TaskQueue:
+    return request.app.state.recommender.queue  # type: ignore[no-any-return]
 
 
-def get_filters(
+async def get_filters(
     category: Annotated[str | None, Query(description="Category path prefix, e.g. 'Home > Kitchen'.")] = None,
     brand: Annotated[list[str] | None, Query(description="Repeat for several brands.")] = None,
     price_min: Annotated[float | None, Query(ge=0)] = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from fastapi import Response
 from pydantic import BaseModel, Field
 
 from recommender.jobs import ImportJob
@@ -136,6 +137,12 @@ class RecommendationRequest(BaseModel):
 
 class RecommendationsOut(RecommendationList):
     pass
+
+
+def recommendations_json(result: RecommendationList) -> Response:
+    """A list as the JSON of ``RecommendationsOut`` (the same fields), serialised once by pydantic. Returned
+    as a model, it would be dumped, validated again as the response model, then encoded."""
+    return Response(result.model_dump_json(), media_type="application/json")
 
 
 class DependencyStatus(BaseModel):

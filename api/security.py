@@ -96,7 +96,7 @@ def _unauthorized(message: str) -> HTTPException:
     )
 
 
-def authenticate(
+async def authenticate(
     request: Request,
     security_scopes: SecurityScopes,
     header_key: Annotated[str | None, Security(api_key_header)] = None,

@@ -37,7 +37,15 @@ def _serve(
     console.print(
         f"Web page: [bold]http://{host}:{port}/ui/[/bold]   OpenAPI docs: http://{host}:{port}/docs"
     )
-    uvicorn.run(create_app(settings, service), host=host, port=port, log_level="info")
+    # uvicorn takes httptools and uvloop (dependencies) when they are installed: HTTP parsing and the event
+    # loop in C instead of h11 and asyncio's Python loop.
+    uvicorn.run(
+        create_app(settings, service),
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=settings.api.access_log,
+    )
 
 
 @app.command()

@@ -368,6 +368,11 @@ class ApiSettings(BaseModel):
     keys_file: Path | None = Field(
         default=None, description="A JSON file of the same shape as `keys` (e.g. a Docker secret)."
     )
+    access_log: bool = Field(
+        default=True,
+        description="A log line per request (uvicorn's access log): ~0.3 ms a request on 2 cores. Latency "
+        "by route and status is in /metrics either way.",
+    )
     upload_dir: Path = Path("data/uploads")
     max_upload_megabytes: float = Field(default=512, gt=0, description="Uploads past this get a 413.")
     upload_retention_hours: float = Field(

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response, status
 
 from api.deps import READ, WRITE, Filters, Service
-from api.schemas import ProductOut, RecommendationsOut
+from api.schemas import ProductOut, RecommendationsOut, recommendations_json
 from recommender.errors import InvalidInputError, NotFoundError
 from recommender.models import Product
 
@@ -62,6 +62,7 @@ def delete(product_id: str, service: Service) -> Response:
 @router.get("/{product_id}/similar", response_model=RecommendationsOut, dependencies=[READ])
 def similar(
     product_id: str, service: Service, filters: Filters, k: Annotated[int | None, Query(ge=1, le=200)] = None
-) -> RecommendationsOut:
-    result = service.retriever.similar(product_id, k or service.settings.recommend.default_k, filters)
-    return RecommendationsOut.model_validate(result.model_dump())
+) -> Response:
+    return recommendations_json(
+        service.retriever.similar(product_id, k or service.settings.recommend.default_k, filters)
+    )

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import READ, Filters, Service, preferred_language
-from api.schemas import RecommendationRequest, RecommendationsOut
+from api.schemas import RecommendationRequest, RecommendationsOut, recommendations_json
 from recommender.pipeline.request import PipelineRequest
 
 router = APIRouter(tags=["recommendations"], dependencies=[READ])
@@ -33,7 +33,7 @@ def for_user(
         str | None, Query(max_length=64, description="Request context, e.g. web, app.")
     ] = None,
     device: Annotated[str | None, Query(max_length=64, description="Request context, e.g. mobile.")] = None,
-) -> RecommendationsOut:
+) -> Response:
     """The user's profile; an unknown user gets the popular fallback (or the query), never a 404."""
     pipeline_request = PipelineRequest(
         k=k or service.settings.recommend.default_k,
@@ -45,11 +45,11 @@ def for_user(
         explain=explain,
         language=preferred_language(request, language),
     )
-    return RecommendationsOut.model_validate(service.pipeline.run(pipeline_request).model_dump())
+    return recommendations_json(service.pipeline.run(pipeline_request))
 
 
 @router.post("/recommendations", response_model=RecommendationsOut)
-def recommend(body: RecommendationRequest, service: Service, request: Request) -> RecommendationsOut:
+def recommend(body: RecommendationRequest, service: Service, request: Request) -> Response:
     """Examples (positive/negative) first, then a session, then a user (with any query), then a query."""
     pipeline_request = PipelineRequest(
         k=body.k or service.settings.recommend.default_k,
@@ -64,4 +64,4 @@ def recommend(body: RecommendationRequest, service: Service, request: Request) -
         explain=body.explain,
         language=preferred_language(request, body.language),
     )
-    return RecommendationsOut.model_validate(service.pipeline.run(pipeline_request).model_dump())
+    return recommendations_json(service.pipeline.run(pipeline_request))
