@@ -370,7 +370,7 @@ class ApiSettings(BaseModel):
     )
     access_log: bool = Field(
         default=True,
-        description="A log line per request (uvicorn's access log): ~0.3 ms a request on 2 cores. Latency "
+        description="A log line per request (uvicorn's access log); off where a proxy logs requests. Latency "
         "by route and status is in /metrics either way.",
     )
     upload_dir: Path = Path("data/uploads")
