@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from tests.conftest import free_port
+from tests.live_service import live_service
 
 
 @pytest.fixture
@@ -91,3 +92,19 @@ def test_ingest_with_a_field_mapping(cli_env: dict[str, str], tmp_path: Path) ->
     assert result.exit_code == 0, result.output
     assert "2 ok, 0 failed" in result.output
     assert result.output.count("colour") == 1  # the column matching no field is reported once
+
+
+def test_serve_writes_an_access_log_line_per_request_unless_turned_off(tmp_path: Path) -> None:
+    logs = {}
+    for setting in ("true", "false"):
+        root = tmp_path / setting
+        root.mkdir()
+        port = free_port()
+        with live_service(root, port, RECO_API__ACCESS_LOG=setting):
+            response = httpx.get(f"http://127.0.0.1:{port}/products/nothing-here/similar", timeout=30)
+            assert response.status_code == 404
+            assert response.headers["content-type"] == "application/json"
+        logs[setting] = (root / f"server-{port}.log").read_text()
+    assert '"GET /products/nothing-here/similar HTTP/1.1" 404' in logs["true"]
+    assert "nothing-here" not in logs["false"]
+    assert "Application startup complete" in logs["false"]
