@@ -17,16 +17,20 @@ from recommender.models import ProductFilter
 from recommender.service import RecommenderService
 
 
-async def get_state(request: Request) -> AppState:
+def _app_state(request: Request) -> AppState:
     return request.app.state.recommender  # type: ignore[no-any-return]
 
 
+async def get_state(request: Request) -> AppState:
+    return _app_state(request)
+
+
 async def get_service(request: Request) -> RecommenderService:
-    return request.app.state.recommender.service  # type: ignore[no-any-return]
+    return _app_state(request).service
 
 
 async def get_queue(request: Request) -> TaskQueue:
-    return request.app.state.recommender.queue  # type: ignore[no-any-return]
+    return _app_state(request).queue
 
 
 async def get_filters(
