@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from api.errors import ERROR_RESPONSES, install_error_handlers
-from api.metrics import QUEUE_DEPTH, RequestMetrics
+from api.metrics import RequestMetrics
 from api.metrics import router as metrics_router
 from api.routers import chat, evaluation, events, health, imports, models, products, recommendations, users
 from api.security import KeyRing, RateLimiter
@@ -25,6 +25,7 @@ from ingest.in_process import InProcessWorker
 from recommender.errors import DependencyUnavailableError
 from recommender.service import RecommenderService, build_service
 from recommender.settings import Settings, get_settings
+from recommender.store.shared import claim_once
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +46,14 @@ def create_app(settings: Settings | None = None, service: RecommenderService | N
             worker = InProcessWorker(celery_app)
             worker.start()
         try:
-            if worker is not None:
+            # Several API processes over one store host: the first to start recovers for all of them.
+            if worker is not None and claim_once(resolved.qdrant, "start-up recovery"):
                 _recover(core, queue)
             core.importer.delete_expired_uploads()
             _settle_heap(core)
         except DependencyUnavailableError as error:
             # The service still starts: requests get 503s naming the store until it is back.
             logger.warning("start-up recovery skipped: %s", error)
-        QUEUE_DEPTH.set_function(queue.depth)
         app.state.recommender = AppState(service=core, queue=queue, worker=worker)
         logger.info("recommender ready: %s vector store, %s", core.backend, app.state.recommender.task_runner)
         try:

@@ -1,11 +1,20 @@
-"""Prometheus metrics: request latency by route and status, plus the core's counters and the queue depth."""
+"""Prometheus metrics: request latency by route and status, plus the core's counters and the queue depth.
+
+With several API processes (``recommender serve --workers N``) the command sets ``PROMETHEUS_MULTIPROC_DIR``
+and every process writes its counts there; whichever process answers /metrics sums them all
+(prometheus_client's multiprocess mode), so a scrape does not depend on which process it reached.
+"""
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable, Iterator
 
-from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Gauge, Histogram, generate_latest
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import METRICS
@@ -16,15 +25,39 @@ REQUEST_SECONDS = Histogram(
     ["method", "route", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-QUEUE_DEPTH = Gauge("recommender_task_queue_depth", "Tasks waiting in the Celery queue (-1: unknown).")
 
 router = APIRouter(tags=["operations"])
 
 
+class QueueDepth:
+    """The queue's depth, asked when scraped (one broker call per scrape, in the process that answers)."""
+
+    def __init__(self, depth: Callable[[], int]) -> None:
+        self._depth = depth
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "recommender_task_queue_depth", "Tasks waiting in the Celery queue (-1: unknown).", self._depth()
+        )
+
+
+def counted_registry() -> CollectorRegistry:
+    """This process's metrics, or every API process's summed when they share a multiprocess folder."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    return registry
+
+
 @router.get("/metrics", dependencies=[METRICS], response_class=Response)
-def metrics() -> Response:
+def metrics(request: Request) -> Response:
     """Prometheus text format. Needs a key with the ``metrics`` scope (when keys are configured)."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    queue = CollectorRegistry()
+    queue.register(QueueDepth(request.app.state.recommender.queue.depth))
+    return Response(
+        generate_latest(counted_registry()) + generate_latest(queue), media_type=CONTENT_TYPE_LATEST
+    )
 
 
 class RequestMetrics:

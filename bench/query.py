@@ -3,6 +3,7 @@
     python bench/query.py --sizes 10000 100000 --requests 200
     python bench/query.py --sizes 10000 --personal      # + personalised lists: fusion vs learned ranker
     python bench/query.py --sizes 100000 --hnsw --personal --clients 1 8   # HNSW, recall, 8 clients
+    python bench/query.py --sizes 100000 --hnsw --personal --clients 1 8 --workers 2   # two API processes
 
 ``--personal`` also records synthetic histories (2,000 users who each keep to two categories), trains
 the sequence model and the ranker with the service's training job, and times
@@ -18,7 +19,8 @@ sequentially; "query" requests include embedding the query text with the real mo
 ``--hnsw`` builds the HNSW index first (qdrant-edge ``optimize()``: minutes at 100k on 2 cores) and reports
 its recall@10 against exact nearest neighbours computed in numpy; without it the embedded store answers by
 exact search. ``--clients 1 8`` times the learned ranker's lists under concurrent clients (threads, one
-connection each) and prints the throughput against one client.
+connection each) and prints the throughput against one client. ``--workers 2`` serves with two API
+processes, which share the embedded store through a store host process (``recommender serve --workers``).
 """
 
 from __future__ import annotations
@@ -248,9 +250,11 @@ def bench_http(
     personal: bool = False,
     clients: tuple[int, ...] = (),
     warmup: int = 0,
+    workers: int = 1,
 ) -> None:
     env = {
         **os.environ,
+        "RECO_API__WORKERS": str(workers),
         "RECO_QDRANT__PATH": str(root / "qdrant"),
         "HF_HUB_OFFLINE": "1",
         "RECO_EVENTS__URL": f"sqlite:///{root / 'events.db'}",
@@ -260,7 +264,7 @@ def bench_http(
         for ranker in ("fusion", "learned"):
             concurrency = clients if ranker == "learned" else ()
             serve_and_time_personal(
-                root, env | {"RECO_PIPELINE__RANKER": ranker}, ranker, repeats, concurrency, warmup
+                root, env | {"RECO_PIPELINE__RANKER": ranker}, ranker, repeats, concurrency, warmup, workers
             )
         return
     server, port = start_server(env)
@@ -306,10 +310,18 @@ def wait_until_healthy(client: httpx.Client, seconds: float = 120) -> None:
 
 
 def serve_and_time_personal(
-    root: Path, env: dict[str, str], ranker: str, repeats: int, clients: tuple[int, ...] = (), warmup: int = 0
+    root: Path,
+    env: dict[str, str],
+    ranker: str,
+    repeats: int,
+    clients: tuple[int, ...] = (),
+    warmup: int = 0,
+    workers: int = 1,
 ) -> None:
     """Times a fresh server, then (``warmup`` > 0) the same after that many more requests: a long-running
-    process has read its products' fields and mapped their point ids, a fresh one pays that first."""
+    process has read its products' fields and mapped their point ids, a fresh one pays that first. With
+    several API processes the warm-up comes from as many connections as processes times two, so that each
+    process takes its share (one connection stays with the process that accepted it)."""
     server, port = start_server(env)
     picker = random.Random(4)
     try:
@@ -324,9 +336,12 @@ def serve_and_time_personal(
 
             samples = timed(personal, repeats)
             print(f"  HTTP GET personal k=10, {ranker:<8} {percentiles(samples)}   ({'; '.join(notes)})")
-            if warmup:
+            if warmup and workers > 1:
+                concurrent_personal(port, 2 * workers, warmup // (2 * workers))
+            elif warmup:
                 for _ in range(warmup):
                     personal()
+            if warmup:
                 samples = timed(personal, repeats)
                 print(f"    after {warmup} more requests   {percentiles(samples)}")
         single = None
@@ -392,6 +407,13 @@ def main() -> None:
         "synthetic user about once), as a long-running server would be; concurrent clients come after it",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes of the server (RECO_API__WORKERS); over the embedded store they share it through "
+        "a store host process",
+    )
+    parser.add_argument(
         "--root",
         type=Path,
         help="keep the prepared store, events and models under this folder (one per size) and reuse them "
@@ -412,7 +434,7 @@ def main() -> None:
                 root.mkdir(parents=True)
                 prepare_and_time_store(root, size, args)
                 (root / "ready").touch()
-            bench_http(root, size, args.requests)
+            bench_http(root, size, args.requests, workers=args.workers)
             if args.personal:
                 time_personal(root, size, args)
 
@@ -446,7 +468,15 @@ def time_personal(root: Path, size: int, args: argparse.Namespace) -> None:
         record_histories(root, (root / "categories.txt").read_text().splitlines())
         print(f"  trained: {train(root)}")
         (root / "trained").touch()
-    bench_http(root, size, args.requests, personal=True, clients=tuple(args.clients), warmup=args.warmup)
+    bench_http(
+        root,
+        size,
+        args.requests,
+        personal=True,
+        clients=tuple(args.clients),
+        warmup=args.warmup,
+        workers=args.workers,
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -39,6 +42,9 @@ def _serve(
     )
     # uvicorn takes httptools and uvloop (dependencies) when they are installed: HTTP parsing and the event
     # loop in C instead of h11 and asyncio's Python loop.
+    if service is None and settings.api.workers > 1:
+        _serve_processes(settings, host, port)
+        return
     uvicorn.run(
         create_app(settings, service),
         host=host,
@@ -48,13 +54,63 @@ def _serve(
     )
 
 
+def _serve_processes(settings: Settings, host: str, port: int) -> None:
+    """``settings.api.workers`` API processes on one port (uvicorn's supervisor). Over the embedded store a
+    store host process holds it for all of them, started first and stopped last; a model change is
+    rebuilt here, once, before any of them opens the store."""
+    import uvicorn
+
+    from recommender.store.shared import host_environment, start_store_host
+
+    if settings.api.rate_limit_storage.startswith("memory://"):
+        console.print(
+            f"[yellow]rate limits are counted per process ({settings.api.workers} processes): set "
+            "RECO_API__RATE_LIMIT_STORAGE=redis://… to share them[/yellow]"
+        )
+    # Every process writes its metrics here; the one that answers /metrics sums them (api.metrics).
+    metrics_folder = tempfile.mkdtemp(prefix="recommender-metrics-")
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_folder)
+    store_host = None
+    if not settings.qdrant.url:
+        if settings.qdrant.on_model_change == "rebuild":
+            from recommender.embedding import build_embedder
+            from recommender.rebuild import rebuild_if_model_changed
+
+            rebuild_if_model_changed(settings, build_embedder(settings.embedding))
+        store_host = start_store_host(Path(settings.qdrant.path))
+        os.environ.update(host_environment(store_host))
+    console.print(f"{settings.api.workers} API processes" + (", one store host" if store_host else ""))
+    try:
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            workers=settings.api.workers,
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=settings.api.access_log,
+        )
+    finally:
+        if store_host is not None:
+            store_host.stop()
+        shutil.rmtree(metrics_folder, ignore_errors=True)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="API processes (default RECO_API__WORKERS, 1); about one per core."),
+    ] = None,
 ) -> None:
     """Start the HTTP API."""
-    _serve(get_settings(), None, host, port)
+    settings = get_settings()
+    if workers is not None:
+        settings = settings.model_copy(update={"api": settings.api.model_copy(update={"workers": workers})})
+        os.environ["RECO_API__WORKERS"] = str(workers)
+    _serve(settings, None, host, port)
 
 
 def import_with_progress(

@@ -119,6 +119,12 @@ def open_vector_stores(settings: Settings, embedder: Embedder) -> tuple[VectorSt
         api_key = settings.qdrant.api_key.get_secret_value() if settings.qdrant.api_key else None
         client = connect(settings.qdrant.url, api_key, settings.qdrant.timeout_seconds)
         return ServerVectorStore(client, specs[0]), ServerVectorStore(client, specs[1]), "server"
+    if settings.qdrant.store_host:
+        from recommender.store.shared import SharedVectorStore, host_key
+
+        key = host_key(settings.qdrant)
+        shared = (SharedVectorStore(settings.qdrant.store_host, key, spec) for spec in specs)
+        return next(shared), next(shared), "embedded, shared through the store host"
     from recommender.store.edge import EdgeVectorStore
 
     base_path = Path(settings.qdrant.path)

@@ -37,6 +37,14 @@ class QdrantSettings(BaseModel):
         description="What to do when a collection was built with another embedding model: refuse to "
         "start, or rebuild it by re-embedding every stored product with the configured model.",
     )
+    store_host: str | None = Field(
+        default=None,
+        description="Set by `recommender serve --workers N` for its API processes: the socket of the process "
+        "that holds the embedded store for all of them. Not set by hand.",
+    )
+    store_host_key: SecretStr | None = Field(
+        default=None, description="The store host's key (hex), set with `store_host`."
+    )
 
 
 class EmbeddingSettings(BaseModel):
@@ -367,6 +375,14 @@ class ApiSettings(BaseModel):
     )
     keys_file: Path | None = Field(
         default=None, description="A JSON file of the same shape as `keys` (e.g. a Docker secret)."
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="API processes for `recommender serve`. With the embedded store, a store host process "
+        "holds it for all of them; with a Qdrant server they reach it directly. One process serves one "
+        "ranking at a time (rankings hold the interpreter lock): about one per core serves the most.",
     )
     access_log: bool = Field(
         default=True,

@@ -1,7 +1,8 @@
 """Embedded backend: qdrant-edge-py, Qdrant's engine in-process. One shard directory per collection.
 
 An embedded shard belongs to one process (its WAL is locked); background work therefore runs inside
-the same process. Separate worker processes need the server backend.
+the same process. Several API processes reach it through a store host (``shared.py``); separate worker
+processes need the server backend.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ class EdgeVectorStore:
                         f"The embedded vector store at {self._shard_path} is already open in another "
                         "process. An embedded store belongs to one process: stop the other process, or "
                         "run a Qdrant server and set RECO_QDRANT__URL (QDRANT_URL) so that the API and "
-                        "separate Celery workers can share it."
+                        "separate Celery workers can share it. (Several API processes share an embedded "
+                        "store with `recommender serve --workers N`.)"
                     ) from error
                 raise ConfigurationError(f"cannot open embedded store {self._shard_path}: {error}") from error
             self._add_missing_vectors(shard)

@@ -1,6 +1,8 @@
-"""One contract, run against the embedded store and qdrant-client (``:memory:``, the server API).
+"""One contract, run against the embedded store, the embedded store through a store host process (what
+``recommender serve --workers N`` uses) and qdrant-client (``:memory:``, the server API).
 
-The same calls go to both and the results are compared, as qdrant-client tests its local and remote modes.
+The same calls go to all three and the results are compared, as qdrant-client tests its local and remote
+modes.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from recommender.store.base import ModelMismatchError
 from recommender.store.conditions import conditions_for
 from recommender.store.edge import EdgeVectorStore
 from recommender.store.server import ServerVectorStore, connect
+from recommender.store.shared import SharedVectorStore, StoreHost, start_store_host
 
 SPEC = CollectionSpec(
     name="contract",
@@ -31,10 +34,33 @@ SPEC = CollectionSpec(
 )
 
 
-def open_store(kind: str, root: Path, spec: CollectionSpec = SPEC) -> VectorStore:
+KINDS = ("embedded", "server", "shared")
+
+
+@pytest.fixture(scope="module")
+def store_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreHost]:
+    """A real host process (spawned) over its own folder; each test drops what it opened there."""
+    host = start_store_host(tmp_path_factory.mktemp("store-host"))
+    yield host
+    host.stop()
+
+
+def open_store(
+    kind: str, root: Path, spec: CollectionSpec = SPEC, host: StoreHost | None = None
+) -> VectorStore:
     if kind == "embedded":
         return EdgeVectorStore(root, spec)
+    if kind == "shared":
+        assert host is not None
+        return SharedVectorStore(host.address, host.authkey, spec)
     return ServerVectorStore(connect(":memory:", None, 5), spec)
+
+
+def close_store(kind: str, store: VectorStore) -> None:
+    """The host keeps its shards open for every process: a test removes what it wrote there."""
+    if kind == "shared":
+        store.drop()
+    store.close()
 
 
 def points(count: int = 40) -> list[PointToWrite]:
@@ -57,14 +83,14 @@ def points(count: int = 40) -> list[PointToWrite]:
 
 
 @pytest.fixture
-def stores(tmp_path: Path) -> Iterator[dict[str, VectorStore]]:
-    opened = {kind: open_store(kind, tmp_path) for kind in ("embedded", "server")}
+def stores(tmp_path: Path, store_host: StoreHost) -> Iterator[dict[str, VectorStore]]:
+    opened = {kind: open_store(kind, tmp_path, host=store_host) for kind in KINDS}
     data = points()
     for store in opened.values():
         store.upsert(data)
     yield opened
-    for store in opened.values():
-        store.close()
+    for kind, store in opened.items():
+        close_store(kind, store)
 
 
 def ids(hits: list) -> list[str]:
@@ -93,10 +119,11 @@ def test_search_gives_the_same_results_on_both_backends(
         kind: store.search(query, 10, conditions_for(product_filter), exclude)
         for kind, store in stores.items()
     }
-    assert ids(results["embedded"]) == ids(results["server"])
+    assert ids(results["embedded"]) == ids(results["server"]) == ids(results["shared"])
     assert "p3" not in ids(results["embedded"])
     embedded_scores = [hit.score for hit in results["embedded"]]
     assert embedded_scores == pytest.approx([hit.score for hit in results["server"]], abs=1e-5)
+    assert embedded_scores == [hit.score for hit in results["shared"]]
     assert embedded_scores == sorted(embedded_scores, reverse=True)
 
 
@@ -115,7 +142,7 @@ def test_recommend_query_agrees_across_backends(stores: dict[str, VectorStore]) 
         kind: store.recommend([data[1].vector, data[2].vector], [data[5].vector], 8, exclude_ids=examples)
         for kind, store in stores.items()
     }
-    assert ids(results["embedded"]) == ids(results["server"])
+    assert ids(results["embedded"]) == ids(results["server"]) == ids(results["shared"])
     assert not {"p1", "p2", "p5"} & set(ids(results["embedded"]))
 
 
@@ -137,11 +164,13 @@ def test_retrieve_scroll_count_payload_and_delete(stores: dict[str, VectorStore]
         assert store.count() == 38
 
 
-@pytest.mark.parametrize("kind", ["embedded", "server"])
-def test_a_named_vector_is_read_back_where_a_point_has_one(tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_named_vector_is_read_back_where_a_point_has_one(
+    tmp_path: Path, kind: str, store_host: StoreHost
+) -> None:
     """What the rebuild path copies: a second model's vectors beside the main ones."""
     spec = CollectionSpec("named", "text", 8, "test-model", ("product_id",), extra_vectors=(("text_xl", 4),))
-    store = open_store(kind, tmp_path, spec)
+    store = open_store(kind, tmp_path, spec, store_host)
     try:
         store.upsert(points(3))
         second = np.asarray([0.5, 0.5, 0.5, 0.5], dtype=np.float32)
@@ -155,7 +184,7 @@ def test_a_named_vector_is_read_back_where_a_point_has_one(tmp_path: Path, kind:
         main = store.retrieve([product_point_id("p0")], with_vectors=True)[0].vector
         assert main is not None and main.shape == (8,)  # the main vector is still the default
     finally:
-        store.close()
+        close_store(kind, store)
 
 
 def test_upsert_with_the_same_id_replaces(stores: dict[str, VectorStore]) -> None:

@@ -1,0 +1,71 @@
+"""``recommender serve --workers N`` over the embedded store: N API processes and one store host."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from recommender.ids import product_point_id
+from recommender.store import CollectionSpec
+from recommender.store.edge import EdgeVectorStore, read_edge_metadata
+from tests.conftest import free_port
+from tests.live_service import live_service
+
+
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_two_api_processes_serve_one_embedded_store(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    metrics_folder = tmp_path / "metrics"
+    metrics_folder.mkdir()
+    with live_service(
+        tmp_path, port, RECO_API__WORKERS="2", PROMETHEUS_MULTIPROC_DIR=str(metrics_folder)
+    ) as process:
+        # uvicorn's two API processes and the store host (multiprocessing may add its resource tracker).
+        assert len(children(process.pid)) >= 3
+        shoe = {"product_id": "shoe", "title": "Trail running shoe", "category": "Sports > Running"}
+        sock = {"product_id": "sock", "title": "Running socks", "category": "Sports > Running"}
+        for product in (shoe, sock):
+            assert httpx.post(f"{base}/products", json=product, timeout=60).status_code == 201
+
+        # Four clients at once, a new connection for each request: both processes accept some of them, and
+        # each finds what the other wrote.
+        def similar(_: int) -> list[str]:
+            found = httpx.get(f"{base}/products/shoe/similar", params={"k": 5}, timeout=60)
+            assert found.status_code == 200, found.text
+            return [item["product_id"] for item in found.json()["items"]]
+
+        with ThreadPoolExecutor(4) as clients:
+            assert list(clients.map(similar, range(12))) == [["sock"]] * 12
+        served_by = {path.stem.split("_")[1] for path in metrics_folder.glob("histogram_*.db")}
+        assert len(served_by) == 2, served_by
+        # /metrics sums every process's counts, whichever process answers it.
+        scraped = httpx.get(f"{base}/metrics", timeout=60).text
+        counted = re.search(
+            r'recommender_http_request_seconds_count\{[^}]*route="/products/\{product_id\}/similar"[^}]*\} (\S+)',
+            scraped,
+        )
+        assert counted is not None and float(counted.group(1)) == 12, scraped[-2000:]
+        assert "recommender_task_queue_depth 0.0" in scraped
+        events = [{"user_id": "u1", "product_id": "shoe", "type": "view"}]
+        assert httpx.post(f"{base}/events", json={"events": events}, timeout=60).status_code == 202
+        listed = httpx.get(f"{base}/users/u1/recommendations", params={"k": 5}, timeout=60)
+        assert listed.status_code == 200 and "sock" in [item["product_id"] for item in listed.json()["items"]]
+    assert process.wait(60) == 0
+    log = (tmp_path / f"server-{port}.log").read_text()
+    assert log.count("Application startup complete") == 2
+    # The host closed the shard when the service stopped: the store opens again, with both products.
+    metadata = read_edge_metadata(tmp_path / "qdrant", "reco_products")
+    assert metadata is not None
+    spec = CollectionSpec("reco_products", "text", metadata["dimension"], metadata["embedding_model"])
+    store = EdgeVectorStore(tmp_path / "qdrant", spec)
+    try:
+        assert len(store.retrieve([product_point_id("shoe"), product_point_id("sock")])) == 2
+    finally:
+        store.close()

@@ -1,0 +1,111 @@
+"""The store host: one embedded store reached from several processes (`recommender serve --workers N`).
+
+The contract suite runs the shared store beside the other backends; these tests cover what only it has:
+other processes' writes, the key, a host that is gone, and the shards closed when the host stops."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import SecretStr
+
+from recommender.errors import DependencyUnavailableError
+from recommender.ids import product_point_id
+from recommender.settings import QdrantSettings
+from recommender.store import CollectionSpec, PointToWrite
+from recommender.store.base import ModelMismatchError
+from recommender.store.edge import EdgeVectorStore
+from recommender.store.shared import SharedVectorStore, claim_once, host_environment, start_store_host
+
+SPEC = CollectionSpec("shared", "text", 4, "test-model", ("product_id",))
+ROOT = Path(__file__).resolve().parents[3]
+
+WRITER = """
+import numpy as np
+from recommender.ids import product_point_id
+from recommender.settings import Settings
+from recommender.store import CollectionSpec, PointToWrite
+from recommender.store.shared import SharedVectorStore, host_key
+
+qdrant = Settings().qdrant
+spec = CollectionSpec("shared", "text", 4, "test-model", ("product_id",))
+store = SharedVectorStore(qdrant.store_host, host_key(qdrant), spec)
+vector = np.ones(4, dtype=np.float32)
+store.upsert([PointToWrite(product_point_id("from-elsewhere"), vector, {"product_id": "from-elsewhere"})])
+print(store.count())
+"""
+
+
+def point(product_id: str, vector: list[float]) -> PointToWrite:
+    return PointToWrite(
+        product_point_id(product_id), np.asarray(vector, dtype=np.float32), {"product_id": product_id}
+    )
+
+
+def test_another_process_writes_and_this_one_reads_through_the_host(tmp_path: Path) -> None:
+    host = start_store_host(tmp_path)
+    try:
+        here = SharedVectorStore(host.address, host.authkey, SPEC)
+        here.upsert([point("local", [1, 0, 0, 0])])
+        environment = {"PATH": "/usr/bin:/bin", **host_environment(host)}
+        written = subprocess.run(
+            [sys.executable, "-c", WRITER],
+            env=environment,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert written.returncode == 0, written.stderr
+        assert written.stdout.strip() == "2"  # it saw this process's point too
+        hits = here.search(np.ones(4, dtype=np.float32), 2, payload_keys=["product_id"])
+        assert [hit.payload["product_id"] for hit in hits] == ["from-elsewhere", "local"]
+    finally:
+        host.stop()
+    # The host closed its shard when it stopped: the folder opens again, with both points.
+    reopened = EdgeVectorStore(tmp_path, SPEC)
+    try:
+        assert reopened.count() == 2
+    finally:
+        reopened.close()
+
+
+def test_a_wrong_key_and_a_stopped_host_are_503s_naming_the_host(tmp_path: Path) -> None:
+    host = start_store_host(tmp_path)
+    try:
+        intruder = SharedVectorStore(host.address, b"not the key", SPEC)
+        with pytest.raises(DependencyUnavailableError, match="vector store host"):
+            intruder.count()
+        store = SharedVectorStore(host.address, host.authkey, SPEC)
+        assert store.count() == 0
+    finally:
+        host.stop()
+    with pytest.raises(DependencyUnavailableError, match="vector store host unavailable"):
+        store.count()
+
+
+def test_another_models_vectors_are_refused_through_the_host(tmp_path: Path) -> None:
+    EdgeVectorStore(tmp_path, SPEC).close()
+    host = start_store_host(tmp_path)
+    try:
+        other = CollectionSpec("shared", "text", 4, "other-model", ("product_id",))
+        with pytest.raises(ModelMismatchError, match="other-model"):
+            SharedVectorStore(host.address, host.authkey, other).count()
+    finally:
+        host.stop()
+
+
+def test_a_start_up_duty_goes_to_the_first_process_only(tmp_path: Path) -> None:
+    assert claim_once(QdrantSettings(), "start-up recovery")  # one process, no host: always its own
+    host = start_store_host(tmp_path)
+    try:
+        settings = QdrantSettings(store_host=host.address, store_host_key=SecretStr(host.authkey.hex()))
+        assert claim_once(settings, "start-up recovery")
+        assert not claim_once(settings, "start-up recovery")
+        assert claim_once(settings, "another duty")
+    finally:
+        host.stop()
