@@ -47,9 +47,9 @@ def test_two_api_processes_serve_one_embedded_store(tmp_path: Path) -> None:
         assert len(served_by) == 2, served_by
         # /metrics sums every process's counts, whichever process answers it.
         scraped = httpx.get(f"{base}/metrics", timeout=60).text
+        route = re.escape('route="/products/{product_id}/similar"')
         counted = re.search(
-            r'recommender_http_request_seconds_count\{[^}]*route="/products/\{product_id\}/similar"[^}]*\} (\S+)',
-            scraped,
+            r"recommender_http_request_seconds_count\{[^}]*" + route + r"[^}]*\} (\S+)", scraped
         )
         assert counted is not None and float(counted.group(1)) == 12, scraped[-2000:]
         assert "recommender_task_queue_depth 0.0" in scraped
