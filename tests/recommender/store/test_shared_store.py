@@ -5,8 +5,11 @@ other processes' writes, the key, a host that is gone, and the shards closed whe
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -107,5 +110,28 @@ def test_a_start_up_duty_goes_to_the_first_process_only(tmp_path: Path) -> None:
         assert claim_once(settings, "start-up recovery")
         assert not claim_once(settings, "start-up recovery")
         assert claim_once(settings, "another duty")
+    finally:
+        host.stop()
+
+
+def test_a_host_that_dies_is_started_again_and_the_clients_reconnect(tmp_path: Path) -> None:
+    host = start_store_host(tmp_path)
+    try:
+        store = SharedVectorStore(host.address, host.authkey, SPEC)
+        store.upsert([point("kept", [0, 1, 0, 0])])
+        first = host.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        with pytest.raises(DependencyUnavailableError, match="vector store host"):
+            store.count()  # the call that finds it gone is a 503 naming it
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert store.count() == 1  # the same socket and key, and the point written before
+                break
+            except DependencyUnavailableError:
+                assert time.monotonic() < deadline, "the host was not started again"
+                time.sleep(0.2)
+        assert host.pid not in (None, first)
     finally:
         host.stop()
