@@ -359,7 +359,9 @@ class Pipeline:
         if self.config.diversity == "category_cap":
             return category_cap(ordered, self.config.category_cap, depth)
         if self.config.diversity == "mmr":
-            head = ordered[: depth * 3]
+            # The pool does not shrink with the list: a list of k is the top of the list an LLM would
+            # over-fetch to re-rank (MMR picks greedily, so a longer list only adds picks at the end).
+            head = ordered[: max(depth, self._settings.llm.overfetch) * 3]
             vectors = self._catalog.vectors([candidate.product_id for candidate in head])
             return mmr(head, np.zeros(len(head)), vectors, self.config.mmr_lambda, depth)
         return ordered

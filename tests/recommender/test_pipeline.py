@@ -257,3 +257,23 @@ def test_rankings_take_turns_up_to_the_configured_concurrency(demo_service: Reco
 
     assert most_at_once(1) == 1
     assert most_at_once(3) == 3
+
+
+@pytest.mark.parametrize("diversity", ["none", "category_cap", "mmr"])
+def test_without_an_llm_the_list_is_the_top_of_the_deeper_one_an_llm_would_rerank(
+    demo_service: RecommenderService, diversity: str
+) -> None:
+    """No chat model: the service ranks k items instead of over-fetching 50 to cut them to k, and the k
+    are the same, with each diversity rule and with a filter strict enough to need the top-up."""
+    assert demo_service.llm.chat_model is None
+    add_events(demo_service, "runner", [("run-001", "purchase"), ("run-004", "view"), ("kit-002", "view")])
+    demo_service.profiles.refresh(["runner"])
+    pipeline = demo_service.pipeline.configured(diversity=diversity, category_cap=2)
+    overfetch = demo_service.settings.llm.overfetch
+    for filters in (None, ProductFilter(price_max=40)):
+        request = PipelineRequest(k=6, user_id="runner", filters=filters)
+        served = pipeline.run(request)
+        assert served.reranking["reranked"] is False
+        deeper = pipeline.recommend(request, overfetch)
+        assert len(deeper.items) > 6
+        assert [item.product_id for item in served.items] == [item.product_id for item in deeper.items[:6]]
