@@ -29,7 +29,7 @@ SHOPPERS = ["demo-runner", "demo-cook", "demo-gardener", "demo-reader"]
 QUERIES = ["running shoes", "espresso machine", "garden hose", "a thriller novel", "warm jacket"]
 
 
-def start_server(root: Path, port: int) -> subprocess.Popen:
+def start_server(root: Path, port: int, workers: int = 1) -> subprocess.Popen:
     environment = {
         **{name: value for name, value in os.environ.items() if not name.startswith("RECO_")},
         "HF_HUB_OFFLINE": "1",
@@ -37,6 +37,7 @@ def start_server(root: Path, port: int) -> subprocess.Popen:
         "RECO_EVENTS__URL": f"sqlite:///{root / 'events.db'}",
         "RECO_COLLAB__MODELS_PATH": str(root / "models"),
         "RECO_API__KEYS": f'{{"{KEY}": ["read", "write", "admin"]}}',
+        "RECO_API__WORKERS": str(workers),
     }
     process = subprocess.Popen(
         [sys.executable, "-c", "from cli.main import main; main()", "demo", "--port", str(port)],
@@ -125,9 +126,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="API processes (`recommender demo --workers N`)"
+    )
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        server = start_server(Path(folder), arguments.port)
+        server = start_server(Path(folder), arguments.port, arguments.workers)
         try:
             base = f"http://127.0.0.1:{arguments.port}"
             from recommender.demo import demo_catalog_path

@@ -60,7 +60,8 @@ def _serve_processes(settings: Settings, host: str, port: int) -> None:
     rebuilt here, once, before any of them opens the store."""
     import uvicorn
 
-    from recommender.store.shared import host_environment, start_store_host
+    from recommender.store.host import start_store_host
+    from recommender.store.shared import host_environment
 
     if settings.api.rate_limit_storage.startswith("memory://"):
         console.print(
@@ -78,7 +79,7 @@ def _serve_processes(settings: Settings, host: str, port: int) -> None:
 
             rebuild_if_model_changed(settings, build_embedder(settings.embedding))
         store_host = start_store_host(Path(settings.qdrant.path))
-        os.environ.update(host_environment(store_host))
+        os.environ.update(host_environment(store_host.address, store_host.authkey))
     console.print(f"{settings.api.workers} API processes" + (", one store host" if store_host else ""))
     try:
         uvicorn.run(
@@ -96,21 +97,28 @@ def _serve_processes(settings: Settings, host: str, port: int) -> None:
         shutil.rmtree(metrics_folder, ignore_errors=True)
 
 
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(min=1, max=64, help="API processes (default RECO_API__WORKERS, 1); about one per core."),
+]
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(min=1, max=64, help="API processes (default RECO_API__WORKERS, 1); about one per core."),
-    ] = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Start the HTTP API."""
-    settings = get_settings()
-    if workers is not None:
-        settings = settings.model_copy(update={"api": settings.api.model_copy(update={"workers": workers})})
-        os.environ["RECO_API__WORKERS"] = str(workers)
-    _serve(settings, None, host, port)
+    _serve(_with_workers(get_settings(), workers), None, host, port)
+
+
+def _with_workers(settings: Settings, workers: int | None) -> Settings:
+    """``--workers`` over the setting, here and in the environment the API processes start with."""
+    if workers is None:
+        return settings
+    os.environ["RECO_API__WORKERS"] = str(workers)
+    return settings.model_copy(update={"api": settings.api.model_copy(update={"workers": workers})})
 
 
 def import_with_progress(
@@ -225,12 +233,13 @@ def _enqueue(settings: Settings, path: Path, file_format: CatalogFormat, mapping
 def demo(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Load the demo catalog and shoppers (once), then start the API on the embedded defaults."""
     from api.security import check_exposure
     from recommender.demo import demo_catalog_path, demo_events
 
-    settings = get_settings()
+    settings = _with_workers(get_settings(), workers)
     check_exposure(host or settings.api.host, settings.api)
     service = build_service(settings)
     if service.catalog.count() == 0:
@@ -242,6 +251,10 @@ def demo(
     console.print(
         f"demo catalog: {service.catalog.count()} products; try GET /users/demo-runner/recommendations"
     )
+    if settings.api.workers > 1:
+        service.close()  # the API processes open the store through the store host
+        _serve(settings, None, host, port)
+        return
     _serve(settings, service, host, port)
 
 

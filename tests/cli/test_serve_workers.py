@@ -69,3 +69,14 @@ def test_two_api_processes_serve_one_embedded_store(tmp_path: Path) -> None:
         assert len(store.retrieve([product_point_id("shoe"), product_point_id("sock")])) == 2
     finally:
         store.close()
+
+
+def test_the_demo_loads_its_catalog_then_serves_it_from_two_processes(tmp_path: Path) -> None:
+    port = free_port()
+    with live_service(tmp_path, port, command="demo", RECO_API__WORKERS="2") as process:
+        assert len(children(process.pid)) >= 3
+        for _ in range(4):
+            listed = httpx.get(f"http://127.0.0.1:{port}/users/demo-runner/recommendations", timeout=60)
+            assert listed.status_code == 200, listed.text
+            assert len(listed.json()["items"]) == 10
+    assert (tmp_path / f"server-{port}.log").read_text().count("Application startup complete") == 2

@@ -22,7 +22,8 @@ from recommender.settings import QdrantSettings
 from recommender.store import CollectionSpec, PointToWrite
 from recommender.store.base import ModelMismatchError
 from recommender.store.edge import EdgeVectorStore
-from recommender.store.shared import SharedVectorStore, claim_once, host_environment, start_store_host
+from recommender.store.host import start_store_host
+from recommender.store.shared import SharedVectorStore, claim_once, host_environment
 
 SPEC = CollectionSpec("shared", "text", 4, "test-model", ("product_id",))
 ROOT = Path(__file__).resolve().parents[3]
@@ -54,7 +55,7 @@ def test_another_process_writes_and_this_one_reads_through_the_host(tmp_path: Pa
     try:
         here = SharedVectorStore(host.address, host.authkey, SPEC)
         here.upsert([point("local", [1, 0, 0, 0])])
-        environment = {"PATH": "/usr/bin:/bin", **host_environment(host)}
+        environment = {"PATH": "/usr/bin:/bin", **host_environment(host.address, host.authkey)}
         written = subprocess.run(
             [sys.executable, "-c", WRITER],
             env=environment,

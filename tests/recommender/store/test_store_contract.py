@@ -20,8 +20,9 @@ from recommender.store import CollectionSpec, PointToWrite, VectorStore
 from recommender.store.base import ModelMismatchError
 from recommender.store.conditions import conditions_for
 from recommender.store.edge import EdgeVectorStore
+from recommender.store.host import StoreHost, start_store_host
 from recommender.store.server import ServerVectorStore, connect
-from recommender.store.shared import SharedVectorStore, StoreHost, start_store_host
+from recommender.store.shared import SharedVectorStore
 
 SPEC = CollectionSpec(
     name="contract",

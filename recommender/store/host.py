@@ -1,0 +1,204 @@
+"""The store host: the process that holds an embedded store for several API processes.
+
+``recommender serve --workers N`` starts it before the API processes and stops it after them. It opens a
+collection's shard at the first call for it, answers each call in the thread of the caller's connection
+(the standard library's ``multiprocessing.managers`` server), and closes its shards when it stops. The
+API processes' side is ``recommender.store.shared``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import multiprocessing
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from multiprocessing.managers import BaseManager
+from pathlib import Path
+from typing import Any
+
+from recommender.errors import ConfigurationError
+from recommender.store.base import CollectionSpec
+from recommender.store.edge import EdgeVectorStore
+from recommender.store.shared import METHODS, ClientManager, pack
+
+logger = logging.getLogger(__name__)
+
+# How long a stopping host may take to close its shards (an index build in progress ends first) before
+# it is terminated; the API processes have stopped, and waited for their own builds, by then.
+SHUTDOWN_SECONDS = 300.0
+START_SECONDS = 60.0
+
+
+class _Host:
+    """The host's shards by collection name, opened when the first API process asks for one."""
+
+    base_path: Path | None = None
+    collections: dict[str, HostedEdgeStore] = {}
+    claimed: set[str] = set()
+    lock = threading.Lock()
+
+
+class HostedEdgeStore(EdgeVectorStore):
+    """A shard the host keeps open for every process: a client's close leaves it open, a drop forgets it."""
+
+    def close(self) -> None:
+        """The host closes its shards when it stops."""
+
+    def drop(self) -> None:
+        with _Host.lock:
+            _Host.collections.pop(self.spec.name, None)
+        super().drop()
+
+    def shut(self) -> None:
+        with self._optimize_lock:  # an index build in progress ends first
+            super().close()
+
+
+def _opened(spec: CollectionSpec) -> HostedEdgeStore:
+    with _Host.lock:
+        store = _Host.collections.get(spec.name)
+        if store is None:
+            assert _Host.base_path is not None, "the host was started without its folder"
+            store = _Host.collections[spec.name] = HostedEdgeStore(_Host.base_path, spec)
+        elif store.spec != spec:
+            raise ConfigurationError(
+                f"collection {spec.name} is open in the store host with another configuration: every API "
+                "process must run with the same settings"
+            )
+        return store
+
+
+class _HostedCollection:
+    """What a client's proxy calls: one method of the collection's shard, opened at the first call. Opening
+    happens inside a call (not when the proxy is made) so that its errors, such as another model's vectors,
+    reach the client as they were raised."""
+
+    def __init__(self, spec: CollectionSpec) -> None:
+        self._spec = spec
+
+    def call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if method not in METHODS:
+            raise AttributeError(f"the store host has no method {method!r}")
+        return pack(getattr(_opened(self._spec), method)(*args, **kwargs))
+
+
+class _Claims:
+    def claim(self, duty: str) -> bool:
+        """True for the first process that asks for ``duty``, False for every later one."""
+        with _Host.lock:
+            if duty in _Host.claimed:
+                return False
+            _Host.claimed.add(duty)
+            return True
+
+
+def _claims() -> _Claims:
+    return _Claims()
+
+
+def _serve_host(address: str, authkey: bytes, base_path: str) -> None:
+    """The host process: serve calls until SIGTERM, then close the shards (atexit, after an index build in
+    progress). Ctrl-C reaches the whole process group: the host ignores it and stops when the command
+    that started it says so, after the API processes have stopped."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    _Host.base_path = Path(base_path)
+    atexit.register(_close_all)
+    _HostManager(address=address, authkey=authkey).get_server().serve_forever()  # type: ignore[no-untyped-call]
+
+
+def _close_all() -> None:
+    with _Host.lock:
+        opened = list(_Host.collections.values())
+        _Host.collections.clear()
+    for store in opened:
+        store.shut()
+
+
+class _HostManager(BaseManager):
+    pass
+
+
+_HostManager.register("collection", callable=_HostedCollection, exposed=("call",))
+_HostManager.register("claims", callable=_claims, exposed=("claim",))
+
+
+class StoreHost:
+    """The host process, started by the command that starts the API processes, and started again (same
+    socket, same key) if it dies: the API processes get 503s naming it meanwhile, and reconnect."""
+
+    def __init__(self, base_path: Path) -> None:
+        self.base_path = base_path
+        folder = tempfile.mkdtemp(prefix="recommender-store-")  # only this user may enter it
+        self.address = os.path.join(folder, "store.sock")
+        self.authkey = secrets.token_bytes(32)
+        self._stopping = threading.Event()
+        self._process = self._start()
+        self._watcher = threading.Thread(target=self._watch, name="store-host-watch", daemon=True)
+        self._watcher.start()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def _start(self) -> multiprocessing.process.BaseProcess:
+        Path(self.address).unlink(missing_ok=True)  # a dead host's socket
+        process = multiprocessing.get_context("spawn").Process(
+            target=_serve_host, args=(self.address, self.authkey, str(self.base_path)), name="store-host"
+        )
+        process.start()
+        deadline = time.monotonic() + START_SECONDS
+        while True:
+            try:
+                ClientManager(address=self.address, authkey=self.authkey).connect()
+                break
+            except OSError:
+                if not process.is_alive() or time.monotonic() > deadline:
+                    process.kill()
+                    raise ConfigurationError(
+                        f"the store host for {self.base_path} did not start (exit code {process.exitcode})"
+                    ) from None
+                time.sleep(0.05)
+        logger.info("store host process %s serves %s", process.pid, self.base_path)
+        return process
+
+    def _watch(self) -> None:
+        pause = 1.0
+        while not self._stopping.is_set():
+            self._process.join(timeout=0.5)
+            if self._process.is_alive() or self._stopping.is_set():
+                continue
+            logger.error("the store host stopped (exit code %s); starting it again", self._process.exitcode)
+            try:
+                self._process = self._start()
+                pause = 1.0
+            except ConfigurationError as error:
+                logger.error("%s; trying again in %.0f s", error, pause)
+                self._stopping.wait(pause)
+                pause = min(pause * 2, 60.0)
+
+    def stop(self) -> None:
+        """Closes the shards (after an index build in progress) and removes the socket's folder."""
+        self._stopping.set()
+        self._watcher.join()
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(SHUTDOWN_SECONDS)
+            if self._process.is_alive():
+                logger.error("the store host did not stop within %.0f s; killed", SHUTDOWN_SECONDS)
+                self._process.kill()
+                self._process.join()
+        shutil.rmtree(Path(self.address).parent, ignore_errors=True)
+
+
+def start_store_host(base_path: Path) -> StoreHost:
+    """Start the host process for the embedded store under ``base_path``; returns once it accepts calls.
+    Its socket lives in a new folder only this user can enter, and every call must carry the key."""
+    return StoreHost(base_path)
