@@ -68,18 +68,22 @@ def _serve_processes(settings: Settings, host: str, port: int) -> None:
             f"[yellow]rate limits are counted per process ({settings.api.workers} processes): set "
             "RECO_API__RATE_LIMIT_STORAGE=redis://… to share them[/yellow]"
         )
+    store_host = None
+    if not settings.qdrant.url:
+        try:
+            if settings.qdrant.on_model_change == "rebuild":
+                from recommender.embedding import build_embedder
+                from recommender.rebuild import rebuild_if_model_changed
+
+                rebuild_if_model_changed(settings, build_embedder(settings.embedding))
+            store_host = start_store_host(Path(settings.qdrant.path))
+        except RecommenderError as error:
+            errors_console.print(f"[red]error:[/red] {error}")
+            raise typer.Exit(2) from error
+        os.environ.update(host_environment(store_host.address, store_host.authkey))
     # Every process writes its metrics here; the one that answers /metrics sums them (api.metrics).
     metrics_folder = tempfile.mkdtemp(prefix="recommender-metrics-")
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_folder)
-    store_host = None
-    if not settings.qdrant.url:
-        if settings.qdrant.on_model_change == "rebuild":
-            from recommender.embedding import build_embedder
-            from recommender.rebuild import rebuild_if_model_changed
-
-            rebuild_if_model_changed(settings, build_embedder(settings.embedding))
-        store_host = start_store_host(Path(settings.qdrant.path))
-        os.environ.update(host_environment(store_host.address, store_host.authkey))
     console.print(f"{settings.api.workers} API processes" + (", one store host" if store_host else ""))
     try:
         uvicorn.run(

@@ -35,6 +35,7 @@ from recommender.store.conditions import (
 )
 
 META_FILE_SUFFIX = ".meta.json"
+EDGE_CONFIG = "edge_config.json"
 ResultT = TypeVar("ResultT")
 
 
@@ -43,6 +44,29 @@ def read_edge_metadata(base_path: Path, name: str) -> dict[str, Any] | None:
     if not meta_path.exists():
         return None
     return dict(json.loads(meta_path.read_text()))
+
+
+def load_shard(shard_path: Path) -> edge.EdgeShard:
+    """Open a stored shard; one that another process holds is a ``StoreLockedError`` saying what to do."""
+    try:
+        return edge.EdgeShard.load(str(shard_path))
+    except Exception as error:
+        if "WAL" in str(error) or "WouldBlock" in str(error):
+            raise StoreLockedError(
+                f"The embedded vector store at {shard_path} is already open in another "
+                "process. An embedded store belongs to one process: stop the other process, or "
+                "run a Qdrant server and set RECO_QDRANT__URL (QDRANT_URL) so that the API and "
+                "separate Celery workers can share it. (Several API processes share an embedded "
+                "store with `recommender serve --workers N`.)"
+            ) from error
+        raise ConfigurationError(f"cannot open embedded store {shard_path}: {error}") from error
+
+
+def ensure_not_open_elsewhere(base_path: Path) -> None:
+    """Open and close every stored shard under ``base_path``: a ``StoreLockedError`` now, before anything
+    starts, if another process holds one."""
+    for config in sorted(base_path.glob(f"*/{EDGE_CONFIG}")):
+        load_shard(config.parent).close()
 
 
 class EdgeVectorStore:
@@ -56,22 +80,11 @@ class EdgeVectorStore:
         self._shard = self._open()
 
     def _open(self) -> edge.EdgeShard:
-        if (self._shard_path / "edge_config.json").exists():
+        if (self._shard_path / EDGE_CONFIG).exists():
             ensure_compatible(
                 self.spec, read_edge_metadata(self._base_path, self.spec.name), str(self._shard_path)
             )
-            try:
-                shard = edge.EdgeShard.load(str(self._shard_path))
-            except Exception as error:
-                if "WAL" in str(error) or "WouldBlock" in str(error):
-                    raise StoreLockedError(
-                        f"The embedded vector store at {self._shard_path} is already open in another "
-                        "process. An embedded store belongs to one process: stop the other process, or "
-                        "run a Qdrant server and set RECO_QDRANT__URL (QDRANT_URL) so that the API and "
-                        "separate Celery workers can share it. (Several API processes share an embedded "
-                        "store with `recommender serve --workers N`.)"
-                    ) from error
-                raise ConfigurationError(f"cannot open embedded store {self._shard_path}: {error}") from error
+            shard = load_shard(self._shard_path)
             self._add_missing_vectors(shard)
             return shard
         vectors = {
@@ -94,7 +107,7 @@ class EdgeVectorStore:
 
     def _add_missing_vectors(self, shard: edge.EdgeShard) -> None:
         """A store created before an extra vector was configured gets it now (empty on every point)."""
-        present = json.loads((self._shard_path / "edge_config.json").read_text()).get("vectors", {})
+        present = json.loads((self._shard_path / EDGE_CONFIG).read_text()).get("vectors", {})
         for name, size in self.spec.extra_vectors:
             if name not in present:
                 shard.update(edge.UpdateOperation.create_dense_vector(name, size, edge.Distance.Dot))

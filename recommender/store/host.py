@@ -25,7 +25,7 @@ from typing import Any
 
 from recommender.errors import ConfigurationError
 from recommender.store.base import CollectionSpec
-from recommender.store.edge import EdgeVectorStore
+from recommender.store.edge import EdgeVectorStore, ensure_not_open_elsewhere
 from recommender.store.shared import METHODS, ClientManager, pack
 
 logger = logging.getLogger(__name__)
@@ -200,5 +200,7 @@ class StoreHost:
 
 def start_store_host(base_path: Path) -> StoreHost:
     """Start the host process for the embedded store under ``base_path``; returns once it accepts calls.
-    Its socket lives in a new folder only this user can enter, and every call must carry the key."""
+    Its socket lives in a new folder only this user can enter, and every call must carry the key. A store
+    that another process holds is refused here, before any API process starts."""
+    ensure_not_open_elsewhere(base_path)
     return StoreHost(base_path)

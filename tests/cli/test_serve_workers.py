@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from recommender.ids import product_point_id
 from recommender.store import CollectionSpec
 from recommender.store.edge import EdgeVectorStore, read_edge_metadata
 from tests.conftest import free_port
-from tests.live_service import live_service
+from tests.live_service import ROOT, live_service, service_environment
 
 
 def children(pid: int) -> list[int]:
@@ -80,3 +82,19 @@ def test_the_demo_loads_its_catalog_then_serves_it_from_two_processes(tmp_path: 
             assert listed.status_code == 200, listed.text
             assert len(listed.json()["items"]) == 10
     assert (tmp_path / f"server-{port}.log").read_text().count("Application startup complete") == 2
+
+
+def test_a_store_another_process_holds_is_refused_before_any_api_process_starts(tmp_path: Path) -> None:
+    port = free_port()
+    with live_service(tmp_path, port):  # one process holds the store
+        refused = subprocess.run(
+            [sys.executable, "-c", "from cli.main import main; main()", "serve", "--workers", "2"],
+            env=service_environment(tmp_path, RECO_API__PORT=str(free_port())),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "already open in another process" in " ".join(refused.stderr.split())  # rich wraps lines
+    assert "Started parent process" not in refused.stdout + refused.stderr
