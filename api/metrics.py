@@ -11,13 +11,13 @@ import os
 import time
 from collections.abc import Callable, Iterator
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import METRICS
+from api.deps import METRICS, Queue
 
 REQUEST_SECONDS = Histogram(
     "recommender_http_request_seconds",
@@ -51,12 +51,12 @@ def counted_registry() -> CollectorRegistry:
 
 
 @router.get("/metrics", dependencies=[METRICS], response_class=Response)
-def metrics(request: Request) -> Response:
+def metrics(queue: Queue) -> Response:
     """Prometheus text format. Needs a key with the ``metrics`` scope (when keys are configured)."""
-    queue = CollectorRegistry()
-    queue.register(QueueDepth(request.app.state.recommender.queue.depth))
+    depth = CollectorRegistry()
+    depth.register(QueueDepth(queue.depth))
     return Response(
-        generate_latest(counted_registry()) + generate_latest(queue), media_type=CONTENT_TYPE_LATEST
+        generate_latest(counted_registry()) + generate_latest(depth), media_type=CONTENT_TYPE_LATEST
     )
 
 

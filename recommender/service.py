@@ -122,9 +122,12 @@ def open_vector_stores(settings: Settings, embedder: Embedder) -> tuple[VectorSt
     if settings.qdrant.store_host:
         from recommender.store.shared import SharedVectorStore, host_key
 
-        key = host_key(settings.qdrant)
-        shared = (SharedVectorStore(settings.qdrant.store_host, key, spec) for spec in specs)
-        return next(shared), next(shared), "embedded, shared through the store host"
+        address, key = settings.qdrant.store_host, host_key(settings.qdrant)
+        return (
+            SharedVectorStore(address, key, specs[0]),
+            SharedVectorStore(address, key, specs[1]),
+            "embedded, shared through the store host",
+        )
     from recommender.store.edge import EdgeVectorStore
 
     base_path = Path(settings.qdrant.path)

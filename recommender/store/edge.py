@@ -62,29 +62,37 @@ def load_shard(shard_path: Path) -> edge.EdgeShard:
         raise ConfigurationError(f"cannot open embedded store {shard_path}: {error}") from error
 
 
-def ensure_not_open_elsewhere(base_path: Path) -> None:
-    """Open and close every stored shard under ``base_path``: a ``StoreLockedError`` now, before anything
-    starts, if another process holds one."""
-    for config in sorted(base_path.glob(f"*/{EDGE_CONFIG}")):
-        load_shard(config.parent).close()
+def load_stored_shards(base_path: Path) -> dict[str, edge.EdgeShard]:
+    """Every stored shard under ``base_path`` by collection name (a ``StoreLockedError`` if another process
+    holds one; those opened before it are closed)."""
+    loaded: dict[str, edge.EdgeShard] = {}
+    try:
+        for config in sorted(base_path.glob(f"*/{EDGE_CONFIG}")):
+            loaded[config.parent.name] = load_shard(config.parent)
+    except Exception:
+        for shard in loaded.values():
+            shard.close()
+        raise
+    return loaded
 
 
 class EdgeVectorStore:
-    def __init__(self, base_path: Path, spec: CollectionSpec) -> None:
+    def __init__(self, base_path: Path, spec: CollectionSpec, loaded: edge.EdgeShard | None = None) -> None:
+        """``loaded``: the collection's stored shard, already opened (the store host opens them all first)."""
         self.spec = spec
         self._base_path = base_path
         self._shard_path = base_path / spec.name
         self._meta_path = base_path / f"{spec.name}{META_FILE_SUFFIX}"
         self._optimize_lock = threading.Lock()
         base_path.mkdir(parents=True, exist_ok=True)
-        self._shard = self._open()
+        self._shard = self._open(loaded)
 
-    def _open(self) -> edge.EdgeShard:
+    def _open(self, loaded: edge.EdgeShard | None) -> edge.EdgeShard:
         if (self._shard_path / EDGE_CONFIG).exists():
             ensure_compatible(
                 self.spec, read_edge_metadata(self._base_path, self.spec.name), str(self._shard_path)
             )
-            shard = load_shard(self._shard_path)
+            shard = loaded or load_shard(self._shard_path)
             self._add_missing_vectors(shard)
             return shard
         vectors = {

@@ -18,15 +18,15 @@ import signal
 import sys
 import tempfile
 import threading
-import time
+from multiprocessing.connection import Connection
 from multiprocessing.managers import BaseManager
 from pathlib import Path
 from typing import Any
 
-from recommender.errors import ConfigurationError
+from recommender.errors import ConfigurationError, RecommenderError
 from recommender.store.base import CollectionSpec
-from recommender.store.edge import EdgeVectorStore, ensure_not_open_elsewhere
-from recommender.store.shared import METHODS, ClientManager, pack
+from recommender.store.edge import EdgeVectorStore, load_stored_shards
+from recommender.store.shared import METHODS, pack
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class _Host:
     """The host's shards by collection name, opened when the first API process asks for one."""
 
     base_path: Path | None = None
+    loaded: dict[str, Any] = {}  # stored shards opened at start, until a collection takes its own
     collections: dict[str, HostedEdgeStore] = {}
     claimed: set[str] = set()
     lock = threading.Lock()
@@ -66,7 +67,8 @@ def _opened(spec: CollectionSpec) -> HostedEdgeStore:
         store = _Host.collections.get(spec.name)
         if store is None:
             assert _Host.base_path is not None, "the host was started without its folder"
-            store = _Host.collections[spec.name] = HostedEdgeStore(_Host.base_path, spec)
+            shard = _Host.loaded.pop(spec.name, None)
+            store = _Host.collections[spec.name] = HostedEdgeStore(_Host.base_path, spec, shard)
         elif store.spec != spec:
             raise ConfigurationError(
                 f"collection {spec.name} is open in the store host with another configuration: every API "
@@ -99,27 +101,36 @@ class _Claims:
             return True
 
 
-def _claims() -> _Claims:
-    return _Claims()
-
-
-def _serve_host(address: str, authkey: bytes, base_path: str) -> None:
-    """The host process: serve calls until SIGTERM, then close the shards (atexit, after an index build in
-    progress). Ctrl-C reaches the whole process group: the host ignores it and stops when the command
-    that started it says so, after the API processes have stopped."""
+def _serve_host(address: str, authkey: bytes, base_path: str, report: Connection) -> None:
+    """The host process: open every stored shard (so that one another process holds is refused now, with
+    its reason sent back on ``report``), then serve calls until SIGTERM and close the shards (atexit, after
+    an index build in progress). Ctrl-C reaches the whole process group: the host ignores it and stops when
+    the command that started it says so, after the API processes have stopped."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     _Host.base_path = Path(base_path)
+    try:
+        _Host.loaded = load_stored_shards(_Host.base_path)
+    except RecommenderError as error:
+        report.send(error)
+        return
     atexit.register(_close_all)
-    _HostManager(address=address, authkey=authkey).get_server().serve_forever()  # type: ignore[no-untyped-call]
+    server = _HostManager(address=address, authkey=authkey).get_server()  # type: ignore[no-untyped-call]
+    report.send(None)  # listening: calls wait in the socket's backlog until it serves
+    report.close()
+    server.serve_forever()
 
 
 def _close_all() -> None:
     with _Host.lock:
         opened = list(_Host.collections.values())
+        unclaimed = list(_Host.loaded.values())
         _Host.collections.clear()
+        _Host.loaded.clear()
     for store in opened:
         store.shut()
+    for shard in unclaimed:
+        shard.close()
 
 
 class _HostManager(BaseManager):
@@ -127,7 +138,7 @@ class _HostManager(BaseManager):
 
 
 _HostManager.register("collection", callable=_HostedCollection, exposed=("call",))
-_HostManager.register("claims", callable=_claims, exposed=("claim",))
+_HostManager.register("claims", callable=_Claims, exposed=("claim",))
 
 
 class StoreHost:
@@ -150,22 +161,28 @@ class StoreHost:
 
     def _start(self) -> multiprocessing.process.BaseProcess:
         Path(self.address).unlink(missing_ok=True)  # a dead host's socket
-        process = multiprocessing.get_context("spawn").Process(
-            target=_serve_host, args=(self.address, self.authkey, str(self.base_path)), name="store-host"
+        context = multiprocessing.get_context("spawn")
+        report, host_end = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_serve_host,
+            args=(self.address, self.authkey, str(self.base_path), host_end),
+            name="store-host",
         )
         process.start()
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            try:
-                ClientManager(address=self.address, authkey=self.authkey).connect()
-                break
-            except OSError:
-                if not process.is_alive() or time.monotonic() > deadline:
-                    process.kill()
-                    raise ConfigurationError(
-                        f"the store host for {self.base_path} did not start (exit code {process.exitcode})"
-                    ) from None
-                time.sleep(0.05)
+        host_end.close()
+        try:
+            refusal = report.recv() if report.poll(START_SECONDS) else TimeoutError("no answer")
+        except EOFError:
+            refusal = EOFError("it exited")
+        finally:
+            report.close()
+        if isinstance(refusal, RecommenderError):
+            process.join()
+            raise refusal
+        if refusal is not None:
+            process.kill()
+            process.join()
+            raise ConfigurationError(f"the store host for {self.base_path} did not start: {refusal}")
         logger.info("store host process %s serves %s", process.pid, self.base_path)
         return process
 
@@ -202,5 +219,4 @@ def start_store_host(base_path: Path) -> StoreHost:
     """Start the host process for the embedded store under ``base_path``; returns once it accepts calls.
     Its socket lives in a new folder only this user can enter, and every call must carry the key. A store
     that another process holds is refused here, before any API process starts."""
-    ensure_not_open_elsewhere(base_path)
     return StoreHost(base_path)
