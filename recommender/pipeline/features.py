@@ -8,6 +8,7 @@ import zlib
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.attributes import AttributeEncoder
 from recommender.pipeline.candidates import Candidate
 from recommender.pipeline.product_cache import ProductCache
-from recommender.pipeline.rankers import FeatureFrame, FusionRanker
+from recommender.pipeline.rankers import RRF_OFFSET, FeatureFrame, FusionRanker
 from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.stats import ItemStats
 from recommender.pipeline.user_state import UserState
@@ -64,17 +65,93 @@ def context_values(request: PipelineRequest, keys: Sequence[str]) -> list[float]
     return values
 
 
-def _relative_price(price: object, typical_price: float | None) -> float:
-    if not price or not typical_price:
-        return math.nan
+def _price(price: object) -> float | None:
+    """A payload's price as a number (None: none, zero or not a number)."""
+    if not price:
+        return None
     try:
-        return float(price) / typical_price  # type: ignore[arg-type]
+        return float(price)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return math.nan
+        return None
 
 
 def _top_category(path: str) -> str:
     return path.split(" > ")[0] if path else ""
+
+
+class ItemRow(NamedTuple):
+    """What the features read of one product, apart from the user."""
+
+    payload: dict[str, Any]  # the ranking fields it was read from
+    popularity: float  # log users
+    popularity_recent: float  # log users in the recent window
+    popularity_prior: float
+    age_days: float
+    vector: np.ndarray | None  # the collab score's vector: the sequence model's, or the tower's prediction
+    category: str
+    brand: str
+    price: float | None
+
+
+class ItemRows:
+    """What the features read of a product that does not depend on the user, for one (statistics, trained
+    parts, model): popularity overall and recent, popularity prior, age, the collab vector, and the category,
+    brand and price of its ranking fields.
+
+    Computed on a product's first request and looked up after: one dictionary lookup a candidate instead of
+    nine across the statistics, the priors, the vectors and the payload (lookups in dictionaries of 100k
+    products, most of the features' time). A product whose ranking fields were read again (a new payload
+    object: a catalog write, or the product cache's expiry) is computed again; new statistics or a new model
+    replace the whole object."""
+
+    def __init__(self, stats: ItemStats, parts: TrainedParts, learned: dict[str, np.ndarray]) -> None:
+        self.stats = stats
+        self.parts = parts
+        self.learned = learned
+        self._rows: dict[str, ItemRow] = {}
+
+    def serves(self, stats: ItemStats, parts: TrainedParts, learned: dict[str, np.ndarray]) -> bool:
+        return self.stats is stats and self.parts is parts and self.learned is learned
+
+    def rows(self, candidates: Sequence[Candidate]) -> list[ItemRow]:
+        known = self._rows
+        rows = []
+        for candidate in candidates:
+            row = known.get(candidate.product_id)
+            if row is None or row.payload is not candidate.payload:
+                row = known[candidate.product_id] = self._row(candidate.product_id, candidate.payload)
+            rows.append(row)
+        return rows
+
+    def _row(self, pid: str, payload: dict[str, Any]) -> ItemRow:
+        stats, parts = self.stats, self.parts
+        vector = self.learned.get(pid)
+        if vector is None:
+            vector = parts.predicted_vector(pid)
+        return ItemRow(
+            payload,
+            stats.log_users(pid),
+            stats.log_recent(pid),
+            parts.popularity_prior(pid),
+            stats.age_days(pid),
+            vector,
+            str(payload.get("category") or ""),
+            str(payload.get("brand") or ""),
+            _price(payload.get("price")),
+        )
+
+
+class ItemRowsCache:
+    """The ``ItemRows`` of the statistics and model serving now (a pipeline keeps one between requests)."""
+
+    def __init__(self) -> None:
+        self._current: ItemRows | None = None
+
+    def get(self, stats: ItemStats, parts: TrainedParts, learned: dict[str, np.ndarray]) -> ItemRows:
+        current = self._current
+        if current is None or not current.serves(stats, parts, learned):
+            current = self._current = ItemRows(stats, parts, learned)
+        return current
 
 
 class FeatureBuilder:
@@ -84,8 +161,10 @@ class FeatureBuilder:
         sources: Sequence[str],
         context_keys: Sequence[str],
         fusion_weights: dict[str, float],
+        item_rows: ItemRowsCache | None = None,
     ) -> None:
         self._products = products
+        self._item_rows = item_rows or ItemRowsCache()
         self.sources = list(sources)
         self.context_keys = list(context_keys)
         self._fusion = FusionRanker(fusion_weights)
@@ -121,23 +200,30 @@ class FeatureBuilder:
         nan = math.nan
         ids = [candidate.product_id for candidate in candidates]
         payloads = [candidate.payload for candidate in candidates]
-        item_categories = [str(payload.get("category") or "") for payload in payloads]
-        item_brands = [str(payload.get("brand") or "") for payload in payloads]
-        columns: list[list[float] | np.ndarray] = list(self._source_columns(candidates, depth))
+        rows = self._item_rows.get(stats, parts, learned).rows(candidates)
+        _, popularity, recent, prior, age, vectors, item_categories, item_brands, item_prices = (
+            zip(*rows, strict=True) if rows else ([],) * len(ItemRow._fields)
+        )
+        # Shares of the user's history, once per distinct value (a list holds few categories and brands).
+        category_share = {c: categories[c] / size if c and history else nan for c in set(item_categories)}
+        top_share = {c: tops[_top_category(c)] / size if c and history else nan for c in category_share}
+        brand_share = {b: brands[b] / size if b and history else nan for b in set(item_brands)}
+        by_source, fusion = self._source_columns(candidates, depth)
+        columns: list[Sequence[float] | np.ndarray] = list(by_source)
         columns += [
             [nan if c.text_similarity is None else float(c.text_similarity) for c in candidates],
-            self._collab_similarity(ids, learned, parts, user),
-            [stats.log_users(pid) for pid in ids],
-            [stats.log_recent(pid) for pid in ids],
-            [parts.popularity_prior(pid) for pid in ids],
-            [stats.age_days(pid) for pid in ids],
-            [categories[c] / size if c and history else nan for c in item_categories],
-            [tops[_top_category(c)] / size if c and history else nan for c in item_categories],
-            [brands[b] / size if b and history else nan for b in item_brands],
-            [_relative_price(payload.get("price"), typical_price) for payload in payloads],
+            self._collab_similarity(vectors, user),
+            popularity,
+            recent,
+            prior,
+            age,
+            [category_share[c] for c in item_categories],
+            [top_share[c] for c in item_categories],
+            [brand_share[b] for b in item_brands],
+            [nan if price is None or not typical_price else price / typical_price for price in item_prices],
             [math.log1p(len(user.positives))] * len(candidates),
             [float(len(candidate.ranks)) for candidate in candidates],
-            self._fusion.score(FeatureFrame([], np.zeros((len(candidates), 0)), candidates)),
+            fusion,
         ]
         item_part = np.asarray(columns, dtype=np.float64).reshape(len(columns), len(candidates)).T
         attributes = np.asarray([encoder.encode(payload) for payload in payloads], dtype=np.float64)
@@ -153,40 +239,38 @@ class FeatureBuilder:
         )
         return FeatureFrame(self.columns(encoder), matrix, candidates)
 
-    def _source_columns(self, candidates: list[Candidate], depth: int) -> np.ndarray:
+    def _source_columns(self, candidates: list[Candidate], depth: int) -> tuple[np.ndarray, list[float]]:
         """Each source's score and rank (NaN and ``depth`` where it did not return the candidate), one
-        row per column: filled per (candidate, source) pair found, ~1.5 a candidate, instead of looked up
-        for every source."""
+        row per column, and the rank fusion's score (the fusion ranker's, summed in the same order): filled
+        per (candidate, source) pair found, ~1.5 a candidate, instead of looked up for every source."""
         columns = np.empty((2 * len(self.sources), len(candidates)))
         columns[0::2] = math.nan
         columns[1::2] = depth
         position = {source: 2 * index for index, source in enumerate(self.sources)}
+        weights = self._fusion.weights
+        fusion = []
         for row, candidate in enumerate(candidates):
+            ranks = candidate.ranks
+            total = 0.0
             for source, score in candidate.scores.items():
+                rank = ranks[source]
+                total += weights.get(source, 0.0) / (RRF_OFFSET + rank + 1)
                 column = position.get(source)
                 if column is not None:
                     columns[column, row] = score
-                    columns[column + 1, row] = candidate.ranks[source]
-        return columns
+                    columns[column + 1, row] = rank
+            fusion.append(total)
+        return columns, fusion
 
     @staticmethod
-    def _collab_similarity(
-        ids: list[str], learned: dict[str, np.ndarray], parts: TrainedParts, user: UserState
-    ) -> np.ndarray:
+    def _collab_similarity(vectors: Sequence[np.ndarray | None], user: UserState) -> np.ndarray:
         """The sequence model's score: its item vector, or the item tower's prediction for a new product."""
-        scores = np.full(len(ids), math.nan)
+        scores = np.full(len(vectors), math.nan)
         if user.collab is None:
             return scores
-        rows, vectors = [], []
-        for row, pid in enumerate(ids):
-            vector = learned.get(pid)
-            if vector is None:
-                vector = parts.predicted_vector(pid)
-            if vector is not None:
-                rows.append(row)
-                vectors.append(vector)
+        rows = [row for row, vector in enumerate(vectors) if vector is not None]
         if rows:
-            scores[rows] = np.asarray(vectors, dtype=np.float32) @ user.collab
+            scores[rows] = np.asarray([vectors[row] for row in rows], dtype=np.float32) @ user.collab
         return scores
 
     def _history_payloads(self, user: UserState) -> list[dict]:

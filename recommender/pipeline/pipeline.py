@@ -22,7 +22,7 @@ from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.attributes import AttributeEncoder
 from recommender.pipeline.candidates import Candidate, merge
 from recommender.pipeline.exposure import NewProductExposure, place_share
-from recommender.pipeline.features import RANKING_PAYLOAD_KEYS, FeatureBuilder
+from recommender.pipeline.features import RANKING_PAYLOAD_KEYS, FeatureBuilder, ItemRowsCache
 from recommender.pipeline.product_cache import ProductCache
 from recommender.pipeline.rankers import FeatureFrame, FusionRanker, LearnedRanker, Ranker
 from recommender.pipeline.request import PipelineRequest
@@ -102,6 +102,7 @@ class Pipeline:
             store, RANKING_PAYLOAD_KEYS, lambda: catalog.generation, self.config.product_cache_size
         )
         self._users = UserStates(events, profiles, settings.recommend)
+        self._item_rows = ItemRowsCache()
         self._turns = threading.BoundedSemaphore(self.config.concurrency)
         self._sources: dict[str, Source] = build_sources(
             store,
@@ -337,7 +338,7 @@ class Pipeline:
         sources = ranker.meta["sources"] if ranker is not None else self.config.sources
         keys = ranker.meta["context_keys"] if ranker is not None else self.config.context_features
         weights = ranker.meta["fusion_weights"] if ranker is not None else self.config.fusion_weights
-        return FeatureBuilder(self._cache, sources, keys, weights)
+        return FeatureBuilder(self._cache, sources, keys, weights, self._item_rows)
 
     def encoder(self, ranker: LearnedRanker | None = None) -> AttributeEncoder:
         if ranker is not None:

@@ -15,6 +15,7 @@ from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.attributes import AttributeEncoder
 from recommender.pipeline.candidates import Candidate, Hit, merge
 from recommender.pipeline.cooccurrence import CoOccurrence
+from recommender.pipeline.features import FeatureBuilder
 from recommender.pipeline.item_tower import (
     RIDGE,
     RIDGES,
@@ -180,6 +181,34 @@ def test_fusion_sums_weighted_reciprocal_ranks() -> None:
     merged = list(merge([("a", [Hit("x", 1.0, {}), Hit("y", 0.5, {})]), ("b", [Hit("y", 9.0, {})])]).values())
     scores = FusionRanker({"a": 1.0, "b": 2.0}).score(FeatureFrame([], np.zeros((2, 0)), merged))
     assert scores[0] == pytest.approx(1 / 61) and scores[1] == pytest.approx(1 / 62 + 2 / 61)
+
+
+def test_item_features_follow_a_products_new_fields_and_new_statistics() -> None:
+    """The builder keeps what it read of a product between requests: a product read again (a new payload)
+    and new statistics must show in the next frame."""
+    builder = FeatureBuilder(None, ["a"], [], {"a": 1.0})  # type: ignore[arg-type]  # history given below
+    history = {"h": {"product_id": "h", "price": 10.0, "category": "A"}}
+    user = UserState(positives=["h"], history_payloads=history)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    two_users = ItemStats.from_events([("u1", "x", now), ("u2", "x", now)], recent_days=30)
+
+    def frame(payload: dict, stats: ItemStats) -> FeatureFrame:
+        candidate = Candidate("x", payload, {"a": 0.5}, {"a": 0})
+        request = PipelineRequest(k=1, user_id="u")
+        return builder.frame(
+            request, user, [candidate], None, TrainedParts(), stats, AttributeEncoder([]), 10
+        )
+
+    payload = {"product_id": "x", "price": 20.0, "category": "A"}
+    first = frame(payload, two_users)
+    assert first.column("relative_price")[0] == 2.0 and first.column("category_affinity")[0] == 1.0
+    assert first.column("popularity")[0] == pytest.approx(math.log1p(2))
+    assert first.column("fusion_score")[0] == pytest.approx(1 / 61)
+    assert first.column("source_a_score")[0] == 0.5 and first.column("source_a_rank")[0] == 0
+    read_again = frame({"product_id": "x", "price": 5.0, "category": "B"}, two_users)
+    assert read_again.column("relative_price")[0] == 0.5 and read_again.column("category_affinity")[0] == 0.0
+    three_users = ItemStats.from_events([(f"u{i}", "x", now) for i in range(3)], recent_days=30)
+    assert frame(payload, three_users).column("popularity")[0] == pytest.approx(math.log1p(3))
 
 
 def test_held_out_event_is_the_newest_product_new_to_the_user() -> None:
