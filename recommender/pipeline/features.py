@@ -8,7 +8,7 @@ import zlib
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -38,9 +38,15 @@ ITEM_COLUMNS = [
     "fusion_score",
 ]
 NUMERIC_CONTEXT = {"hour", "weekday"}
-# The payload fields ranking reads (features, attribute features, the category cap); the rest of a
-# product is read for the returned items only.
-RANKING_PAYLOAD_KEYS = ("product_id", "category", "brand", "price", "attributes")
+# The payload fields ranking reads (features, the category cap); the rest of a product is read for the
+# returned items only. "attributes" is read too when the ranker uses catalog attributes.
+RANKING_PAYLOAD_KEYS = ("product_id", "category", "brand", "price")
+
+
+def ranking_payload_keys(item_features: Sequence[str]) -> tuple[str, ...]:
+    """Without attribute features the held payloads have no nested dict: they stay plain values, out of
+    Python's cycle collector (see ``ProductCache``)."""
+    return (*RANKING_PAYLOAD_KEYS, "attributes") if item_features else RANKING_PAYLOAD_KEYS
 
 
 def context_values(request: PipelineRequest, keys: Sequence[str]) -> list[float]:
@@ -79,18 +85,12 @@ def _top_category(path: str) -> str:
     return path.split(" > ")[0] if path else ""
 
 
-class ItemRow(NamedTuple):
-    """What the features read of one product, apart from the user."""
-
-    payload: dict[str, Any]  # the ranking fields it was read from
-    popularity: float  # log users
-    popularity_recent: float  # log users in the recent window
-    popularity_prior: float
-    age_days: float
-    vector: np.ndarray | None  # the collab score's vector: the sequence model's, or the tower's prediction
-    category: str
-    brand: str
-    price: float | None
+# What the features read of one product apart from the user: log users, log users in the recent window,
+# popularity prior, age in days, the collab score's vector (the sequence model's, or the tower's prediction),
+# category, brand, price. A plain tuple: the cycle collector stops tracking a tuple of plain values (not a
+# subclass's instances, such as a NamedTuple's).
+ItemRow = tuple[float, float, float, float, "np.ndarray | None", str, str, "float | None"]
+ITEM_ROW_FIELDS = 8
 
 
 class ItemRows:
@@ -100,26 +100,30 @@ class ItemRows:
 
     Computed on a product's first request and looked up after: one dictionary lookup a candidate instead of
     nine across the statistics, the priors, the vectors and the payload (lookups in dictionaries of 100k
-    products, most of the features' time). A product whose ranking fields were read again (a new payload
+    products, most of the features' time). A product whose ranking fields were read again (another payload
     object: a catalog write, or the product cache's expiry) is computed again; new statistics or a new model
-    replace the whole object."""
+    replace the whole object. Rows hold plain values only (the payload each came from is kept beside them),
+    so that Python's cycle collector does not track them (see ``ProductCache``)."""
 
     def __init__(self, stats: ItemStats, parts: TrainedParts, learned: dict[str, np.ndarray]) -> None:
         self.stats = stats
         self.parts = parts
         self.learned = learned
         self._rows: dict[str, ItemRow] = {}
+        self._read_from: dict[str, dict[str, Any]] = {}
 
     def serves(self, stats: ItemStats, parts: TrainedParts, learned: dict[str, np.ndarray]) -> bool:
         return self.stats is stats and self.parts is parts and self.learned is learned
 
     def rows(self, candidates: Sequence[Candidate]) -> list[ItemRow]:
-        known = self._rows
+        known, read_from = self._rows, self._read_from
         rows = []
         for candidate in candidates:
-            row = known.get(candidate.product_id)
-            if row is None or row.payload is not candidate.payload:
-                row = known[candidate.product_id] = self._row(candidate.product_id, candidate.payload)
+            pid, payload = candidate.product_id, candidate.payload
+            row = known.get(pid)
+            if row is None or read_from[pid] is not payload:
+                row = known[pid] = self._row(pid, payload)
+                read_from[pid] = payload
             rows.append(row)
         return rows
 
@@ -128,8 +132,7 @@ class ItemRows:
         vector = self.learned.get(pid)
         if vector is None:
             vector = parts.predicted_vector(pid)
-        return ItemRow(
-            payload,
+        return (
             stats.log_users(pid),
             stats.log_recent(pid),
             parts.popularity_prior(pid),
@@ -201,8 +204,8 @@ class FeatureBuilder:
         ids = [candidate.product_id for candidate in candidates]
         payloads = [candidate.payload for candidate in candidates]
         rows = self._item_rows.get(stats, parts, learned).rows(candidates)
-        _, popularity, recent, prior, age, vectors, item_categories, item_brands, item_prices = (
-            zip(*rows, strict=True) if rows else ([],) * len(ItemRow._fields)
+        popularity, recent, prior, age, vectors, item_categories, item_brands, item_prices = (
+            zip(*rows, strict=True) if rows else ([],) * ITEM_ROW_FIELDS
         )
         # Shares of the user's history, once per distinct value (a list holds few categories and brands).
         category_share = {c: categories[c] / size if c and history else nan for c in set(item_categories)}

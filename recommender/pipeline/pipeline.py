@@ -22,7 +22,7 @@ from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.attributes import AttributeEncoder
 from recommender.pipeline.candidates import Candidate, merge
 from recommender.pipeline.exposure import NewProductExposure, place_share
-from recommender.pipeline.features import RANKING_PAYLOAD_KEYS, FeatureBuilder, ItemRowsCache
+from recommender.pipeline.features import FeatureBuilder, ItemRowsCache, ranking_payload_keys
 from recommender.pipeline.product_cache import ProductCache
 from recommender.pipeline.rankers import FeatureFrame, FusionRanker, LearnedRanker, Ranker
 from recommender.pipeline.request import PipelineRequest
@@ -99,7 +99,10 @@ class Pipeline:
         self.config = config or settings.pipeline
         self._stats = stats or LiveItemStats(events, self.config.recent_days)
         self._cache = products or ProductCache(
-            store, RANKING_PAYLOAD_KEYS, lambda: catalog.generation, self.config.product_cache_size
+            store,
+            ranking_payload_keys(self.config.item_features),
+            lambda: catalog.generation,
+            self.config.product_cache_size,
         )
         self._users = UserStates(events, profiles, settings.recommend)
         self._item_rows = ItemRowsCache()
@@ -352,6 +355,7 @@ class Pipeline:
             and learned is not None
             and request.personal
             and list(learned.meta["sources"]) == list(self.config.sources)
+            and learned.meta["attributes"]["names"] == list(self.config.item_features)
         ):
             return learned
         return FusionRanker(self.config.fusion_weights)

@@ -8,9 +8,14 @@ process (a Celery worker against a Qdrant server) are seen within that time, as 
 Entries expire one by one, as they were read: a busy service re-reads a few products per request instead
 of the whole catalog at once every minute.
 
-The entries live in a plain dict in the order they were read, so the oldest (the first to expire, and the
+The entries live in plain dicts in the order they were read, so the oldest (the first to expire, and the
 first to go when full) is always at the front. cachetools' TTLCache did the same with a linked list and a
 timer per access: ~10 µs per lookup, 3 ms a request at 300 candidates.
+
+Expiry times, payloads and vectors are kept in three dicts of plain values, not one dict of objects: a
+payload holding only strings and numbers is not tracked by Python's cycle collector, so the held products
+add nothing to its full collections. Held as objects (~4 tracked a product) they did: a full collection at
+42k held products took 85 ms, a stall for every request in flight (the slowest 1-5% under 8 clients).
 """
 
 from __future__ import annotations
@@ -18,8 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -30,8 +34,7 @@ from recommender.store import VectorStore
 MAX_POINT_IDS = 1 << 21
 
 
-@dataclass(frozen=True)
-class RankingFields:
+class RankingFields(NamedTuple):
     payload: dict[str, Any]  # only the fields ranking reads
     vector: np.ndarray | None  # the text vector (unit length)
 
@@ -50,8 +53,10 @@ class ProductCache:
         self._generation = generation
         self._max_items = max_items
         self._max_age = max_age_seconds
-        # product id -> (monotonic time it expires, fields), oldest first.
-        self._entries: dict[str, tuple[float, RankingFields]] = {}
+        # product id -> the monotonic time it expires, oldest first; its payload; its vector.
+        self._expires: dict[str, float] = {}
+        self._payloads: dict[str, dict[str, Any]] = {}
+        self._vectors: dict[str, np.ndarray | None] = {}
         # point id -> product id: fixed for ever (the point id is a hash of the product id), so searches can
         # skip the payload (see ``product_ids``).
         self._product_of: dict[str, str] = {}
@@ -64,11 +69,11 @@ class ProductCache:
         now = time.monotonic()
         with self._lock:
             self._drop_if_catalog_written()
-            entries = self._entries
+            expires, payloads, vectors = self._expires, self._payloads, self._vectors
             for pid in product_ids:
-                entry = entries.get(pid)
-                if entry is not None and entry[0] > now:
-                    found[pid] = entry[1]
+                expiry = expires.get(pid)
+                if expiry is not None and expiry > now:
+                    found[pid] = RankingFields(payloads[pid], vectors[pid])
         missing = [pid for pid in product_ids if pid not in found]
         if missing:
             found.update(self._read([product_point_id(pid) for pid in missing], now))
@@ -99,16 +104,21 @@ class ProductCache:
                 self._keep(read, now + self._max_age)
         return read
 
-    def _keep(self, read: dict[str, RankingFields], expires: float) -> None:
-        entries = self._entries
+    def _keep(self, read: dict[str, RankingFields], expiry: float) -> None:
+        expires, payloads, vectors = self._expires, self._payloads, self._vectors
         for pid, fields in read.items():
-            entries.pop(pid, None)  # re-read: it moves to the back
-            entries[pid] = (expires, fields)
-        while len(entries) > self._max_items:
-            del entries[next(iter(entries))]
+            expires.pop(pid, None)  # re-read: it moves to the back
+            expires[pid] = expiry
+            payloads[pid] = fields.payload
+            vectors[pid] = fields.vector
+        while len(expires) > self._max_items:
+            oldest = next(iter(expires))
+            del expires[oldest], payloads[oldest], vectors[oldest]
 
     def _drop_if_catalog_written(self) -> None:
         generation = self._generation()
         if generation != self._seen_generation:
-            self._entries.clear()
+            self._expires.clear()
+            self._payloads.clear()
+            self._vectors.clear()
             self._seen_generation = generation

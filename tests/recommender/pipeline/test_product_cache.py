@@ -3,13 +3,18 @@ the oldest dropped first when full."""
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 
 import numpy as np
 
 from recommender.ids import product_point_id
+from recommender.pipeline.artifacts import TrainedParts
+from recommender.pipeline.candidates import Candidate
+from recommender.pipeline.features import ItemRows
 from recommender.pipeline.product_cache import ProductCache
+from recommender.pipeline.stats import ItemStats
 from recommender.store import CollectionSpec, PointToWrite
 from recommender.store.edge import EdgeVectorStore
 
@@ -75,4 +80,26 @@ def test_point_ids_map_to_product_ids_read_once_and_the_fields_come_along(tmp_pa
     assert store.asked == [3, 1]  # the second call asked only for the point that is not there
     assert cache.get_many(["p0", "p2"])["p2"].payload["price"] == 2.0
     assert store.asked == [3, 1]  # their fields were kept on the way
+    store.close()
+
+
+def test_held_products_and_their_feature_rows_stay_out_of_the_cycle_collector(tmp_path: Path) -> None:
+    """Held as objects, 42k products made each full collection 85 ms long: a stall for every request in
+    flight. Payloads of plain values and rows of plain values are not tracked by the collector."""
+    store = EdgeVectorStore(tmp_path, SPEC)
+    ids = [f"p{index}" for index in range(50)]
+    for index, pid in enumerate(ids):
+        write(store, pid, float(index))
+    cache = ProductCache(store, ["product_id", "price"], lambda: 0, 100)
+    item_rows = ItemRows(ItemStats(), TrainedParts(), {})
+    gc.collect()
+    before = len(gc.get_objects())
+    candidates = [
+        Candidate(pid, fields.payload, {"a": 1.0}, {"a": 0}) for pid, fields in cache.get_many(ids).items()
+    ]
+    rows = item_rows.rows(candidates)
+    del candidates
+    gc.collect()
+    assert len(gc.get_objects()) - before < 10  # not one (or four) a product
+    assert rows[3][7] == 3.0 and cache.get_many(["p3"])["p3"].payload["price"] == 3.0
     store.close()
