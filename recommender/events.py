@@ -160,6 +160,13 @@ class EventStore:
         total = self._database.run(lambda session: session.scalar(select(func.count(EventRow.event_id))))
         return int(total or 0)
 
+    def fingerprint(self) -> tuple[int, int]:
+        """How many events there are and the newest event id: equal only if no event was added or erased
+        since (by any process). Cheap next to the aggregates it lets a cache skip."""
+        statement = select(func.count(EventRow.event_id), func.max(EventRow.event_id))
+        count, newest = self._database.run(lambda session: session.execute(statement).one())
+        return int(count or 0), int(newest or 0)
+
     def ping(self) -> None:
         self._database.run(lambda session: session.execute(select(1)))
 
