@@ -131,6 +131,11 @@ def test_the_ranker_is_published_with_the_model_and_serves(trained_service: Reco
     assert service.models.current().version == 2
     assert (service.models.directory(2) / "ranker.txt").exists()
     assert any("v2" in note for note in service.pipeline.for_user("shopper-0", 5).notes)
+    # A ranker trained on other item features is not used (its attribute columns would read nothing).
+    other_features = service.pipeline.configured(item_features=["price"])
+    notes = other_features.for_user("shopper-0", 5).notes
+    assert any(note.startswith("rank fusion") for note in notes)
+    assert not any(note.startswith("ranked by the learned ranker") for note in notes)
 
 
 def test_too_few_users_for_a_ranker_falls_back_to_fusion_and_says_so(
