@@ -103,12 +103,16 @@ class ItemRows:
     products, most of the features' time). A product whose ranking fields were read again (another payload
     object: a catalog write, or the product cache's expiry) is computed again; new statistics or a new model
     replace the whole object. Rows hold plain values only (the payload each came from is kept beside them),
-    so that Python's cycle collector does not track them (see ``ProductCache``)."""
+    so that Python's cycle collector does not track them (see ``ProductCache``). At most ``max_items`` are
+    kept (the product cache's size), the first computed going first."""
 
-    def __init__(self, stats: ItemStats, parts: TrainedParts, learned: dict[str, np.ndarray]) -> None:
+    def __init__(
+        self, stats: ItemStats, parts: TrainedParts, learned: dict[str, np.ndarray], max_items: int
+    ) -> None:
         self.stats = stats
         self.parts = parts
         self.learned = learned
+        self._max_items = max_items
         self._rows: dict[str, ItemRow] = {}
         self._read_from: dict[str, dict[str, Any]] = {}
 
@@ -121,10 +125,14 @@ class ItemRows:
         for candidate in candidates:
             pid, payload = candidate.product_id, candidate.payload
             row = known.get(pid)
-            if row is None or read_from[pid] is not payload:
+            if row is None or read_from.get(pid) is not payload:
                 row = known[pid] = self._row(pid, payload)
                 read_from[pid] = payload
             rows.append(row)
+        while len(known) > self._max_items:
+            first = next(iter(known))
+            known.pop(first, None)
+            read_from.pop(first, None)
         return rows
 
     def _row(self, pid: str, payload: dict[str, Any]) -> ItemRow:
@@ -147,13 +155,14 @@ class ItemRows:
 class ItemRowsCache:
     """The ``ItemRows`` of the statistics and model serving now (a pipeline keeps one between requests)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_items: int = 50_000) -> None:
+        self._max_items = max_items
         self._current: ItemRows | None = None
 
     def get(self, stats: ItemStats, parts: TrainedParts, learned: dict[str, np.ndarray]) -> ItemRows:
         current = self._current
         if current is None or not current.serves(stats, parts, learned):
-            current = self._current = ItemRows(stats, parts, learned)
+            current = self._current = ItemRows(stats, parts, learned, self._max_items)
         return current
 
 

@@ -105,7 +105,7 @@ class Pipeline:
             self.config.product_cache_size,
         )
         self._users = UserStates(events, profiles, settings.recommend)
-        self._item_rows = ItemRowsCache()
+        self._item_rows = ItemRowsCache(self.config.product_cache_size)
         self._turns = threading.BoundedSemaphore(self.config.concurrency)
         self._sources: dict[str, Source] = build_sources(
             store,

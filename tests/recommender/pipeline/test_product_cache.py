@@ -91,7 +91,7 @@ def test_held_products_and_their_feature_rows_stay_out_of_the_cycle_collector(tm
     for index, pid in enumerate(ids):
         write(store, pid, float(index))
     cache = ProductCache(store, ["product_id", "price"], lambda: 0, 100)
-    item_rows = ItemRows(ItemStats(), TrainedParts(), {})
+    item_rows = ItemRows(ItemStats(), TrainedParts(), {}, max_items=100)
     gc.collect()
     before = len(gc.get_objects())
     candidates = [
@@ -103,3 +103,10 @@ def test_held_products_and_their_feature_rows_stay_out_of_the_cycle_collector(tm
     assert len(gc.get_objects()) - before < 10  # not one (or four) a product
     assert rows[3][7] == 3.0 and cache.get_many(["p3"])["p3"].payload["price"] == 3.0
     store.close()
+
+
+def test_feature_rows_are_bounded_like_the_product_cache() -> None:
+    item_rows = ItemRows(ItemStats(), TrainedParts(), {}, max_items=2)
+    candidates = [Candidate(pid, {"product_id": pid, "price": index + 1}) for index, pid in enumerate("abc")]
+    assert [row[7] for row in item_rows.rows(candidates)] == [1.0, 2.0, 3.0]
+    assert sorted(item_rows._rows) == ["b", "c"]  # the first computed went first
