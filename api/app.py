@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.metrics import RequestMetrics
 from api.metrics import router as metrics_router
+from api.rankings import Rankings
 from api.routers import chat, evaluation, events, health, imports, models, products, recommendations, users
 from api.security import KeyRing, RateLimiter
 from api.state import AppState
@@ -54,7 +55,9 @@ def create_app(settings: Settings | None = None, service: RecommenderService | N
         except DependencyUnavailableError as error:
             # The service still starts: requests get 503s naming the store until it is back.
             logger.warning("start-up recovery skipped: %s", error)
-        app.state.recommender = AppState(service=core, queue=queue, worker=worker)
+        app.state.recommender = AppState(
+            service=core, queue=queue, worker=worker, rankings=Rankings(core.settings.pipeline.concurrency)
+        )
         logger.info("recommender ready: %s vector store, %s", core.backend, app.state.recommender.task_runner)
         try:
             yield

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request, Security
 
+from api.rankings import Rankings
 from api.security import Caller, authenticate, limited
 from api.state import AppState
 from ingest.celery_app import TaskQueue
@@ -27,6 +28,10 @@ async def get_state(request: Request) -> AppState:
 
 async def get_service(request: Request) -> RecommenderService:
     return _app_state(request).service
+
+
+async def get_rankings(request: Request) -> Rankings:
+    return _app_state(request).rankings
 
 
 async def get_queue(request: Request) -> TaskQueue:
@@ -87,6 +92,7 @@ def _parse_scalar(raw: str) -> str | int | float | bool:
 State = Annotated[AppState, Depends(get_state)]
 Service = Annotated[RecommenderService, Depends(get_service)]
 Queue = Annotated[TaskQueue, Depends(get_queue)]
+RankingQueue = Annotated[Rankings, Depends(get_rankings)]
 Filters = Annotated[ProductFilter, Depends(get_filters)]
 
 # Scopes are data on the key, checked in one place (api.security.authenticate); routes name what they need.

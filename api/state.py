@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from api.rankings import Rankings
 from ingest.celery_app import TaskQueue
 from ingest.in_process import InProcessWorker
 from recommender.service import RecommenderService
@@ -14,6 +15,7 @@ class AppState:
     service: RecommenderService
     queue: TaskQueue
     worker: InProcessWorker | None
+    rankings: Rankings
 
     @property
     def task_runner(self) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import READ, Filters, Service, preferred_language
+from api.deps import READ, Filters, RankingQueue, Service, preferred_language
 from api.schemas import RecommendationRequest, RecommendationsOut, recommendations_json
 from recommender.pipeline.request import PipelineRequest
 
@@ -16,10 +16,11 @@ router = APIRouter(tags=["recommendations"], dependencies=[READ])
 
 
 @router.get("/users/{user_id}/recommendations", response_model=RecommendationsOut)
-def for_user(
+async def for_user(
     request: Request,
     user_id: str,
     service: Service,
+    rankings: RankingQueue,
     filters: Filters,
     k: Annotated[int | None, Query(ge=1, le=200)] = None,
     query: Annotated[str | None, Query(max_length=2000)] = None,
@@ -45,11 +46,13 @@ def for_user(
         explain=explain,
         language=preferred_language(request, language),
     )
-    return recommendations_json(service.pipeline.run(pipeline_request))
+    return recommendations_json(await rankings.run(service.pipeline, pipeline_request))
 
 
 @router.post("/recommendations", response_model=RecommendationsOut)
-def recommend(body: RecommendationRequest, service: Service, request: Request) -> Response:
+async def recommend(
+    body: RecommendationRequest, service: Service, rankings: RankingQueue, request: Request
+) -> Response:
     """Examples (positive/negative) first, then a session, then a user (with any query), then a query."""
     pipeline_request = PipelineRequest(
         k=body.k or service.settings.recommend.default_k,
@@ -64,4 +67,4 @@ def recommend(body: RecommendationRequest, service: Service, request: Request) -
         explain=body.explain,
         language=preferred_language(request, body.language),
     )
-    return recommendations_json(service.pipeline.run(pipeline_request))
+    return recommendations_json(await rankings.run(service.pipeline, pipeline_request))

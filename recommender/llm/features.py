@@ -42,6 +42,10 @@ class LLMFeatures:
         self._catalog = catalog
         self._events = events
 
+    def calls_a_model(self, rerank: bool, explain: bool) -> bool:
+        """Whether a request with these options calls the chat model (re-ranking or explaining)."""
+        return self.chat_model is not None and (rerank or explain)
+
     def recommend(
         self,
         retrieve: Callable[[int], RecommendationList],

@@ -154,6 +154,10 @@ class Pipeline:
             language=request.language,
         )
 
+    def calls_a_model(self, request: PipelineRequest) -> bool:
+        """Whether ``run`` will call a language model for this request (slow: seconds, not milliseconds)."""
+        return self.llm is not None and self.llm.calls_a_model(request.rerank, request.explain)
+
     def for_user(
         self, user_id: str, k: int, filters: ProductFilter | None = None, query: str | None = None
     ) -> RecommendationList:
