@@ -87,11 +87,11 @@ def test_held_products_and_their_feature_rows_stay_out_of_the_cycle_collector(tm
     """Held as objects, 42k products made each full collection 85 ms long: a stall for every request in
     flight. Payloads of plain values and rows of plain values are not tracked by the collector."""
     store = EdgeVectorStore(tmp_path, SPEC)
-    ids = [f"p{index}" for index in range(50)]
+    ids = [f"p{index}" for index in range(200)]
     for index, pid in enumerate(ids):
         write(store, pid, float(index))
-    cache = ProductCache(store, ["product_id", "price"], lambda: 0, 100)
-    item_rows = ItemRows(ItemStats(), TrainedParts(), {}, max_items=100)
+    cache = ProductCache(store, ["product_id", "price"], lambda: 0, 500)
+    item_rows = ItemRows(ItemStats(), TrainedParts(), {}, max_items=500)
     gc.collect()
     before = len(gc.get_objects())
     candidates = [
@@ -100,7 +100,8 @@ def test_held_products_and_their_feature_rows_stay_out_of_the_cycle_collector(tm
     rows = item_rows.rows(candidates)
     del candidates
     gc.collect()
-    assert len(gc.get_objects()) - before < 10  # not one (or four) a product
+    # Not one (or four) a product: held as objects they added ~400 here; other tests' threads may add a few.
+    assert len(gc.get_objects()) - before < 50
     assert rows[3][7] == 3.0 and cache.get_many(["p3"])["p3"].payload["price"] == 3.0
     store.close()
 
