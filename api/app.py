@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, service: RecommenderService | N
             # The service still starts: requests get 503s naming the store until it is back.
             logger.warning("start-up recovery skipped: %s", error)
         app.state.recommender = AppState(
-            service=core, queue=queue, worker=worker, rankings=Rankings(core.settings.pipeline.concurrency)
+            service=core, queue=queue, worker=worker, rankings=Rankings(core.pipeline.config.concurrency)
         )
         logger.info("recommender ready: %s vector store, %s", core.backend, app.state.recommender.task_runner)
         try:

@@ -46,6 +46,9 @@ class LLMFeatures:
         """Whether a request with these options calls the chat model (re-ranking or explaining)."""
         return self.chat_model is not None and (rerank or explain)
 
+    def _reranks(self, rerank: bool) -> bool:
+        return self.calls_a_model(rerank, explain=False)
+
     def recommend(
         self,
         retrieve: Callable[[int], RecommendationList],
@@ -60,10 +63,10 @@ class LLMFeatures:
         # Over-fetch only for a model that will re-rank. Without one the list is cut to k anyway, and its
         # first k are those of a deeper list (the category cap, MMR and the top-up fill in order): reading,
         # building and dropping 50 items cost the service without an LLM ~1.5 ms a request at 100k.
-        depth = max(k, self.settings.overfetch) if rerank and self.chat_model is not None else k
+        depth = max(k, self.settings.overfetch) if self._reranks(rerank) else k
         result = retrieve(depth)
         # The history is only read when an LLM step or an explanation will use it.
-        needs_history = bool(user_id) and (explain or (rerank and self.chat_model is not None))
+        needs_history = bool(user_id) and (explain or self._reranks(rerank))
         history = self._events.history(user_id, HISTORY_IN_PROMPT) if needs_history and user_id else []
         history_products = self._payloads([event.product_id for event in history])
         items = result.items

@@ -17,7 +17,7 @@ from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.attributes import AttributeEncoder
 from recommender.pipeline.candidates import Candidate
 from recommender.pipeline.product_cache import ProductCache
-from recommender.pipeline.rankers import RRF_OFFSET, FeatureFrame, FusionRanker
+from recommender.pipeline.rankers import FeatureFrame, FusionRanker
 from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.stats import ItemStats
 from recommender.pipeline.user_state import UserState
@@ -210,7 +210,6 @@ class FeatureBuilder:
         typical_price = statistics.median(prices) if prices else None
         size = max(1, len(history))
         nan = math.nan
-        ids = [candidate.product_id for candidate in candidates]
         payloads = [candidate.payload for candidate in candidates]
         rows = self._item_rows.get(stats, parts, learned).rows(candidates)
         popularity, recent, prior, age, vectors, item_categories, item_brands, item_prices = (
@@ -240,13 +239,13 @@ class FeatureBuilder:
         item_part = np.asarray(columns, dtype=np.float64).reshape(len(columns), len(candidates)).T
         attributes = np.asarray([encoder.encode(payload) for payload in payloads], dtype=np.float64)
         context = np.tile(
-            np.asarray(context_values(request, self.context_keys), dtype=np.float64), (len(ids), 1)
+            np.asarray(context_values(request, self.context_keys), dtype=np.float64), (len(candidates), 1)
         )
         matrix = np.hstack(
             [
                 item_part,
-                attributes.reshape(len(ids), len(encoder.columns)),
-                context.reshape(len(ids), len(self.context_keys)),
+                attributes.reshape(len(candidates), len(encoder.columns)),
+                context.reshape(len(candidates), len(self.context_keys)),
             ]
         )
         return FeatureFrame(self.columns(encoder), matrix, candidates)
@@ -259,14 +258,14 @@ class FeatureBuilder:
         columns[0::2] = math.nan
         columns[1::2] = depth
         position = {source: 2 * index for index, source in enumerate(self.sources)}
-        weights = self._fusion.weights
+        contribution = self._fusion.contribution
         fusion = []
         for row, candidate in enumerate(candidates):
             ranks = candidate.ranks
             total = 0.0
             for source, score in candidate.scores.items():
                 rank = ranks[source]
-                total += weights.get(source, 0.0) / (RRF_OFFSET + rank + 1)
+                total += contribution(source, rank)
                 column = position.get(source)
                 if column is not None:
                     columns[column, row] = score

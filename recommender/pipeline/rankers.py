@@ -43,13 +43,14 @@ class FusionRanker:
     def __init__(self, weights: dict[str, float]) -> None:
         self.weights = weights
 
+    def contribution(self, source: str, rank: int) -> float:
+        """One source's share of a candidate's score, for the candidate at ``rank`` in its list."""
+        return self.weights.get(source, 0.0) / (RRF_OFFSET + rank + 1)
+
     def score(self, frame: FeatureFrame) -> np.ndarray:
         return np.asarray(
             [
-                sum(
-                    self.weights.get(source, 0.0) / (RRF_OFFSET + rank + 1)
-                    for source, rank in candidate.ranks.items()
-                )
+                sum(self.contribution(source, rank) for source, rank in candidate.ranks.items())
                 for candidate in frame.candidates
             ],
             dtype=np.float64,
