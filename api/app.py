@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from api.connection_balance import ConnectionBalance, ConnectionTable, NoFreeSlotError
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.metrics import RequestMetrics
 from api.metrics import router as metrics_router
@@ -101,7 +102,19 @@ def create_app(settings: Settings | None = None, service: RecommenderService | N
         paths=frozenset({"/imports"}),
     )
     app.add_middleware(RequestMetrics)
+    if resolved.api.connection_table is not None:
+        _balance_connections(app, resolved.api.connection_table)
     return app
+
+
+def _balance_connections(app: FastAPI, table_path: Path) -> None:
+    """One of several API processes: its client connections kept level with the others'."""
+    try:
+        table = ConnectionTable(table_path)
+    except (OSError, ValueError, NoFreeSlotError) as error:
+        logger.warning("connections are not balanced between the API processes: %s", error)
+        return
+    app.add_middleware(ConnectionBalance, table=table)
 
 
 def _settle_heap(core: RecommenderService) -> None:

@@ -60,6 +60,7 @@ def _serve_processes(settings: Settings, host: str, port: int) -> None:
     rebuilt here, once, before any of them opens the store."""
     import uvicorn
 
+    from api.connection_balance import create_table
     from recommender.store.host import start_store_host
     from recommender.store.shared import host_environment
 
@@ -84,6 +85,10 @@ def _serve_processes(settings: Settings, host: str, port: int) -> None:
     # Every process writes its metrics here; the one that answers /metrics sums them (api.metrics).
     metrics_folder = tempfile.mkdtemp(prefix="recommender-metrics-")
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_folder)
+    # And the connections each holds, so that they spread evenly (api.connection_balance).
+    connection_table = Path(metrics_folder) / "connections"
+    create_table(connection_table, settings.api.workers)
+    os.environ["RECO_API__CONNECTION_TABLE"] = str(connection_table)
     console.print(f"{settings.api.workers} API processes" + (", one store host" if store_host else ""))
     try:
         uvicorn.run(

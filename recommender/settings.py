@@ -384,6 +384,11 @@ class ApiSettings(BaseModel):
         "holds it for all of them; with a Qdrant server they reach it directly. One process serves one "
         "ranking at a time (rankings hold the interpreter lock): about one per core serves the most.",
     )
+    connection_table: Path | None = Field(
+        default=None,
+        description="Set by `recommender serve --workers N` for its API processes: the file where each "
+        "publishes how many client connections it holds, so that they spread evenly. Not set by hand.",
+    )
     access_log: bool = Field(
         default=True,
         description="A log line per request (uvicorn's access log); off where a proxy logs requests. Latency "

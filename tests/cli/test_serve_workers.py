@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,6 +23,31 @@ from tests.live_service import ROOT, live_service, service_environment
 
 def children(pid: int) -> list[int]:
     return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+LISTEN, ESTABLISHED = "0A", "01"
+
+
+def sockets_on(port: int, state: str) -> set[str]:
+    """Inodes of this machine's IPv4 TCP sockets whose local port is ``port``, in ``state``."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == state:
+            inodes.add(fields[9])
+    return inodes
+
+
+def holding(pid: int, inodes: set[str]) -> int:
+    """How many of these sockets the process holds."""
+    held = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        held += target.startswith("socket:[") and target[8:-1] in inodes
+    return held
 
 
 def test_two_api_processes_serve_one_embedded_store(tmp_path: Path) -> None:
@@ -81,7 +110,49 @@ def test_the_demo_loads_its_catalog_then_serves_it_from_two_processes(tmp_path: 
             listed = httpx.get(f"http://127.0.0.1:{port}/users/demo-runner/recommendations", timeout=60)
             assert listed.status_code == 200, listed.text
             assert len(listed.json()["items"]) == 10
+        api_processes = [pid for pid in children(process.pid) if holding(pid, sockets_on(port, LISTEN))]
+        assert len(api_processes) == 2
+        connections_spread_evenly(port, api_processes)
     assert (tmp_path / f"server-{port}.log").read_text().count("Application startup complete") == 2
+
+
+def connections_spread_evenly(port: int, api_processes: list[int]) -> None:
+    """Eight keep-alive clients connect while one API process is stopped, so the other accepts all eight;
+    once both run, the busy one closes connections until each holds four."""
+    base = f"http://127.0.0.1:{port}"
+    clients = [httpx.Client(base_url=base, timeout=60) for _ in range(8)]
+    asleep = api_processes[1]
+    os.kill(asleep, signal.SIGSTOP)
+    try:
+        for client in clients:
+            assert client.get("/health").status_code == 200
+        assert holding(api_processes[0], sockets_on(port, ESTABLISHED)) == 8
+    finally:
+        os.kill(asleep, signal.SIGCONT)
+    stop, answers = threading.Event(), []
+
+    def keep_asking(client: httpx.Client) -> None:
+        while not stop.is_set():
+            answers.append(client.get("/users/demo-runner/recommendations").status_code)
+
+    held: list[int] = []
+    with ThreadPoolExecutor(8) as pool:
+        asking = [pool.submit(keep_asking, client) for client in clients]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and held != [4, 4]:
+            time.sleep(0.5)
+            established = sockets_on(port, ESTABLISHED)
+            held = [holding(pid, established) for pid in api_processes]
+        time.sleep(2)  # and it stays so
+        established = sockets_on(port, ESTABLISHED)
+        still = [holding(pid, established) for pid in api_processes]
+        stop.set()
+        for each in asking:
+            each.result()  # no client failed
+    for client in clients:
+        client.close()
+    assert held == [4, 4] and still == [4, 4], (held, still)
+    assert len(answers) > 50 and set(answers) == {200}
 
 
 def test_a_store_another_process_holds_is_refused_before_any_api_process_starts(tmp_path: Path) -> None:

@@ -1,0 +1,116 @@
+"""Each API process publishes how many client connections it holds; one holding two more than another
+closes one (``Connection: close``), at most one per hold period. Two real uvicorn processes spreading real
+connections: ``tests/cli/test_serve_workers.py``."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
+from api import connection_balance
+from api.connection_balance import (
+    HOLD_SECONDS,
+    PUBLISH_SECONDS,
+    ConnectionBalance,
+    ConnectionTable,
+    NoFreeSlotError,
+    create_table,
+)
+
+
+@pytest.fixture
+def other_processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Two live processes whose pids stand for other API processes."""
+    processes = [subprocess.Popen(["sleep", "60"]) for _ in range(2)]
+    yield processes
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+def test_each_process_claims_its_own_slot_and_takes_over_an_exited_ones(
+    tmp_path: Path, other_processes: list[subprocess.Popen[bytes]]
+) -> None:
+    path = tmp_path / "connections"
+    create_table(path, 2)
+    first, second = other_processes
+    mine = ConnectionTable(path)
+    other = ConnectionTable(path, pid=second.pid)
+    assert mine.fewest_elsewhere(now=10.0) == 0  # the other one published nothing yet: it holds none
+    other.publish(3, now=10.0)
+    assert mine.fewest_elsewhere(now=10.5) == 3
+    assert mine.fewest_elsewhere(now=20.0) == 0  # nothing published lately: no connection left
+    with pytest.raises(NoFreeSlotError):
+        ConnectionTable(path, pid=first.pid)  # both slots are held by live processes
+    second.kill()
+    second.wait()
+    # The second one has exited: another process takes its slot over.
+    replacement = ConnectionTable(path, pid=first.pid)
+    replacement.publish(1, now=30.0)
+    assert mine.fewest_elsewhere(now=30.0) == 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def request(balance: ConnectionBalance, port: int) -> list[tuple[bytes, bytes]]:
+    """One request from the client connection at ``port``; the response's headers."""
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "client": ("127.0.0.1", port)}
+    anyio.run(balance, scope, receive, send)
+    return list(sent[0]["headers"])
+
+
+def closes(headers: list[tuple[bytes, bytes]]) -> bool:
+    return (b"connection", b"close") in headers
+
+
+def test_a_process_holding_two_connections_more_than_another_closes_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_processes: list[subprocess.Popen[bytes]]
+) -> None:
+    clock = Clock()
+    monkeypatch.setattr(connection_balance.time, "monotonic", clock)
+    path = tmp_path / "connections"
+    create_table(path, 2)
+    other = ConnectionTable(path, pid=other_processes[0].pid)
+    other.publish(2, now=clock.now)
+    balance = ConnectionBalance(answer, ConnectionTable(path))
+
+    # Three connections against the other's two: level enough.
+    assert not any(closes(request(balance, port)) for port in (1001, 1002, 1003))
+    # A fourth: this process holds two more, and that request's answer closes its connection.
+    assert closes(request(balance, 1004))
+    # The others keep theirs: one closed connection per hold period, whatever the counts.
+    clock.now += HOLD_SECONDS / 2
+    assert not any(closes(request(balance, port)) for port in (1001, 1002, 1003, 1005))
+    # After the hold, this process holds four (1001-1003, 1005) against two: one more closes.
+    clock.now += HOLD_SECONDS
+    other.publish(2, now=clock.now)
+    assert closes(request(balance, 1001))
+    # The other process took the reconnected clients: three each, nothing more closes.
+    clock.now += HOLD_SECONDS + PUBLISH_SECONDS
+    other.publish(3, now=clock.now)
+    assert not any(closes(request(balance, port)) for port in (1002, 1003, 1005, 1002, 1003))
+    assert request(balance, 1002) == [(b"content-type", b"text/plain")]  # the app's own headers, untouched
