@@ -4,6 +4,7 @@
     python bench/query.py --sizes 10000 --personal      # + personalised lists: fusion vs learned ranker
     python bench/query.py --sizes 100000 --hnsw --personal --clients 1 8   # HNSW, recall, 8 clients
     python bench/query.py --sizes 100000 --hnsw --personal --clients 1 8 --workers 2   # two API processes
+    python bench/query.py --sizes 1000000 --vectors derived --hnsw --clients 1 8   # 1M, similar products
 
 ``--personal`` also records synthetic histories (2,000 users who each keep to two categories), trains
 the sequence model and the ranker with the service's training job, and times
@@ -12,15 +13,17 @@ the sequence model and the ranker with the service's training job, and times
 
 Vectors are random unit vectors by default (the worst case for HNSW recall), or with ``--vectors text``
 synthetic product texts embedded once by the configured model and cached under ``data/bench/`` (see
-``bench/text_catalog.py``; search cost per query does not depend on which);
+``bench/text_catalog.py``; search cost per query does not depend on which), or with ``--vectors derived``
+vectors drawn around those text vectors (a million texts would take hours to embed here);
 payloads are real product payloads with categories, brands and prices, so filters do real
 work. The HTTP numbers come from a real server process (``recommender serve``) on loopback, queried
 sequentially; "query" requests include embedding the query text with the real model.
 ``--hnsw`` builds the HNSW index first (qdrant-edge ``optimize()``: minutes at 100k on 2 cores) and reports
 its recall@10 against exact nearest neighbours computed in numpy; without it the embedded store answers by
-exact search. ``--clients 1 8`` times the learned ranker's lists under concurrent clients (threads, one
-connection each) and prints the throughput against one client. ``--workers 2`` serves with two API
-processes, which share the embedded store through a store host process (``recommender serve --workers``).
+exact search. ``--clients 1 8`` times similar products (and with ``--personal`` the learned ranker's lists)
+under concurrent clients (threads, one connection each) and prints the throughput against one client.
+``--workers 2`` serves with two API processes, which share the embedded store through a store host process
+(``recommender serve --workers``).
 """
 
 from __future__ import annotations
@@ -110,6 +113,35 @@ def text_catalog(size: int, probes: int) -> Catalog:
     return Catalog(vectors, [p.category for p in products], [p.brand for p in products], queries)
 
 
+TEXT_PRODUCTS = 100_000  # the most product texts embedded; larger catalogs are derived from their vectors
+
+
+def derived_catalog(size: int, probes: int, seed: int = 13) -> Catalog:
+    """``size`` synthetic vectors around the real model's vectors of (at most) 100k product texts: each is a
+    product's vector moved part of the way (0-50%) towards another product of its category, plus a little
+    noise. They keep the clusters of real embeddings, which random unit vectors lack, without embedding a
+    million texts; categories and brands are those of the product each one starts from."""
+    texts = text_catalog(min(size, TEXT_PRODUCTS), probes)
+    rng = np.random.default_rng(seed)
+    origin = np.arange(size) % len(texts.vectors)
+    categories = np.asarray(texts.categories)
+    partner = np.empty(size, dtype=np.int64)
+    for category in np.unique(categories):
+        members = np.flatnonzero(categories == category)
+        starting_here = np.flatnonzero(categories[origin] == category)
+        partner[starting_here] = rng.choice(members, len(starting_here))
+    vectors = np.empty((size, DIMENSION), dtype=np.float32)
+    for start in range(0, size, 100_000):
+        part = slice(start, min(start + 100_000, size))
+        weight = rng.uniform(0, 0.5, (part.stop - start, 1)).astype(np.float32)
+        noise = rng.normal(scale=0.01, size=(part.stop - start, DIMENSION)).astype(np.float32)
+        mixed = (1 - weight) * texts.vectors[origin[part]] + weight * texts.vectors[partner[part]] + noise
+        vectors[part] = _unit(mixed)
+    return Catalog(
+        vectors, [texts.categories[i] for i in origin], [texts.brands[i] for i in origin], texts.probes
+    )
+
+
 def _unit(vectors: np.ndarray) -> np.ndarray:
     vectors = vectors.astype(np.float32)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -142,11 +174,14 @@ def fill_store(store: EdgeVectorStore, catalog: Catalog, seed: int = 5) -> None:
 def hnsw_recall(store: EdgeVectorStore, catalog: Catalog, k: int = 10) -> float:
     """Recall@k of the store's (HNSW) answers against exact nearest neighbours computed here in numpy over
     the same vectors, for the catalog's probe queries."""
-    point_of = [product_point_id(f"p{index}") for index in range(len(catalog.vectors))]
     found = 0
-    for probe in catalog.probes:
-        exact = {point_of[index] for index in np.argsort(-(catalog.vectors @ probe))[:k]}
-        found += len(exact & {hit.point_id for hit in store.search(probe, k)})
+    for start in range(0, len(catalog.probes), 20):
+        probes = catalog.probes[start : start + 20]
+        scores = catalog.vectors @ probes.T  # (products, probes): one pass over the vectors for 20 probes
+        nearest = np.argpartition(-scores, k, axis=0)[:k].T
+        for probe, indexes in zip(probes, nearest, strict=True):
+            exact = {product_point_id(f"p{index}") for index in indexes}
+            found += len(exact & {hit.point_id for hit in store.search(probe, k)})
     return found / (len(catalog.probes) * k)
 
 
@@ -287,6 +322,7 @@ def bench_http(
             print(f"  HTTP GET similar k=10       {percentiles(timed(similar, repeats))}")
             print(f"  HTTP GET similar filtered   {percentiles(timed(similar_filtered, repeats))}")
             print(f"  HTTP GET query (embeds)     {percentiles(timed(query, repeats))}")
+        print_concurrent(port, clients, repeats, lambda p: f"/products/p{p.randrange(size)}/similar?k=10")
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -344,30 +380,46 @@ def serve_and_time_personal(
             if warmup:
                 samples = timed(personal, repeats)
                 print(f"    after {warmup} more requests   {percentiles(samples)}")
-        single = None
-        for count in clients:
-            rate, samples = concurrent_personal(port, count, repeats)
-            single = single or rate
-            print(
-                f"    {count} concurrent client(s): {rate:6.1f} req/s ({rate / single:.2f}x one client)   "
-                f"{percentiles(samples)}"
-            )
+        print_concurrent(port, clients, repeats, personal_path)
     finally:
         server.terminate()
         server.wait(timeout=30)
 
 
+def print_concurrent(
+    port: int, clients: tuple[int, ...], repeats: int, path: Callable[[random.Random], str]
+) -> None:
+    """Throughput and latency for each number of concurrent clients, against the first."""
+    single = None
+    for count in clients:
+        rate, samples = concurrent_requests(port, count, repeats, path)
+        single = single or rate
+        print(
+            f"    {count} concurrent client(s): {rate:6.1f} req/s ({rate / single:.2f}x one client)   "
+            f"{percentiles(samples)}"
+        )
+
+
+def personal_path(picker: random.Random) -> str:
+    return f"/users/u{picker.randrange(USERS)}/recommendations?k=10"
+
+
 def concurrent_personal(port: int, clients: int, repeats: int) -> tuple[float, list[float]]:
     """``clients`` threads, each with its own connection, sending ``repeats`` personalised requests."""
+    return concurrent_requests(port, clients, repeats, personal_path)
+
+
+def concurrent_requests(
+    port: int, clients: int, repeats: int, path: Callable[[random.Random], str]
+) -> tuple[float, list[float]]:
+    """``clients`` threads, each with its own connection, sending ``repeats`` requests to ``path(picker)``;
+    the requests per second and every request's seconds."""
     from concurrent.futures import ThreadPoolExecutor
 
     def one_client(index: int) -> list[float]:
         picker = random.Random(100 + index)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            return timed(
-                lambda: client.get(f"/users/u{picker.randrange(USERS)}/recommendations", params={"k": 10}),
-                repeats,
-            )
+            return timed(lambda: client.get(path(picker)), repeats)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
@@ -383,9 +435,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument(
         "--vectors",
-        choices=["random", "text"],
+        choices=["random", "text", "derived"],
         default="random",
-        help="random unit vectors, or synthetic product texts embedded by the configured model (cached)",
+        help="random unit vectors; synthetic product texts embedded by the configured model (cached); or "
+        "vectors derived from those of 100k such texts (for catalogs over 100k: a million texts would take "
+        "hours to embed)",
     )
     parser.add_argument("--hnsw", action="store_true", help="build the HNSW index before measuring")
     parser.add_argument(
@@ -396,8 +450,9 @@ def main() -> None:
         type=int,
         nargs="*",
         default=[],
-        help="with --personal: also time the learned ranker under these numbers of concurrent clients "
-        "(e.g. 1 8), each sending --requests requests; throughput is compared with the first",
+        help="also time the learned ranker (with --personal; similar products without) under these numbers "
+        "of concurrent clients (e.g. 1 8), each sending --requests requests; throughput is compared with "
+        "the first",
     )
     parser.add_argument(
         "--warmup",
@@ -434,7 +489,7 @@ def main() -> None:
                 root.mkdir(parents=True)
                 prepare_and_time_store(root, size, args)
                 (root / "ready").touch()
-            bench_http(root, size, args.requests, workers=args.workers)
+            bench_http(root, size, args.requests, clients=tuple(args.clients), workers=args.workers)
             if args.personal:
                 time_personal(root, size, args)
 
@@ -443,7 +498,8 @@ def prepare_and_time_store(root: Path, size: int, args: argparse.Namespace) -> N
     """Fill (and index) the store, then time it bare; only while the catalog's vectors are at hand."""
     settings = Settings(qdrant={"path": root / "qdrant"})
     store = EdgeVectorStore(root / "qdrant", product_collection(settings, _ModelInfo()))  # type: ignore[arg-type]
-    catalog = (text_catalog if args.vectors == "text" else random_catalog)(size, PROBES)
+    catalogs = {"random": random_catalog, "text": text_catalog, "derived": derived_catalog}
+    catalog = catalogs[args.vectors](size, PROBES)
     start = time.perf_counter()
     fill_store(store, catalog)
     fill_seconds = time.perf_counter() - start
