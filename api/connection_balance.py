@@ -63,14 +63,14 @@ class ConnectionTable:
         self._slots[self._mine] = (self.pid, connections, now)
 
     def fewest_elsewhere(self, now: float) -> int | None:
-        """The fewest connections another process holds (one that published nothing lately holds none);
-        None when no other process has started."""
-        others = np.delete(self._slots, self._mine)
-        others = others[others["pid"] != 0]
-        if not len(others):
-            return None
-        current = others["published"] > now - WINDOW_SECONDS
-        return int(np.where(current, others["connections"], 0).min())
+        """The fewest connections another live process holds (one that published nothing lately holds
+        none); None when no other is running."""
+        held = [
+            int(connections) if published > now - WINDOW_SECONDS else 0
+            for index, (pid, connections, published) in enumerate(self._slots.tolist())
+            if index != self._mine and pid and _alive(pid)
+        ]
+        return min(held, default=None)
 
 
 def _alive(pid: int) -> bool:

@@ -50,6 +50,7 @@ def test_each_process_claims_its_own_slot_and_takes_over_an_exited_ones(
     second.kill()
     second.wait()
     # The second one has exited: another process takes its slot over.
+    assert mine.fewest_elsewhere(now=30.0) is None  # no other process runs: nothing to balance against
     replacement = ConnectionTable(path, pid=first.pid)
     replacement.publish(1, now=30.0)
     assert mine.fewest_elsewhere(now=30.0) == 1
