@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-WINDOW_SECONDS = 2.0  # a connection counts while it sent a request this recently
-HOLD_SECONDS = 0.5  # a process closes at most one connection this often
+WINDOW_SECONDS = 1.0  # a connection counts while it sent a request this recently
+HOLD_SECONDS = 0.1  # a process closes at most one connection this often
 PUBLISH_SECONDS = 0.1  # how often a process recounts and publishes its connections
 SLOT = np.dtype([("pid", "<i8"), ("connections", "<i8"), ("published", "<f8")])
 
@@ -101,13 +101,17 @@ class ConnectionBalance:
             return
         connection = (client[0], client[1])
         now = time.monotonic()
+        new = connection not in self._last_seen
         self._last_seen[connection] = now
         if now - self._published >= PUBLISH_SECONDS:
-            self._publish(now)
+            self._recount(now)
+        elif new:  # the others see a connection that moved here at once
+            self._table.publish(len(self._last_seen), now)
         if not self._holds_too_many(now):
             await self._app(scope, receive, send)
             return
         del self._last_seen[connection]
+        self._table.publish(len(self._last_seen), now)
         self._closed = now
 
         async def closing_send(message: Message) -> None:
@@ -117,7 +121,7 @@ class ConnectionBalance:
 
         await self._app(scope, receive, closing_send)
 
-    def _publish(self, now: float) -> None:
+    def _recount(self, now: float) -> None:
         recent = now - WINDOW_SECONDS
         self._last_seen = {client: seen for client, seen in self._last_seen.items() if seen > recent}
         self._table.publish(len(self._last_seen), now)
@@ -126,6 +130,7 @@ class ConnectionBalance:
 
     def _holds_too_many(self, now: float) -> bool:
         fewest = self._fewest_elsewhere
-        return (
-            fewest is not None and len(self._last_seen) >= fewest + 2 and now - self._closed >= HOLD_SECONDS
-        )
+        if fewest is None or len(self._last_seen) < fewest + 2 or now - self._closed < HOLD_SECONDS:
+            return False
+        self._fewest_elsewhere = fewest = self._table.fewest_elsewhere(now)  # as they are now
+        return fewest is not None and len(self._last_seen) >= fewest + 2
