@@ -117,8 +117,9 @@ def test_the_demo_loads_its_catalog_then_serves_it_from_two_processes(tmp_path: 
 
 
 def connections_spread_evenly(port: int, api_processes: list[int]) -> None:
-    """Eight keep-alive clients connect while one API process is stopped, so the other accepts all eight;
-    once both run, the busy one closes connections until each holds four."""
+    """Eight keep-alive clients connect while one API process is stopped, so the other accepts them all
+    (it already closes one now and then: the stopped one has served nobody lately, and the client connects
+    to it again); once both run, the busy one closes connections until each holds four."""
     base = f"http://127.0.0.1:{port}"
     clients = [httpx.Client(base_url=base, timeout=60) for _ in range(8)]
     asleep = api_processes[1]
@@ -126,7 +127,8 @@ def connections_spread_evenly(port: int, api_processes: list[int]) -> None:
     try:
         for client in clients:
             assert client.get("/health").status_code == 200
-        assert holding(api_processes[0], sockets_on(port, ESTABLISHED)) == 8
+        established = sockets_on(port, ESTABLISHED)
+        assert holding(asleep, established) == 0 and holding(api_processes[0], established) >= 6
     finally:
         os.kill(asleep, signal.SIGCONT)
     stop, answers = threading.Event(), []
