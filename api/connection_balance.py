@@ -2,21 +2,26 @@
 
 The API processes share one listening socket, and the kernel gives each new connection to whichever
 process accepts it first; a keep-alive connection then stays with that process for its life. Eight clients
-that connect at once can land six on one process and two on the other: at 100k products on 2 cores that
-run served 89 requests/s with a p99 of 108 ms, against 110-130 requests/s and a p99 of 75-100 ms when the
-connections landed four and four (``bench/query.py --personal --clients 8 --workers 2``).
+that connect at once can land five or six on one process and the rest on the other, and the split stays:
+at 100k products on 2 cores those runs served 91-99 requests/s with a p99 of 101-116 ms, against 107-111
+requests/s and 90-92 ms when the connections landed four and four
+(``bench/query.py --personal --clients 8 --workers 2``).
 
-So each process counts the client connections it served in the last ``WINDOW_SECONDS`` and publishes the
-count in a small file shared by the processes (one slot each). A process holding at least two connections
-more than the least-loaded other process answers one request with ``Connection: close`` (at most one every
-``HOLD_SECONDS``): the client reconnects, the kernel hands the new connection to a process again, and this
-repeats until the counts differ by at most one. Clients that open a connection per request are unaffected.
+So each process counts the client connections it holds: those that sent a request in the last
+``WINDOW_SECONDS`` or wait for an answer now (a minute-long chat answer keeps its connection counted). A
+thread publishes the count every ``PUBLISH_SECONDS`` in a small file shared by the processes (one slot
+each), also while no request comes, so a slot that stops changing belongs to a process that does not run
+(stopped, or exited) and is left out. A process holding at least two connections more than another answers
+one request with ``Connection: close`` (at most one every ``HOLD_SECONDS``): the client reconnects, the
+kernel hands the new connection to a process again, and this repeats until the counts differ by at most
+one. Clients that open a connection per request are unaffected.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -63,12 +68,12 @@ class ConnectionTable:
         self._slots[self._mine] = (self.pid, connections, now)
 
     def fewest_elsewhere(self, now: float) -> int | None:
-        """The fewest connections another live process holds (one that published nothing lately holds
-        none); None when no other is running."""
+        """The fewest connections another running process holds; None when no other one runs (has
+        published lately)."""
         held = [
-            int(connections) if published > now - WINDOW_SECONDS else 0
+            int(connections)
             for index, (pid, connections, published) in enumerate(self._slots.tolist())
-            if index != self._mine and pid and _alive(pid)
+            if index != self._mine and pid and published > now - WINDOW_SECONDS
         ]
         return min(held, default=None)
 
@@ -84,15 +89,24 @@ def _alive(pid: int) -> bool:
 
 
 class ConnectionBalance:
-    """ASGI middleware: counts this process's client connections and closes one when it holds too many."""
+    """ASGI middleware: counts this process's client connections and closes one when it holds too many.
+    ``publish_every`` None: no publishing thread (``recount`` is then called by hand, as the tests do)."""
 
-    def __init__(self, app: ASGIApp, table: ConnectionTable) -> None:
+    def __init__(
+        self, app: ASGIApp, table: ConnectionTable, publish_every: float | None = PUBLISH_SECONDS
+    ) -> None:
         self._app = app
         self._table = table
+        # Written by the event loop's thread only; the publishing thread reads copies.
         self._last_seen: dict[tuple[str, int], float] = {}
-        self._published = 0.0
+        self._waiting: dict[tuple[str, int], int] = {}  # requests in progress per connection
+        self._pruned = 0.0
         self._fewest_elsewhere: int | None = None
         self._closed = 0.0
+        if publish_every is not None:
+            threading.Thread(
+                target=self._publish_forever, args=(publish_every,), name="connection-count", daemon=True
+            ).start()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client")
@@ -103,13 +117,26 @@ class ConnectionBalance:
         now = time.monotonic()
         new = connection not in self._last_seen
         self._last_seen[connection] = now
-        if now - self._published >= PUBLISH_SECONDS:
-            self._recount(now)
-        elif new:  # the others see a connection that moved here at once
+        if now - self._pruned >= PUBLISH_SECONDS:
+            self._last_seen = self._held(now)
+            self._pruned = now
+        if new:  # the others see a connection that moved here at once
             self._table.publish(len(self._last_seen), now)
-        if not self._holds_too_many(now):
-            await self._app(scope, receive, send)
+        if self._holds_too_many(now):
+            await self._close_after_answer(connection, now, scope, receive, send)
             return
+        self._waiting[connection] = self._waiting.get(connection, 0) + 1
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            if self._waiting[connection] == 1:
+                del self._waiting[connection]
+            else:
+                self._waiting[connection] -= 1
+
+    async def _close_after_answer(
+        self, connection: tuple[str, int], now: float, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         del self._last_seen[connection]
         self._table.publish(len(self._last_seen), now)
         self._closed = now
@@ -121,12 +148,25 @@ class ConnectionBalance:
 
         await self._app(scope, receive, closing_send)
 
-    def _recount(self, now: float) -> None:
+    def _held(self, now: float) -> dict[tuple[str, int], float]:
+        """The connections this process holds: seen lately, or waiting for an answer."""
         recent = now - WINDOW_SECONDS
-        self._last_seen = {client: seen for client, seen in self._last_seen.items() if seen > recent}
-        self._table.publish(len(self._last_seen), now)
+        waiting = self._waiting
+        return {
+            client: seen
+            for client, seen in list(self._last_seen.items())
+            if seen > recent or client in waiting
+        }
+
+    def recount(self, now: float) -> None:
+        """Publishes this process's count and reads the others'."""
+        self._table.publish(len(self._held(now)), now)
         self._fewest_elsewhere = self._table.fewest_elsewhere(now)
-        self._published = now
+
+    def _publish_forever(self, every: float) -> None:
+        while True:
+            self.recount(time.monotonic())
+            time.sleep(every)
 
     def _holds_too_many(self, now: float) -> bool:
         fewest = self._fewest_elsewhere

@@ -16,6 +16,7 @@ from api import connection_balance
 from api.connection_balance import (
     HOLD_SECONDS,
     PUBLISH_SECONDS,
+    WINDOW_SECONDS,
     ConnectionBalance,
     ConnectionTable,
     NoFreeSlotError,
@@ -41,16 +42,15 @@ def test_each_process_claims_its_own_slot_and_takes_over_an_exited_ones(
     first, second = other_processes
     mine = ConnectionTable(path)
     other = ConnectionTable(path, pid=second.pid)
-    assert mine.fewest_elsewhere(now=10.0) == 0  # the other one published nothing yet: it holds none
+    assert mine.fewest_elsewhere(now=10.0) is None  # the other one has not published: not running yet
     other.publish(3, now=10.0)
     assert mine.fewest_elsewhere(now=10.5) == 3
-    assert mine.fewest_elsewhere(now=20.0) == 0  # nothing published lately: no connection left
+    assert mine.fewest_elsewhere(now=20.0) is None  # it stopped publishing (stopped or exited): left out
     with pytest.raises(NoFreeSlotError):
         ConnectionTable(path, pid=first.pid)  # both slots are held by live processes
     second.kill()
     second.wait()
     # The second one has exited: another process takes its slot over.
-    assert mine.fewest_elsewhere(now=30.0) is None  # no other process runs: nothing to balance against
     replacement = ConnectionTable(path, pid=first.pid)
     replacement.publish(1, now=30.0)
     assert mine.fewest_elsewhere(now=30.0) == 1
@@ -69,18 +69,22 @@ async def answer(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
+def scope_from(port: int) -> Scope:
+    return {"type": "http", "method": "GET", "path": "/", "headers": [], "client": ("127.0.0.1", port)}
+
+
+async def receive() -> Message:
+    return {"type": "http.request", "body": b""}
+
+
 def request(balance: ConnectionBalance, port: int) -> list[tuple[bytes, bytes]]:
     """One request from the client connection at ``port``; the response's headers."""
     sent: list[Message] = []
 
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b""}
-
     async def send(message: Message) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "client": ("127.0.0.1", port)}
-    anyio.run(balance, scope, receive, send)
+    anyio.run(balance, scope_from(port), receive, send)
     return list(sent[0]["headers"])
 
 
@@ -97,7 +101,8 @@ def test_a_process_holding_two_connections_more_than_another_closes_one(
     create_table(path, 2)
     other = ConnectionTable(path, pid=other_processes[0].pid)
     other.publish(2, now=clock.now)
-    balance = ConnectionBalance(answer, ConnectionTable(path))
+    balance = ConnectionBalance(answer, ConnectionTable(path), publish_every=None)
+    balance.recount(clock.now)  # what the publishing thread does every PUBLISH_SECONDS
 
     # Three connections against the other's two: level enough.
     assert not any(closes(request(balance, port)) for port in (1001, 1002, 1003))
@@ -113,5 +118,44 @@ def test_a_process_holding_two_connections_more_than_another_closes_one(
     # The other process took the reconnected clients: three each, nothing more closes.
     clock.now += HOLD_SECONDS + PUBLISH_SECONDS
     other.publish(3, now=clock.now)
+    balance.recount(clock.now)
     assert not any(closes(request(balance, port)) for port in (1002, 1003, 1005, 1002, 1003))
     assert request(balance, 1002) == [(b"content-type", b"text/plain")]  # the app's own headers, untouched
+
+
+def test_a_connection_waiting_for_its_answer_stays_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_processes: list[subprocess.Popen[bytes]]
+) -> None:
+    """Two requests that take longer than the window (a long chat answer) keep their connections counted."""
+    clock = Clock()
+    monkeypatch.setattr(connection_balance.time, "monotonic", clock)
+    path = tmp_path / "connections"
+    create_table(path, 2)
+    other = ConnectionTable(path, pid=other_processes[0].pid)
+
+    async def scenario() -> tuple[int | None, int | None]:
+        answered = anyio.Event()
+
+        async def slow(scope: Scope, receive: Receive, send: Send) -> None:
+            await answered.wait()
+            await answer(scope, receive, send)
+
+        async def send(message: Message) -> None:
+            pass
+
+        balance = ConnectionBalance(slow, ConnectionTable(path), publish_every=None)
+        async with anyio.create_task_group() as requests:
+            for port in (1001, 1002):
+                requests.start_soon(balance, scope_from(port), receive, send)
+            await anyio.wait_all_tasks_blocked()
+            clock.now += 10 * WINDOW_SECONDS
+            balance.recount(clock.now)
+            while_waiting = other.fewest_elsewhere(clock.now)
+            answered.set()
+        clock.now += 10 * WINDOW_SECONDS
+        balance.recount(clock.now)
+        return while_waiting, other.fewest_elsewhere(clock.now)
+
+    while_waiting, after = anyio.run(scenario)
+    assert while_waiting == 2
+    assert after == 0  # answered, and quiet since
