@@ -20,6 +20,7 @@ one. Clients that open a connection per request are unaffected.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 import time
@@ -27,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 1.0  # a connection counts while it sent a request this recently
 HOLD_SECONDS = 0.1  # a process closes at most one connection this often
@@ -165,7 +168,10 @@ class ConnectionBalance:
 
     def _publish_forever(self, every: float) -> None:
         while True:
-            self.recount(time.monotonic())
+            try:
+                self.recount(time.monotonic())
+            except Exception:  # keep publishing: a process that stops is left out of the balance
+                logger.exception("could not publish this process's connection count")
             time.sleep(every)
 
     def _holds_too_many(self, now: float) -> bool:
