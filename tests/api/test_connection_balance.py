@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -92,14 +93,29 @@ def closes(headers: list[tuple[bytes, bytes]]) -> bool:
     return (b"connection", b"close") in headers
 
 
-def test_a_process_holding_two_connections_more_than_another_closes_one(
+@dataclass
+class TwoProcesses:
+    """A table for two processes on a clock the test moves: this one's slot is claimed by the middleware,
+    ``other`` stands for the second process."""
+
+    clock: Clock
+    path: Path
+    other: ConnectionTable
+
+
+@pytest.fixture
+def two_processes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_processes: list[subprocess.Popen[bytes]]
-) -> None:
+) -> TwoProcesses:
     clock = Clock()
     monkeypatch.setattr(connection_balance.time, "monotonic", clock)
     path = tmp_path / "connections"
     create_table(path, 2)
-    other = ConnectionTable(path, pid=other_processes[0].pid)
+    return TwoProcesses(clock, path, ConnectionTable(path, pid=other_processes[0].pid))
+
+
+def test_a_process_holding_two_connections_more_than_another_closes_one(two_processes: TwoProcesses) -> None:
+    clock, path, other = two_processes.clock, two_processes.path, two_processes.other
     other.publish(2, now=clock.now)
     balance = ConnectionBalance(answer, ConnectionTable(path), publish_every=None)
     balance.recount(clock.now)  # what the publishing thread does every PUBLISH_SECONDS
@@ -123,15 +139,9 @@ def test_a_process_holding_two_connections_more_than_another_closes_one(
     assert request(balance, 1002) == [(b"content-type", b"text/plain")]  # the app's own headers, untouched
 
 
-def test_a_connection_waiting_for_its_answer_stays_counted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_processes: list[subprocess.Popen[bytes]]
-) -> None:
+def test_a_connection_waiting_for_its_answer_stays_counted(two_processes: TwoProcesses) -> None:
     """Two requests that take longer than the window (a long chat answer) keep their connections counted."""
-    clock = Clock()
-    monkeypatch.setattr(connection_balance.time, "monotonic", clock)
-    path = tmp_path / "connections"
-    create_table(path, 2)
-    other = ConnectionTable(path, pid=other_processes[0].pid)
+    clock, path, other = two_processes.clock, two_processes.path, two_processes.other
 
     async def scenario() -> tuple[int | None, int | None]:
         answered = anyio.Event()
