@@ -87,7 +87,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # another user's process: alive
     return True
 
 
@@ -132,10 +132,9 @@ class ConnectionBalance:
         try:
             await self._app(scope, receive, send)
         finally:
-            if self._waiting[connection] == 1:
+            self._waiting[connection] -= 1
+            if not self._waiting[connection]:
                 del self._waiting[connection]
-            else:
-                self._waiting[connection] -= 1
 
     async def _close_after_answer(
         self, connection: tuple[str, int], now: float, scope: Scope, receive: Receive, send: Send

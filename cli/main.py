@@ -83,10 +83,10 @@ def _serve_processes(settings: Settings, host: str, port: int) -> None:
             raise typer.Exit(2) from error
         os.environ.update(host_environment(store_host.address, store_host.authkey))
     # Every process writes its metrics here; the one that answers /metrics sums them (api.metrics).
-    metrics_folder = tempfile.mkdtemp(prefix="recommender-metrics-")
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_folder)
+    run_folder = tempfile.mkdtemp(prefix="recommender-run-")
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", run_folder)
     # And the connections each holds, so that they spread evenly (api.connection_balance).
-    connection_table = Path(metrics_folder) / "connections"
+    connection_table = Path(run_folder) / "connections"
     create_table(connection_table, settings.api.workers)
     os.environ["RECO_API__CONNECTION_TABLE"] = str(connection_table)
     console.print(f"{settings.api.workers} API processes" + (", one store host" if store_host else ""))
@@ -103,7 +103,7 @@ def _serve_processes(settings: Settings, host: str, port: int) -> None:
     finally:
         if store_host is not None:
             store_host.stop()
-        shutil.rmtree(metrics_folder, ignore_errors=True)
+        shutil.rmtree(run_folder, ignore_errors=True)
 
 
 WorkersOption = Annotated[
