@@ -10,7 +10,7 @@ COPY recommender ./recommender
 COPY ingest ./ingest
 COPY api ./api
 COPY cli ./cli
-RUN pip install ".[postgres]"
+RUN pip install ".[postgres,compiled-ranker]"
 # The embedding model's int8 ONNX export (data/models/onnx), made once here instead of at each container's start.
 RUN python -c "from recommender.embedding import build_embedder as b; from recommender.settings import EmbeddingSettings as s; b(s())"
 

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from recommender.pipeline.candidates import Candidate
+from recommender.pipeline.compiled_trees import Scorer, compiled_scorer
 
 # Reciprocal-rank fusion's usual constant: ranks below it count nearly alike.
 RRF_OFFSET = 60
@@ -62,14 +63,24 @@ class LearnedRanker:
 
     name = "learned"
 
-    def __init__(self, booster: Any, columns: list[str], meta: dict[str, Any]) -> None:
+    def __init__(
+        self, booster: Any, columns: list[str], meta: dict[str, Any], compiled: Scorer | None = None
+    ) -> None:
         self.booster = booster
         self.columns = columns
         self.meta = meta  # encoders, training figures, feature importance
+        self._compiled = compiled  # the same trees as machine code (see ``compiled_trees``)
+
+    @property
+    def compiled(self) -> bool:
+        return self._compiled is not None
 
     def score(self, frame: FeatureFrame) -> np.ndarray:
         index = [frame.columns.index(column) for column in self.columns]
-        return np.asarray(self.booster.predict(frame.matrix[:, index], num_threads=1), dtype=np.float64)
+        matrix = frame.matrix[:, index]
+        if self._compiled is not None:
+            return self._compiled(matrix)
+        return np.asarray(self.booster.predict(matrix, num_threads=1), dtype=np.float64)
 
     def importance(self) -> dict[str, float]:
         gains = self.booster.feature_importance(importance_type="gain")
@@ -88,4 +99,5 @@ class LearnedRanker:
 
         meta = json.loads((directory / RANKER_META_FILE).read_text())
         columns = meta.pop("columns")
-        return cls(lightgbm.Booster(model_file=str(directory / RANKER_MODEL_FILE)), columns, meta)
+        booster = lightgbm.Booster(model_file=str(directory / RANKER_MODEL_FILE))
+        return cls(booster, columns, meta, compiled_scorer(directory / RANKER_MODEL_FILE, booster))

@@ -121,6 +121,7 @@ def test_the_ranker_is_published_with_the_model_and_serves(trained_service: Reco
     assert report.ranker.startswith("learned ranker from")
     published = service.models.current()
     assert published is not None and published.parts.ranker is not None
+    assert published.parts.ranker.compiled  # its trees as machine code (the compiled-ranker extra)
     assert (service.models.directory(1) / "ranker.txt").exists()
     importance = published.parts.ranker.importance()
     assert abs(sum(importance.values()) - 1.0) < 1e-6 and max(importance.values()) > 0
