@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 
 import lightgbm
@@ -92,3 +93,12 @@ def test_probe_rows_cover_each_features_range_and_categories(tmp_path: Path) -> 
     # LightGBM lists a categorical feature's values with -1 (negative codes count as missing).
     assert channels <= {-1.0, 0.0, 1.0, 2.0, 3.0, 4.0} and len(channels) >= 4
     assert 0.05 < np.isnan(probe).mean() < 0.3
+
+
+def test_without_lleaves_lightgbm_scores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    booster = train(tmp_path, "binary")
+    monkeypatch.setitem(sys.modules, "lleaves", None)  # what an environment without the extra imports
+    ranker = LearnedRanker.load(tmp_path)
+    assert ranker is not None and not ranker.compiled
+    matrix = features(50, seed=9)
+    np.testing.assert_allclose(ranker.score(FeatureFrame(COLUMNS, matrix, [])), booster.predict(matrix))
