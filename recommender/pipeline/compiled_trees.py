@@ -3,12 +3,13 @@ extra is installed.
 
 LightGBM's ``predict`` walks ~300 trees for each of a request's ~365 candidates: 1.4-1.9 ms a request on
 this project's benchmark catalog, the largest single step of a personalised list in an API process. The
-same trees compiled take ~0.07 ms and give the same scores (to the last bits: same comparisons, same
-sums). Compiling takes ~0.7 s per 300 trees, once per model version and process, when the model loads.
+same trees compiled take ~0.07 ms and give the same scores (the same comparisons; sums that differ by
+~1e-16, rounding). Compiling takes ~0.7 s per 300 trees, once per model version and process, when the
+model loads.
 
 Before a compiled forest serves, it scores rows drawn over every feature's range (missing values
-included) beside LightGBM; any difference and LightGBM keeps serving, saying why in the log. So does a
-model lleaves cannot read, or a machine without lleaves.
+included) beside LightGBM; a difference beyond rounding and LightGBM keeps serving, saying why in the log.
+So does a model lleaves cannot read, or a machine without lleaves.
 """
 
 from __future__ import annotations
