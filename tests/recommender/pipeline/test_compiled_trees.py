@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 
 from recommender.pipeline.compiled_trees import compiled_scorer, probe_rows
-from recommender.pipeline.rankers import RANKER_META_FILE, RANKER_MODEL_FILE, FeatureFrame, LearnedRanker
+from recommender.pipeline.rankers import RANKER_MODEL_FILE, FeatureFrame, LearnedRanker
 
 COLUMNS = ["similarity", "popularity", "price", "channel"]
 
@@ -28,7 +27,7 @@ def features(rows: int, seed: int) -> np.ndarray:
 
 
 def train(directory: Path, objective: str, seed: int = 1) -> lightgbm.Booster:
-    """A small forest on labels that depend on every column, saved as the registry saves a ranker."""
+    """A small forest on labels that depend on every column, saved as a published ranker is."""
     matrix = features(3000, seed)
     signal = np.nan_to_num(matrix[:, 0]) + 0.3 * np.nan_to_num(matrix[:, 1]) + (matrix[:, 3] == 2)
     labels = (signal + np.random.default_rng(seed).normal(0, 0.5, len(signal)) > 1).astype(int)
@@ -38,8 +37,7 @@ def train(directory: Path, objective: str, seed: int = 1) -> lightgbm.Booster:
         data.set_group([30] * 100)
     booster = lightgbm.train(params, data, num_boost_round=60)
     directory.mkdir(parents=True, exist_ok=True)
-    booster.save_model(str(directory / RANKER_MODEL_FILE))
-    (directory / RANKER_META_FILE).write_text(json.dumps({"columns": COLUMNS}))
+    LearnedRanker(booster, COLUMNS, {}).save(directory)
     return booster
 
 
