@@ -87,7 +87,7 @@ def test_a_slow_recomputation_never_holds_a_request_under_a_live_event_stream(
             waits.append(time.monotonic() - before)
             time.sleep(0.025)
         elapsed = time.monotonic() - started
-        assert max(waits) < 0.05  # no request recomputed
+        assert max(waits) < 0.08  # no request recomputed (a recomputation in it takes 0.1 s)
         background = computed[1:]
         assert 2 <= len(background) <= elapsed / 0.3 + 2  # each took 0.1 s, then 0.2 s of rest
         deadline = time.monotonic() + 10
