@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,27 +18,11 @@ import numpy as np
 import torch
 
 from recommender.pipeline.artifacts import TrainedParts
+from recommender.sequence.inference import NumpySequenceEncoder
 from recommender.sequence.model import ModelConfig, Objective, SequenceModel
-from recommender.sequence.training import left_pad
 
 SLOTS = ("collab_a", "collab_b")
 POINTER_FILE = "current.json"
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """One user's forward pass is a few small matrices: handing them to a thread pool costs more than
-    it saves (measured: 7 ms with two threads, 3 ms with one, per request). Torch's setting is per
-    thread (OpenMP), so a training running in another thread keeps its own."""
-    previous = torch.get_num_threads()
-    if previous == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @dataclass(frozen=True)
@@ -61,16 +43,22 @@ class PublishedModel:
             object.__setattr__(self, "_index_of", cached)
         return cached
 
-    @torch.no_grad()
+    @property
+    def encoder(self) -> NumpySequenceEncoder:
+        """The model's forward pass for one history, in numpy (built once per loaded model)."""
+        cached = self.__dict__.get("_encoder")
+        if cached is None:
+            cached = NumpySequenceEncoder(self.model)
+            object.__setattr__(self, "_encoder", cached)
+        return cached
+
     def user_vector(self, recent_product_ids: list[str]) -> np.ndarray | None:
         """The model's state after the user's recent products (oldest first); None if it knows none."""
         index_of = self.index_of
         sequence = [index_of[pid] for pid in recent_product_ids if pid in index_of]
         if not sequence:
             return None
-        batch = left_pad([sequence], self.model.config.max_length)
-        with one_thread():
-            return self.model.next_item_state(batch)[0].numpy().astype(np.float32)
+        return self.encoder.next_item_state(sequence)
 
     def item_vectors(self) -> dict[str, np.ndarray]:
         vectors = self.model.item_vectors().numpy().astype(np.float32)
