@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from scipy.special import erf
+from torch import nn
 
 from recommender.sequence.model import Objective, SequenceModel
 
@@ -97,25 +99,25 @@ def _layer_norm(values: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: f
     return centred / np.sqrt(variance + np.float32(eps)) * weight + bias
 
 
-def _layer(layer: object) -> _Layer:
-    attention = layer.self_attn  # type: ignore[attr-defined]
+def _layer(layer: nn.TransformerEncoderLayer) -> _Layer:
+    attention = layer.self_attn
     return _Layer(
-        norm1=_norm(layer.norm1),  # type: ignore[attr-defined]
+        norm1=_norm(layer.norm1),
         qkv_weight=_array(attention.in_proj_weight).T.copy(),
         qkv_bias=_array(attention.in_proj_bias),
         out_weight=_array(attention.out_proj.weight).T.copy(),
         out_bias=_array(attention.out_proj.bias),
-        norm2=_norm(layer.norm2),  # type: ignore[attr-defined]
-        ff1_weight=_array(layer.linear1.weight).T.copy(),  # type: ignore[attr-defined]
-        ff1_bias=_array(layer.linear1.bias),  # type: ignore[attr-defined]
-        ff2_weight=_array(layer.linear2.weight).T.copy(),  # type: ignore[attr-defined]
-        ff2_bias=_array(layer.linear2.bias),  # type: ignore[attr-defined]
+        norm2=_norm(layer.norm2),
+        ff1_weight=_array(layer.linear1.weight).T.copy(),
+        ff1_bias=_array(layer.linear1.bias),
+        ff2_weight=_array(layer.linear2.weight).T.copy(),
+        ff2_bias=_array(layer.linear2.bias),
     )
 
 
-def _norm(norm: object) -> tuple[np.ndarray, np.ndarray, float]:
-    return _array(norm.weight), _array(norm.bias), float(norm.eps)  # type: ignore[attr-defined]
+def _norm(norm: nn.LayerNorm) -> tuple[np.ndarray, np.ndarray, float]:
+    return _array(norm.weight), _array(norm.bias), float(norm.eps)
 
 
-def _array(tensor: object) -> np.ndarray:
-    return np.ascontiguousarray(tensor.detach().cpu().numpy(), dtype=np.float32)  # type: ignore[attr-defined]
+def _array(tensor: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(tensor.detach().cpu().numpy(), dtype=np.float32)
