@@ -12,6 +12,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -34,23 +35,17 @@ class PublishedModel:
     trained_at: str
     parts: TrainedParts = field(default_factory=TrainedParts)
 
-    @property
+    # Computed once per loaded model. A cached_property writes the instance's __dict__ directly, which a
+    # frozen dataclass allows; after the first call the stored value answers without the descriptor.
+    @cached_property
     def index_of(self) -> dict[str, int]:
-        """Product id -> the model's item index (computed once per loaded model)."""
-        cached = self.__dict__.get("_index_of")
-        if cached is None:
-            cached = {product_id: index + 1 for index, product_id in enumerate(self.product_ids)}
-            object.__setattr__(self, "_index_of", cached)
-        return cached
+        """Product id -> the model's item index."""
+        return {product_id: index + 1 for index, product_id in enumerate(self.product_ids)}
 
-    @property
+    @cached_property
     def encoder(self) -> NumpySequenceEncoder:
-        """The model's forward pass for one history, in numpy (built once per loaded model)."""
-        cached = self.__dict__.get("_encoder")
-        if cached is None:
-            cached = NumpySequenceEncoder(self.model)
-            object.__setattr__(self, "_encoder", cached)
-        return cached
+        """The model's forward pass for one history, in numpy."""
+        return NumpySequenceEncoder(self.model)
 
     def user_vector(self, recent_product_ids: list[str]) -> np.ndarray | None:
         """The model's state after the user's recent products (oldest first); None if it knows none."""

@@ -43,6 +43,7 @@ class NumpySequenceEncoder:
         self.objective = config.objective
         self.heads = config.heads
         self.mask_token = model.mask_token
+        self.max_length = config.max_length
         self.scale = np.float32(config.hidden**0.5)
         self.items = _array(model.item_embedding.weight)
         self.positions = _array(model.position_embedding.weight)
@@ -55,10 +56,10 @@ class NumpySequenceEncoder:
             items = sequence
         else:  # masked and permutation objectives predict a mask token appended after the history
             items = [*sequence, self.mask_token]
-        items = items[-(len(self.positions) - 1) :]
+        items = items[-self.max_length :]
         length = len(items)
         # Left padding that every row shares is cut (see ``next_item_state``): positions start past it.
-        first = len(self.positions) - 1 - length
+        first = self.max_length - length
         hidden = self.items[items] * self.scale + self.positions[first : first + length]
         # Causal for SASRec and the permutation objective; open for BERT4Rec (no padding is left to block).
         causal = self.objective is not Objective.MASKED
