@@ -1,11 +1,14 @@
-"""Typed core errors mapped to HTTP once: 404, 422, 503; anything else a 500 without a traceback."""
+"""Typed core errors mapped to HTTP once: 404, 422, 409, 503; anything else a 500 with an error id and
+without a traceback."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -54,7 +57,9 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(ValidationError)
-    async def invalid_model(_: Request, error: ValidationError) -> JSONResponse:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_model(_: Request, error: ValidationError | RequestValidationError) -> JSONResponse:
+        # Where and why only: the offending input is not echoed (it may be NaN, which JSON cannot carry).
         details = [
             {"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]} for item in error.errors()
         ]
@@ -75,5 +80,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> JSONResponse:
-        logger.exception("unhandled error")
-        return JSONResponse(status_code=500, content={"detail": f"internal error ({type(error).__name__})"})
+        # A bug, not an outage: the client gets an id to quote, the log has the traceback under that id.
+        error_id = uuid.uuid4().hex[:12]
+        logger.exception("unhandled error %s", error_id)
+        return JSONResponse(
+            status_code=500,
+            content={
+                "detail": f"internal error ({type(error).__name__}); error id {error_id}",
+                "error_id": error_id,
+            },
+        )

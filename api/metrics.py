@@ -83,7 +83,9 @@ class RequestMetrics:
             await self._app(scope, receive, recording_send)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            # Starlette's route.path_format is the template without converters (``{product_id}``, not
+            # ``{product_id:path}``).
+            template = getattr(route, "path_format", None) or "unmatched"
             REQUEST_SECONDS.labels(scope["method"], template, str(status)).observe(
                 time.perf_counter() - started
             )

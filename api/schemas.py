@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from recommender.jobs import ImportJob
 from recommender.models import Product, ProductFilter, RecommendationList
@@ -15,6 +15,27 @@ from recommender.models import Product, ProductFilter, RecommendationList
 class ProductOut(BaseModel):
     product: Product
     created: bool | None = None
+
+
+# A shop syncing its changed products sends them in one call; a larger sync is a catalog file (POST /imports).
+MAX_PRODUCTS_PER_REQUEST = 1000
+
+
+class ProductItemOut(BaseModel):
+    index: int
+    product_id: str | None
+    status: str = Field(description="created, replaced or rejected")
+    field: str | None = None
+    reason: str | None = None
+
+
+class ProductBatchOut(BaseModel):
+    """The answer to a list of products: each item's outcome, by its index in the list."""
+
+    created: int
+    replaced: int
+    rejected: int
+    items: list[ProductItemOut]
 
 
 class ImportFromPath(BaseModel):
@@ -113,6 +134,8 @@ class EventBatchResult(BaseModel):
 
 class RecommendationRequest(BaseModel):
     """Give a user, a query, session clicks or examples; the most specific signal present is used."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     user_id: str | None = None
     query: str | None = Field(default=None, max_length=2000)

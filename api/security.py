@@ -26,8 +26,6 @@ API_KEY_HEADER = "X-API-Key"
 # Keys must never travel in URLs (they end up in proxy and access logs).
 KEY_LIKE_QUERY_PARAMETERS = frozenset({"api_key", "apikey", "api-key", "key", "token", "access_token"})
 ANONYMOUS = "loopback"
-# Starlette's in-process test client reports this host; no network peer can.
-TEST_CLIENT_HOST = "testclient"
 
 api_key_header = APIKeyHeader(
     name=API_KEY_HEADER, auto_error=False, description="An API key; its scopes decide what it may call."
@@ -78,8 +76,6 @@ def check_exposure(host: str, api_settings: ApiSettings) -> None:
 
 
 def _is_loopback(host: str | None) -> bool:
-    if host == TEST_CLIENT_HOST:
-        return True
     try:
         address = ipaddress.ip_address(host or "")
     except ValueError:

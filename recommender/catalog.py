@@ -21,7 +21,7 @@ from recommender.store.conditions import (
     BRAND_KEY,
     CATEGORY_PATH_KEY,
     IN_STOCK_KEY,
-    filterable_value,
+    filterable_values,
 )
 from recommender.text import compose_product_text, text_hash
 
@@ -46,7 +46,7 @@ def product_payload(product: Product, embedded_text_hash: str) -> dict[str, Any]
             CATEGORY_PATH_KEY: [prefix.casefold() for prefix in product.category_prefixes()],
             BRAND_KEY: product.brand.casefold(),
             IN_STOCK_KEY: int(product.in_stock),
-            ATTRIBUTES_KEY: {name: filterable_value(value) for name, value in product.attributes.items()},
+            ATTRIBUTES_KEY: {name: filterable_values(value) for name, value in product.attributes.items()},
             TEXT_HASH_KEY: embedded_text_hash,
             PAYLOAD_HASH_KEY: _product_hash(product),
             UPDATED_AT_KEY: datetime.now(UTC).isoformat(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -23,7 +24,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -31,6 +33,10 @@ from recommender.errors import unavailable
 
 ResultT = TypeVar("ResultT")
 logger = logging.getLogger(__name__)
+# The database cannot be reached, dropped the connection, timed out or is locked: "unavailable" (503,
+# retried).
+# Any other error (a constraint, bad data, a bug) is raised as it is.
+CONNECTION_ERRORS = (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -126,6 +132,8 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Created on first use, so that a database that is down at start-up gives 503s, not a dead service.
         self._schema_ready = False
+        # The first calls may come from several threads at once (start-up recovery, a request): one creates.
+        self._schema_lock = threading.Lock()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -135,12 +143,14 @@ class Database:
     def run(self, work: Callable[[Session], ResultT]) -> ResultT:
         try:
             if not self._schema_ready:
-                Base.metadata.create_all(self.engine)
-                _add_missing_columns(self.engine)
-                self._schema_ready = True
+                with self._schema_lock:
+                    if not self._schema_ready:
+                        Base.metadata.create_all(self.engine)
+                        _add_missing_columns(self.engine)
+                        self._schema_ready = True
             with self.session() as session:
                 return work(session)
-        except SQLAlchemyError as error:
+        except CONNECTION_ERRORS as error:
             # The driver's message names hosts, users and SQL: it goes to the log, never to a client.
             raise unavailable("event store", error) from error
 

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from recommender.database import Database, LockRow
-from recommender.errors import ConflictError, DependencyUnavailableError
+from recommender.errors import ConflictError
 
 TRAINING = "training"
 
@@ -35,9 +35,7 @@ class Leases:
 
         try:
             current = self._database.run(take)
-        except DependencyUnavailableError as error:
-            if not isinstance(error.__cause__, IntegrityError):
-                raise
+        except IntegrityError:
             current = self.holder(name) or "(another process)"  # both inserted at once; the other won
         if current is not None:
             raise ConflictError(f"a {name} run is already in progress: {current}", holder=current)

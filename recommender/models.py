@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 AttributeValue = str | int | float | bool
+# Sizes, colours, materials: an attribute may hold several values (a filter matches any of them).
+AttributeValues = AttributeValue | list[AttributeValue]
+MAX_ATTRIBUTE_VALUES = 100
+# Validation context key: how far ahead of now an event's timestamp may be.
+FUTURE_TOLERANCE = "future_tolerance"
 CATEGORY_SEPARATOR = " > "
+
+
+def attribute_text(value: AttributeValues) -> str:
+    """An attribute as a person reads it: several values separated by commas."""
+    return ", ".join(str(item) for item in value) if isinstance(value, list) else str(value)
 
 
 class Product(BaseModel):
     """A catalog product. Only ``product_id`` and ``title`` are required: text alone can be recommended."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, coerce_numbers_to_str=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, coerce_numbers_to_str=True, allow_inf_nan=False
+    )
 
     product_id: str = Field(min_length=1, max_length=256)
     title: str = Field(min_length=1, max_length=1000)
@@ -24,7 +37,7 @@ class Product(BaseModel):
     brand: str = ""
     price: float | None = Field(default=None, ge=0)
     in_stock: bool = True
-    attributes: dict[str, AttributeValue] = Field(default_factory=dict)
+    attributes: dict[str, AttributeValues] = Field(default_factory=dict)
 
     @field_validator("description")
     @classmethod
@@ -40,12 +53,27 @@ class Product(BaseModel):
         parts = [part.strip() for part in value.replace("/", ">").split(">")]
         return CATEGORY_SEPARATOR.join(part for part in parts if part)
 
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _finite_numbers(cls, value: Any) -> Any:
+        # Before numbers are turned into text: NaN or an infinity must be refused, not stored as "nan".
+        if isinstance(value, dict):
+            for name, values in value.items():
+                for item in values if isinstance(values, list) else [values]:
+                    if isinstance(item, float) and not math.isfinite(item):
+                        raise ValueError(f"attribute {name!r} is not a finite number")
+        return value
+
     @field_validator("attributes")
     @classmethod
-    def _check_attribute_names(cls, value: dict[str, AttributeValue]) -> dict[str, AttributeValue]:
-        for name in value:
+    def _check_attributes(cls, value: dict[str, AttributeValues]) -> dict[str, AttributeValues]:
+        for name, values in value.items():
             if not name or "." in name or len(name) > 64:
                 raise ValueError(f"attribute name {name!r} must be 1-64 characters without '.'")
+            if isinstance(values, list) and len(values) > MAX_ATTRIBUTE_VALUES:
+                raise ValueError(
+                    f"attribute {name!r} holds {len(values)} values; at most {MAX_ATTRIBUTE_VALUES}"
+                )
         return value
 
     def category_prefixes(self) -> list[str]:
@@ -70,13 +98,24 @@ class InteractionEvent(BaseModel):
     timestamp: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     model_config = ConfigDict(
-        extra="forbid", str_strip_whitespace=True, populate_by_name=True, coerce_numbers_to_str=True
+        extra="forbid",
+        str_strip_whitespace=True,
+        populate_by_name=True,
+        coerce_numbers_to_str=True,
+        allow_inf_nan=False,
     )
 
     @field_validator("timestamp")
     @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    def _aware(cls, value: datetime, info: ValidationInfo) -> datetime:
+        """Naive times are UTC. Validated with ``context={FUTURE_TOLERANCE: timedelta}`` (what the API does),
+        a time further ahead than that is refused."""
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        tolerance = (info.context or {}).get(FUTURE_TOLERANCE)
+        if tolerance is not None and value > datetime.now(UTC) + tolerance:
+            minutes = tolerance.total_seconds() / 60
+            raise ValueError(f"timestamp is more than {minutes:g} minutes in the future")
+        return value
 
     @model_validator(mode="after")
     def _rating_has_value(self) -> InteractionEvent:
@@ -89,7 +128,7 @@ class InteractionEvent(BaseModel):
 class ProductFilter(BaseModel):
     """Filters shared by every recommendation endpoint."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     category: str | None = Field(default=None, description="Category path prefix, e.g. 'Home > Kitchen'.")
     brands: list[str] | None = None

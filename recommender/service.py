@@ -19,6 +19,7 @@ from recommender.jobs import JobStore
 from recommender.leases import Leases
 from recommender.llm.chat import build_chat_model
 from recommender.llm.features import LLMFeatures
+from recommender.llm.prompting import check_templates
 from recommender.pipeline.pipeline import Pipeline
 from recommender.privacy import UserData
 from recommender.profiles import ProfileService
@@ -161,7 +162,10 @@ def build_service(settings: Settings, embedder: Embedder | None = None) -> Recom
     profiles = ProfileService(events, catalog, users, settings.recommend)
     models = ModelRegistry(settings.collab.models_path)
     retriever = Retriever(products, catalog, embedder, events, settings.recommend)
-    llm = LLMFeatures(build_chat_model(settings.llm), settings.llm, retriever, catalog, events)
+    chat_model = build_chat_model(settings.llm)
+    if chat_model is not None:
+        check_templates()
+    llm = LLMFeatures(chat_model, settings.llm, retriever, catalog, events)
     pipeline = Pipeline(products, catalog, embedder, events, profiles, retriever, models, settings, llm)
     return RecommenderService(
         settings=settings,

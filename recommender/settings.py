@@ -87,6 +87,12 @@ class EventStoreSettings(BaseModel):
         default="sqlite:///data/events.db",
         description="SQLAlchemy URL of the event store (SQLite file by default, or postgresql+psycopg://).",
     )
+    future_tolerance_minutes: float = Field(
+        default=10.0,
+        ge=0,
+        description="Events dated further ahead than this are rejected: a wrong clock or a timestamp in "
+        "milliseconds would otherwise become the user's newest event for recency weighting.",
+    )
 
 
 class CelerySettings(BaseModel):
@@ -287,6 +293,9 @@ class CollabSettings(BaseModel):
     max_minutes: float = Field(default=15.0, gt=0)
     models_path: Path = Field(default=Path("data/models"), description="Published model versions.")
     min_users: int = Field(default=10, ge=1, description="Training needs at least this many users.")
+    threads: int | None = Field(
+        default=None, ge=1, description="CPU threads the training job's ranker uses (default: all cores)."
+    )
 
 
 class LLMSettings(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from recommender.models import Product
+from recommender.models import Product, attribute_text
 
 # Attributes beyond this many are left out of the embedded text: they add noise, not meaning.
 MAX_ATTRIBUTES_IN_TEXT = 8
@@ -24,7 +24,7 @@ def compose_product_text(product: Product) -> str:
         parts.append(f"Category: {product.category}.")
     if product.attributes:
         shown = list(product.attributes.items())[:MAX_ATTRIBUTES_IN_TEXT]
-        parts.append("; ".join(f"{name}: {value}" for name, value in shown) + ".")
+        parts.append("; ".join(f"{name}: {attribute_text(value)}" for name, value in shown) + ".")
     if product.description:
         parts.append(product.description)
     return " ".join(parts)

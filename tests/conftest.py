@@ -17,6 +17,8 @@ from recommender.service import RecommenderService, build_service
 from recommender.settings import EmbeddingSettings, Settings
 
 BACKENDS = ["embedded", "server"]
+# The in-process test client's peer address: a loopback caller, as the production check sees one.
+LOOPBACK = ("127.0.0.1", 50000)
 
 
 @pytest.fixture(scope="session")

@@ -32,16 +32,17 @@ def service_environment(root: Path, **settings: str) -> dict[str, str]:
 
 @contextmanager
 def live_service(
-    root: Path, port: int, command: str = "serve", timeout: float = 180, **settings: str
+    root: Path, port: int, command: str = "serve", timeout: float = 180, cwd: Path = ROOT, **settings: str
 ) -> Iterator[subprocess.Popen]:
     """``recommender COMMAND --port PORT`` until it answers /health; stopped on exit (if still alive).
-    Its output goes to ``root/server-PORT.log``, quoted when it does not start."""
+    Its output goes to ``root/server-PORT.log``, quoted when it does not start. ``cwd`` outside the checkout
+    (with PYTHONPATH among ``settings``) runs an installed copy instead of the checkout."""
     log_path = root / f"server-{port}.log"
     with log_path.open("a") as log:
         process = subprocess.Popen(
             [sys.executable, "-c", "from cli.main import main; main()", command, "--port", str(port)],
             env=service_environment(root, **settings),
-            cwd=ROOT,
+            cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, status
 from pydantic import ValidationError
 
 from api.deps import WRITE, Queue, Service
 from api.schemas import EventBatch, EventBatchResult, RejectedEvent
-from recommender.models import InteractionEvent
+from recommender.models import FUTURE_TOLERANCE, InteractionEvent
 
 router = APIRouter(prefix="/events", tags=["events"], dependencies=[WRITE])
 
@@ -20,9 +22,10 @@ def add_events(batch: EventBatch, service: Service, queue: Queue) -> EventBatchR
     """
     events: list[InteractionEvent] = []
     rejected: list[RejectedEvent] = []
+    context = {FUTURE_TOLERANCE: timedelta(minutes=service.settings.events.future_tolerance_minutes)}
     for index, raw in enumerate(batch.events):
         try:
-            events.append(InteractionEvent.model_validate(raw))
+            events.append(InteractionEvent.model_validate(raw, context=context))
         except ValidationError as error:
             problem = error.errors()[0]
             field = ".".join(str(part) for part in problem["loc"]) or None

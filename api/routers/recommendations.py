@@ -15,7 +15,7 @@ from recommender.pipeline.request import PipelineRequest
 router = APIRouter(tags=["recommendations"], dependencies=[READ])
 
 
-@router.get("/users/{user_id}/recommendations", response_model=RecommendationsOut)
+@router.get("/users/{user_id:path}/recommendations", response_model=RecommendationsOut)
 async def for_user(
     request: Request,
     user_id: str,

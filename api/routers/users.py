@@ -28,13 +28,13 @@ class UserDataOut(BaseModel):
     conversations: dict[str, list[dict[str, Any]]]
 
 
-@router.get("/{user_id}/data", response_model=UserDataOut)
+@router.get("/{user_id:path}/data", response_model=UserDataOut)
 def export(user_id: str, service: Service) -> UserDataOut:
     """Everything held about the user: events, the profile vector, live conversations."""
     return UserDataOut.model_validate(service.user_data.export(user_id))
 
 
-@router.delete("/{user_id}", response_model=ErasureOut)
+@router.delete("/{user_id:path}", response_model=ErasureOut)
 def erase(user_id: str, service: Service) -> ErasureOut:
     """Erase the user's events, profile, conversations and cached LLM outputs; the next trained model
     never sees them. Idempotent: erasing an unknown user reports zeros."""

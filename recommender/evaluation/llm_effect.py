@@ -12,7 +12,7 @@ import random
 import numpy as np
 
 from recommender.evaluation.metrics import ranking_metrics
-from recommender.evaluation.split import Split
+from recommender.evaluation.split import Split, request_at_test_event
 from recommender.service import RecommenderService
 
 CANDIDATES = 20
@@ -21,15 +21,13 @@ CANDIDATES = 20
 def llm_rerank_effect(
     service: RecommenderService, split: Split, users: list[int], sample_size: int, seed: int = 42
 ) -> dict[str, dict[str, float]]:
-    from recommender.evaluation.run import test_request
-
     if service.pipeline.llm is None or service.pipeline.llm.chat_model is None:
         raise ValueError("an LLM backend is needed (RECO_LLM__BACKEND=local or openai)")
     sample = sorted(random.Random(seed).sample(users, min(sample_size, len(users))))
     before, after, fell_back = [], [], 0
     for user in sample:
         target = split.item_ids[split.test[user]]
-        request = test_request(split, user, CANDIDATES)
+        request = request_at_test_event(split, user, CANDIDATES)
         plain = [item.product_id for item in service.pipeline.run(request).items]
         reranked = service.pipeline.run(dataclasses.replace(request, rerank=True))
         if not (reranked.reranking or {}).get("reranked"):

@@ -12,7 +12,6 @@ import statistics
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +22,21 @@ from rich.console import Console
 from recommender.embedding import Embedder
 from recommender.errors import InvalidInputError
 from recommender.evaluation.data import ColumnMapping, Dataset, ItemInfo, load_dataset
+from recommender.evaluation.llm_effect import llm_rerank_effect
 from recommender.evaluation.metrics import list_metrics
 from recommender.evaluation.replay import import_items, record_events, temporary_service
 from recommender.evaluation.report import print_table, write_json, write_plot
-from recommender.evaluation.split import Split, SplitOptions, leave_one_out, replayed_interactions
+from recommender.evaluation.split import (
+    Split,
+    SplitOptions,
+    leave_one_out,
+    replayed_interactions,
+    request_at_test_event,
+)
 from recommender.pipeline.pipeline import Pipeline
-from recommender.pipeline.request import PipelineRequest
 from recommender.service import RecommenderService
 from recommender.settings import Settings
 
-LIST_DEPTH = 20
 # Pipeline configurations compared with what is served (the settings' own configuration).
 VARIANTS: dict[str, dict[str, Any]] = {
     "served": {},
@@ -121,26 +125,10 @@ def catalogue_items(dataset: Dataset, split: Split) -> list[ItemInfo]:
     return [dataset.items.get(item_id) or ItemInfo(item_id, title=item_id) for item_id in split.item_ids[1:]]
 
 
-def test_request(split: Split, user: int, k: int = LIST_DEPTH) -> PipelineRequest:
-    """What the API would be asked at the moment of the user's test event.
-
-    The protocol ranks the products the user has not rated. In the cold-start split the user may have
-    rated other held-out products earlier; the service has no event for them, so the request excludes
-    them, as a shop excludes what it knows a customer owns (``exclude`` in ``POST /recommendations``).
-    Without this a product the user had already rated could take a new-product place and count as a miss.
-    """
-    moment = datetime.fromtimestamp(split.ordered[user][-1].timestamp, UTC)
-    target = split.item_ids[split.test[user]]
-    rated_unknown = [
-        event.item_id
-        for event in split.ordered[user][:-1]
-        if event.item_id in split.cold_item_ids and event.item_id != target
-    ]
-    return PipelineRequest(k=k, user_id=split.user_ids[user], time=moment, exclude=rated_unknown)
-
-
 def ranked_lists(pipeline: Pipeline, split: Split, users: list[int]) -> list[list[str]]:
-    return [[item.product_id for item in pipeline.run(test_request(split, user)).items] for user in users]
+    return [
+        [item.product_id for item in pipeline.run(request_at_test_event(split, user)).items] for user in users
+    ]
 
 
 def measure(
@@ -208,8 +196,6 @@ def one_seed(
             "item_tower": report.item_tower,
         }
         if config.llm_sample > 0 and cold_share == 0:
-            from recommender.evaluation.llm_effect import llm_rerank_effect
-
             if on_step:
                 on_step(f"LLM re-rank on {config.llm_sample} users")
             results.update(llm_rerank_effect(service, split, users, config.llm_sample, seed))

@@ -8,10 +8,15 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
 
 from recommender.evaluation.data import Dataset, Interaction
+from recommender.pipeline.request import PipelineRequest
+
+# How many products each evaluated list holds (the metrics read @10 and @20).
+LIST_DEPTH = 20
 
 
 class TieOrder(StrEnum):
@@ -130,3 +135,21 @@ def replayed_interactions(split: Split) -> list[Interaction]:
         for interaction in split.ordered[user][:-1]
         if interaction.item_id not in cold
     ]
+
+
+def request_at_test_event(split: Split, user: int, k: int = LIST_DEPTH) -> PipelineRequest:
+    """What the API would be asked at the moment of the user's test event.
+
+    The protocol ranks the products the user has not rated. In the cold-start split the user may have
+    rated other held-out products earlier; the service has no event for them, so the request excludes
+    them, as a shop excludes what it knows a customer owns (``exclude`` in ``POST /recommendations``).
+    Without this a product the user had already rated could take a new-product place and count as a miss.
+    """
+    moment = datetime.fromtimestamp(split.ordered[user][-1].timestamp, UTC)
+    target = split.item_ids[split.test[user]]
+    rated_unknown = [
+        event.item_id
+        for event in split.ordered[user][:-1]
+        if event.item_id in split.cold_item_ids and event.item_id != target
+    ]
+    return PipelineRequest(k=k, user_id=split.user_ids[user], time=moment, exclude=rated_unknown)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any
 
+from recommender.models import attribute_text
+
 NAMED_OTHER = [
     re.compile(
         r"\b(?:different from|differs? from|difference (?:from|with|between (?:it|this|them) and)|"
@@ -134,7 +136,13 @@ def differences(product: dict[str, Any], other: dict[str, Any], language: str = 
     for key in sorted(set(attributes) & set(other_attributes)):
         if attributes[key] != other_attributes[key]:
             facts.append(
-                say["attribute"].format(key=key, a=a, b=b, va=attributes[key], vb=other_attributes[key])
+                say["attribute"].format(
+                    key=key,
+                    a=a,
+                    b=b,
+                    va=attribute_text(attributes[key]),
+                    vb=attribute_text(other_attributes[key]),
+                )
             )
     return facts
 

@@ -20,7 +20,7 @@ from recommender.llm.chat import ChatModel
 from recommender.llm.gate import language_problem, quality_problem, ungrounded_sentence
 from recommender.llm.prompting import as_data, leaks_system_prompt, render, system_prompt
 from recommender.llm.templates import phrases
-from recommender.models import Recommendation, Signal
+from recommender.models import AttributeValue, AttributeValues, Recommendation, Signal, attribute_text
 from recommender.settings import LLMSettings
 
 STOPWORDS = {
@@ -68,7 +68,7 @@ class Evidence:
     nearest_history: list[HistoryMatch] = field(default_factory=list)
     shared_category: str | None = None
     shared_brand: str | None = None
-    shared_attributes: dict[str, object] = field(default_factory=dict)
+    shared_attributes: dict[str, AttributeValues] = field(default_factory=dict)
     query_terms: list[str] = field(default_factory=list)
 
     def allowed_names(self) -> set[str]:
@@ -84,7 +84,7 @@ class Evidence:
             facts += [self.shared_category, *self.shared_category.split(" > ")]
         if self.shared_brand:
             facts.append(self.shared_brand)
-        facts += [str(value) for value in self.shared_attributes.values()]
+        facts += [attribute_text(value) for value in self.shared_attributes.values()]
         facts += self.query_terms
         if self.signal == Signal.POPULAR.value:
             facts += ["popular", "bestseller", "best-seller", "热门", "畅销", "受欢迎"]
@@ -102,7 +102,7 @@ class Evidence:
         if self.shared_brand:
             lines.append(f"same brand as the shopper's history: {as_data(self.shared_brand, 60)}")
         for name, value in self.shared_attributes.items():
-            lines.append(f"shared attribute: {as_data(str(name), 40)} = {as_data(str(value), 40)}")
+            lines.append(f"shared attribute: {as_data(str(name), 40)} = {as_data(attribute_text(value), 40)}")
         if self.query_terms:
             lines.append(f"matches search terms: {', '.join(self.query_terms)}")
         return "\n".join(lines)
@@ -156,8 +156,14 @@ def compute_evidence(
     if product.get("brand") and product["brand"] in {p.get("brand") for p in historic}:
         evidence.shared_brand = product["brand"]
     for name, value in (product.get("attributes") or {}).items():
-        if any((p.get("attributes") or {}).get(name) == value for p in historic):
-            evidence.shared_attributes[name] = value
+        # A value in common (of several, for an attribute such as sizes) with a product the shopper chose.
+        for past in historic:
+            common = [
+                item for item in _as_list(value) if item in _as_list((past.get("attributes") or {}).get(name))
+            ]
+            if common:
+                evidence.shared_attributes[name] = common[0] if len(common) == 1 else common
+                break
     if query:
         text = " ".join(
             str(product.get(key, "")) for key in ("title", "description", "category", "brand")
@@ -235,17 +241,17 @@ class Explainer:
             return Explanation(evidence, fallback, "template", "no LLM configured")
         if not self._may_send and (evidence.nearest_history or evidence.query_terms):
             return Explanation(evidence, fallback, "template", "user data may not go to a remote endpoint")
-        prompt = render(
-            "explain",
-            product=as_data(f"{product['title']} ({product.get('category', '')})", 200),
-            evidence=evidence.lines(),
-            language=as_data(language, 20),
-        )
         remaining = self._settings.timeout_seconds
         if deadline is not None:
             remaining = min(remaining, deadline - time.monotonic())
         chat = self._chat
         try:
+            prompt = render(
+                "explain",
+                product=as_data(f"{product['title']} ({product.get('category', '')})", 200),
+                evidence=evidence.lines(),
+                language=as_data(language, 20),
+            )
             text = self._calls.run(
                 lambda: chat.complete(
                     system_prompt(), prompt, self._settings.explanation_max_tokens, remaining
@@ -281,3 +287,9 @@ class Explainer:
         if outside:
             return f"names products outside the evidence: {outside[:3]}"
         return None
+
+
+def _as_list(value: AttributeValues | None) -> list[AttributeValue]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]

@@ -7,7 +7,10 @@ from functools import cache
 from pathlib import Path
 from string import Template
 
+from recommender.errors import ConfigurationError
+
 PROMPT_DIR = Path(__file__).parent / "prompts"
+PROMPT_NAMES = ("system", "rerank", "explain", "chat")
 # Catalog text and messages are data: nothing in them may open or close a data block.
 _TAG = re.compile(r"</?\s*data\b[^>]*>", re.IGNORECASE)
 
@@ -15,6 +18,18 @@ _TAG = re.compile(r"</?\s*data\b[^>]*>", re.IGNORECASE)
 @cache
 def template(name: str) -> Template:
     return Template((PROMPT_DIR / f"{name}.txt").read_text())
+
+
+def check_templates() -> None:
+    """At start-up, when an LLM is configured: every prompt is readable (package data of an installed copy),
+    or the service refuses to start instead of answering 500 at the first explanation."""
+    for name in PROMPT_NAMES:
+        try:
+            template(name)
+        except OSError as error:
+            raise ConfigurationError(
+                f"prompt template {name!r} cannot be read from {PROMPT_DIR}: {error}"
+            ) from error
 
 
 def system_prompt() -> str:

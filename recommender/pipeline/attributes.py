@@ -11,9 +11,15 @@ PRODUCT_FIELDS = ("price", "brand", "category")
 
 
 def raw_value(payload: dict[str, Any], name: str) -> Any:
-    if name in PRODUCT_FIELDS:
-        return payload.get(name)
-    return (payload.get("attributes") or {}).get(name)
+    """One value per product: an attribute with several values reads as the mean of its numbers (sizes in
+    cm), or else its first value (the listed colour a shop puts first)."""
+    value = payload.get(name) if name in PRODUCT_FIELDS else (payload.get("attributes") or {}).get(name)
+    if not isinstance(value, list):
+        return value
+    numbers = [number for number in map(as_number, value) if number is not None]
+    if value and len(numbers) == len(value):
+        return sum(numbers) / len(numbers)
+    return value[0] if value else None
 
 
 def as_number(value: Any) -> float | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import random
 import time
 import zlib
@@ -273,7 +274,7 @@ def train_ranker(
         "num_leaves": 7,
         "min_data_in_leaf": 200,
         "lambda_l2": 10.0,
-        "num_threads": 2,
+        "num_threads": settings.collab.threads or os.cpu_count() or 1,
         "deterministic": True,
         "force_row_wise": True,
         "seed": seed,
@@ -287,14 +288,15 @@ def train_ranker(
         callbacks=[lightgbm.early_stopping(60 if ranking else 30, verbose=False)],
     )
     validation = booster.best_score["valid_0"]
-    recall = float(np.mean([groups[index][1].any() for index in order]))
     meta = {
         "sources": list(config.sources),
         "context_keys": list(config.context_features),
         "fusion_weights": dict(config.fusion_weights),
         "attributes": encoder.as_dict(),
         "users": len(groups),
-        "candidate_recall": recall,
+        "sampled_users": len(sample),
+        # Users whose next product the served sources returned, over every sampled user.
+        "candidate_recall": len(groups) / len(sample),
         "best_iteration": int(booster.best_iteration or booster.current_iteration()),
         "objective": config.ranker_objective,
         **{f"validation_{name.replace('@', '_at_')}": float(value) for name, value in validation.items()},

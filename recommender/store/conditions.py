@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from recommender.errors import InvalidInputError
-from recommender.models import AttributeValue, ProductFilter
+from recommender.models import AttributeValue, AttributeValues, ProductFilter
 
 CATEGORY_PATH_KEY = "_category_path"
 IN_STOCK_KEY = "_in_stock"
@@ -45,6 +45,14 @@ class HasIdCondition:
 
 
 Condition = MatchCondition | MatchAnyCondition | RangeCondition | HasIdCondition
+
+
+def filterable_values(value: AttributeValues) -> str | int | float | list[str | int | float]:
+    """An attribute as stored for filtering; a list stays a list (Qdrant matches a point when any element
+    matches)."""
+    if isinstance(value, list):
+        return [filterable_value(item) for item in value]
+    return filterable_value(value)
 
 
 def filterable_value(value: AttributeValue) -> str | int | float:

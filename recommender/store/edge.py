@@ -3,6 +3,9 @@
 An embedded shard belongs to one process (its WAL is locked); background work therefore runs inside
 the same process. Several API processes reach it through a store host (``shared.py``); separate worker
 processes need the server backend.
+
+An embedded store has no connection to lose: its errors are bugs or a broken disk, raised as they are (a 500
+with an error id), never reported as the store being unavailable.
 """
 
 from __future__ import annotations
@@ -10,14 +13,14 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import qdrant_edge as edge
 
-from recommender.errors import ConfigurationError, StoreLockedError, unavailable
+from recommender.errors import ConfigurationError, StoreLockedError
 from recommender.store.base import (
     CollectionSpec,
     PointToWrite,
@@ -36,7 +39,6 @@ from recommender.store.conditions import (
 
 META_FILE_SUFFIX = ".meta.json"
 EDGE_CONFIG = "edge_config.json"
-ResultT = TypeVar("ResultT")
 
 
 def read_edge_metadata(base_path: Path, name: str) -> dict[str, Any] | None:
@@ -120,12 +122,6 @@ class EdgeVectorStore:
             if name not in present:
                 shard.update(edge.UpdateOperation.create_dense_vector(name, size, edge.Distance.Dot))
 
-    def _call(self, operation: Callable[[], ResultT]) -> ResultT:
-        try:
-            return operation()
-        except Exception as error:
-            raise unavailable("vector store", error) from error
-
     def upsert(self, points: Sequence[PointToWrite]) -> None:
         if not points:
             return
@@ -133,14 +129,14 @@ class EdgeVectorStore:
             edge.Point(point.point_id, {self.spec.vector_name: point.vector.tolist()}, point.payload)
             for point in points
         ]
-        self._call(lambda: self._shard.update(edge.UpdateOperation.upsert_points(edge_points)))
+        self._shard.update(edge.UpdateOperation.upsert_points(edge_points))
 
     def overwrite_payload(self, point_id: str, payload: dict[str, Any]) -> None:
-        self._call(lambda: self._shard.update(edge.UpdateOperation.overwrite_payload([point_id], payload)))
+        self._shard.update(edge.UpdateOperation.overwrite_payload([point_id], payload))
 
     def delete(self, point_ids: Sequence[str]) -> None:
         if point_ids:
-            self._call(lambda: self._shard.update(edge.UpdateOperation.delete_points(list(point_ids))))
+            self._shard.update(edge.UpdateOperation.delete_points(list(point_ids)))
 
     def retrieve(
         self,
@@ -152,13 +148,11 @@ class EdgeVectorStore:
         if not point_ids:
             return []
         name = vector_name or self.spec.vector_name
-        records = self._call(
-            lambda: self._shard.retrieve(
-                list(point_ids),
-                with_payload=payload_selection(payload_keys),
-                # The text vector only: decoding the learned vectors too would double the work.
-                with_vector=[name] if with_vectors else False,
-            )
+        records = self._shard.retrieve(
+            list(point_ids),
+            with_payload=payload_selection(payload_keys),
+            # The text vector only: decoding the learned vectors too would double the work.
+            with_vector=[name] if with_vectors else False,
         )
         return [self._stored(record, name if with_vectors else None) for record in records]
 
@@ -181,11 +175,11 @@ class EdgeVectorStore:
             edge.PointVectors(point_id, {vector_name: vector.tolist()})
             for point_id, vector in vectors.items()
         ]
-        self._call(lambda: self._shard.update(edge.UpdateOperation.update_vectors(updates)))
+        self._shard.update(edge.UpdateOperation.update_vectors(updates))
 
     def clear_vectors(self, vector_name: str) -> None:
         clear = edge.UpdateOperation.delete_vectors_by_filter(edge.Filter(), [vector_name])
-        self._call(lambda: self._shard.update(clear))
+        self._shard.update(clear)
 
     def recommend(
         self,
@@ -215,7 +209,7 @@ class EdgeVectorStore:
             with_payload=payload_selection(payload_keys),
             filter=_edge_filter(conditions, exclude_ids),
         )
-        results = self._call(lambda: self._shard.query(request))
+        results = self._shard.query(request)
         return [ScoredPoint(str(hit.id), float(hit.score), dict(hit.payload or {})) for hit in results]
 
     def scroll(
@@ -224,20 +218,20 @@ class EdgeVectorStore:
         request = edge.ScrollRequest(
             offset=offset, limit=limit, filter=_edge_filter(conditions, ()), with_payload=True
         )
-        records, next_offset = self._call(lambda: self._shard.scroll(request))
+        records, next_offset = self._shard.scroll(request)
         return [self._stored(record, None) for record in records], (
             str(next_offset) if next_offset is not None else None
         )
 
     def count(self) -> int:
-        return int(self._call(lambda: self._shard.count(edge.CountRequest(exact=True))))
+        return int(self._shard.count(edge.CountRequest(exact=True)))
 
     def optimize(self) -> None:
         # One optimisation at a time; exact search keeps serving while the HNSW graph is built.
         if not self._optimize_lock.acquire(blocking=False):
             return
         try:
-            self._call(self._shard.optimize)
+            self._shard.optimize()
         finally:
             self._optimize_lock.release()
 

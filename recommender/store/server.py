@@ -8,13 +8,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import httpx
 import numpy as np
 from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from recommender.errors import DependencyUnavailableError, unavailable
+from recommender.errors import unavailable
 from recommender.store.base import (
     CollectionSpec,
-    ModelMismatchError,
     PointToWrite,
     ScoredPoint,
     StoredPoint,
@@ -30,6 +31,19 @@ from recommender.store.conditions import (
 )
 
 ResultT = TypeVar("ResultT")
+# A server answering these is overloaded or restarting behind a proxy: worth a retry, as a refused
+# connection is.
+UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+
+
+def unreachable(error: BaseException) -> bool:
+    """Only a connection that failed or timed out (or a gateway's 502-504) is the server being unavailable;
+    a 400 from Qdrant or a TypeError is a bug, which must not be retried or reported as an outage."""
+    if isinstance(error, ResponseHandlingException):
+        return unreachable(error.source)
+    if isinstance(error, UnexpectedResponse):
+        return error.status_code in UNAVAILABLE_STATUSES
+    return isinstance(error, httpx.TransportError | ConnectionError | TimeoutError)
 
 
 def connect(url: str, api_key: str | None, timeout_seconds: float) -> QdrantClient:
@@ -51,10 +65,10 @@ class ServerVectorStore:
                 self._ensure_collection()
                 self._collection_ready = True
             return operation()
-        except (DependencyUnavailableError, ModelMismatchError):
-            raise
         except Exception as error:
-            raise unavailable("vector store", error) from error
+            if unreachable(error):
+                raise unavailable("vector store", error) from error
+            raise
 
     def _ensure_collection(self) -> None:
         name = self.spec.name

@@ -8,17 +8,18 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from recommender.service import RecommenderService
+from tests.conftest import LOOPBACK
 
 
 @pytest.fixture
 def client(service: RecommenderService) -> Iterator[TestClient]:
-    with TestClient(create_app(service.settings, service)) as test_client:
+    with TestClient(create_app(service.settings, service), client=LOOPBACK) as test_client:
         yield test_client
 
 
 @pytest.fixture
 def demo_client(demo_service: RecommenderService) -> Iterator[TestClient]:
-    with TestClient(create_app(demo_service.settings, demo_service)) as test_client:
+    with TestClient(create_app(demo_service.settings, demo_service), client=LOOPBACK) as test_client:
         yield test_client
 
 

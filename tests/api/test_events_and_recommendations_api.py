@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 
@@ -119,3 +120,18 @@ def test_request_context_is_accepted_and_checked(demo_client: TestClient) -> Non
     assert by_query.status_code == 200
     nested = demo_client.post("/recommendations", json={"user_id": "ctx", "context": {"channel": {"a": 1}}})
     assert nested.status_code == 422
+
+
+def test_events_dated_too_far_ahead_are_rejected_with_a_reason(
+    demo_client: TestClient, demo_service: RecommenderService
+) -> None:
+    soon = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    events = [
+        {"user_id": "u9", "product_id": "run-002", "type": "view", "timestamp": soon},
+        {"user_id": "u9", "product_id": "run-003", "type": "view", "timestamp": "2199-01-01T00:00:00Z"},
+    ]
+    body = demo_client.post("/events", json={"events": events}).json()
+    assert body["accepted"] == 1
+    assert [(item["index"], item["field"]) for item in body["rejected"]] == [(1, "timestamp")]
+    assert "10 minutes in the future" in body["rejected"][0]["reason"]
+    assert [event.product_id for event in demo_service.events.history("u9", 10)] == ["run-002"]

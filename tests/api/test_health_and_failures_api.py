@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from recommender.service import build_service
-from tests.conftest import free_port, make_settings
+from tests.conftest import LOOPBACK, free_port, make_settings
 
 
 def test_ready_reports_backend_and_dependencies(client: TestClient, backend: str) -> None:
@@ -26,7 +26,7 @@ def test_event_store_down_gives_503_with_reason(tmp_path: Path, embedder) -> Non
         tmp_path, events={"url": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x"}
     )
     service = build_service(settings, embedder=embedder)
-    with TestClient(create_app(settings, service)) as client:
+    with TestClient(create_app(settings, service), client=LOOPBACK) as client:
         response = client.post(
             "/events", json={"events": [{"user_id": "u", "product_id": "p", "type": "view"}]}
         )
@@ -44,7 +44,7 @@ def test_qdrant_server_down_gives_503_with_reason(tmp_path: Path, embedder) -> N
         tmp_path, qdrant={"url": f"http://127.0.0.1:{free_port()}", "timeout_seconds": 1}
     )
     service = build_service(settings, embedder=embedder)  # starts despite the store being down
-    with TestClient(create_app(settings, service), raise_server_exceptions=False) as client:
+    with TestClient(create_app(settings, service), raise_server_exceptions=False, client=LOOPBACK) as client:
         for response in (
             client.get("/users/u/recommendations"),
             client.post("/recommendations", json={"query": "tea"}),
@@ -63,7 +63,7 @@ def test_broker_down_gives_503_and_marks_the_job_failed(tmp_path: Path, embedder
         api={"allow_server_paths": True, "import_root": tmp_path},
     )
     service = build_service(settings, embedder=embedder)
-    with TestClient(create_app(settings, service)) as client:
+    with TestClient(create_app(settings, service), client=LOOPBACK) as client:
         (tmp_path / "code.py").write_text("print()")
         response = client.post("/imports/from-path", json={"path": "code.py"})
         assert response.status_code == 422  # a .py file is not a catalog: checked before anything is queued

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from recommender.service import build_service
 from tests.api.conftest import wait_for_job
-from tests.conftest import make_settings
+from tests.conftest import LOOPBACK, make_settings
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def confined(tmp_path: Path, embedder):
         },
     )
     service = build_service(settings, embedder=embedder)
-    with TestClient(create_app(settings, service)) as client:
+    with TestClient(create_app(settings, service), client=LOOPBACK) as client:
         yield client, root, settings
     service.close()
 

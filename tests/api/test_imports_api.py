@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from recommender.demo import demo_catalog_path
 from tests.api.conftest import wait_for_job
+from tests.conftest import LOOPBACK
 
 CSV = (
     "product_id,title,price,category,attr.colour\n"
@@ -66,7 +67,7 @@ def test_jobs_left_running_by_a_crash_are_interrupted_and_resumed_at_start_up(se
     service.jobs.start(resumable.job_id)  # as if the process died while running it
     orphan = service.jobs.create("gone.jsonl", "jsonl", path=str(tmp_path / "gone.jsonl"))
     service.jobs.start(orphan.job_id)
-    with TestClient(create_app(service.settings, service)) as client:
+    with TestClient(create_app(service.settings, service), client=LOOPBACK) as client:
         resumed = wait_for_job(client, resumable.job_id)
         assert resumed["state"] == "succeeded" and resumed["ok"] == 2
         assert resumed["message"].startswith("resumed after an interruption")

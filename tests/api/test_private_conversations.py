@@ -14,7 +14,7 @@ from recommender.llm.conversation import ChatContext, ChatQuestion, Conversation
 from recommender.llm.explain import Evidence
 from recommender.service import build_service
 from recommender.settings import LLMSettings
-from tests.conftest import import_demo_catalog, make_settings
+from tests.conftest import LOOPBACK, import_demo_catalog, make_settings
 
 KEY_A = "shop-a-key-0123456789abcdef"
 KEY_B = "shop-b-key-0123456789abcdef"
@@ -25,7 +25,7 @@ def two_keys(tmp_path: Path, embedder) -> Iterator[TestClient]:
     settings = make_settings(tmp_path, api={"keys": {KEY_A: ["read"], KEY_B: ["read"]}})
     service = build_service(settings, embedder=embedder)
     import_demo_catalog(service)
-    with TestClient(create_app(settings, service)) as client:
+    with TestClient(create_app(settings, service), client=LOOPBACK) as client:
         yield client
     service.close()
 
@@ -104,7 +104,7 @@ def test_the_real_model_streams_only_text_that_passed(tmp_path: Path, embedder, 
     service = build_service(settings, embedder=embedder)
     import_demo_catalog(service)
     try:
-        with TestClient(create_app(settings, service)) as client:
+        with TestClient(create_app(settings, service), client=LOOPBACK) as client:
             for message in (
                 "why this item?",
                 "how is it different from a kettle?",

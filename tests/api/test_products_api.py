@@ -61,3 +61,95 @@ def test_similar_products_and_unknown_product(demo_client: TestClient) -> None:
     assert all(item["product"]["category"].startswith("Home") for item in response.json()["items"])
     missing = demo_client.get("/products/nope/similar")
     assert missing.status_code == 404 and "nope" in missing.json()["detail"]
+
+
+def test_an_id_with_a_slash_is_reachable_by_every_route(client: TestClient) -> None:
+    sku = {**TEAPOT, "product_id": "SKU/123"}
+    assert client.post("/products", json=sku).status_code == 201
+    for path in ("/products/SKU%2F123", "/products/SKU/123"):
+        assert client.get(path).json()["product"]["product_id"] == "SKU/123", path
+    assert client.patch("/products/SKU%2F123", json={"price": 9}).json()["product"]["price"] == 9
+    assert client.put("/products/SKU%2F123", json={**sku, "title": "Clay teapot"}).status_code == 200
+    similar = client.get("/products/SKU%2F123/similar", params={"k": 3})
+    assert similar.status_code == 200 and "SKU/123" not in ids(similar)
+    assert client.delete("/products/SKU%2F123").status_code == 204
+    assert client.get("/products/SKU%2F123").status_code == 404
+
+
+def test_users_with_a_slash_in_their_id_are_reachable(client: TestClient) -> None:
+    client.post("/products", json=TEAPOT)
+    event = {"user_id": "shop/42", "product_id": "tea-1", "type": "purchase"}
+    assert client.post("/events", json={"events": [event]}).json()["accepted"] == 1
+    assert client.get("/users/shop%2F42/recommendations").status_code == 200
+    assert len(client.get("/users/shop%2F42/data").json()["events"]) == 1
+    assert client.delete("/users/shop%2F42").json()["events"] == 1
+
+
+def test_not_a_number_and_infinity_are_422_not_500(client: TestClient) -> None:
+    for body in (
+        '{"product_id": "n", "title": "Teapot", "price": NaN}',
+        '{"product_id": "n", "title": "Teapot", "price": Infinity}',
+        '{"product_id": "n", "title": "Teapot", "attributes": {"weight": -Infinity}}',
+    ):
+        response = client.post("/products", content=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 422, (body, response.text)
+    client.post("/products", json=TEAPOT)
+    patched = client.patch(
+        "/products/tea-1", content='{"price": NaN}', headers={"Content-Type": "application/json"}
+    )
+    assert patched.status_code == 422
+    query = client.post(
+        "/recommendations",
+        content='{"query": "tea", "filters": {"price_max": NaN}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert query.status_code == 422
+    assert client.get("/products/tea-1").json()["product"]["price"] == 30
+
+
+def test_attributes_may_hold_several_values_and_filters_match_any(client: TestClient) -> None:
+    shirt = {
+        "product_id": "shirt-1",
+        "title": "Linen shirt",
+        "category": "Clothing > Shirts",
+        "attributes": {"sizes": ["M", "XL", "XXL"], "colour": "white"},
+    }
+    assert client.post("/products", json=shirt).status_code == 201
+    assert client.post("/products", json={**TEAPOT, "attributes": {"sizes": ["S"]}}).status_code == 201
+    assert client.get("/products/shirt-1").json()["product"]["attributes"]["sizes"] == ["M", "XL", "XXL"]
+    for wanted, expected in ((["xl"], ["shirt-1"]), (["XXL", "S"], ["shirt-1", "tea-1"]), ("L", [])):
+        response = client.post(
+            "/recommendations", json={"query": "something", "filters": {"attributes": {"sizes": wanted}}}
+        )
+        assert sorted(ids(response)) == expected, wanted
+    too_many = {**shirt, "attributes": {"sizes": [str(size) for size in range(101)]}}
+    assert client.post("/products", json=too_many).status_code == 422
+
+
+def test_a_list_of_products_is_answered_item_by_item(client: TestClient) -> None:
+    client.post("/products", json=TEAPOT)
+    response = client.post(
+        "/products",
+        json=[
+            {**TEAPOT, "price": 20},
+            {"product_id": "mug-1", "title": "Stoneware mug", "attributes": {"colours": ["blue", "green"]}},
+            {"product_id": "bad", "title": "", "price": 3},
+            {"product_id": "mug-1", "title": "Second mug with the same id"},
+            "not an object",
+        ],
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["created"], body["replaced"], body["rejected"]) == (1, 1, 3)
+    assert [(item["index"], item["status"], item["field"]) for item in body["items"]] == [
+        (0, "replaced", None),
+        (1, "created", None),
+        (2, "rejected", "title"),
+        (3, "rejected", "product_id"),
+        (4, "rejected", None),
+    ]
+    assert client.get("/products/tea-1").json()["product"]["price"] == 20
+    assert client.get("/products/mug-1").json()["product"]["title"] == "Stoneware mug"
+    assert client.get("/products/bad").status_code == 404
+    too_many = [{"product_id": f"p{index}", "title": "t"} for index in range(1001)]
+    assert client.post("/products", json=too_many).status_code == 422

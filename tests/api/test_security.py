@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from recommender.service import RecommenderService, build_service
-from tests.conftest import import_demo_catalog, make_settings
+from tests.conftest import LOOPBACK, import_demo_catalog, make_settings
 
 READ_KEY = "read-key-0123456789abcdef"
 WRITE_KEY = "write-key-0123456789abcdef"
@@ -40,7 +40,7 @@ def keyed_service(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterato
 
 @pytest.fixture
 def keyed(keyed_service: RecommenderService) -> Iterator[TestClient]:
-    with TestClient(create_app(keyed_service.settings, keyed_service)) as client:
+    with TestClient(create_app(keyed_service.settings, keyed_service), client=LOOPBACK) as client:
         yield client
 
 
@@ -128,7 +128,7 @@ def test_keys_file_is_read_and_a_broken_one_stops_start_up(tmp_path: Path, embed
     settings = make_settings(tmp_path, api={"keys_file": keys_file})
     service = build_service(settings, embedder=embedder)
     try:
-        with TestClient(create_app(settings, service)) as client:
+        with TestClient(create_app(settings, service), client=LOOPBACK) as client:
             assert client.get("/models/sequence").status_code == 401
             ok = client.get("/models/sequence", headers={"X-API-Key": "file-key-0123456789abcdef"})
             assert ok.status_code == 200

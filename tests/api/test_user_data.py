@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from recommender.service import build_service
 from tests.api.conftest import ids
-from tests.conftest import import_demo_catalog, make_settings
+from tests.conftest import LOOPBACK, import_demo_catalog, make_settings
 
 USER = "shopper-7f3a9c"
 
@@ -24,7 +24,7 @@ def test_export_then_erase_leaves_nothing_of_the_user_anywhere(
     service = build_service(settings, embedder=embedder)
     import_demo_catalog(service)
     try:
-        with TestClient(create_app(settings, service)) as client:
+        with TestClient(create_app(settings, service), client=LOOPBACK) as client:
             events = [
                 {"user_id": USER, "product_id": product, "type": "purchase"}
                 for product in ("kit-001", "kit-004")

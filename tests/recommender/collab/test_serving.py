@@ -16,7 +16,7 @@ from recommender.collab.registry import SLOTS
 from recommender.errors import InvalidInputError
 from recommender.models import InteractionEvent
 from recommender.service import RecommenderService, build_service
-from tests.conftest import import_demo_catalog, make_settings
+from tests.conftest import LOOPBACK, import_demo_catalog, make_settings
 
 # Shopping journeys that cross categories: text similarity alone cannot know that runners buy blenders.
 JOURNEYS = [
@@ -103,7 +103,7 @@ def test_training_needs_enough_users(tmp_path: Path, embedder) -> None:
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
 def test_training_through_the_api_and_the_in_process_worker(trained_service: RecommenderService) -> None:
-    with TestClient(create_app(trained_service.settings, trained_service)) as client:
+    with TestClient(create_app(trained_service.settings, trained_service), client=LOOPBACK) as client:
         assert client.get("/models/sequence").json()["version"] is None
         assert client.post("/models/sequence/train").status_code == 202
         deadline = time.monotonic() + 120
@@ -117,10 +117,27 @@ def test_training_through_the_api_and_the_in_process_worker(trained_service: Rec
 def test_the_ranker_is_published_with_the_model_and_serves(trained_service: RecommenderService) -> None:
     service = trained_service
     service.settings.pipeline = service.settings.pipeline.model_copy(update={"ranker_min_users": 20})
+    # Six shoppers whose next product is one the catalog lacks: no source can return it.
+    start = datetime.now(UTC) - timedelta(hours=2)
+    service.events.add(
+        [
+            InteractionEvent(
+                user_id=f"elsewhere-{user}",
+                product_id=product,
+                type="view",
+                timestamp=start + timedelta(minutes=step),
+            )
+            for user in range(6)
+            for step, product in enumerate([*JOURNEYS[0], f"not-in-catalog-{user}"])
+        ]
+    )
     report = service.train()
     assert report.ranker.startswith("learned ranker from")
     published = service.models.current()
     assert published is not None and published.parts.ranker is not None
+    meta = published.parts.ranker.meta
+    assert meta["sampled_users"] == 66 and meta["users"] <= 60
+    assert meta["candidate_recall"] == pytest.approx(meta["users"] / 66)
     assert published.parts.ranker.compiled  # its trees as machine code (the compiled-ranker extra)
     assert (service.models.directory(1) / "ranker.txt").exists()
     importance = published.parts.ranker.importance()

@@ -122,7 +122,7 @@ def test_the_lists_eval_measures_are_the_lists_the_api_returns(
     from api.app import create_app
     from recommender.evaluation.replay import as_event
     from recommender.service import build_service
-    from tests.conftest import make_settings
+    from tests.conftest import LOOPBACK, make_settings
 
     dataset = load_dataset(small_movielens)
     split = leave_one_out(dataset, SplitOptions())
@@ -134,7 +134,7 @@ def test_the_lists_eval_measures_are_the_lists_the_api_returns(
             json.dumps(item.product().model_dump(mode="json")) for item in catalogue_items(dataset, split)
         )
     )
-    with TestClient(create_app(settings, service)) as client:
+    with TestClient(create_app(settings, service), client=LOOPBACK) as client:
         with items.open("rb") as handle:
             job = client.post("/imports", files={"file": ("items.jsonl", handle)}).json()
         wait_for(lambda: client.get(f"/imports/{job['job_id']}").json()["state"] == "succeeded")

@@ -66,7 +66,7 @@ def test_cold_items_vanish_from_every_training_sequence() -> None:
 def test_the_test_request_excludes_held_out_products_the_user_rated_earlier() -> None:
     """The service has no event for a held-out product, so the evaluation's request excludes those the
     user rated before the test event (the protocol ranks only unrated products); nothing else."""
-    from recommender.evaluation.run import test_request
+    from recommender.evaluation.split import request_at_test_event
 
     rows = [(f"u{u}", f"i{(u * 3 + k) % 12}", float(k)) for u in range(12) for k in range(6)]
     cold_split = leave_one_out(dataset(rows), SplitOptions(cold_item_share=0.3, seed=1))
@@ -74,10 +74,10 @@ def test_the_test_request_excludes_held_out_products_the_user_rated_earlier() ->
     excluded_any = False
     for user in cold_split.user_ids_in_order():
         earlier = {event.item_id for event in cold_split.ordered[user][:-1]}
-        request = test_request(cold_split, user)
+        request = request_at_test_event(cold_split, user)
         assert set(request.exclude) == earlier & held_out
         assert cold_split.item_ids[cold_split.test[user]] not in request.exclude
         excluded_any |= bool(request.exclude)
     assert excluded_any
     warm_split = leave_one_out(dataset(rows), SplitOptions(seed=1))
-    assert all(not test_request(warm_split, user).exclude for user in warm_split.user_ids_in_order())
+    assert all(not request_at_test_event(warm_split, user).exclude for user in warm_split.user_ids_in_order())

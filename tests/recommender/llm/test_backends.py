@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from recommender.llm.rerank import max_displacement
 from recommender.models import InteractionEvent
+from tests.conftest import LOOPBACK
 from tests.recommender.llm.conftest import FUNCTIONAL_BUDGET, llm_service
 
 
@@ -60,7 +61,7 @@ def test_server_backend_reranks_explains_and_streams_chat(
     service.events.add([InteractionEvent(user_id="u", product_id="gar-001", type="purchase")])
     reranking = check_bounded(service, "u")
     assert reranking["reranked"] is True and reranking["method"] == "generated-order", reranking
-    with TestClient(create_app(service.settings, service)) as client:
+    with TestClient(create_app(service.settings, service), client=LOOPBACK) as client:
         response = client.get(
             "/users/u/recommendations", params={"k": 2, "explain": "true", "rerank": "false"}
         )

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from recommender.models import InteractionEvent
-from tests.conftest import free_port
+from tests.conftest import LOOPBACK, free_port
 from tests.recommender.llm.conftest import llm_service
 
 BUDGET = 0.5
@@ -50,7 +50,7 @@ def test_killed_endpoint_falls_back_at_once_and_explanations_still_come(tmp_path
     result, elapsed = timed_recommend(service)
     assert result.reranking["reranked"] is False and "LLM failed" in result.reranking["reason"]
     assert elapsed <= retrieval + BUDGET + 0.1
-    with TestClient(create_app(service.settings, service)) as client:
+    with TestClient(create_app(service.settings, service), client=LOOPBACK) as client:
         response = client.get("/users/u/recommendations", params={"k": 2, "explain": "true"})
         assert response.status_code == 200
         assert all(item["explanation"]["source"] == "template" for item in response.json()["items"])

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.errors import StoreLockedError
+from recommender.errors import DependencyUnavailableError, StoreLockedError
 from recommender.ids import product_point_id
 from recommender.models import ProductFilter
 from recommender.store import CollectionSpec, PointToWrite, VectorStore
@@ -224,3 +224,14 @@ def test_another_embedding_model_is_refused(tmp_path: Path, kind: str) -> None:
         other = ServerVectorStore(client, CollectionSpec("contract", "text", 16, "test-model"))
         with pytest.raises(ModelMismatchError, match="dimension 16"):
             other.count()
+
+
+def test_a_bad_call_is_a_bug_not_an_outage(stores: dict[str, VectorStore]) -> None:
+    """A vector of the wrong size is refused by every backend, and not as "unavailable": that would be a 503
+    and a Celery retry of a programming error."""
+    wrong = PointToWrite(product_point_id("wrong"), np.ones(SPEC.dimension + 3, dtype=np.float32), {})
+    for kind, store in stores.items():
+        with pytest.raises(Exception) as raised:  # noqa: B017 - each backend raises its own error type
+            store.upsert([wrong])
+        assert not isinstance(raised.value, DependencyUnavailableError), (kind, raised.value)
+        assert store.count() == 40, kind
