@@ -112,6 +112,23 @@ class LockRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class ConversationRow(Base):
+    """A chat conversation, shared by every worker and replica; it belongs to one API key and user."""
+
+    __tablename__ = "conversations"
+
+    conversation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    caller: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    turns: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        Index("ix_conversations_user", "user_id"),
+        Index("ix_conversations_expiry", "expires_at"),
+    )
+
+
 class Database:
     """Engine plus session factory; every call maps database failures to DependencyUnavailableError."""
 

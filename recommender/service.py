@@ -18,6 +18,7 @@ from recommender.importer import CatalogImporter
 from recommender.jobs import JobStore
 from recommender.leases import Leases
 from recommender.llm.chat import build_chat_model
+from recommender.llm.conversation_store import ConversationStore
 from recommender.llm.features import LLMFeatures
 from recommender.llm.prompting import check_templates
 from recommender.pipeline.pipeline import Pipeline
@@ -165,7 +166,8 @@ def build_service(settings: Settings, embedder: Embedder | None = None) -> Recom
     chat_model = build_chat_model(settings.llm)
     if chat_model is not None:
         check_templates()
-    llm = LLMFeatures(chat_model, settings.llm, retriever, catalog, events)
+    conversations = ConversationStore(database, settings.llm.conversation_ttl_seconds)
+    llm = LLMFeatures(chat_model, settings.llm, retriever, catalog, events, conversations)
     pipeline = Pipeline(products, catalog, embedder, events, profiles, retriever, models, settings, llm)
     return RecommenderService(
         settings=settings,

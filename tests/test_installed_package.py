@@ -3,6 +3,7 @@ prompt, loads the demo catalog and serves the web page (the Dockerfile installs 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -41,6 +42,14 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel, installed without dependencies into a folder outside the checkout (the dependencies come
     from this environment, as they would from the image's)."""
     work = tmp_path_factory.mktemp("wheel")
+    # What the Dockerfile copies, built in a copy (an in-tree build would leave build/ in the checkout,
+    # whose stale files a later build would ship).
+    source = work / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for package in ("recommender", "ingest", "api", "cli"):
+        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
         [
             sys.executable,
@@ -52,7 +61,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--no-build-isolation",
             "-w",
             work,
-            ROOT,
+            source,
         ],
         check=True,
         cwd=work,
@@ -85,7 +94,7 @@ def test_the_installed_wheel_serves_the_demo_and_its_web_page(installed: Path, t
     port = 8931
     with live_service(tmp_path, port, command="demo", cwd=installed.parent, PYTHONPATH=str(installed)):
         base = f"http://127.0.0.1:{port}"
-        page = httpx.get(f"{base}/", timeout=10)
+        page = httpx.get(f"{base}/ui/", timeout=10)
         assert page.status_code == 200 and "<html" in page.text.lower()
         for asset in ("app.js", "style.css"):
             assert httpx.get(f"{base}/ui/{asset}", timeout=10).status_code == 200, asset

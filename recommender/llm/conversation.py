@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-
-from cachetools import TTLCache
+from dataclasses import dataclass
 
 from recommender.errors import NotFoundError
 from recommender.llm.chat import ChatModel
 from recommender.llm.comparison import Comparison
+from recommender.llm.conversation_store import Conversation, ConversationStore, Turn
 from recommender.llm.explain import Evidence, mentions_outside, template_sentence
 from recommender.llm.gate import SENTENCE_END, language_problem, quality_problem, ungrounded_sentence
 from recommender.llm.prompting import as_data, leaks_system_prompt, render, system_prompt
@@ -30,12 +28,6 @@ DIFFERENCE = re.compile(r"\b(differ|different|difference|compare|versus|vs)\b", 
 CHEAPER_ZH = re.compile(r"便宜|实惠|划算|低价|价格更低")
 DIFFERENCE_ZH = re.compile(r"区别|不同|差别|差异|比较|对比")
 ALTERNATIVE_ZH = re.compile(r"类似|相似|替代|其他|别的")
-
-
-@dataclass
-class Turn:
-    role: str  # "user" or "assistant"
-    content: str
 
 
 @dataclass(frozen=True)
@@ -72,13 +64,6 @@ class ChatContext:
     known_names: set[str]
     find_alternatives: Callable[[str], list[Recommendation]]  # intent -> fresh retrieval
     compare: Callable[[str, str], Comparison | None] = lambda message, language: None  # noqa: E731
-
-
-@dataclass
-class _Conversation:
-    caller: str
-    user_id: str | None
-    turns: list[Turn] = field(default_factory=list)
 
 
 def complete_sentences(text: str) -> tuple[list[str], str]:
@@ -175,52 +160,40 @@ def _prices(price: object) -> list[str]:
 
 
 class ConversationService:
-    def __init__(self, chat: ChatModel | None, settings: LLMSettings, may_send_user_data: bool) -> None:
+    def __init__(
+        self,
+        chat: ChatModel | None,
+        settings: LLMSettings,
+        may_send_user_data: bool,
+        conversations: ConversationStore,
+    ) -> None:
         self._chat = chat
         self._settings = settings
         self._may_send = may_send_user_data
-        self._conversations: TTLCache[str, _Conversation] = TTLCache(
-            maxsize=10_000, ttl=settings.conversation_ttl_seconds
-        )
-        self._lock = threading.Lock()
+        self._conversations = conversations
 
     def _turns(self, question: ChatQuestion) -> tuple[str, list[Turn]]:
         """The conversation's turns. Ids are made here, unguessable; one that is unknown, expired or
         another caller's (key or user) is not found, whatever the reason."""
         if question.conversation_id is None:
             return secrets.token_urlsafe(18), list(question.prior)
-        with self._lock:
-            conversation = self._conversations.get(question.conversation_id)
-            if conversation is None or (conversation.caller, conversation.user_id) != (
-                question.caller,
-                question.user_id,
-            ):
-                raise NotFoundError("conversation", question.conversation_id[:64])
-            return question.conversation_id, list(conversation.turns)
+        conversation = self._conversations.load(question.conversation_id)
+        if conversation is None or (conversation.caller, conversation.user_id) != (
+            question.caller,
+            question.user_id,
+        ):
+            raise NotFoundError("conversation", question.conversation_id[:64])
+        return question.conversation_id, list(conversation.turns)
 
     def _remember(self, conversation_id: str, question: ChatQuestion, turns: list[Turn]) -> None:
-        with self._lock:
-            self._conversations[conversation_id] = _Conversation(
-                question.caller, question.user_id, turns[-20:]
-            )
+        self._conversations.save(conversation_id, Conversation(question.caller, question.user_id, turns))
 
     def of_user(self, user_id: str) -> dict[str, list[Turn]]:
         """Every live conversation of a user (for an export of what is held about them)."""
-        with self._lock:
-            return {
-                conversation_id: list(conversation.turns)
-                for conversation_id, conversation in self._conversations.items()
-                if conversation.user_id == user_id
-            }
+        return self._conversations.of_user(user_id)
 
     def forget_user(self, user_id: str) -> int:
-        with self._lock:
-            owned = [
-                key for key, conversation in self._conversations.items() if conversation.user_id == user_id
-            ]
-            for key in owned:
-                del self._conversations[key]
-            return len(owned)
+        return self._conversations.forget_user(user_id)
 
     def _prompt(
         self,

@@ -12,6 +12,7 @@ from recommender.llm.calls import LLMCalls
 from recommender.llm.chat import ChatModel, OpenAICompatibleChat
 from recommender.llm.comparison import compare
 from recommender.llm.conversation import ChatAnswer, ChatContext, ChatQuestion, ConversationService
+from recommender.llm.conversation_store import ConversationStore
 from recommender.llm.explain import Explainer, compute_evidence
 from recommender.llm.rerank import Reranker
 from recommender.models import EventType, ProductFilter, Recommendation, RecommendationList
@@ -30,6 +31,7 @@ class LLMFeatures:
         retriever: Retriever,
         catalog: Catalog,
         events: EventStore,
+        conversations: ConversationStore,
     ) -> None:
         self.chat_model = chat
         self.settings = settings
@@ -37,7 +39,9 @@ class LLMFeatures:
         self.calls = LLMCalls(1 if chat is None or not isinstance(chat, OpenAICompatibleChat) else 4)
         self.reranker = Reranker(chat, settings, self.calls)
         self.explainer = Explainer(chat, settings, self.reranker.may_send_user_data, self.calls)
-        self.conversations = ConversationService(chat, settings, self.reranker.may_send_user_data)
+        self.conversations = ConversationService(
+            chat, settings, self.reranker.may_send_user_data, conversations
+        )
         self._retriever = retriever
         self._catalog = catalog
         self._events = events

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from recommender.database import Database
 from recommender.llm.conversation import ChatContext, ChatQuestion, ConversationService, complete_sentences
+from recommender.llm.conversation_store import Conversation, ConversationStore, Turn
 from recommender.llm.explain import Evidence
 from recommender.service import build_service
 from recommender.settings import LLMSettings
@@ -82,10 +85,11 @@ def _context() -> ChatContext:
     return ChatContext({"title": "Trail runner", "category": "Sports"}, evidence, [], set(), lambda _: [])
 
 
-def test_the_stream_stops_before_a_rejected_sentence_and_done_carries_the_replacement() -> None:
+def test_the_stream_stops_before_a_rejected_sentence_and_done_carries_the_replacement(tmp_path: Path) -> None:
     good = "The Trail runner is popular with runners in Sports."
     bad = ' <data kind="evidence"> leaked </data> more.'
-    service = ConversationService(ScriptedChatModelFake(good + bad), LLMSettings(), True)  # type: ignore[arg-type]
+    conversations = ConversationStore(Database(f"sqlite:///{tmp_path / 'chat.db'}"), 600)
+    service = ConversationService(ScriptedChatModelFake(good + bad), LLMSettings(), True, conversations)  # type: ignore[arg-type]
     pieces = list(service.stream(ChatQuestion("p", "why?"), _context()))
     *sentences, final = pieces
     assert "".join(sentences).strip() == good
@@ -130,3 +134,44 @@ def _sse(text: str) -> list[tuple[str, dict]]:
         lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
         events.append((lines["event"], json.loads(lines["data"])))
     return events
+
+
+def test_a_conversation_continues_after_a_restart_and_is_erased_with_the_user(
+    tmp_path: Path, embedder
+) -> None:
+    settings = make_settings(tmp_path, api={"keys": {KEY_A: ["read", "write", "admin"]}})
+    headers = {"X-API-Key": KEY_A}
+    question = {"product_id": "kit-004", "message": "why this item?", "user_id": "ann"}
+    service = build_service(settings, embedder=embedder)
+    import_demo_catalog(service)
+    with TestClient(create_app(settings, service), client=LOOPBACK) as client:
+        conversation_id = client.post("/chat", json=question, headers=headers).json()["conversation_id"]
+    service.close()
+
+    restarted = build_service(settings, embedder=embedder)
+    try:
+        with TestClient(create_app(settings, restarted), client=LOOPBACK) as client:
+            follow_up = {**question, "message": "anything cheaper?", "conversation_id": conversation_id}
+            assert client.post("/chat", json=follow_up, headers=headers).status_code == 200
+            held = client.get("/users/ann/data", headers=headers).json()["conversations"]
+            assert [turn["role"] for turn in held[conversation_id]] == ["user", "assistant"] * 2
+            assert client.delete("/users/ann", headers=headers).json()["conversations"] == 1
+            assert client.post("/chat", json=follow_up, headers=headers).status_code == 404
+            assert client.get("/users/ann/data", headers=headers).json()["conversations"] == {}
+    finally:
+        restarted.close()
+
+
+def test_two_processes_share_conversations_and_expiry(tmp_path: Path) -> None:
+    """Two stores over one database, as two API processes hold them: what one writes the other reads, until
+    the conversation expires."""
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    first, second = ConversationStore(Database(url), 600), ConversationStore(Database(url), 600)
+    first.save("c1", Conversation("key", "ann", [Turn("user", "why?"), Turn("assistant", "because")]))
+    loaded = second.load("c1")
+    assert loaded is not None and (loaded.caller, loaded.user_id, len(loaded.turns)) == ("key", "ann", 2)
+    expiring = ConversationStore(Database(url), 0.2)
+    expiring.save("c2", Conversation("key", "bob", [Turn("user", "hello")]))
+    assert first.load("c2") is not None
+    time.sleep(0.3)
+    assert first.load("c2") is None and first.of_user("bob") == {}

@@ -74,6 +74,26 @@ def test_two_api_processes_serve_one_embedded_store(tmp_path: Path) -> None:
 
         with ThreadPoolExecutor(4) as clients:
             assert list(clients.map(similar, range(12))) == [["sock"]] * 12
+
+        # A conversation lives in the shared event store: its next turns reach either process.
+        started = httpx.post(
+            f"{base}/chat", json={"product_id": "shoe", "message": "why this?", "user_id": "ann"}, timeout=60
+        ).json()
+
+        def follow_up(_: int) -> int:
+            body = {
+                "product_id": "shoe",
+                "message": "anything similar?",
+                "user_id": "ann",
+                "conversation_id": started["conversation_id"],
+            }
+            return httpx.post(f"{base}/chat", json=body, timeout=60).status_code
+
+        with ThreadPoolExecutor(4) as clients:
+            assert list(clients.map(follow_up, range(12))) == [200] * 12
+        held = httpx.get(f"{base}/users/ann/data", timeout=60).json()["conversations"]
+        # The latest 20 turns are kept; concurrent turns of one conversation may overwrite each other.
+        assert 4 <= len(held[started["conversation_id"]]) <= 20
         served_by = {path.stem.split("_")[1] for path in metrics_folder.glob("histogram_*.db")}
         assert len(served_by) == 2, served_by
         # /metrics sums every process's counts, whichever process answers it.

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from recommender.database import Database
 from recommender.llm.comparison import compare, differences, named_other, resolve
 from recommender.llm.conversation import ChatContext, ChatQuestion, ConversationService, chat_facts
+from recommender.llm.conversation_store import ConversationStore
 from recommender.llm.explain import Evidence
 from recommender.settings import LLMSettings
 
@@ -78,8 +82,9 @@ def _context() -> ChatContext:
     )
 
 
-def test_the_answer_states_the_computed_differences_without_a_model() -> None:
-    service = ConversationService(None, LLMSettings(), True)
+def test_the_answer_states_the_computed_differences_without_a_model(tmp_path: Path) -> None:
+    conversations = ConversationStore(Database(f"sqlite:///{tmp_path / 'chat.db'}"), 600)
+    service = ConversationService(None, LLMSettings(), True, conversations)
     answer = service.answer(ChatQuestion("clickup", "How is it different from Trello?"), _context())
     assert answer.intent == "difference" and answer.source == "template"
     assert "Trello costs 5.00" in answer.answer and "Atlassian" in answer.answer
