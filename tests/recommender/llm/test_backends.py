@@ -41,9 +41,10 @@ def test_local_model_reranks_by_label_logits_and_caches(tmp_path: Path, embedder
         lambda depth: service.pipeline.for_user("u", depth), 1, user_id="u", rerank=False, explain=True
     )
     explanation = explained.items[0].explanation
-    assert explanation["text"] and explanation["source"] in ("llm", "template")
-    if explanation["source"] == "template":
-        assert explanation["note"]  # says why the model's sentence was not used
+    # Greedy decoding makes the path fixed: the packaged SmolLM2 is asked, and its sentence for this product
+    # fails the gate, so the template answers and says why (not "no LLM configured" or "LLM failed").
+    assert explanation["text"] and explanation["source"] == "template", explanation
+    assert explanation["note"].startswith("LLM text rejected: "), explanation
     service.close()
 
 
@@ -65,7 +66,8 @@ def test_server_backend_reranks_explains_and_streams_chat(
         response = client.get(
             "/users/u/recommendations", params={"k": 2, "explain": "true", "rerank": "false"}
         )
-        assert all(item["explanation"]["text"] for item in response.json()["items"])
+        explanations = [item["explanation"] for item in response.json()["items"]]
+        assert all(item["text"] and item["source"] == "llm" for item in explanations), explanations
         body = {"product_id": "gar-004", "user_id": "u", "message": "Why did you suggest this?"}
         with client.stream("POST", "/chat/stream", json=body) as stream:
             lines = list(stream.iter_lines())
@@ -74,13 +76,12 @@ def test_server_backend_reranks_explains_and_streams_chat(
         assert events and events[-1] == "event: done", lines
         assert all("text" in piece for piece in data[:-1])
         done = data[-1]
-        assert done["answer"] and done["intent"] == "why" and done["source"] in ("llm", "template")
+        # The model's answer passes here (greedy decoding: the same every run); a rejected stream is tested
+        # with a scripted model in tests/api/test_private_conversations.py.
+        assert done["answer"] and done["intent"] == "why" and done["source"] == "llm", done
         streamed = "".join(piece["text"] for piece in data[:-1]).strip()
-        if done["source"] == "llm":
-            # Only checked sentences were streamed, and together they are the answer.
-            assert "event: token" in events and streamed == done["answer"]
-        else:
-            assert done["note"] and streamed != done["answer"]
+        # Only checked sentences were streamed, and together they are the answer.
+        assert "event: token" in events and streamed == done["answer"]
         follow_up = {
             **body,
             "message": "Anything cheaper like it?",
