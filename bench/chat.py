@@ -1,8 +1,8 @@
 """The fixed chat evaluation set (61 turns, demo and software catalogs, English and Chinese) through the
 service's chat, with the local model and with ``llm = none``, in the same run.
 
-    python bench/chat.py                      # local SmolLM2 (llama.cpp) and none
-    python bench/chat.py --backend openai --base-url http://127.0.0.1:8080/v1 --model NAME   # + any endpoint
+    python -m bench.chat                      # local SmolLM2 (llama.cpp) and none
+    python -m bench.chat --backend openai --base-url http://127.0.0.1:8080/v1 --model NAME   # + any endpoint
 
 Prints, per backend: grounded-fact rate (answers that state a fact computed from the data), LLM answers,
 the gate's rejection rate, garbage that reached the client (must be 0) and latency p50/p95.
@@ -16,10 +16,10 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
+from bench.chat_set import ChatScores, prepare_software_catalog, run_chat_set
 from recommender.catalog_files import CatalogFormat
 from recommender.demo import demo_catalog_path, demo_events
 from recommender.embedding import build_embedder
-from recommender.evaluation.chat_set import ChatScores, prepare_software_catalog, run_chat_set
 from recommender.service import RecommenderService, build_service
 from recommender.settings import Settings
 

@@ -1,7 +1,7 @@
 """Bulk-import throughput against the bare embedder on the same texts, in the same run.
 
-    python bench/ingest.py --products 2000          # import vs bare encode of the served embedder
-    python bench/ingest.py --products 2000 --onnx   # + int8 ONNX vs torch: speed-up and agreement
+    python -m bench.ingest --products 2000          # import vs bare encode of the served embedder
+    python -m bench.ingest --products 2000 --onnx   # + int8 ONNX vs torch: speed-up and agreement
 
 The bare torch ``model.encode`` is timed too: it is the baseline of the int8 backend's speed-up.
 

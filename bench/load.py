@@ -1,7 +1,7 @@
 """Concurrent load on a real server process (``recommender demo`` on loopback, with API keys): mixed
 read and write routes, one client against N clients, in the same run.
 
-    python bench/load.py --clients 16 --seconds 60
+    python -m bench.load --clients 16 --seconds 60
 
 Route mix per request: 45% personalised list (GET /users/{id}/recommendations), 15% query
 (POST /recommendations), 15% similar products, 10% product GET, 15% event batches (POST /events, write).
@@ -11,10 +11,8 @@ Every answer other than 2xx counts as an error; the script exits 1 if there was 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -23,39 +21,26 @@ from pathlib import Path
 
 import httpx
 
+from tests.live_service import running, service_environment
+
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "bench-admin-key-0123456789abcdef"
 SHOPPERS = ["demo-runner", "demo-cook", "demo-gardener", "demo-reader"]
 QUERIES = ["running shoes", "espresso machine", "garden hose", "a thriller novel", "warm jacket"]
 
 
-def start_server(root: Path, port: int, workers: int = 1) -> subprocess.Popen:
-    environment = {
-        **{name: value for name, value in os.environ.items() if not name.startswith("RECO_")},
-        "HF_HUB_OFFLINE": "1",
-        "RECO_QDRANT__PATH": str(root / "qdrant"),
-        "RECO_EVENTS__URL": f"sqlite:///{root / 'events.db'}",
-        "RECO_COLLAB__MODELS_PATH": str(root / "models"),
+def demo_server(root: Path, port: int, workers: int = 1):  # type: ignore[no-untyped-def]
+    """The demo on the embedded defaults, with an admin key, until /health/ready answers."""
+    settings = {
         "RECO_API__KEYS": f'{{"{KEY}": ["read", "write", "admin"]}}',
         "RECO_API__WORKERS": str(workers),
     }
-    process = subprocess.Popen(
+    return running(
         [sys.executable, "-c", "from cli.main import main; main()", "demo", "--port", str(port)],
-        env=environment,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        f"http://127.0.0.1:{port}/health/ready",
+        env=service_environment(root, **settings),
+        timeout=300,
     )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    process.kill()
-    raise SystemExit("the server did not become ready")
 
 
 def one_request(client: httpx.Client, picker: random.Random, products: list[str]) -> httpx.Response:
@@ -131,8 +116,7 @@ def main() -> None:
     )
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        server = start_server(Path(folder), arguments.port, arguments.workers)
-        try:
+        with demo_server(Path(folder), arguments.port, arguments.workers):
             base = f"http://127.0.0.1:{arguments.port}"
             from recommender.demo import demo_catalog_path
 
@@ -143,9 +127,6 @@ def main() -> None:
             run_phase(base, 1, 3, products)  # warm-up
             single = run_phase(base, 1, arguments.seconds, products)
             many = run_phase(base, arguments.clients, arguments.seconds, products)
-        finally:
-            server.terminate()
-            server.wait(30)
     print(f"{'clients':>8} {'requests':>9} {'errors':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for phase in (single, many):
         print(

@@ -1,7 +1,7 @@
 """Cross-lingual retrieval: English and Chinese shopper queries over the English demo catalog, through the
 query path the API serves (``Retriever.for_query``), for each embedding model.
 
-    python bench/multilingual.py --models all-MiniLM-L6-v2 multilingual-e5-small \
+    python -m bench.multilingual --models all-MiniLM-L6-v2 multilingual-e5-small \
         all-MiniLM-L6-v2+multilingual-e5-small
 
 ``MAIN+SECOND`` is the main model with a cross-lingual one beside it (``RECO_EMBEDDING__MODEL=MAIN``,

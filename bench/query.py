@@ -1,10 +1,10 @@
 """Recommendation latency through the HTTP API and through the bare store, at 10k and 100k products.
 
-    python bench/query.py --sizes 10000 100000 --requests 200
-    python bench/query.py --sizes 10000 --personal      # + personalised lists: fusion vs learned ranker
-    python bench/query.py --sizes 100000 --hnsw --personal --clients 1 8   # HNSW, recall, 8 clients
-    python bench/query.py --sizes 100000 --hnsw --personal --clients 1 8 --workers 2   # two API processes
-    python bench/query.py --sizes 1000000 --vectors derived --hnsw --clients 1 8   # 1M, similar products
+    python -m bench.query --sizes 10000 100000 --requests 200
+    python -m bench.query --sizes 10000 --personal      # + personalised lists: fusion vs learned ranker
+    python -m bench.query --sizes 100000 --hnsw --personal --clients 1 8   # HNSW, recall, 8 clients
+    python -m bench.query --sizes 100000 --hnsw --personal --clients 1 8 --workers 2   # two API processes
+    python -m bench.query --sizes 1000000 --vectors derived --hnsw --clients 1 8   # 1M, similar products
 
 ``--personal`` also records synthetic histories (2,000 users who each keep to two categories), trains
 the sequence model and the ranker with the service's training job, and times
@@ -34,7 +34,6 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,6 +52,7 @@ from recommender.settings import Settings
 from recommender.store import PointToWrite
 from recommender.store.conditions import conditions_for
 from recommender.store.edge import EdgeVectorStore
+from tests.live_service import free_port, running
 
 CATEGORIES = [
     "Home > Kitchen",
@@ -302,11 +302,10 @@ def bench_http(
                 root, env | {"RECO_PIPELINE__RANKER": ranker}, ranker, repeats, concurrency, warmup, workers
             )
         return
-    server, port = start_server(env)
+    server, port = served(env)
     picker = random.Random(3)
-    try:
+    with server:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            wait_until_healthy(client)
 
             def similar() -> object:
                 return client.get(f"/products/p{picker.randrange(size)}/similar", params={"k": 10})
@@ -323,26 +322,13 @@ def bench_http(
             print(f"  HTTP GET similar filtered   {percentiles(timed(similar_filtered, repeats))}")
             print(f"  HTTP GET query (embeds)     {percentiles(timed(query, repeats))}")
         print_concurrent(port, clients, repeats, lambda p: f"/products/p{p.randrange(size)}/similar?k=10")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
-def start_server(env: dict[str, str]) -> tuple[subprocess.Popen, int]:
-    port = 18000 + random.randint(0, 999)
+def served(env: dict[str, str]):  # type: ignore[no-untyped-def]
+    """``recommender serve`` with ``env`` on a free loopback port, until /health answers; yields the port."""
+    port = free_port()
     command = [sys.executable, "-c", "from cli.main import main; main()", "serve", "--port", str(port)]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return server, port
-
-
-def wait_until_healthy(client: httpx.Client, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if client.get("/health").status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.3)
+    return running(command, f"http://127.0.0.1:{port}/health", env=env, timeout=300), port
 
 
 def serve_and_time_personal(
@@ -358,11 +344,10 @@ def serve_and_time_personal(
     process has read its products' fields and mapped their point ids, a fresh one pays that first. With
     several API processes the warm-up comes from as many connections as processes times two, so that each
     process takes its share (one connection stays with the process that accepted it)."""
-    server, port = start_server(env)
+    server, port = served(env)
     picker = random.Random(4)
-    try:
+    with server:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            wait_until_healthy(client)
             notes: list[str] = []
 
             def personal() -> object:
@@ -381,9 +366,6 @@ def serve_and_time_personal(
                 samples = timed(personal, repeats)
                 print(f"    after {warmup} more requests   {percentiles(samples)}")
         print_concurrent(port, clients, repeats, personal_path)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def print_concurrent(

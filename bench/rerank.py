@@ -1,6 +1,6 @@
 """Re-rank latency for 20 candidates per LLM backend, and the share of requests that fell back.
 
-    python bench/rerank.py --requests 30
+    python -m bench.rerank --requests 30
 
 Backends: SmolLM2-135M-Instruct in-process through llama.cpp (one forward pass, label logits; the packaged
 Q4_1 file as the baseline, then the defaults: its Q8_0 copy with flash attention), through transformers, and
@@ -22,10 +22,10 @@ from recommender.catalog_files import CatalogFormat
 from recommender.demo import demo_catalog_path
 from recommender.embedding import Embedder, build_embedder
 from recommender.llm.chat import default_gguf_path
-from recommender.llm.local_server import llama_cpp_server
 from recommender.models import InteractionEvent
 from recommender.service import build_service
 from recommender.settings import Settings
+from tests.live_service import llama_cpp_server
 
 
 def percentile(samples: list[float], share: float) -> float:

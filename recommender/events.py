@@ -114,12 +114,6 @@ class EventStore:
         rows = self._database.run(lambda session: list(session.execute(statement)))
         return {product_id: int(users) for product_id, users in rows}
 
-    def users_of_products(self, product_ids: Sequence[str]) -> set[str]:
-        if not product_ids:
-            return set()
-        statement = select(EventRow.user_id).where(EventRow.product_id.in_(list(product_ids))).distinct()
-        return set(self._database.run(lambda session: list(session.scalars(statement))))
-
     def all_user_ids(self) -> list[str]:
         statement = select(EventRow.user_id).distinct().order_by(EventRow.user_id)
         return list(self._database.run(lambda session: list(session.scalars(statement))))

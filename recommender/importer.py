@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,10 @@ class ImportSummary:
     unchanged: int
 
 
+# An upload younger than this may still be waiting for its job row to be written.
+ORPHAN_GRACE = timedelta(minutes=10)
+
+
 class CatalogImporter:
     def __init__(
         self,
@@ -37,6 +42,7 @@ class CatalogImporter:
         batch_size: int = 256,
         upload_retention_hours: float = 0,
         max_parquet_bytes: int | None = None,
+        upload_dir: Path | None = None,
     ) -> None:
         self._catalog = catalog
         self._jobs = jobs
@@ -44,6 +50,7 @@ class CatalogImporter:
         self._batch_size = batch_size
         self._upload_retention_hours = upload_retention_hours
         self._max_parquet_bytes = max_parquet_bytes
+        self._upload_dir = upload_dir
 
     def run_job(
         self,
@@ -85,12 +92,25 @@ class CatalogImporter:
             Path(job.path).unlink(missing_ok=True)
 
     def delete_expired_uploads(self) -> int:
-        """Uploads of ended jobs past their retention (e.g. kept for a while, or left by a crash)."""
+        """Uploads of ended jobs past their retention (e.g. kept for a while, or left by a crash), and files
+        in the upload folder that no job reads, older than ``ORPHAN_GRACE`` (the process died between saving
+        an upload and recording its job, or the job's row could not be written)."""
         cutoff = datetime.now(UTC) - timedelta(hours=self._upload_retention_hours)
         deleted = 0
         for job in self._jobs.ended_uploads(cutoff):
             if job.path and Path(job.path).exists():
                 Path(job.path).unlink(missing_ok=True)
+                deleted += 1
+        if self._upload_dir is None or not self._upload_dir.is_dir():
+            return deleted
+        settled = time.time() - ORPHAN_GRACE.total_seconds()
+        files = [
+            path for path in self._upload_dir.iterdir() if path.is_file() and path.stat().st_mtime < settled
+        ]
+        known = self._jobs.known_paths([str(path) for path in files])
+        for path in files:
+            if str(path) not in known:
+                path.unlink(missing_ok=True)
                 deleted += 1
         return deleted
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -176,6 +177,11 @@ class JobStore:
             ImportJobRow.finished_at < finished_before,
         )
         return self._database.run(lambda session: [_to_job(row) for row in session.scalars(statement)])
+
+    def known_paths(self, paths: Sequence[str]) -> set[str]:
+        """Those of ``paths`` that some job reads (or read)."""
+        statement = select(ImportJobRow.path).where(ImportJobRow.path.in_(list(paths)))
+        return self._database.run(lambda session: {path for path in session.scalars(statement) if path})
 
     def _update(self, job_id: str, change: object) -> None:
         def apply(session: Session) -> None:

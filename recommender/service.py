@@ -184,6 +184,7 @@ def build_service(settings: Settings, embedder: Embedder | None = None) -> Recom
             settings.embedding.max_text_chars,
             upload_retention_hours=settings.api.upload_retention_hours,
             max_parquet_bytes=int(settings.api.max_parquet_uncompressed_megabytes * 1024 * 1024),
+            upload_dir=Path(settings.api.upload_dir),
         ),
         profiles=profiles,
         retriever=retriever,

@@ -17,8 +17,8 @@ import httpx
 from ingest.celery_app import TaskQueue, create_celery_app
 from recommender.jobs import JobState
 from recommender.service import build_service
-from tests.conftest import free_port, make_settings
-from tests.live_service import ROOT, live_service, service_environment
+from tests.conftest import make_settings
+from tests.live_service import ROOT, free_port, live_service, service_environment
 
 ROWS = int(os.environ.get("RECO_FAULT_ROWS", "3000"))
 

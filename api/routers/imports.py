@@ -58,11 +58,16 @@ def upload(
     upload_dir = Path(service.settings.api.upload_dir)
     upload_dir.mkdir(parents=True, exist_ok=True)
     target = upload_dir / f"{uuid.uuid4().hex}{suffix}"
-    with target.open("wb") as handle:
-        shutil.copyfileobj(file.file, handle, length=1024 * 1024)
-    file_format = detect_format(target, format)  # now the header can tell a Shopify or Merchant export
-    source = (file.filename or target.name)[:200]
-    return _start(request, service, queue, target, file_format.value, source, True, field_mapping)
+    try:
+        with target.open("wb") as handle:
+            shutil.copyfileobj(file.file, handle, length=1024 * 1024)
+        file_format = detect_format(target, format)  # now the header can tell a Shopify or Merchant export
+        source = (file.filename or target.name)[:200]
+        return _start(request, service, queue, target, file_format.value, source, True, field_mapping)
+    except Exception:
+        # Refused, or its job could not be recorded or queued: nothing will ever read or delete the file.
+        target.unlink(missing_ok=True)
+        raise
 
 
 def _parse_mapping(text: str | None) -> FieldMapping:

@@ -50,11 +50,6 @@ class CoOccurrence:
             top_scores[item, : len(order)] = values[order]
         return cls(product_ids, top, top_scores)
 
-    def scores_for(self, recent_product_ids: Sequence[str]) -> dict[str, float]:
-        """Summed similarity of every neighbour of the user's recent products."""
-        items, totals = self._totals(recent_product_ids)
-        return {self.product_ids[item]: float(total) for item, total in zip(items, totals, strict=True)}
-
     def top(self, recent_product_ids: Sequence[str], count: int) -> list[tuple[str, float]]:
         """The ``count`` best neighbours by summed similarity, ties by product id."""
         items, totals = self._totals(recent_product_ids)

@@ -8,7 +8,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from recommender.service import build_service
-from tests.conftest import LOOPBACK, free_port, make_settings
+from tests.conftest import LOOPBACK, make_settings
+from tests.live_service import free_port
 
 
 def test_ready_reports_backend_and_dependencies(client: TestClient, backend: str) -> None:

@@ -73,3 +73,46 @@ def test_jobs_left_running_by_a_crash_are_interrupted_and_resumed_at_start_up(se
         assert resumed["message"].startswith("resumed after an interruption")
         lost = client.get(f"/imports/{orphan.job_id}").json()
         assert lost["state"] == "interrupted" and "interrupted" in lost["message"]
+
+
+def test_an_upload_whose_job_cannot_be_recorded_leaves_no_file(tmp_path: Path, embedder) -> None:
+    from api.app import create_app
+    from recommender.service import build_service
+    from tests.conftest import make_settings
+    from tests.live_service import free_port
+
+    settings = make_settings(
+        tmp_path, events={"url": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x"}
+    )
+    service = build_service(settings, embedder=embedder)
+    try:
+        with TestClient(create_app(settings, service), client=LOOPBACK) as client:
+            response = client.post(
+                "/imports", files={"file": ("c.csv", io.BytesIO(CSV.encode()), "text/csv")}
+            )
+            assert response.status_code == 503 and response.json()["dependency"] == "event store"
+        assert list(Path(settings.api.upload_dir).iterdir()) == []
+    finally:
+        service.close()
+
+
+def test_uploads_no_job_reads_are_removed_at_start_up(service, tmp_path: Path) -> None:
+    import os
+    import time
+
+    from api.app import create_app
+
+    upload_dir = Path(service.settings.api.upload_dir)
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    orphan, recent, in_use = (upload_dir / name for name in ("orphan.csv", "recent.csv", "in-use.csv"))
+    for path in (orphan, recent, in_use):
+        path.write_text(CSV)
+    hour_ago = time.time() - 3600
+    for path in (orphan, in_use):
+        os.utime(path, (hour_ago, hour_ago))
+    job = service.jobs.create("in-use.csv", "csv", path=str(in_use), owns_file=True)
+    service.jobs.start(job.job_id)  # a crash left it running; recovery resumes it and then deletes its upload
+    with TestClient(create_app(service.settings, service), client=LOOPBACK) as client:
+        assert not orphan.exists()  # no job, older than the grace period
+        assert recent.exists()  # may still be waiting for its job row
+        assert wait_for_job(client, job.job_id)["state"] == "succeeded"

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -13,8 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from tests.conftest import free_port
-from tests.live_service import live_service
+from tests.live_service import free_port, live_service, running
 
 
 @pytest.fixture
@@ -49,33 +46,21 @@ def test_ingest_refuses_an_unknown_format(cli_env: dict[str, str], tmp_path: Pat
 
 def test_demo_serves_the_demo_catalog(cli_env: dict[str, str], tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, **cli_env, "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen(
+    log = tmp_path / "demo.log"
+    with running(
         [sys.executable, "-c", "from cli.main import main; main()", "demo", "--port", str(port)],
-        env=env,
+        f"http://127.0.0.1:{port}/health/ready",
+        log_path=log,
+        env={**os.environ, **cli_env, "HF_HUB_OFFLINE": "1"},
         cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        ready = None
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                ready = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        assert ready is not None and ready.status_code == 200, "demo did not come up"
+        timeout=120,
+    ):
+        ready = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=10)
         assert ready.json()["products"] == 60
         runner = httpx.get(f"http://127.0.0.1:{port}/users/demo-runner/recommendations", timeout=10).json()
         assert runner["signal"] == "profile"
         assert httpx.get(f"http://127.0.0.1:{port}/docs", timeout=5).status_code == 200
-    finally:
-        process.terminate()
-        output, _ = process.communicate(timeout=30)
-    assert f"http://127.0.0.1:{port}/docs" in output
+    assert f"http://127.0.0.1:{port}/docs" in log.read_text()
 
 
 def test_ingest_with_a_field_mapping(cli_env: dict[str, str], tmp_path: Path) -> None:

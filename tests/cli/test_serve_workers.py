@@ -17,8 +17,7 @@ import httpx
 from recommender.ids import product_point_id
 from recommender.store import CollectionSpec
 from recommender.store.edge import EdgeVectorStore, read_edge_metadata
-from tests.conftest import free_port
-from tests.live_service import ROOT, live_service, service_environment
+from tests.live_service import ROOT, free_port, live_service, service_environment
 
 
 def children(pid: int) -> list[int]:

@@ -19,8 +19,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import free_port
-from tests.live_service import live_service
+from tests.live_service import free_port, live_service
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "fuzz-admin-key-0123456789abcdef"

@@ -12,8 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
-from tests.live_service import live_service
+from tests.live_service import free_port, live_service
 
 ROOT = Path(__file__).resolve().parents[2]
 READ_KEY = "ui-read-key-0123456789abcdef"

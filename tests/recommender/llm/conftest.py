@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from recommender.llm.chat import LocalGGUFChat
-from recommender.llm.local_server import llama_cpp_server
 from recommender.service import RecommenderService, build_service
 from recommender.settings import LLMSettings
-from tests.conftest import free_port, import_demo_catalog, make_settings
+from tests.conftest import import_demo_catalog, make_settings
+from tests.live_service import free_port, llama_cpp_server
 
 # Generous for functional tests on a loaded 2-core machine; the budget itself is tested separately.
 FUNCTIONAL_BUDGET = 30.0

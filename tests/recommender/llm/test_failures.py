@@ -9,7 +9,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from recommender.models import InteractionEvent
-from tests.conftest import LOOPBACK, free_port
+from tests.conftest import LOOPBACK
+from tests.live_service import free_port
 from tests.recommender.llm.conftest import llm_service
 
 BUDGET = 0.5

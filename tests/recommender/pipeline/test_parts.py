@@ -39,12 +39,16 @@ from recommender.settings import Settings
 def test_cooccurrence_finds_products_of_the_same_histories() -> None:
     sequences = [["a", "b", "c"], ["a", "b"], ["x", "y"], ["x", "y", "a"]]
     cooc = CoOccurrence.fit(sequences)
-    scores = cooc.scores_for(["a"])
+
+    def scores_for(recent: list[str]) -> dict[str, float]:
+        return dict(cooc.top(recent, len(cooc.product_ids)))
+
+    scores = scores_for(["a"])
     assert max(scores, key=lambda pid: scores[pid]) == "b"
     assert "a" not in scores and scores["b"] > scores["y"] > 0
     # Neighbours of several products add up; the list is best first, ties by product id, cut to count.
-    both = cooc.scores_for(["a", "x"])
-    assert both["y"] == pytest.approx(scores["y"] + cooc.scores_for(["x"])["y"])
+    both = scores_for(["a", "x"])
+    assert both["y"] == pytest.approx(scores["y"] + scores_for(["x"])["y"])
     top = cooc.top(["a", "x"], 3)
     assert [pid for pid, _ in top] == sorted(both, key=lambda pid: (-both[pid], pid))[:3]
     assert [score for _, score in top] == pytest.approx([both[pid] for pid, _ in top])

@@ -3,7 +3,7 @@
 Turns ask why, for something cheaper, how a product differs from a named one, follow up, go off topic
 and try prompt injection. Scores: the share of answers that state a fact computed from the data, the
 gate's rejection rate, garbage that reached the client (repetition, markup, refusals, prompt text, the
-wrong language: must be 0) and latency. ``bench/chat.py`` prints them; a test asserts the garbage is 0.
+wrong language: must be 0) and latency. ``python -m bench.chat`` prints them; a test asserts the garbage is 0.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.chat_set import CHAT_CASES, prepare_software_catalog, run_chat_set
 from recommender.demo import demo_events
-from recommender.evaluation.chat_set import CHAT_CASES, prepare_software_catalog, run_chat_set
 from recommender.service import RecommenderService, build_service
 from tests.conftest import import_demo_catalog, make_settings
 
