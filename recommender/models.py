@@ -5,9 +5,17 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 AttributeValue = str | int | float | bool
 # Sizes, colours, materials: an attribute may hold several values (a filter matches any of them).
@@ -16,6 +24,20 @@ MAX_ATTRIBUTE_VALUES = 100
 # Validation context key: how far ahead of now an event's timestamp may be.
 FUTURE_TOLERANCE = "future_tolerance"
 CATEGORY_SEPARATOR = " > "
+
+
+def _addressable(value: str) -> str:
+    """An id every route can reach: no control characters (NUL breaks PostgreSQL's text), and no '.' or '..'
+    path segment (HTTP clients resolve those away before a request is sent)."""
+    if any(ord(character) < 32 or ord(character) == 127 for character in value):
+        raise ValueError("an id may not contain control characters")
+    if any(segment in (".", "..") for segment in value.split("/")):
+        raise ValueError("an id may not have '.' or '..' as a path segment (a URL could not reach it)")
+    return value
+
+
+# Ids of products and users: they appear in URLs (/products/{id}, /users/{id}/...).
+Identifier = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_addressable)]
 
 
 def attribute_text(value: AttributeValues) -> str:
@@ -30,7 +52,7 @@ class Product(BaseModel):
         extra="forbid", str_strip_whitespace=True, coerce_numbers_to_str=True, allow_inf_nan=False
     )
 
-    product_id: str = Field(min_length=1, max_length=256)
+    product_id: Identifier
     title: str = Field(min_length=1, max_length=1000)
     description: str = Field(default="", max_length=20000)
     category: str = Field(default="", description="A path such as 'Home > Kitchen > Knives'.")
@@ -91,8 +113,8 @@ class EventType(StrEnum):
 
 
 class InteractionEvent(BaseModel):
-    user_id: str = Field(min_length=1, max_length=256)
-    product_id: str = Field(min_length=1, max_length=256)
+    user_id: Identifier
+    product_id: Identifier
     event_type: EventType = Field(alias="type")
     value: float | None = Field(default=None, description="The rating, 1-5, for rating events.")
     timestamp: datetime = Field(default_factory=lambda: datetime.now(UTC))

@@ -2,8 +2,9 @@
 
 ``recommender serve --workers N`` starts it before the API processes and stops it after them. It opens a
 collection's shard at the first call for it, answers each call in the thread of the caller's connection
-(the standard library's ``multiprocessing.managers`` server), and closes its shards when it stops. The
-API processes' side is ``recommender.store.shared``.
+(a thread per connection), and closes its shards when it stops. Requests and answers are in
+``recommender.store.wire``'s format, which carries data, never code. The API processes' side is
+``recommender.store.shared``.
 """
 
 from __future__ import annotations
@@ -18,15 +19,16 @@ import signal
 import sys
 import tempfile
 import threading
-from multiprocessing.connection import Connection
-from multiprocessing.managers import BaseManager
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Connection, Listener
 from pathlib import Path
 from typing import Any
 
-from recommender.errors import ConfigurationError, RecommenderError
+from recommender.errors import ConfigurationError, InvalidInputError, RecommenderError
 from recommender.store.base import CollectionSpec
 from recommender.store.edge import EdgeVectorStore, load_stored_shards
 from recommender.store.shared import METHODS, pack
+from recommender.store.wire import WireError, decode, encode, error_message
 
 logger = logging.getLogger(__name__)
 
@@ -77,28 +79,49 @@ def _opened(spec: CollectionSpec) -> HostedEdgeStore:
         return store
 
 
-class _HostedCollection:
-    """What a client's proxy calls: one method of the collection's shard, opened at the first call. Opening
-    happens inside a call (not when the proxy is made) so that its errors, such as another model's vectors,
-    reach the client as they were raised."""
+def _answer(data: bytes) -> list[Any]:
+    """One request's answer: ``["ok", result]``, or the error as ``wire.error_message`` writes it."""
+    try:
+        request = decode(data)
+        if isinstance(request, list) and request[:1] == ["call"] and len(request) == 4:
+            _, spec, method, args = request
+            if not isinstance(spec, CollectionSpec) or method not in METHODS or not isinstance(args, list):
+                raise InvalidInputError(f"the store host has no method {method!r} for {type(spec).__name__}")
+            # Opening happens inside a call so that its errors, such as another model's vectors, reach the
+            # client as they were raised.
+            return ["ok", pack(getattr(_opened(spec), method)(*args))]
+        if isinstance(request, list) and request[:1] == ["claim"] and len(request) == 2:
+            return ["ok", _claim(str(request[1]))]
+        raise WireError("not a request the store host answers")
+    except Exception as error:
+        return error_message(error)
 
-    def __init__(self, spec: CollectionSpec) -> None:
-        self._spec = spec
 
-    def call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if method not in METHODS:
-            raise AttributeError(f"the store host has no method {method!r}")
-        return pack(getattr(_opened(self._spec), method)(*args, **kwargs))
+def _claim(duty: str) -> bool:
+    """True for the first process that asks for ``duty``, False for every later one."""
+    with _Host.lock:
+        if duty in _Host.claimed:
+            return False
+        _Host.claimed.add(duty)
+        return True
 
 
-class _Claims:
-    def claim(self, duty: str) -> bool:
-        """True for the first process that asks for ``duty``, False for every later one."""
-        with _Host.lock:
-            if duty in _Host.claimed:
-                return False
-            _Host.claimed.add(duty)
-            return True
+def _serve_connection(connection: Connection) -> None:
+    with connection:
+        while True:
+            try:
+                request = connection.recv_bytes()
+            except (EOFError, OSError):
+                return
+            answer = _answer(request)
+            try:
+                reply = encode(answer)
+            except TypeError as error:  # a result the wire cannot carry: the host's bug, said as one
+                reply = encode(error_message(error))
+            try:
+                connection.send_bytes(reply)
+            except OSError:
+                return
 
 
 def _serve_host(address: str, authkey: bytes, base_path: str, report: Connection) -> None:
@@ -115,10 +138,16 @@ def _serve_host(address: str, authkey: bytes, base_path: str, report: Connection
         report.send(error)
         return
     atexit.register(_close_all)
-    server = _HostManager(address=address, authkey=authkey).get_server()  # type: ignore[no-untyped-call]
+    listener = Listener(address, family="AF_UNIX", authkey=authkey)
     report.send(None)  # listening: calls wait in the socket's backlog until it serves
     report.close()
-    server.serve_forever()
+    while True:
+        try:
+            connection = listener.accept()  # a caller without the key is refused here
+        except (AuthenticationError, EOFError, OSError) as error:
+            logger.warning("store host refused a connection: %s", type(error).__name__)
+            continue
+        threading.Thread(target=_serve_connection, args=(connection,), daemon=True).start()
 
 
 def _close_all() -> None:
@@ -131,14 +160,6 @@ def _close_all() -> None:
         store.shut()
     for shard in unclaimed:
         shard.close()
-
-
-class _HostManager(BaseManager):
-    pass
-
-
-_HostManager.register("collection", callable=_HostedCollection, exposed=("call",))
-_HostManager.register("claims", callable=_Claims, exposed=("claim",))
 
 
 class StoreHost:

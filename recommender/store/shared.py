@@ -6,17 +6,18 @@ interpreter lock while it searches, so one API process serves one ranking at a t
 through ``SharedVectorStore``: the searches take turns in the host (a few milliseconds of a ranking),
 everything else (features, the sequence model, the ranker, HTTP) runs in the API processes side by side.
 
-The transport is the standard library's ``multiprocessing.managers`` over a Unix socket in a private
-folder, with a random key: a method call is one pickled request and one pickled answer. This module is the
-API processes' side (and the wire format); ``recommender.store.host`` is the host's.
+The transport is a Unix socket in a private folder (``multiprocessing.connection``, which checks a random
+key with HMAC before anything else is read), carrying one request and one answer per call in the format
+of ``recommender.store.wire`` (MessagePack: data only, never code). This module is the API processes'
+side; ``recommender.store.host`` is the host's.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from multiprocessing import AuthenticationError
-from multiprocessing.managers import BaseManager, BaseProxy, RemoteError
+from multiprocessing.connection import Client, Connection
 from typing import Any
 
 import numpy as np
@@ -25,11 +26,12 @@ from recommender.errors import ConfigurationError, unavailable
 from recommender.settings import QdrantSettings
 from recommender.store.base import CollectionSpec, PointToWrite, ScoredPoint, StoredPoint
 from recommender.store.conditions import Condition
+from recommender.store.wire import decode, encode, raise_answer
 
 DEPENDENCY = "vector store host"
-# What a call raises when the host is gone, refuses the key or fails outside the store itself; the store's
-# own errors (a 503 of its own, another model's vectors) come back as they were raised in the host.
-_UNREACHABLE = (OSError, EOFError, RemoteError, AuthenticationError)
+# What a call raises when the host is gone or refuses the key; the store's own errors (another model's
+# vectors, a bug) come back from the host and are raised as such.
+_UNREACHABLE = (OSError, EOFError, AuthenticationError)
 METHODS = (
     "upsert",
     "overwrite_payload",
@@ -47,28 +49,28 @@ METHODS = (
 
 
 def pack(result: Any) -> Any:
-    """A store answer in plain lists for the wire: pickling 300 ``ScoredPoint`` objects one by one cost
-    ~4 ms a search, the same ids, scores and payloads as three lists a fraction of it."""
+    """A store answer in plain lists for the wire: 300 ``ScoredPoint`` records one by one cost more than
+    the same ids, scores and payloads as three lists."""
     if isinstance(result, list) and result and isinstance(result[0], ScoredPoint):
-        return ("scored", [hit.point_id for hit in result], [hit.score for hit in result], _payloads(result))
+        return ["scored", [hit.point_id for hit in result], [hit.score for hit in result], _payloads(result)]
     if isinstance(result, list) and result and isinstance(result[0], StoredPoint):
-        vectors = [point.vector for point in result]
+        vectors: Any = [point.vector for point in result]
         if all(vector is not None for vector in vectors):
-            vectors = np.stack(vectors)  # type: ignore[arg-type, assignment]
-        return ("stored", [point.point_id for point in result], _payloads(result), vectors)
+            vectors = np.stack(vectors)
+        return ["stored", [point.point_id for point in result], _payloads(result), vectors]
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], list):  # a scroll page
-        return ("page", pack(result[0]), result[1])
+        return ["page", pack(result[0]), result[1]]
     return result
 
 
 def unpack(answer: Any) -> Any:
-    if isinstance(answer, tuple) and answer and answer[0] == "scored":
+    if isinstance(answer, list) and answer and answer[0] == "scored":
         _, point_ids, scores, payloads = answer
         return [ScoredPoint(*fields) for fields in zip(point_ids, scores, payloads, strict=True)]
-    if isinstance(answer, tuple) and answer and answer[0] == "stored":
+    if isinstance(answer, list) and answer and answer[0] == "stored":
         _, point_ids, payloads, vectors = answer
         return [StoredPoint(*fields) for fields in zip(point_ids, payloads, vectors, strict=True)]
-    if isinstance(answer, tuple) and answer and answer[0] == "page":
+    if isinstance(answer, list) and answer and answer[0] == "page":
         return unpack(answer[1]), answer[2]
     return answer
 
@@ -77,12 +79,33 @@ def _payloads(points: Sequence[ScoredPoint | StoredPoint]) -> list[dict[str, Any
     return [point.payload for point in points]
 
 
-class ClientManager(BaseManager):
-    pass
+class HostConnections:
+    """One connection to the host per thread, made at the thread's first call and again after a failure."""
 
+    def __init__(self, address: str, authkey: bytes) -> None:
+        self._address = address
+        self._authkey = authkey
+        self._local = threading.local()
 
-ClientManager.register("collection", exposed=("call",))
-ClientManager.register("claims", exposed=("claim",))
+    def ask(self, request: list[Any]) -> Any:
+        try:
+            connection: Connection | None = getattr(self._local, "connection", None)
+            if connection is None:
+                connection = self._local.connection = Client(
+                    self._address, family="AF_UNIX", authkey=self._authkey
+                )
+            connection.send_bytes(encode(request))
+            answer = decode(connection.recv_bytes())
+        except _UNREACHABLE as error:
+            self.forget()
+            raise unavailable(DEPENDENCY, error) from error
+        return raise_answer(answer)
+
+    def forget(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            connection.close()
 
 
 class SharedVectorStore:
@@ -91,27 +114,10 @@ class SharedVectorStore:
 
     def __init__(self, address: str, authkey: bytes, spec: CollectionSpec) -> None:
         self.spec = spec
-        self._address = address
-        self._authkey = authkey
-        self._proxy: BaseProxy | None = None
-        self._connect_lock = threading.Lock()
+        self._host = HostConnections(address, authkey)
 
-    def _collection(self) -> BaseProxy:
-        with self._connect_lock:
-            if self._proxy is None:
-                manager = ClientManager(address=self._address, authkey=self._authkey)
-                manager.connect()
-                self._proxy = manager.collection(self.spec)  # type: ignore[attr-defined]
-            return self._proxy
-
-    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        try:
-            send: Callable[..., Any] = self._collection()._callmethod
-            answer = send("call", (method, args, kwargs))
-        except _UNREACHABLE as error:
-            self._proxy = None
-            raise unavailable(DEPENDENCY, error) from error
-        return unpack(answer)
+    def _call(self, method: str, *args: Any) -> Any:
+        return unpack(self._host.ask(["call", self.spec, method, list(args)]))
 
     def upsert(self, points: Sequence[PointToWrite]) -> None:
         if points:
@@ -186,11 +192,10 @@ class SharedVectorStore:
 
     def drop(self) -> None:
         self._call("drop")
-        self._proxy = None
 
     def close(self) -> None:
         """The shard stays open in the host for the other processes."""
-        self._proxy = None
+        self._host.forget()
 
 
 def _plain(keys: Sequence[str] | None) -> list[str] | None:
@@ -213,9 +218,8 @@ def claim_once(settings: QdrantSettings, duty: str) -> bool:
     recovery of interrupted jobs, which must run once, not once per API process); True without a host."""
     if not settings.store_host:
         return True
-    manager = ClientManager(address=settings.store_host, authkey=host_key(settings))
+    connections = HostConnections(settings.store_host, host_key(settings))
     try:
-        manager.connect()
-        return bool(manager.claims().claim(duty))  # type: ignore[attr-defined]
-    except _UNREACHABLE as error:
-        raise unavailable(DEPENDENCY, error) from error
+        return bool(connections.ask(["claim", duty]))
+    finally:
+        connections.forget()

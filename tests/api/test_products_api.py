@@ -153,3 +153,12 @@ def test_a_list_of_products_is_answered_item_by_item(client: TestClient) -> None
     assert client.get("/products/bad").status_code == 404
     too_many = [{"product_id": f"p{index}", "title": "t"} for index in range(1001)]
     assert client.post("/products", json=too_many).status_code == 422
+
+
+def test_ids_no_url_could_reach_are_refused(client: TestClient) -> None:
+    for product_id in ("..", "a/../b", "./a", "a\u0000b", "tab\there"):
+        response = client.post("/products", json={**TEAPOT, "product_id": product_id})
+        assert response.status_code == 422, product_id
+    event = {"user_id": "a/..", "product_id": "tea-1", "type": "view"}
+    assert client.post("/events", json={"events": [event]}).json()["rejected"][0]["field"] == "user_id"
+    assert client.post("/products", json={**TEAPOT, "product_id": "v1.2/a..b"}).status_code == 201

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -92,6 +92,15 @@ def test_without_a_key_every_operation_answers_401(api_schema) -> None:  # type:
         @given(case=operation.as_strategy())
         @settings(FUZZ_SETTINGS, max_examples=5)
         def probe(case) -> None:  # type: ignore[no-untyped-def]
+            # A '.' or '..' path segment is resolved away by the client (GET /products/../similar is sent as
+            # GET /similar, a 404 of no route): no id with one is accepted, so none needs an answer.
+            assume(
+                not any(
+                    segment in (".", "..")
+                    for value in (case.path_parameters or {}).values()
+                    for segment in str(value).split("/")
+                )
+            )
             response = case.call(timeout=60)
             answers.setdefault(case.operation.path, set()).add(response.status_code)
 

@@ -136,3 +136,39 @@ def test_a_host_that_dies_is_started_again_and_the_clients_reconnect(tmp_path: P
         assert host.pid not in (None, first)
     finally:
         host.stop()
+
+
+class _RunsCode:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (Path.touch, (self.marker,))
+
+
+def test_the_host_reads_data_never_code(tmp_path: Path) -> None:
+    """Even a caller with the key cannot make the host run code: a pickle is not a message it reads, and a
+    message naming any type but the store's own records is refused."""
+    import pickle
+    from multiprocessing.connection import Client
+
+    import msgpack
+
+    from recommender.store.wire import RECORD, decode, encode
+
+    host = start_store_host(tmp_path / "store")
+    marker = tmp_path / "ran"
+    try:
+        connection = Client(host.address, family="AF_UNIX", authkey=host.authkey)
+        connection.send_bytes(pickle.dumps(_RunsCode(marker)))
+        assert decode(connection.recv_bytes())[:2] == ["bug", "WireError"]
+        foreign = msgpack.ExtType(RECORD, encode(["Popen", [["touch", str(marker)]]]))
+        connection.send_bytes(msgpack.packb(["call", foreign, "count", []]))
+        assert decode(connection.recv_bytes())[:2] == ["bug", "WireError"]
+        connection.send_bytes(encode(["call", SPEC, "__init__", []]))
+        assert decode(connection.recv_bytes())[:2] == ["error", "InvalidInputError"]
+        connection.close()
+        assert not marker.exists()
+        assert SharedVectorStore(host.address, host.authkey, SPEC).count() == 0  # still serving
+    finally:
+        host.stop()
