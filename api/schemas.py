@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from recommender.jobs import ImportJob
+from recommender.intake.jobs import ImportJob
 from recommender.models import Product, ProductFilter, RecommendationList
 
 

@@ -17,9 +17,9 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench.chat_set import ChatScores, prepare_software_catalog, run_chat_set
-from recommender.catalog_files import CatalogFormat
 from recommender.demo import demo_catalog_path, demo_events
 from recommender.embedding import build_embedder
+from recommender.intake.files import CatalogFormat
 from recommender.service import RecommenderService, build_service
 from recommender.settings import Settings
 

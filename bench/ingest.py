@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from recommender.catalog_files import CatalogFormat
 from recommender.demo import demo_catalog_path
 from recommender.embedding import SentenceTransformerEmbedder, build_embedder
+from recommender.intake.files import CatalogFormat
 from recommender.models import Product
 from recommender.service import build_service
 from recommender.settings import EmbeddingSettings, Settings

@@ -18,9 +18,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from recommender.catalog_files import CatalogFormat
 from recommender.demo import demo_catalog_path
 from recommender.embedding import build_embedder
+from recommender.intake.files import CatalogFormat
 from recommender.service import build_service
 from recommender.settings import Settings
 

@@ -47,11 +47,11 @@ import numpy as np
 from recommender.catalog import product_payload
 from recommender.ids import product_point_id
 from recommender.models import Product, ProductFilter
-from recommender.service import product_collection
 from recommender.settings import Settings
 from recommender.store import PointToWrite
 from recommender.store.conditions import conditions_for
 from recommender.store.edge import EdgeVectorStore
+from recommender.store.opening import product_collection
 from tests.live_service import free_port, running
 
 CATEGORIES = [

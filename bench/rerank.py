@@ -18,9 +18,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from recommender.catalog_files import CatalogFormat
 from recommender.demo import demo_catalog_path
 from recommender.embedding import Embedder, build_embedder
+from recommender.intake.files import CatalogFormat
 from recommender.llm.chat import default_gguf_path
 from recommender.models import InteractionEvent
 from recommender.service import build_service

@@ -14,10 +14,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from recommender.catalog_files import CatalogFormat, count_rows, detect_format
 from recommender.errors import RecommenderError
-from recommender.feeds.mapping import FieldMapping
-from recommender.jobs import ImportJob
+from recommender.intake.feeds.mapping import FieldMapping
+from recommender.intake.files import CatalogFormat, count_rows, detect_format
+from recommender.intake.jobs import ImportJob
 from recommender.service import RecommenderService, build_service
 from recommender.settings import Settings, get_settings
 
@@ -199,7 +199,7 @@ def ingest(
     ] = False,
 ) -> None:
     """Import a catalog file. Bad rows are reported with their line; good rows go in."""
-    from recommender.feeds.mapping import FieldMapping
+    from recommender.intake.feeds.mapping import FieldMapping
 
     settings = get_settings()
     try:
@@ -228,7 +228,7 @@ def _enqueue(settings: Settings, path: Path, file_format: CatalogFormat, mapping
     if not settings.celery.broker_url:
         raise typer.BadParameter("--queue needs a broker: set RECO_CELERY__BROKER_URL (CELERY_BROKER_URL)")
     from recommender.database import Database
-    from recommender.jobs import JobStore
+    from recommender.intake.jobs import JobStore
 
     jobs = JobStore(Database(settings.events.url))
     job = jobs.create(str(path), file_format.value, path=str(path), mapping=mapping.as_json())

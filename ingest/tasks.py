@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ingest.context import get_service
-from recommender.catalog_files import CatalogFormat
-from recommender.feeds.mapping import FieldMapping
+from recommender.intake.feeds.mapping import FieldMapping
+from recommender.intake.files import CatalogFormat
 
 
 def import_catalog(

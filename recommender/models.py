@@ -17,6 +17,8 @@ from pydantic import (
     model_validator,
 )
 
+from recommender.html_text import strip_html
+
 AttributeValue = str | int | float | bool
 # Sizes, colours, materials: an attribute may hold several values (a filter matches any of them).
 AttributeValues = AttributeValue | list[AttributeValue]
@@ -65,8 +67,6 @@ class Product(BaseModel):
     @classmethod
     def _plain_text(cls, value: str) -> str:
         # Shops export HTML descriptions; what is embedded and shown is their text.
-        from recommender.feeds.html_text import strip_html
-
         return strip_html(value)
 
     @field_validator("category")

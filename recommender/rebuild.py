@@ -23,39 +23,13 @@ from recommender.leases import Leases
 from recommender.models import Product
 from recommender.settings import Settings
 from recommender.store import CollectionSpec, PointToWrite, VectorStore
+from recommender.store.opening import open_collection, product_collection, stored_metadata, user_collection
 
 logger = logging.getLogger(__name__)
 SCROLL_PAGE = 512
 REBUILD_SUFFIX = "__rebuild"
 # The marker never expires by itself: it is removed when the switch is done.
 MARKER_TTL_SECONDS = 100 * 365 * 24 * 3600
-
-
-def _stored_metadata(settings: Settings, spec: CollectionSpec) -> dict[str, Any] | None:
-    if settings.qdrant.url:
-        from recommender.store.server import connect
-
-        api_key = settings.qdrant.api_key.get_secret_value() if settings.qdrant.api_key else None
-        client = connect(settings.qdrant.url, api_key, settings.qdrant.timeout_seconds)
-        if not client.collection_exists(spec.name):
-            return None
-        return client.get_collection(spec.name).config.metadata
-    from recommender.store.edge import read_edge_metadata
-
-    return read_edge_metadata(settings.qdrant.path, spec.name)
-
-
-def _open(settings: Settings, spec: CollectionSpec) -> VectorStore:
-    if settings.qdrant.url:
-        from recommender.store.server import ServerVectorStore, connect
-
-        api_key = settings.qdrant.api_key.get_secret_value() if settings.qdrant.api_key else None
-        return ServerVectorStore(connect(settings.qdrant.url, api_key, settings.qdrant.timeout_seconds), spec)
-    from pathlib import Path
-
-    from recommender.store.edge import EdgeVectorStore
-
-    return EdgeVectorStore(Path(settings.qdrant.path), spec)
 
 
 def _pages(store: VectorStore, with_vectors: bool) -> Any:
@@ -81,8 +55,6 @@ def rebuild_if_model_changed(settings: Settings, embedder: Embedder) -> int:
     Returns how many products were re-embedded (0 when nothing changed). User profiles are dropped;
     they are recomputed from the event store on next use.
     """
-    from recommender.service import product_collection, user_collection
-
     target = product_collection(settings, embedder)
     copy_spec = dataclasses.replace(target, name=target.name + REBUILD_SUFFIX)
     database = Database(settings.events.url)
@@ -92,19 +64,19 @@ def rebuild_if_model_changed(settings: Settings, embedder: Embedder) -> int:
         if leases.holder(marker) == "complete":
             logger.warning("finishing a model-change rebuild that a restart interrupted")
             _switch(settings, copy_spec, target, user_collection(settings, embedder), leases, marker)
-        elif _stored_metadata(settings, copy_spec) is not None:
+        elif stored_metadata(settings, copy_spec) is not None:
             logger.warning("discarding an incomplete model-change rebuild; the old collection is intact")
-            _open(settings, copy_spec).drop()
+            open_collection(settings, copy_spec).drop()
 
-        stored = _stored_metadata(settings, target)
+        stored = stored_metadata(settings, target)
         if stored is None or (stored.get("embedding_model"), stored.get("dimension")) == (
             target.embedding_model,
             target.dimension,
         ):
             return 0
         old_model = _StoredModel(str(stored["embedding_model"]), int(stored["dimension"]))
-        old_products = _open(settings, product_collection(settings, old_model))  # type: ignore[arg-type]
-        copy = _open(settings, copy_spec)
+        old_products = open_collection(settings, product_collection(settings, old_model))  # type: ignore[arg-type]
+        copy = open_collection(settings, copy_spec)
         rebuilt = 0
         try:
             logger.warning(
@@ -130,7 +102,7 @@ def rebuild_if_model_changed(settings: Settings, embedder: Embedder) -> int:
 
 def _drop_unless(settings: Settings, spec: CollectionSpec, keep_model: bool) -> None:
     """Drop the collection named by ``spec`` (only if it holds another model's vectors, with keep_model)."""
-    stored = _stored_metadata(settings, spec)
+    stored = stored_metadata(settings, spec)
     if stored is None:
         return
     stored_spec = dataclasses.replace(
@@ -138,7 +110,7 @@ def _drop_unless(settings: Settings, spec: CollectionSpec, keep_model: bool) -> 
     )
     if keep_model and stored_spec == spec:
         return
-    _open(settings, stored_spec).drop()
+    open_collection(settings, stored_spec).drop()
 
 
 def _switch(
@@ -151,8 +123,8 @@ def _switch(
 ) -> None:
     """Recreate the products collection from the complete copy; safe to repeat after a crash."""
     _drop_unless(settings, target, keep_model=False)
-    products = _open(settings, target)
-    copy = _open(settings, copy_spec)
+    products = open_collection(settings, target)
+    copy = open_collection(settings, copy_spec)
     translated = any(name == CROSS_LINGUAL_VECTOR for name, _ in copy_spec.extra_vectors)
     try:
         for points in _pages(copy, with_vectors=True):

@@ -5,66 +5,34 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from recommender.catalog import Catalog
-from recommender.collab.registry import SLOTS, ModelRegistry
-from recommender.collab.runs import TrainingRuns
 from recommender.database import Database
-from recommender.embedding import CROSS_LINGUAL_VECTOR, Embedder, build_embedder, cross_lingual_part
+from recommender.embedding import Embedder, build_embedder
 from recommender.errors import DependencyUnavailableError
 from recommender.events import EventStore
-from recommender.importer import CatalogImporter
-from recommender.jobs import JobStore
+from recommender.intake.importer import CatalogImporter
+from recommender.intake.jobs import JobStore
 from recommender.leases import Leases
 from recommender.llm.chat import build_chat_model
 from recommender.llm.conversation_store import ConversationStore
 from recommender.llm.features import LLMFeatures
 from recommender.llm.prompting import check_templates
 from recommender.pipeline.pipeline import Pipeline
+from recommender.pipeline.registry import ModelRegistry
 from recommender.privacy import UserData
 from recommender.profiles import ProfileService
+from recommender.rebuild import rebuild_if_model_changed
 from recommender.retrieval import Retriever
 from recommender.settings import Settings
-from recommender.store import CollectionSpec, VectorStore
-from recommender.store.conditions import BRAND_KEY, CATEGORY_PATH_KEY, IN_STOCK_KEY, PRICE_KEY
-
-if TYPE_CHECKING:
-    from recommender.collab.training import TrainingReport
+from recommender.store import VectorStore
+from recommender.store.opening import (
+    open_vector_stores,
+)
+from recommender.training.job import TrainingReport, train_and_publish
+from recommender.training.runs import TrainingRuns
 
 logger = logging.getLogger(__name__)
-
-PRODUCT_VECTOR = "text"
-PROFILE_VECTOR = "profile"
-
-
-def product_collection(settings: Settings, embedder: Embedder) -> CollectionSpec:
-    return CollectionSpec(
-        name=f"{settings.qdrant.collection_prefix}_products",
-        vector_name=PRODUCT_VECTOR,
-        dimension=embedder.dimension,
-        embedding_model=embedder.model_name,
-        keyword_indexes=("product_id", CATEGORY_PATH_KEY, BRAND_KEY),
-        float_indexes=(PRICE_KEY,),
-        integer_indexes=(IN_STOCK_KEY,),
-        extra_vectors=tuple((slot, settings.collab.hidden) for slot in SLOTS)
-        + cross_lingual_vectors(embedder),
-    )
-
-
-def cross_lingual_vectors(embedder: Embedder) -> tuple[tuple[str, int], ...]:
-    second = cross_lingual_part(embedder)
-    return ((CROSS_LINGUAL_VECTOR, second.dimension),) if second is not None else ()
-
-
-def user_collection(settings: Settings, embedder: Embedder) -> CollectionSpec:
-    return CollectionSpec(
-        name=f"{settings.qdrant.collection_prefix}_users",
-        vector_name=PROFILE_VECTOR,
-        dimension=embedder.dimension,
-        embedding_model=embedder.model_name,
-        keyword_indexes=("user_id",),
-    )
 
 
 @dataclass
@@ -90,8 +58,6 @@ class RecommenderService:
     def train(self, seed: int = 42, run_id: str | None = None) -> TrainingReport:
         """The training job (the Celery task and `recommender train` call this): sequence model, then the
         pipeline's parts over it, published together; holds the training lease."""
-        from recommender.collab.training import train_and_publish
-
         report = self.training.run(
             lambda: train_and_publish(
                 self.events, self.catalog, self.products, self.models, self.settings, self.pipeline, seed
@@ -113,41 +79,10 @@ class RecommenderService:
         self.database.close()
 
 
-def open_vector_stores(settings: Settings, embedder: Embedder) -> tuple[VectorStore, VectorStore, str]:
-    specs = (product_collection(settings, embedder), user_collection(settings, embedder))
-    if settings.qdrant.url:
-        from recommender.store.server import ServerVectorStore, connect
-
-        api_key = settings.qdrant.api_key.get_secret_value() if settings.qdrant.api_key else None
-        client = connect(settings.qdrant.url, api_key, settings.qdrant.timeout_seconds)
-        return ServerVectorStore(client, specs[0]), ServerVectorStore(client, specs[1]), "server"
-    if settings.qdrant.store_host:
-        from recommender.store.shared import SharedVectorStore, host_key
-
-        address, key = settings.qdrant.store_host, host_key(settings.qdrant)
-        return (
-            SharedVectorStore(address, key, specs[0]),
-            SharedVectorStore(address, key, specs[1]),
-            "embedded, shared through the store host",
-        )
-    from recommender.store.edge import EdgeVectorStore
-
-    base_path = Path(settings.qdrant.path)
-    products = EdgeVectorStore(base_path, specs[0])
-    try:
-        users = EdgeVectorStore(base_path, specs[1])
-    except Exception:
-        products.close()
-        raise
-    return products, users, "embedded"
-
-
 def build_service(settings: Settings, embedder: Embedder | None = None) -> RecommenderService:
     """Build every part from settings. Pass ``embedder`` to share an already loaded model."""
     embedder = embedder or build_embedder(settings.embedding)
     if settings.qdrant.on_model_change == "rebuild":
-        from recommender.rebuild import rebuild_if_model_changed
-
         rebuild_if_model_changed(settings, embedder)
     products, users, backend = open_vector_stores(settings, embedder)
     for store in (products, users):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from recommender.catalog_files import CatalogFormat
 from recommender.demo import demo_catalog_path
 from recommender.embedding import SentenceTransformerEmbedder
+from recommender.intake.files import CatalogFormat
 from recommender.llm.chat import default_gguf_path
 from recommender.service import RecommenderService, build_service
 from recommender.settings import EmbeddingSettings, Settings

@@ -70,3 +70,11 @@ def test_env_example_lists_every_setting() -> None:
     text = (ROOT / ".env.example").read_text()
     missing = [name for name in setting_names(Settings) if f"{name}=" not in text]
     assert not missing
+
+
+def test_env_example_is_written_from_the_settings() -> None:
+    """Regenerate with: .venv/bin/python scripts/env_example.py > .env.example"""
+    result = subprocess.run(
+        [sys.executable, "scripts/env_example.py"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert (ROOT / ".env.example").read_text() == result.stdout

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from ingest.celery_app import TaskQueue, create_celery_app
-from recommender.jobs import JobState
+from recommender.intake.jobs import JobState
 from recommender.service import build_service
 from tests.conftest import make_settings
 from tests.live_service import ROOT, free_port, live_service, service_environment
@@ -104,7 +104,7 @@ def test_killing_a_celery_worker_mid_import_hands_the_task_to_the_next(
     app.conf.task_default_queue = queue_name
 
     from recommender.database import Database
-    from recommender.jobs import JobStore
+    from recommender.intake.jobs import JobStore
 
     jobs = JobStore(Database(settings.events.url))
     job = jobs.create("catalog.jsonl", "jsonl", path=str(catalog))

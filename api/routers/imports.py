@@ -14,11 +14,11 @@ from api.deps import ADMIN, ImportCaller, Queue, Service
 from api.errors import RATE_LIMITED
 from api.schemas import ImportAccepted, ImportFromPath, ImportJobOut
 from ingest.celery_app import TaskQueue
-from recommender.catalog_files import FORMAT_NAMES, detect_format
-from recommender.confinement import resolve_inside
 from recommender.errors import DependencyUnavailableError, InvalidInputError
-from recommender.feeds.mapping import FieldMapping
-from recommender.jobs import JobState
+from recommender.intake.confinement import resolve_inside
+from recommender.intake.feeds.mapping import FieldMapping
+from recommender.intake.files import FORMAT_NAMES, detect_format
+from recommender.intake.jobs import JobState
 from recommender.service import RecommenderService
 
 router = APIRouter(prefix="/imports", tags=["imports"])

@@ -11,8 +11,8 @@ import random
 
 import numpy as np
 
-from recommender.evaluation.metrics import ranking_metrics
 from recommender.evaluation.split import Split, request_at_test_event
+from recommender.metrics import ranking_metrics
 from recommender.service import RecommenderService
 
 CANDIDATES = 20

@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from recommender.catalog_files import CatalogFormat
 from recommender.embedding import Embedder
 from recommender.errors import InvalidInputError
 from recommender.evaluation.data import Interaction, ItemInfo
+from recommender.intake.files import CatalogFormat
 from recommender.models import EventType, InteractionEvent
 from recommender.service import RecommenderService, build_service
 from recommender.settings import Settings

@@ -23,7 +23,6 @@ from recommender.embedding import Embedder
 from recommender.errors import InvalidInputError
 from recommender.evaluation.data import ColumnMapping, Dataset, ItemInfo, load_dataset
 from recommender.evaluation.llm_effect import llm_rerank_effect
-from recommender.evaluation.metrics import list_metrics
 from recommender.evaluation.replay import import_items, record_events, temporary_service
 from recommender.evaluation.report import print_table, write_json, write_plot
 from recommender.evaluation.split import (
@@ -33,6 +32,7 @@ from recommender.evaluation.split import (
     replayed_interactions,
     request_at_test_event,
 )
+from recommender.metrics import list_metrics
 from recommender.pipeline.pipeline import Pipeline
 from recommender.service import RecommenderService
 from recommender.settings import Settings

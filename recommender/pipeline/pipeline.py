@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from recommender.catalog import Catalog, public_payload
-from recommender.collab.registry import ModelRegistry, PublishedModel
 from recommender.embedding import Embedder
 from recommender.errors import InvalidInputError, NotFoundError
 from recommender.events import EventStore
 from recommender.ids import product_point_id
+from recommender.llm.features import LLMFeatures
 from recommender.models import ProductFilter, Recommendation, RecommendationList, Signal
 from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.attributes import AttributeEncoder
@@ -25,6 +24,7 @@ from recommender.pipeline.exposure import NewProductExposure, place_share
 from recommender.pipeline.features import FeatureBuilder, ItemRowsCache, ranking_payload_keys
 from recommender.pipeline.product_cache import ProductCache
 from recommender.pipeline.rankers import FeatureFrame, FusionRanker, LearnedRanker, Ranker
+from recommender.pipeline.registry import ModelRegistry, PublishedModel
 from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.rules import category_cap, mmr
 from recommender.pipeline.sources import (
@@ -41,9 +41,6 @@ from recommender.profiles import ProfileService
 from recommender.retrieval import Retriever
 from recommender.settings import PipelineSettings, Settings
 from recommender.store import VectorStore
-
-if TYPE_CHECKING:
-    from recommender.llm.features import LLMFeatures
 
 NON_PERSONAL = ("popular", "trending", "new")
 SIGNAL_OF = {

@@ -9,13 +9,13 @@ from typing import Protocol
 import numpy as np
 
 from recommender.catalog import Catalog
-from recommender.collab.registry import PublishedModel
 from recommender.embedding import Embedder, query_vector
 from recommender.ids import product_point_id
 from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.candidates import Hit
 from recommender.pipeline.item_tower import ItemTowerOutput
 from recommender.pipeline.product_cache import ProductCache
+from recommender.pipeline.registry import PublishedModel
 from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.stats import ItemStats
 from recommender.pipeline.user_state import UserState

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from recommender.collab.registry import PublishedModel
 from recommender.events import EventStore, StoredEvent
 from recommender.models import EventType
+from recommender.pipeline.registry import PublishedModel
 from recommender.pipeline.request import PipelineRequest
 from recommender.profiles import ProfileService, is_positive
 from recommender.settings import RecommendSettings

@@ -17,7 +17,7 @@ from ingest import context
 from ingest.celery_app import IMPORT_CATALOG, TaskQueue, create_celery_app
 from recommender.demo import demo_catalog_path
 from recommender.errors import DependencyUnavailableError
-from recommender.jobs import JobState
+from recommender.intake.jobs import JobState
 from recommender.models import InteractionEvent
 from recommender.service import RecommenderService, build_service
 from recommender.settings import CelerySettings

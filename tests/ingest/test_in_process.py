@@ -10,7 +10,7 @@ import pytest
 from ingest import context
 from ingest.celery_app import IN_PROCESS_BROKER, TaskQueue, create_celery_app
 from ingest.in_process import InProcessWorker
-from recommender.jobs import JobState
+from recommender.intake.jobs import JobState
 from recommender.service import RecommenderService
 from recommender.settings import CelerySettings
 from tests.ingest.test_celery_broker import wait_for_job

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.catalog_files import CatalogFormat
 from recommender.errors import InvalidInputError, NotFoundError
-from recommender.jobs import JobState
+from recommender.intake.files import CatalogFormat
+from recommender.intake.jobs import JobState
 from recommender.models import Product
 from recommender.service import RecommenderService
 from tests.conftest import import_demo_catalog

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from recommender.collab.runs import TrainingRuns
 from recommender.database import Database
 from recommender.errors import ConflictError
 from recommender.leases import Leases
 from recommender.settings import CollabSettings
+from recommender.training.runs import TrainingRuns
 
 
 def test_a_second_process_cannot_take_a_held_lease(tmp_path: Path) -> None:

@@ -110,8 +110,8 @@ def test_a_crash_during_the_switch_is_finished_from_the_complete_copy(
     from recommender.catalog import Catalog
     from recommender.database import Database
     from recommender.leases import Leases
-    from recommender.rebuild import MARKER_TTL_SECONDS, REBUILD_SUFFIX, _open
-    from recommender.service import product_collection
+    from recommender.rebuild import MARKER_TTL_SECONDS, REBUILD_SUFFIX
+    from recommender.store.opening import open_collection, product_collection
 
     settings = make_settings(tmp_path)
     service = build_service(settings, embedder=embedder)
@@ -123,12 +123,12 @@ def test_a_crash_during_the_switch_is_finished_from_the_complete_copy(
     renamed = RenamedModel(embedder, "other-model")
     target = product_collection(settings, renamed)  # type: ignore[arg-type]
     copy_spec = dataclasses.replace(target, name=target.name + REBUILD_SUFFIX)
-    copy = _open(settings, copy_spec)
+    copy = open_collection(settings, copy_spec)
     Catalog(copy, renamed).upsert(products)  # type: ignore[arg-type]
     copy.close()
     Leases(Database(settings.events.url)).acquire(f"rebuilt:{copy_spec.name}", "complete", MARKER_TTL_SECONDS)
     stored_old = dataclasses.replace(target, embedding_model=embedder.model_name)
-    _open(settings, stored_old).drop()
+    open_collection(settings, stored_old).drop()
 
     rebuilt = build_service(make_settings(tmp_path, qdrant={"on_model_change": "rebuild"}), embedder=renamed)
     try:

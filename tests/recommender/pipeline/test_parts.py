@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from recommender.evaluation.metrics import gini, intra_list_diversity, list_metrics
 from recommender.events import StoredEvent
+from recommender.metrics import gini, intra_list_diversity, list_metrics
 from recommender.models import EventType
 from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.attributes import AttributeEncoder
@@ -31,9 +31,9 @@ from recommender.pipeline.rankers import FeatureFrame, FusionRanker
 from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.sources import NewArrivalsSource, SourceContext, top_indices
 from recommender.pipeline.stats import ItemStats
-from recommender.pipeline.training import held_out_next_events
 from recommender.pipeline.user_state import UserState
 from recommender.settings import Settings
+from recommender.training.parts import held_out_next_events
 
 
 def test_cooccurrence_finds_products_of_the_same_histories() -> None:

@@ -8,7 +8,7 @@ import torch
 
 from recommender.sequence.inference import NumpySequenceEncoder
 from recommender.sequence.model import ModelConfig, Objective, SequenceModel
-from recommender.sequence.training import left_pad
+from recommender.training.sequence import left_pad
 
 
 @pytest.mark.parametrize("objective", list(Objective))

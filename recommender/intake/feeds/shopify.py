@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from recommender.feeds.html_text import strip_html
+from recommender.html_text import strip_html
 
 SKIPPED_STATUSES = ("draft", "archived")
 

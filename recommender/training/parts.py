@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from recommender.catalog import Catalog
-from recommender.collab.registry import PublishedModel
 from recommender.events import EventStore, StoredEvent
 from recommender.ids import product_point_id
 from recommender.pipeline.artifacts import TrainedParts
@@ -31,6 +30,7 @@ from recommender.pipeline.item_tower import (
 )
 from recommender.pipeline.pipeline import Pipeline
 from recommender.pipeline.rankers import FeatureFrame, FusionRanker, LearnedRanker
+from recommender.pipeline.registry import PublishedModel
 from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.stats import ItemStats
 from recommender.profiles import is_positive

@@ -21,8 +21,8 @@ import torch
 from recommender.pipeline.artifacts import TrainedParts
 from recommender.sequence.inference import NumpySequenceEncoder
 from recommender.sequence.model import ModelConfig, Objective, SequenceModel
+from recommender.store.opening import SLOTS
 
-SLOTS = ("collab_a", "collab_b")
 POINTER_FILE = "current.json"
 
 

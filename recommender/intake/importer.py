@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recommender.catalog import Catalog
-from recommender.catalog_files import CatalogFormat, RawRow, count_rows, parse_product_row
 from recommender.errors import DependencyUnavailableError, RecommenderError
-from recommender.feeds.mapping import FieldMapping
-from recommender.feeds.rows import ProductRows
-from recommender.jobs import ImportJob, JobState, JobStore, RowError
+from recommender.intake.feeds.mapping import FieldMapping
+from recommender.intake.files import CatalogFormat, RawRow, count_rows, parse_product_row
+from recommender.intake.jobs import ImportJob, JobState, JobStore, RowError
+from recommender.intake.rows import ProductRows
 from recommender.models import Product
 from recommender.telemetry import IMPORT_ROWS
 

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from recommender.catalog import Catalog
-from recommender.collab.registry import ModelRegistry, PublishedModel
 from recommender.errors import InvalidInputError
-from recommender.evaluation.metrics import ndcg_at, target_ranks
 from recommender.events import EventStore
 from recommender.ids import product_point_id
+from recommender.metrics import ndcg_at, target_ranks
+from recommender.pipeline.pipeline import Pipeline
+from recommender.pipeline.registry import ModelRegistry, PublishedModel
 from recommender.sequence.model import ModelConfig, Objective, SequenceModel
-from recommender.sequence.training import TrainConfig, next_item_scores, train_sequence_model
 from recommender.settings import Settings
 from recommender.store import VectorStore
-
-if TYPE_CHECKING:
-    from recommender.pipeline.pipeline import Pipeline
+from recommender.training.parts import train_parts
+from recommender.training.sequence import TrainConfig, next_item_scores, train_sequence_model
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +93,6 @@ def train_and_publish(
     store.update_vectors(
         slot, {product_point_id(pid): vectors[index] for index, pid in enumerate(product_ids)}
     )
-    from recommender.pipeline.training import train_parts
-
     unpublished = PublishedModel(version, slot, result.model, product_ids, "")
     parts = train_parts(pipeline, events, catalog, store, unpublished, full_settings, seed)
     parts.save(registry.directory(version))

@@ -11,9 +11,9 @@ import pytest
 
 from recommender.demo import demo_catalog_path
 from recommender.embedding import SentenceTransformerEmbedder, build_embedder, resolve_model_location
-from recommender.embedding_onnx import OnnxInt8Embedder
+from recommender.embedding.onnx_int8 import OnnxInt8Embedder
+from recommender.embedding.onnx_smoothing import smooth_activations
 from recommender.models import Product
-from recommender.onnx_smoothing import smooth_activations
 from recommender.service import build_service
 from recommender.settings import DEFAULT_EMBEDDING_MODEL, EmbeddingSettings
 from recommender.text import compose_product_text

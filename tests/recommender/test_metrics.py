@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from recommender.evaluation.metrics import (
+from recommender.metrics import (
     coverage,
     mrr_at,
     ndcg_at,

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from recommender.demo import demo_catalog_path
-from recommender.embedding import resolve_model_location
+from recommender.embedding.base import resolve_model_location
+from recommender.embedding.onnx_smoothing import smooth_activations
 from recommender.errors import ConfigurationError
 from recommender.models import Product
-from recommender.onnx_smoothing import smooth_activations
 from recommender.settings import EmbeddingSettings
 from recommender.text import compose_product_text
 

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from recommender.catalog_files import CatalogFormat, RawRow, detect_format, parse_product_row, read_rows
 from recommender.errors import InvalidInputError
-from recommender.jobs import RowError
+from recommender.intake.files import CatalogFormat, RawRow, detect_format, parse_product_row, read_rows
+from recommender.intake.jobs import RowError
 from recommender.models import Product
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from recommender.catalog_files import REQUIRED_COLUMN, CatalogFormat, RawRow, read_rows
-from recommender.feeds.google_merchant import merchant_product, read_xml_items
-from recommender.feeds.mapping import FieldMapping
-from recommender.feeds.shopify import SKIPPED_STATUSES, group_by_handle, shopify_product
-from recommender.jobs import RowError
+from recommender.intake.feeds.google_merchant import merchant_product, read_xml_items
+from recommender.intake.feeds.mapping import FieldMapping
+from recommender.intake.feeds.shopify import SKIPPED_STATUSES, group_by_handle, shopify_product
+from recommender.intake.files import REQUIRED_COLUMN, CatalogFormat, RawRow, read_rows
+from recommender.intake.jobs import RowError
 
 
 class ProductRows:

@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from recommender.collab.registry import SLOTS
 from recommender.errors import InvalidInputError
 from recommender.models import InteractionEvent
+from recommender.pipeline.registry import SLOTS
 from recommender.service import RecommenderService, build_service
 from tests.conftest import LOOPBACK, import_demo_catalog, make_settings
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from recommender.catalog_files import CatalogFormat, detect_format
-from recommender.feeds.mapping import FieldMapping
-from recommender.feeds.rows import ProductRows
+from recommender.intake.feeds.mapping import FieldMapping
+from recommender.intake.files import CatalogFormat, detect_format
+from recommender.intake.rows import ProductRows
 from recommender.service import RecommenderService
 
 MERCHANT_TSV = (

@@ -17,7 +17,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from recommender.errors import InvalidInputError
-from recommender.jobs import RowError
+from recommender.intake.feeds.google_merchant import looks_like_merchant
+from recommender.intake.feeds.shopify import looks_like_shopify
+from recommender.intake.jobs import RowError
 from recommender.models import Product
 from recommender.text import compose_product_text
 
@@ -76,9 +78,6 @@ def detect_format(path: Path, declared: str | None = None) -> CatalogFormat:
         )
     detected = aliases[suffix]
     if detected is CatalogFormat.CSV and path.is_file():
-        from recommender.feeds.google_merchant import looks_like_merchant
-        from recommender.feeds.shopify import looks_like_shopify
-
         header = _header(path)
         if looks_like_shopify(header):
             return CatalogFormat.SHOPIFY

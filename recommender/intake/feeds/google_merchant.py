@@ -9,7 +9,7 @@ from typing import Any
 
 from defusedxml import ElementTree
 
-from recommender.feeds.html_text import strip_html
+from recommender.html_text import strip_html
 
 PRICE = re.compile(r"^\s*([0-9]+(?:[.,][0-9]+)?)\s*([A-Za-z]{3})?\s*$")
 # Merchant attributes kept as product attributes (under these names).

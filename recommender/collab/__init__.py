@@ -1,1 +1,0 @@
-"""The trained sequence model in service: training from stored events, versioned publishing, encoding."""
