@@ -82,4 +82,5 @@ class ConversationStore:
         self._database.run(
             lambda session: session.execute(delete(ConversationRow).where(ConversationRow.user_id == user_id))
         )
+        self._database.purge_deleted()  # the erased turns must not linger in the write-ahead log
         return live
