@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,18 +28,25 @@ from ingest.in_process import InProcessWorker
 from recommender.errors import DependencyUnavailableError
 from recommender.service import RecommenderService, build_service
 from recommender.settings import Settings, get_settings
-from recommender.store.shared import claim_once
+from recommender.store.shared import HostAddress, claim_once
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, service: RecommenderService | None = None) -> FastAPI:
-    """Build the app. ``service`` lets tests and the CLI share an already built core."""
+def create_app(
+    settings: Settings | None = None,
+    service: RecommenderService | None = None,
+    store_host: HostAddress | None = None,
+    connection_table: Path | None = None,
+) -> FastAPI:
+    """Build the app. ``service`` lets tests and the CLI share an already built core. ``store_host`` and
+    ``connection_table``: one of the API processes of `recommender serve --workers N` (see
+    ``create_worker_app``)."""
     resolved = settings or (service.settings if service is not None else get_settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        core = service or build_service(resolved)
+        core = service or build_service(resolved, store_host=store_host)
         context.use_service(core)
         celery_app = create_celery_app(resolved.celery)
         queue = TaskQueue(celery_app)
@@ -49,7 +57,7 @@ def create_app(settings: Settings | None = None, service: RecommenderService | N
             worker.start()
         try:
             # Several API processes over one store host: the first to start recovers for all of them.
-            if worker is not None and claim_once(resolved.qdrant, "start-up recovery"):
+            if worker is not None and claim_once(store_host, "start-up recovery"):
                 _recover(core, queue)
             core.importer.delete_expired_uploads()
             _settle_heap(core)
@@ -102,9 +110,22 @@ def create_app(settings: Settings | None = None, service: RecommenderService | N
         paths=frozenset({"/imports"}),
     )
     app.add_middleware(RequestMetrics)
-    if resolved.api.connection_table is not None:
-        _balance_connections(app, resolved.api.connection_table)
+    if connection_table is not None:
+        _balance_connections(app, connection_table)
     return app
+
+
+# Set by `recommender serve --workers N` for its API processes (wiring, not settings).
+CONNECTION_TABLE_VARIABLE = "RECOMMENDER_CONNECTION_TABLE"
+
+
+def create_worker_app() -> FastAPI:
+    """The app of one of the API processes that `recommender serve --workers N` starts through uvicorn: the
+    command hands the store host's address and the connection table over in the environment."""
+    table = os.environ.get(CONNECTION_TABLE_VARIABLE)
+    return create_app(
+        store_host=HostAddress.from_environment(os.environ), connection_table=Path(table) if table else None
+    )
 
 
 def _balance_connections(app: FastAPI, table_path: Path) -> None:

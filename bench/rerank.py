@@ -24,7 +24,7 @@ from recommender.intake.files import CatalogFormat
 from recommender.llm.chat import default_gguf_path
 from recommender.models import InteractionEvent
 from recommender.service import build_service
-from recommender.settings import Settings
+from recommender.settings import LLMExperiments, Settings
 from tests.live_service import llama_cpp_server
 
 
@@ -38,7 +38,13 @@ def run(label: str, llm: dict, requests: int, embedder: Embedder, root: Path) ->
     settings = Settings(
         qdrant={"path": root / label / "qdrant"},
         events={"url": f"sqlite:///{root / label}.db"},
-        llm={**llm, "cache_size": 0},
+        llm={name: value for name, value in llm.items() if name not in LLMExperiments.model_fields},
+        experimental={
+            "llm": {
+                **{name: value for name, value in llm.items() if name in LLMExperiments.model_fields},
+                "cache_size": 0,
+            }
+        },
     )
     service = build_service(settings, embedder=embedder)
     job = service.jobs.create("demo", "jsonl")
@@ -61,7 +67,7 @@ def run(label: str, llm: dict, requests: int, embedder: Embedder, root: Path) ->
             ]
         )
         started = time.perf_counter()
-        service.pipeline.for_user(user, settings.llm.overfetch)
+        service.pipeline.for_user(user, settings.llm_config.overfetch)
         retrieval_times.append(time.perf_counter() - started)
         started = time.perf_counter()
         result = service.llm.recommend(

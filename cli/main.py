@@ -60,9 +60,10 @@ def _serve_processes(settings: Settings, host: str, port: int) -> None:
     rebuilt here, once, before any of them opens the store."""
     import uvicorn
 
+    from api.app import CONNECTION_TABLE_VARIABLE
     from api.connection_balance import create_table
     from recommender.store.host import start_store_host
-    from recommender.store.shared import host_environment
+    from recommender.store.shared import HostAddress
 
     if settings.api.rate_limit_storage.startswith("memory://"):
         console.print(
@@ -81,18 +82,18 @@ def _serve_processes(settings: Settings, host: str, port: int) -> None:
         except RecommenderError as error:
             errors_console.print(f"[red]error:[/red] {error}")
             raise typer.Exit(2) from error
-        os.environ.update(host_environment(store_host.address, store_host.authkey))
+        os.environ.update(HostAddress(store_host.address, store_host.authkey).environment())
     # Every process writes its metrics here; the one that answers /metrics sums them (api.metrics).
     run_folder = tempfile.mkdtemp(prefix="recommender-run-")
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", run_folder)
     # And the connections each holds, so that they spread evenly (api.connection_balance).
     connection_table = Path(run_folder) / "connections"
     create_table(connection_table, settings.api.workers)
-    os.environ["RECO_API__CONNECTION_TABLE"] = str(connection_table)
+    os.environ[CONNECTION_TABLE_VARIABLE] = str(connection_table)
     console.print(f"{settings.api.workers} API processes" + (", one store host" if store_host else ""))
     try:
         uvicorn.run(
-            "api.app:create_app",
+            "api.app:create_worker_app",
             factory=True,
             workers=settings.api.workers,
             host=host,

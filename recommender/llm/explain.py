@@ -21,7 +21,7 @@ from recommender.llm.gate import language_problem, quality_problem, ungrounded_s
 from recommender.llm.prompting import as_data, leaks_system_prompt, render, system_prompt
 from recommender.llm.templates import phrases
 from recommender.models import AttributeValue, AttributeValues, Recommendation, Signal, attribute_text
-from recommender.settings import LLMSettings
+from recommender.settings import LLMConfig
 
 STOPWORDS = {
     "a",
@@ -218,7 +218,7 @@ class Explainer:
     def __init__(
         self,
         chat: ChatModel | None,
-        settings: LLMSettings,
+        settings: LLMConfig,
         may_send_user_data: bool,
         calls: LLMCalls | None = None,
     ) -> None:

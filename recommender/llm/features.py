@@ -17,7 +17,7 @@ from recommender.llm.explain import Explainer, compute_evidence
 from recommender.llm.rerank import Reranker
 from recommender.models import EventType, ProductFilter, Recommendation, RecommendationList
 from recommender.retrieval import Retriever
-from recommender.settings import LLMSettings
+from recommender.settings import LLMConfig
 from recommender.telemetry import count_fallback
 
 HISTORY_IN_PROMPT = 20
@@ -27,7 +27,7 @@ class LLMFeatures:
     def __init__(
         self,
         chat: ChatModel | None,
-        settings: LLMSettings,
+        settings: LLMConfig,
         retriever: Retriever,
         catalog: Catalog,
         events: EventStore,

@@ -27,7 +27,7 @@ from recommender.llm.calls import LLMBusyError, LLMCalls, LLMTimeoutError
 from recommender.llm.chat import ChatModel
 from recommender.llm.prompting import as_data, render, system_prompt
 from recommender.models import CATEGORY_SEPARATOR, Recommendation
-from recommender.settings import LLMSettings
+from recommender.settings import LLMConfig
 
 LABELS = string.ascii_uppercase
 
@@ -118,7 +118,7 @@ def candidate_lines(items: Sequence[Recommendation], labels: Sequence[str]) -> s
 
 
 class Reranker:
-    def __init__(self, chat: ChatModel | None, settings: LLMSettings, calls: LLMCalls) -> None:
+    def __init__(self, chat: ChatModel | None, settings: LLMConfig, calls: LLMCalls) -> None:
         self._chat = chat
         self._calls = calls
         self._settings = settings

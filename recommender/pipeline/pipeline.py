@@ -39,7 +39,7 @@ from recommender.pipeline.threads import one_blas_thread
 from recommender.pipeline.user_state import UserState, UserStates
 from recommender.profiles import ProfileService
 from recommender.retrieval import Retriever
-from recommender.settings import PipelineSettings, Settings
+from recommender.settings import PipelineConfig, Settings
 from recommender.store import VectorStore
 
 NON_PERSONAL = ("popular", "trending", "new")
@@ -80,7 +80,7 @@ class Pipeline:
         models: ModelRegistry | None,
         settings: Settings,
         llm: LLMFeatures | None = None,
-        config: PipelineSettings | None = None,
+        config: PipelineConfig | None = None,
         stats: LiveItemStats | None = None,
         products: ProductCache | None = None,
     ) -> None:
@@ -93,7 +93,7 @@ class Pipeline:
         self._models = models
         self._settings = settings
         self.llm = llm
-        self.config = config or settings.pipeline
+        self.config = config or settings.pipeline_config
         self._stats = stats or LiveItemStats(events, self.config.recent_days)
         self._cache = products or ProductCache(
             store,
@@ -367,7 +367,7 @@ class Pipeline:
         if self.config.diversity == "mmr":
             # The pool does not shrink with the list: a list of k is the top of the list an LLM would
             # over-fetch to re-rank (MMR picks greedily, so a longer list only adds picks at the end).
-            head = ordered[: max(depth, self._settings.llm.overfetch) * 3]
+            head = ordered[: max(depth, self._settings.llm_config.overfetch) * 3]
             vectors = self._catalog.vectors([candidate.product_id for candidate in head])
             return mmr(head, np.zeros(len(head)), vectors, self.config.mmr_lambda, depth)
         return ordered

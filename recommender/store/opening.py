@@ -11,6 +11,7 @@ from recommender.embedding import CROSS_LINGUAL_VECTOR, Embedder, cross_lingual_
 from recommender.settings import Settings
 from recommender.store.base import CollectionSpec, VectorStore
 from recommender.store.conditions import BRAND_KEY, CATEGORY_PATH_KEY, IN_STOCK_KEY, PRICE_KEY
+from recommender.store.shared import HostAddress, SharedVectorStore
 
 PRODUCT_VECTOR = "text"
 # The two named vectors that hold the learned item vectors: a new model version writes the one not serving.
@@ -27,7 +28,7 @@ def product_collection(settings: Settings, embedder: Embedder) -> CollectionSpec
         keyword_indexes=("product_id", CATEGORY_PATH_KEY, BRAND_KEY),
         float_indexes=(PRICE_KEY,),
         integer_indexes=(IN_STOCK_KEY,),
-        extra_vectors=tuple((slot, settings.collab.hidden) for slot in SLOTS)
+        extra_vectors=tuple((slot, settings.collab_config.hidden) for slot in SLOTS)
         + cross_lingual_vectors(embedder),
     )
 
@@ -47,7 +48,11 @@ def user_collection(settings: Settings, embedder: Embedder) -> CollectionSpec:
     )
 
 
-def open_vector_stores(settings: Settings, embedder: Embedder) -> tuple[VectorStore, VectorStore, str]:
+def open_vector_stores(
+    settings: Settings, embedder: Embedder, store_host: HostAddress | None = None
+) -> tuple[VectorStore, VectorStore, str]:
+    """``store_host``: the host through which this process reaches the embedded store (one of the API
+    processes of `recommender serve --workers N`); None opens the configured store itself."""
     specs = (product_collection(settings, embedder), user_collection(settings, embedder))
     if settings.qdrant.url:
         from recommender.store.server import ServerVectorStore, connect
@@ -55,10 +60,8 @@ def open_vector_stores(settings: Settings, embedder: Embedder) -> tuple[VectorSt
         api_key = settings.qdrant.api_key.get_secret_value() if settings.qdrant.api_key else None
         client = connect(settings.qdrant.url, api_key, settings.qdrant.timeout_seconds)
         return ServerVectorStore(client, specs[0]), ServerVectorStore(client, specs[1]), "server"
-    if settings.qdrant.store_host:
-        from recommender.store.shared import SharedVectorStore, host_key
-
-        address, key = settings.qdrant.store_host, host_key(settings.qdrant)
+    if store_host is not None:
+        address, key = store_host.address, store_host.authkey
         return (
             SharedVectorStore(address, key, specs[0]),
             SharedVectorStore(address, key, specs[1]),

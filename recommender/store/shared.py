@@ -15,7 +15,8 @@ side; ``recommender.store.host`` is the host's.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Connection
 from typing import Any
@@ -23,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from recommender.errors import ConfigurationError, unavailable
-from recommender.settings import QdrantSettings
 from recommender.store.base import CollectionSpec, PointToWrite, ScoredPoint, StoredPoint
 from recommender.store.conditions import Condition
 from recommender.store.wire import decode, encode, raise_answer
@@ -202,23 +202,39 @@ def _plain(keys: Sequence[str] | None) -> list[str] | None:
     return None if keys is None else list(keys)
 
 
-def host_key(settings: QdrantSettings) -> bytes:
-    if settings.store_host_key is None:
-        raise ConfigurationError("RECO_QDRANT__STORE_HOST is set without RECO_QDRANT__STORE_HOST_KEY")
-    return bytes.fromhex(settings.store_host_key.get_secret_value())
+# How `recommender serve --workers N` tells its API processes where the host is: wiring between the processes
+# of one command, not settings (uvicorn starts the processes, so the environment is the only way in).
+ADDRESS_VARIABLE = "RECOMMENDER_STORE_HOST"
+KEY_VARIABLE = "RECOMMENDER_STORE_HOST_KEY"
 
 
-def host_environment(address: str, authkey: bytes) -> dict[str, str]:
-    """What the API processes need in their environment to reach the host."""
-    return {"RECO_QDRANT__STORE_HOST": address, "RECO_QDRANT__STORE_HOST_KEY": authkey.hex()}
+@dataclass(frozen=True)
+class HostAddress:
+    address: str
+    authkey: bytes
+
+    def environment(self) -> dict[str, str]:
+        """What the API processes need in their environment to reach the host."""
+        return {ADDRESS_VARIABLE: self.address, KEY_VARIABLE: self.authkey.hex()}
+
+    @classmethod
+    def from_environment(cls, environment: Mapping[str, str]) -> HostAddress | None:
+        """The host this process was started to use, or None (this process opens the store itself)."""
+        address = environment.get(ADDRESS_VARIABLE)
+        if not address:
+            return None
+        key = environment.get(KEY_VARIABLE)
+        if not key:
+            raise ConfigurationError(f"{ADDRESS_VARIABLE} is set without {KEY_VARIABLE}")
+        return cls(address, bytes.fromhex(key))
 
 
-def claim_once(settings: QdrantSettings, duty: str) -> bool:
+def claim_once(host: HostAddress | None, duty: str) -> bool:
     """Whether this process is the first of those sharing the host to claim ``duty`` (e.g. the start-up
     recovery of interrupted jobs, which must run once, not once per API process); True without a host."""
-    if not settings.store_host:
+    if host is None:
         return True
-    connections = HostConnections(settings.store_host, host_key(settings))
+    connections = HostConnections(host.address, host.authkey)
     try:
         return bool(connections.ask(["claim", duty]))
     finally:

@@ -48,7 +48,7 @@ def train_and_publish(
 ) -> TrainingReport:
     """Train the sequence model, then the pipeline's parts over it (co-occurrence, item tower, learned
     ranker), write everything into the slot and folder not in use, and only then switch the pointer."""
-    settings = full_settings.collab
+    settings = full_settings.collab_config
     sequences_by_user = events.engagement_sequences()
     known = catalog.existing_ids(sorted({pid for sequence in sequences_by_user.values() for pid in sequence}))
     sequences = {user: [pid for pid in seq if pid in known] for user, seq in sequences_by_user.items()}

@@ -136,7 +136,7 @@ def next_products_before(pipeline: Pipeline, model: PublishedModel, sample: list
 def ranker_sample(held: list[HeldOut], settings: Settings, seed: int) -> list[HeldOut]:
     """The users training learns from: every one, or a fixed random share of them at scale."""
     sample = sorted(held, key=lambda item: item.user_id)
-    limit = settings.pipeline.ranker_max_users
+    limit = settings.pipeline_config.ranker_max_users
     return random.Random(seed).sample(sample, limit) if len(sample) > limit else sample
 
 
@@ -206,7 +206,7 @@ def train_ranker(
     seed: int,
 ) -> RankerTraining:
     """A LightGBM ranker on the candidates the served sources return for each held-out next event."""
-    config = settings.pipeline
+    config = settings.pipeline_config
     if len(sample) < config.ranker_min_users:
         return RankerTraining(
             None,
@@ -328,7 +328,7 @@ def train_parts(
         if id(event) not in label_events
         and event.occurred_at <= cut_by_user.get(event.user_id, event.occurred_at)
     ]
-    recent_days = settings.pipeline.recent_days
+    recent_days = settings.pipeline_config.recent_days
     stats_as_of = ItemStats.from_events(
         ((e.user_id, e.product_id, e.occurred_at) for e in as_of), recent_days
     )

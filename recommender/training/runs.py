@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from recommender.leases import TRAINING, Leases
-from recommender.settings import CollabSettings
+from recommender.settings import CollabConfig
 
 ResultT = TypeVar("ResultT")
 # Time for the run to wait in a queue and to publish, beyond its own training limit.
@@ -15,7 +15,7 @@ LEASE_MARGIN_SECONDS = 600
 
 
 class TrainingRuns:
-    def __init__(self, leases: Leases, settings: CollabSettings) -> None:
+    def __init__(self, leases: Leases, settings: CollabConfig) -> None:
         self._leases = leases
         self._ttl_seconds = settings.max_minutes * 60 + LEASE_MARGIN_SECONDS
 

@@ -19,7 +19,9 @@ def test_export_then_erase_leaves_nothing_of_the_user_anywhere(
     tmp_path: Path, embedder, gguf_path: Path
 ) -> None:
     settings = make_settings(
-        tmp_path, llm={"backend": "local", "model": str(gguf_path), "timeout_seconds": 60, "rerank_top_n": 5}
+        tmp_path,
+        llm={"backend": "local", "model": str(gguf_path), "timeout_seconds": 60},
+        experimental={"llm": {"rerank_top_n": 5}},
     )
     service = build_service(settings, embedder=embedder)
     import_demo_catalog(service)

@@ -269,7 +269,7 @@ def test_without_an_llm_the_list_is_the_top_of_the_deeper_one_an_llm_would_reran
     add_events(demo_service, "runner", [("run-001", "purchase"), ("run-004", "view"), ("kit-002", "view")])
     demo_service.profiles.refresh(["runner"])
     pipeline = demo_service.pipeline.configured(diversity=diversity, category_cap=2)
-    overfetch = demo_service.settings.llm.overfetch
+    overfetch = demo_service.settings.llm_config.overfetch
     for filters in (None, ProductFilter(price_max=40)):
         request = PipelineRequest(k=6, user_id="runner", filters=filters)
         served = pipeline.run(request)

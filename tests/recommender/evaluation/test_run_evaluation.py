@@ -66,7 +66,9 @@ def small_movielens(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def quick_settings(tmp_path: Path) -> Settings:
     """The served defaults, with a short training so that the suite stays fast."""
-    return Settings(collab={"epochs": 3, "max_length": 30, "models_path": tmp_path / "models"})
+    return Settings(
+        collab={"epochs": 3, "models_path": tmp_path / "models"}, experimental={"collab": {"max_length": 30}}
+    )
 
 
 def evaluate(data: Path, out: Path, embedder, tmp_path: Path) -> object:
@@ -126,7 +128,11 @@ def test_the_lists_eval_measures_are_the_lists_the_api_returns(
 
     dataset = load_dataset(small_movielens)
     split = leave_one_out(dataset, SplitOptions())
-    settings = make_settings(tmp_path, collab={"epochs": 3, "max_length": 30, "models_path": tmp_path / "m"})
+    settings = make_settings(
+        tmp_path,
+        collab={"epochs": 3, "models_path": tmp_path / "m"},
+        experimental={"collab": {"max_length": 30}},
+    )
     service = build_service(settings, embedder=CachingEmbedder(embedder))
     items = tmp_path / "items.jsonl"
     items.write_text(

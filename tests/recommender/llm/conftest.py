@@ -12,7 +12,7 @@ import pytest
 
 from recommender.llm.chat import LocalGGUFChat
 from recommender.service import RecommenderService, build_service
-from recommender.settings import LLMSettings
+from recommender.settings import LLMExperiments, LLMSettings
 from tests.conftest import import_demo_catalog, make_settings
 from tests.live_service import free_port, llama_cpp_server
 
@@ -61,7 +61,10 @@ def hanging_server() -> Iterator[str]:
 
 
 def llm_service(tmp_path: Path, embedder, **llm: object) -> RecommenderService:
-    settings = make_settings(tmp_path, llm=llm)
+    """A service with these LLM settings (operator settings and experimental knobs alike)."""
+    knobs = {name: value for name, value in llm.items() if name in LLMExperiments.model_fields}
+    operator = {name: value for name, value in llm.items() if name not in knobs}
+    settings = make_settings(tmp_path, llm=operator, experimental={"llm": knobs})
     service = build_service(settings, embedder=embedder)
     import_demo_catalog(service)
     return service

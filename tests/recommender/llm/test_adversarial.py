@@ -78,7 +78,7 @@ def test_injected_product_moves_no_further_than_the_fusion_allows(hostile_servic
     )
     assert result.reranking["reranked"] is True
     after = [item.product_id for item in result.items]
-    bound = max_displacement(service.settings.llm.fusion_weight, 20)
+    bound = max_displacement(service.settings.llm_config.fusion_weight, 20)
     for product_id in retrieval:
         assert retrieval.index(product_id) - after.index(product_id) <= bound
 

@@ -19,10 +19,10 @@ def positions(items) -> dict[str, int]:
 
 
 def check_bounded(service, user: str) -> dict:
-    retrieval = service.pipeline.for_user(user, service.settings.llm.overfetch).items
+    retrieval = service.pipeline.for_user(user, service.settings.llm_config.overfetch).items
     result = service.llm.recommend(lambda depth: service.pipeline.for_user(user, depth), 20, user_id=user)
     before, after = positions(retrieval[:20]), positions(result.items)
-    bound = max_displacement(service.settings.llm.fusion_weight, 20)
+    bound = max_displacement(service.settings.llm_config.fusion_weight, 20)
     assert set(after) == set(before)
     assert all(before[pid] - after[pid] <= bound for pid in after)
     return result.reranking

@@ -24,7 +24,7 @@ def timed_recommend(service, user: str = "u"):
 
 def retrieval_seconds(service, user: str = "u") -> float:
     started = time.monotonic()
-    service.pipeline.for_user(user, service.settings.llm.overfetch)
+    service.pipeline.for_user(user, service.settings.llm_config.overfetch)
     return time.monotonic() - started
 
 

@@ -14,16 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pydantic import SecretStr
 
 from recommender.errors import DependencyUnavailableError
 from recommender.ids import product_point_id
-from recommender.settings import QdrantSettings
 from recommender.store import CollectionSpec, PointToWrite
 from recommender.store.base import ModelMismatchError
 from recommender.store.edge import EdgeVectorStore
 from recommender.store.host import start_store_host
-from recommender.store.shared import SharedVectorStore, claim_once, host_environment
+from recommender.store.shared import HostAddress, SharedVectorStore, claim_once
 
 SPEC = CollectionSpec("shared", "text", 4, "test-model", ("product_id",))
 ROOT = Path(__file__).resolve().parents[3]
@@ -31,13 +29,13 @@ ROOT = Path(__file__).resolve().parents[3]
 WRITER = """
 import numpy as np
 from recommender.ids import product_point_id
-from recommender.settings import Settings
+import os
 from recommender.store import CollectionSpec, PointToWrite
-from recommender.store.shared import SharedVectorStore, host_key
+from recommender.store.shared import HostAddress, SharedVectorStore
 
-qdrant = Settings().qdrant
+host = HostAddress.from_environment(os.environ)
 spec = CollectionSpec("shared", "text", 4, "test-model", ("product_id",))
-store = SharedVectorStore(qdrant.store_host, host_key(qdrant), spec)
+store = SharedVectorStore(host.address, host.authkey, spec)
 vector = np.ones(4, dtype=np.float32)
 store.upsert([PointToWrite(product_point_id("from-elsewhere"), vector, {"product_id": "from-elsewhere"})])
 print(store.count())
@@ -55,7 +53,7 @@ def test_another_process_writes_and_this_one_reads_through_the_host(tmp_path: Pa
     try:
         here = SharedVectorStore(host.address, host.authkey, SPEC)
         here.upsert([point("local", [1, 0, 0, 0])])
-        environment = {"PATH": "/usr/bin:/bin", **host_environment(host.address, host.authkey)}
+        environment = {"PATH": "/usr/bin:/bin", **HostAddress(host.address, host.authkey).environment()}
         written = subprocess.run(
             [sys.executable, "-c", WRITER],
             env=environment,
@@ -104,13 +102,13 @@ def test_another_models_vectors_are_refused_through_the_host(tmp_path: Path) -> 
 
 
 def test_a_start_up_duty_goes_to_the_first_process_only(tmp_path: Path) -> None:
-    assert claim_once(QdrantSettings(), "start-up recovery")  # one process, no host: always its own
+    assert claim_once(None, "start-up recovery")  # one process, no host: always its own
     host = start_store_host(tmp_path)
     try:
-        settings = QdrantSettings(store_host=host.address, store_host_key=SecretStr(host.authkey.hex()))
-        assert claim_once(settings, "start-up recovery")
-        assert not claim_once(settings, "start-up recovery")
-        assert claim_once(settings, "another duty")
+        address = HostAddress(host.address, host.authkey)
+        assert claim_once(address, "start-up recovery")
+        assert not claim_once(address, "start-up recovery")
+        assert claim_once(address, "another duty")
     finally:
         host.stop()
 

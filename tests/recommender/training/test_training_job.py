@@ -24,7 +24,9 @@ JOURNEYS = [
     ["bea-001", "ele-006", "gar-009", "boo-004"],
     ["ele-005", "bea-008", "run-009", "kit-004"],
 ]
-COLLAB = {"epochs": 150, "hidden": 32, "max_length": 10, "min_users": 10, "dropout": 0.1}
+COLLAB = {"epochs": 150, "min_users": 10}
+# A small model for 12 products: the architecture is among the experimental knobs.
+SMALL_MODEL = {"collab": {"hidden": 32, "max_length": 10, "dropout": 0.1}}
 
 
 def journey_events(users: int = 60) -> list[InteractionEvent]:
@@ -47,7 +49,9 @@ def journey_events(users: int = 60) -> list[InteractionEvent]:
 
 @pytest.fixture
 def trained_service(tmp_path: Path, embedder, backend: str) -> RecommenderService:
-    settings = make_settings(tmp_path, backend, collab={**COLLAB, "models_path": tmp_path / "models"})
+    settings = make_settings(
+        tmp_path, backend, collab={**COLLAB, "models_path": tmp_path / "models"}, experimental=SMALL_MODEL
+    )
     service = build_service(settings, embedder=embedder)
     import_demo_catalog(service)
     service.events.add(journey_events())
@@ -90,7 +94,8 @@ def test_a_new_version_goes_to_the_other_slot_and_switches_atomically(
 
 def test_training_needs_enough_users(tmp_path: Path, embedder) -> None:
     service = build_service(
-        make_settings(tmp_path, collab={**COLLAB, "models_path": tmp_path / "m"}), embedder=embedder
+        make_settings(tmp_path, collab={**COLLAB, "models_path": tmp_path / "m"}, experimental=SMALL_MODEL),
+        embedder=embedder,
     )
     try:
         import_demo_catalog(service)
