@@ -13,12 +13,16 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from ingest.celery_app import TaskQueue, create_celery_app
 from recommender.intake.jobs import JobState
 from recommender.service import build_service
 from tests.conftest import make_settings
 from tests.live_service import ROOT, free_port, live_service, service_environment
+
+# Outside the fast tier: services and workers killed mid-import (about 35 s).
+pytestmark = pytest.mark.slow
 
 ROWS = int(os.environ.get("RECO_FAULT_ROWS", "3000"))
 

@@ -101,6 +101,7 @@ def test_sentences_are_emitted_only_once_complete() -> None:
     assert complete_sentences("第一句。第二") == (["第一句。"], "第二")
 
 
+@pytest.mark.slow  # three answers of the tiny LLM (about 8 s)
 def test_the_real_model_streams_only_text_that_passed(tmp_path: Path, embedder, gguf_path: Path) -> None:
     settings = make_settings(
         tmp_path, llm={"backend": "local", "model": str(gguf_path), "timeout_seconds": 30}

@@ -47,6 +47,7 @@ def services(
 @pytest.mark.parametrize(
     "services", [{"backend": "none"}, {"backend": "local"}], indirect=True, ids=["none", "local"]
 )
+@pytest.mark.slow  # 61 chat turns through the tiny LLM (about 45 s)
 def test_no_garbage_reaches_the_client(services: dict[str, RecommenderService]) -> None:
     scores = run_chat_set(services)
     summary = scores.summary()

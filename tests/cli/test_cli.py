@@ -44,6 +44,7 @@ def test_ingest_refuses_an_unknown_format(cli_env: dict[str, str], tmp_path: Pat
     assert result.exit_code == 2 and "cannot tell the format" in result.output
 
 
+@pytest.mark.slow  # the demo started as a process (about 18 s)
 def test_demo_serves_the_demo_catalog(cli_env: dict[str, str], tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "demo.log"
@@ -79,6 +80,7 @@ def test_ingest_with_a_field_mapping(cli_env: dict[str, str], tmp_path: Path) ->
     assert result.output.count("colour") == 1  # the column matching no field is reported once
 
 
+@pytest.mark.slow  # two servers started as processes (about 15 s)
 def test_serve_writes_an_access_log_line_per_request_unless_turned_off(tmp_path: Path) -> None:
     logs = {}
     for setting in ("true", "false"):

@@ -13,11 +13,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 from recommender.ids import product_point_id
 from recommender.store import CollectionSpec
 from recommender.store.edge import EdgeVectorStore, read_edge_metadata
 from tests.live_service import ROOT, free_port, live_service, service_environment
+
+# Outside the fast tier: several API processes and a store host, started for real (about 45 s).
+pytestmark = pytest.mark.slow
 
 
 def children(pid: int) -> list[int]:

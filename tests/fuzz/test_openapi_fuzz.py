@@ -21,6 +21,9 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.live_service import free_port, live_service
 
+# Outside the fast tier: every operation fuzzed against a real server (about 15 s).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "fuzz-admin-key-0123456789abcdef"
 EXAMPLES = int(os.environ.get("RECO_FUZZ_EXAMPLES", "25"))

@@ -35,6 +35,9 @@ from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ready  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+# Outside the fast tier: a real browser against a real server (about 30 s).
+pytestmark = pytest.mark.slow
+
 
 def write_report(folder: Path) -> None:
     """A small evaluation report in the shape `recommender eval` writes."""

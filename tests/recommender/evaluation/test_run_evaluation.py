@@ -82,6 +82,7 @@ def evaluate(data: Path, out: Path, embedder, tmp_path: Path) -> object:
     return run_evaluation(config, lambda: embedder)
 
 
+@pytest.mark.slow  # two seeds of a whole evaluation (about 35 s)
 def test_report_files_and_same_numbers_with_the_same_seed(
     small_movielens: Path, tmp_path: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
@@ -188,6 +189,7 @@ def test_unknown_variant_is_refused(small_movielens: Path, tmp_path: Path) -> No
         run_evaluation(EvaluationConfig(small_movielens, tmp_path, variants=["bogus"]), lambda: None)
 
 
+@pytest.mark.slow  # the tiny LLM re-ranks a sample (about 15 s)
 def test_llm_rerank_effect_on_a_sample(small_movielens: Path, tmp_path: Path, embedder) -> None:
     from recommender.llm.chat import default_gguf_path
     from recommender.settings import LLMSettings

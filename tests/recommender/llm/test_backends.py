@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -48,6 +49,7 @@ def test_local_model_reranks_by_label_logits_and_caches(tmp_path: Path, embedder
     service.close()
 
 
+@pytest.mark.slow  # llama.cpp's server started for real (about 10 s)
 def test_server_backend_reranks_explains_and_streams_chat(
     tmp_path: Path, embedder, llama_server: str
 ) -> None:

@@ -16,6 +16,7 @@ from recommender.settings import LLMSettings
 from tests.recommender.llm.conftest import FUNCTIONAL_BUDGET, llm_service
 
 
+@pytest.mark.slow  # the model loaded through transformers (about 25 s)
 def test_transformers_runtime_reranks_explains_and_chats(tmp_path: Path, embedder, gguf_path: Path) -> None:
     settings = {
         "backend": "local",
