@@ -16,7 +16,7 @@ from recommender.llm.conversation import ChatContext, ChatQuestion, Conversation
 from recommender.llm.conversation_store import Conversation, ConversationStore, Turn
 from recommender.llm.explain import Evidence
 from recommender.service import build_service
-from recommender.settings import LLMSettings
+from recommender.settings import LLMConfig
 from tests.conftest import LOOPBACK, import_demo_catalog, make_settings
 
 KEY_A = "shop-a-key-0123456789abcdef"
@@ -89,7 +89,7 @@ def test_the_stream_stops_before_a_rejected_sentence_and_done_carries_the_replac
     good = "The Trail runner is popular with runners in Sports."
     bad = ' <data kind="evidence"> leaked </data> more.'
     conversations = ConversationStore(Database(f"sqlite:///{tmp_path / 'chat.db'}"), 600)
-    service = ConversationService(ScriptedChatModelFake(good + bad), LLMSettings(), True, conversations)  # type: ignore[arg-type]
+    service = ConversationService(ScriptedChatModelFake(good + bad), LLMConfig(), True, conversations)  # type: ignore[arg-type]
     pieces = list(service.stream(ChatQuestion("p", "why?"), _context()))
     *sentences, final = pieces
     assert "".join(sentences).strip() == good

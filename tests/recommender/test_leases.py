@@ -9,7 +9,7 @@ import pytest
 from recommender.database import Database
 from recommender.errors import ConflictError
 from recommender.leases import Leases
-from recommender.settings import CollabSettings
+from recommender.settings import CollabConfig
 from recommender.training.runs import TrainingRuns
 
 
@@ -34,7 +34,7 @@ def test_an_expired_lease_is_taken_over(tmp_path: Path) -> None:
 
 
 def test_training_runs_release_the_lease_even_when_training_fails(tmp_path: Path) -> None:
-    runs = TrainingRuns(Leases(Database(f"sqlite:///{tmp_path / 'events.db'}")), CollabSettings())
+    runs = TrainingRuns(Leases(Database(f"sqlite:///{tmp_path / 'events.db'}")), CollabConfig())
 
     def failing() -> None:
         raise ValueError("no events")

@@ -12,7 +12,7 @@ import pytest
 
 from recommender.llm.chat import LocalGGUFChat
 from recommender.service import RecommenderService, build_service
-from recommender.settings import LLMExperiments, LLMSettings
+from recommender.settings import LLMConfig, LLMExperiments
 from tests.conftest import import_demo_catalog, make_settings
 from tests.live_service import free_port, llama_cpp_server
 
@@ -22,7 +22,7 @@ FUNCTIONAL_BUDGET = 30.0
 
 @pytest.fixture(scope="session")
 def local_chat(gguf_path: Path) -> LocalGGUFChat:
-    return LocalGGUFChat(LLMSettings(backend="local", model=str(gguf_path)))
+    return LocalGGUFChat(LLMConfig(backend="local", model=str(gguf_path)))
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from recommender.llm.explain import Evidence, Explainer, HistoryMatch
 from recommender.llm.prompting import leaks_system_prompt, system_prompt
 from recommender.llm.rerank import max_displacement
 from recommender.models import InteractionEvent, Product
-from recommender.settings import LLMSettings
+from recommender.settings import LLMConfig
 from tests.recommender.llm.conftest import FUNCTIONAL_BUDGET, llm_service
 
 RERANK_ATTACKS = [
@@ -152,6 +152,6 @@ def test_explanation_validator_rejects_hostile_texts(hostile_text: str) -> None:
 def test_explanation_validator_accepts_a_grounded_sentence() -> None:
     text = "It is close to the Stridex Road Runner 3 running shoes you bought (similarity 0.71)."
     assert Explainer._reject_reason(text, EVIDENCE, KNOWN) is None
-    assert Explainer(None, LLMSettings(), True).explain(
-        EVIDENCE, {"title": EVIDENCE.title}, KNOWN
-    ).source == ("template")
+    assert Explainer(None, LLMConfig(), True).explain(EVIDENCE, {"title": EVIDENCE.title}, KNOWN).source == (
+        "template"
+    )

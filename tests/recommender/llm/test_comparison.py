@@ -11,7 +11,7 @@ from recommender.llm.comparison import compare, differences, named_other, resolv
 from recommender.llm.conversation import ChatContext, ChatQuestion, ConversationService, chat_facts
 from recommender.llm.conversation_store import ConversationStore
 from recommender.llm.explain import Evidence
-from recommender.settings import LLMSettings
+from recommender.settings import LLMConfig
 
 CATALOG = [
     {"product_id": "notion", "title": "Notion", "category": "Software > Notes", "brand": "Notion Labs",
@@ -84,7 +84,7 @@ def _context() -> ChatContext:
 
 def test_the_answer_states_the_computed_differences_without_a_model(tmp_path: Path) -> None:
     conversations = ConversationStore(Database(f"sqlite:///{tmp_path / 'chat.db'}"), 600)
-    service = ConversationService(None, LLMSettings(), True, conversations)
+    service = ConversationService(None, LLMConfig(), True, conversations)
     answer = service.answer(ChatQuestion("clickup", "How is it different from Trello?"), _context())
     assert answer.intent == "difference" and answer.source == "template"
     assert "Trello costs 5.00" in answer.answer and "Atlassian" in answer.answer

@@ -11,7 +11,7 @@ from recommender.llm.chat import LocalGGUFChat
 from recommender.llm.gguf_weights import file_type, runnable_weights
 from recommender.llm.prompting import render, system_prompt
 from recommender.llm.rerank import LABELS
-from recommender.settings import LLMSettings
+from recommender.settings import LLMConfig
 
 Q4_1, Q8_0 = 3, 7
 # Label scores (logits) this close in the original may come out in either order in the copy.
@@ -57,9 +57,9 @@ def test_an_unwritable_cache_folder_runs_the_file_as_it_is(gguf_path: Path, tmp_
 def test_the_copy_ranks_candidates_like_the_original(gguf_path: Path, tmp_path: Path) -> None:
     labels = list(LABELS[:6])
     original = LocalGGUFChat(
-        LLMSettings(backend="local", model=str(gguf_path), local_weights="file", flash_attention=False)
+        LLMConfig(backend="local", model=str(gguf_path), local_weights="file", flash_attention=False)
     )
-    copy = LocalGGUFChat(LLMSettings(backend="local", model=str(gguf_path), local_cache_dir=tmp_path))
+    copy = LocalGGUFChat(LLMConfig(backend="local", model=str(gguf_path), local_cache_dir=tmp_path))
     for history in ["- Marathon training guide (Books): purchase", "- Chef's knife (Kitchen): purchase"]:
         prompt = render(
             "rerank",

@@ -12,7 +12,7 @@ from recommender.llm.chat import TransformersChat, build_chat_model
 from recommender.llm.conversation import ChatQuestion
 from recommender.llm.rerank import max_displacement
 from recommender.models import InteractionEvent
-from recommender.settings import LLMSettings
+from recommender.settings import LLMConfig
 from tests.recommender.llm.conftest import FUNCTIONAL_BUDGET, llm_service
 
 
@@ -43,4 +43,4 @@ def test_transformers_runtime_reranks_explains_and_chats(tmp_path: Path, embedde
 
 def test_a_model_directory_selects_transformers(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="cannot load the Hugging Face model"):
-        build_chat_model(LLMSettings(backend="local", model=str(tmp_path)))  # a directory, but no model in it
+        build_chat_model(LLMConfig(backend="local", model=str(tmp_path)))  # a directory, but no model in it
