@@ -305,12 +305,6 @@ class PipelineExperiments(BaseModel):
         "sequence-model state plus this weight times the predicted popularity. None: the weight training "
         "fits on users' held-out next products, scored as if they had no events.",
     )
-    new_product_order: Literal["ranker", "new_source"] = Field(
-        default="new_source",
-        description="Which products without events get those places: the ranker's best (it reads their "
-        "text similarity, the item tower's predicted vector and popularity, category affinity), or the "
-        "new-arrivals source's order (the item tower's vector alone).",
-    )
     new_product_max_rank: int | None = Field(
         default=None,
         ge=1,

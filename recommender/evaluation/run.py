@@ -49,7 +49,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "new": {"sources": ["new"], "ranker": "fusion"},
     "new-no-prior": {"sources": ["new"], "ranker": "fusion", "new_arrivals_prior_weight": 0.0},
     "served-no-new-slot": {"new_product_slots": 0},
-    "served-new-by-ranker": {"new_product_order": "ranker"},
     "served-new-no-prior": {"new_arrivals_prior_weight": 0.0},
     "served-2-new-slots": {"new_product_slots": 2},
     "served-new-every-list": {"new_product_exposure": "every_list"},
@@ -62,7 +61,6 @@ SINGLE_SOURCES = ("collab", "text", "cooccurrence", "popular", "trending", "new"
 COLD_VARIANTS = (
     "served",
     "served-no-new-slot",
-    "served-new-by-ranker",
     "served-2-new-slots",
     "served-2-new-within-100",
     "served-new-every-list",
