@@ -42,3 +42,18 @@ def test_import_returns_a_job_at_once_and_finishes_in_the_background(
     assert (finished.state, finished.succeeded, finished.failed) == (JobState.SUCCEEDED, 300, 0)
     assert finished.rate_per_second and finished.rate_per_second > 0
     assert service.catalog.count() == 300
+
+
+def test_the_worker_entry_point_registers_every_task_on_the_configured_broker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``celery -A ingest.worker worker`` loads this module: its app reads the settings' broker."""
+    import importlib
+
+    from ingest import celery_app
+
+    monkeypatch.setenv("RECO_CELERY__BROKER_URL", "redis://127.0.0.1:6379/5")
+    worker = importlib.reload(importlib.import_module("ingest.worker"))
+    assert worker.app.conf.broker_url == "redis://127.0.0.1:6379/5"
+    names = {celery_app.IMPORT_CATALOG, celery_app.REFRESH_PROFILES, celery_app.TRAIN_SEQUENCE_MODEL}
+    assert names <= set(worker.app.tasks)
