@@ -52,7 +52,8 @@ class ScoredPoint:
 
 
 class VectorStore(Protocol):
-    """One collection of points with one dense vector each. Methods raise DependencyUnavailableError."""
+    """One collection of points with one dense vector each. A store that cannot be reached (a refused
+    connection, a timeout) raises DependencyUnavailableError; any other error is raised as it is (a bug)."""
 
     spec: CollectionSpec
 
