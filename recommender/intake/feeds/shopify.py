@@ -38,15 +38,17 @@ def shopify_product(rows: list[dict[str, str]]) -> dict[str, Any]:
         product["category"] = category or kind
     if category and kind:
         attributes["type"] = kind
-    if first.get("Tags"):
-        attributes["tags"] = first["Tags"]
+    tags = [tag.strip() for tag in first.get("Tags", "").split(",") if tag.strip()]
+    if tags:
+        attributes["tags"] = tags  # several values: a filter on one tag matches
     for index in (1, 2, 3):
         name = first.get(f"Option{index} Name", "")
         values = list(
             dict.fromkeys(row[f"Option{index} Value"] for row in rows if row.get(f"Option{index} Value"))
         )
         if name and values and not (name == "Title" and values == ["Default Title"]):
-            attributes[name.strip().lower().replace(".", " ")[:64]] = ", ".join(values)
+            # Every variant's value (sizes 42, 43, 44): a filter on size 43 finds the product.
+            attributes[name.strip().lower().replace(".", " ")[:64]] = values
     prices = [price for row in rows if (price := _number(row.get("Variant Price", ""))) is not None]
     if prices:
         product["price"] = min(prices)

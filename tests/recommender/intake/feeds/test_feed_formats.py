@@ -11,7 +11,10 @@ import pytest
 from recommender.intake.feeds.mapping import FieldMapping
 from recommender.intake.files import CatalogFormat, detect_format
 from recommender.intake.rows import ProductRows
+from recommender.models import Product
 from recommender.service import RecommenderService
+from recommender.store.conditions import filterable_values
+from recommender.text import compose_product_text
 
 MERCHANT_TSV = (
     "\t".join(
@@ -305,9 +308,12 @@ def test_shopify_export_groups_variants_by_handle(tmp_path: Path) -> None:
     assert runner.fields["category"] == "Apparel & Accessories > Shoes"
     assert runner.fields["price"] == 110.0 and runner.fields["in_stock"] is True
     attributes = runner.fields["attributes"]
-    assert attributes["size"] == "42, 43, 44" and attributes["color"] == "Red, Blue"
-    assert attributes["price_range"] == "110.00-120.00" and attributes["tags"] == "trail, running"
+    assert attributes["size"] == ["42", "43", "44"] and attributes["color"] == ["Red", "Blue"]
+    assert attributes["price_range"] == "110.00-120.00" and attributes["tags"] == ["trail", "running"]
     assert attributes["type"] == "Running shoes" and attributes["image_link"] == "https://cdn.example/tr3.jpg"
+    product = Product.model_validate(runner.fields)
+    assert "size: 42, 43, 44" in compose_product_text(product)
+    assert filterable_values(product.attributes["color"]) == ["red", "blue"]  # a filter on red matches
     assert hat.fields["in_stock"] is False and "size" not in hat.fields.get("attributes", {})
     assert hat.fields["category"] == "Hats"
     assert draft.line == 7 and draft.field == "Status" and "draft" in draft.reason
