@@ -6,10 +6,16 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recommender.intake.jobs import ImportJob
 from recommender.models import Product, ProductFilter, RecommendationList
+
+
+def first_problem(error: ValidationError) -> tuple[str | None, str]:
+    """The field and reason of an item a batch route rejects (events, products): its first problem."""
+    problem = error.errors()[0]
+    return ".".join(str(part) for part in problem["loc"]) or None, problem["msg"]
 
 
 class ProductOut(BaseModel):

@@ -8,7 +8,7 @@ from fastapi import APIRouter, status
 from pydantic import ValidationError
 
 from api.deps import WRITE, Queue, Service
-from api.schemas import EventBatch, EventBatchResult, RejectedEvent
+from api.schemas import EventBatch, EventBatchResult, RejectedEvent, first_problem
 from recommender.models import FUTURE_TOLERANCE, InteractionEvent
 
 router = APIRouter(prefix="/events", tags=["events"], dependencies=[WRITE])
@@ -27,9 +27,8 @@ def add_events(batch: EventBatch, service: Service, queue: Queue) -> EventBatchR
         try:
             events.append(InteractionEvent.model_validate(raw, context=context))
         except ValidationError as error:
-            problem = error.errors()[0]
-            field = ".".join(str(part) for part in problem["loc"]) or None
-            rejected.append(RejectedEvent(index=index, field=field, reason=problem["msg"]))
+            field, reason = first_problem(error)
+            rejected.append(RejectedEvent(index=index, field=field, reason=reason))
     if not events:
         return EventBatchResult(
             accepted=0, rejected=rejected, unknown_product_ids=[], profile_refresh_task_id=None

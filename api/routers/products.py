@@ -15,6 +15,7 @@ from api.schemas import (
     ProductItemOut,
     ProductOut,
     RecommendationsOut,
+    first_problem,
     recommendations_json,
 )
 from recommender.errors import InvalidInputError, NotFoundError
@@ -94,14 +95,13 @@ def _create_or_replace_many(raw_items: list[Any], service: Service) -> ProductBa
         try:
             product = Product.model_validate(raw)
         except ValidationError as error:
-            problem = error.errors()[0]
-            field = ".".join(str(part) for part in problem["loc"]) or None
+            field, reason = first_problem(error)
             items[index] = ProductItemOut(
                 index=index,
                 product_id=str(claimed) if claimed is not None else None,
                 status="rejected",
                 field=field,
-                reason=problem["msg"],
+                reason=reason,
             )
             continue
         if product.product_id in valid:
