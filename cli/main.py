@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from cli.db_commands import db_app
 from recommender.errors import RecommenderError
 from recommender.intake.feeds.mapping import FieldMapping
 from recommender.intake.files import CatalogFormat, count_rows, detect_format
@@ -22,6 +23,7 @@ from recommender.service import RecommenderService, build_service
 from recommender.settings import Settings, get_settings
 
 app = typer.Typer(help="Semantic product recommender.", no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(db_app, name="db")
 console = Console()
 errors_console = Console(stderr=True)
 
@@ -231,7 +233,7 @@ def _enqueue(settings: Settings, path: Path, file_format: CatalogFormat, mapping
     from recommender.database import Database
     from recommender.intake.jobs import JobStore
 
-    jobs = JobStore(Database(settings.events.url))
+    jobs = JobStore(Database(settings.events.url, migrate=settings.events.migrate_on_start))
     job = jobs.create(str(path), file_format.value, path=str(path), mapping=mapping.as_json())
     TaskQueue(create_celery_app(settings.celery)).import_catalog(
         job.job_id, str(path), file_format.value, mapping.as_json()

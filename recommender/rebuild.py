@@ -57,7 +57,7 @@ def rebuild_if_model_changed(settings: Settings, embedder: Embedder) -> int:
     """
     target = product_collection(settings, embedder)
     copy_spec = dataclasses.replace(target, name=target.name + REBUILD_SUFFIX)
-    database = Database(settings.events.url)
+    database = Database(settings.events.url, migrate=settings.events.migrate_on_start)
     leases = Leases(database)
     marker = f"rebuilt:{copy_spec.name}"
     try:

@@ -95,7 +95,7 @@ def build_service(
             store.count()
         except DependencyUnavailableError as error:
             logger.warning("starting without the vector store (requests get 503 until it is back): %s", error)
-    database = Database(settings.events.url)
+    database = Database(settings.events.url, migrate=settings.events.migrate_on_start)
     events = EventStore(database)
     jobs = JobStore(database)
     catalog = Catalog(products, embedder)

@@ -91,6 +91,12 @@ class EventStoreSettings(BaseModel):
         description="Events dated further ahead than this are rejected: a wrong clock or a timestamp in "
         "milliseconds would otherwise become the user's newest event for recency weighting.",
     )
+    migrate_on_start: bool = Field(
+        default=True,
+        description="Bring an older schema to this release's on first use (Alembic). Off: a schema that "
+        "is behind makes event-store calls 503 until `recommender db upgrade` has run (for deployments "
+        "that migrate in a release step).",
+    )
 
 
 class CelerySettings(BaseModel):

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from recommender.database import Database
 from recommender.errors import DependencyUnavailableError
 from recommender.events import EventStore
 from recommender.models import EventType, InteractionEvent
-
-POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from tests.postgres import fresh_postgres_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -27,29 +22,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore
         yield EventStore(database)
         database.close()
         return
-    if not _postgres_running():
-        message = "no PostgreSQL server on 127.0.0.1:5432 (CI machines have one)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    name = f"reco_test_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    database = Database(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
-    yield EventStore(database)
-    database.close()
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def _postgres_running() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
-            return True
-    except OSError:
-        return False
+    with fresh_postgres_database() as url:
+        database = Database(url)
+        yield EventStore(database)
+        database.close()
 
 
 def event(
