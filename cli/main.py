@@ -290,6 +290,44 @@ def train() -> None:
     )
 
 
+@app.command()
+def backup(
+    path: Annotated[Path, typer.Argument(help="A new (or empty) folder for the backup.")],
+) -> None:
+    """Back up the vector store, the event store and the model versions into PATH, with a manifest."""
+    from recommender.backup import create_backup
+
+    service = build_service(get_settings())
+    try:
+        manifest = create_backup(service, path)
+    finally:
+        service.close()
+    points = ", ".join(f"{role} {entry['points']}" for role, entry in manifest.collections.items())
+    rows = sum(entry["rows"] for entry in manifest.tables.values())
+    console.print(
+        f"backed up into {path} in {manifest.seconds:.2f} s: points ({points}), {rows} rows, "
+        f"{len(manifest.models)} model files; schema {manifest.schema_revision}"
+    )
+
+
+@app.command()
+def restore(
+    path: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A folder made by `backup`.")],
+    replace: Annotated[
+        bool, typer.Option(help="Delete what this installation holds first (otherwise it must be empty).")
+    ] = False,
+) -> None:
+    """Restore a backup made by `recommender backup` into the configured stores."""
+    from recommender.backup import restore_backup
+
+    service = build_service(get_settings())
+    try:
+        manifest = restore_backup(service, path, replace=replace)
+    finally:
+        service.close()
+    console.print(f"restored the backup of {manifest.created_at} (release {manifest.release}) from {path}")
+
+
 @app.command("eval")
 def evaluate(
     data: Annotated[

@@ -53,7 +53,7 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
         if engine.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRES_LOCK_KEY})
         before = MigrationContext.configure(connection).get_current_revision()
-        _check_known(before)
+        check_known(before)
         if before != head_revision() or revision != "head":
             command.upgrade(alembic_config(connection), revision)
         after = MigrationContext.configure(connection).get_current_revision()
@@ -68,7 +68,7 @@ def ensure_schema(engine: Engine, migrate: bool) -> None:
         upgrade(engine)
         return
     current = current_revision(engine)
-    _check_known(current)
+    check_known(current)
     if current != head_revision():
         raise DependencyUnavailableError(
             "event store",
@@ -77,7 +77,7 @@ def ensure_schema(engine: Engine, migrate: bool) -> None:
         )
 
 
-def _check_known(revision: str | None) -> None:
+def check_known(revision: str | None) -> None:
     if revision is None:
         return
     try:
