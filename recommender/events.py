@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, delete, func, select
 
-from recommender.database import Database, EventRow
+from recommender.database import DEFAULT_TENANT, Database, EventRow
 from recommender.models import EventType, InteractionEvent
 
 # A user's newest events (building the statement cost more than running it against SQLite).
 _HISTORY = (
     select(EventRow.product_id, EventRow.event_type, EventRow.value, EventRow.occurred_at)
-    .where(EventRow.user_id == bindparam("user_id"))
+    .where(EventRow.tenant == bindparam("tenant"), EventRow.user_id == bindparam("user_id"))
     .order_by(EventRow.occurred_at.desc(), EventRow.event_id.desc())
     .limit(bindparam("limit"))
 )
@@ -38,8 +38,12 @@ class ItemActivity:
 
 
 class EventStore:
-    def __init__(self, database: Database) -> None:
+    """One tenant's events: every read and write is limited to ``tenant``'s rows."""
+
+    def __init__(self, database: Database, tenant: str = DEFAULT_TENANT) -> None:
         self._database = database
+        self.tenant = tenant
+        self._mine = EventRow.tenant == tenant
         # Bumped on every write from this process: caches of aggregates compare it to know they are stale.
         self.generation = 0
 
@@ -47,6 +51,7 @@ class EventStore:
         received_at = datetime.now(UTC)
         rows = [
             EventRow(
+                tenant=self.tenant,
                 user_id=event.user_id,
                 product_id=event.product_id,
                 event_type=event.event_type.value,
@@ -64,7 +69,9 @@ class EventStore:
         """The user's most recent events, newest first."""
         # Columns, not ORM objects, and a statement built once: this read is on every personalised request.
         rows = self._database.run(
-            lambda session: session.execute(_HISTORY, {"user_id": user_id, "limit": limit}).all()
+            lambda session: session.execute(
+                _HISTORY, {"tenant": self.tenant, "user_id": user_id, "limit": limit}
+            ).all()
         )
         return [
             StoredEvent(user_id, product_id, EventType(kind), value, occurred_at)
@@ -74,7 +81,11 @@ class EventStore:
     def products_with_events(self, user_id: str, event_types: Sequence[EventType]) -> set[str]:
         statement = (
             select(EventRow.product_id)
-            .where(EventRow.user_id == user_id, EventRow.event_type.in_([kind.value for kind in event_types]))
+            .where(
+                self._mine,
+                EventRow.user_id == user_id,
+                EventRow.event_type.in_([kind.value for kind in event_types]),
+            )
             .distinct()
         )
         return set(self._database.run(lambda session: list(session.scalars(statement))))
@@ -84,6 +95,7 @@ class EventStore:
         users = func.count(func.distinct(EventRow.user_id))
         statement = (
             select(EventRow.product_id, users)
+            .where(self._mine)
             .group_by(EventRow.product_id)
             .order_by(users.desc(), EventRow.product_id)
             .limit(limit)
@@ -93,12 +105,16 @@ class EventStore:
 
     def item_activity(self) -> list[ItemActivity]:
         """Per product: distinct users, first and last event time."""
-        statement = select(
-            EventRow.product_id,
-            func.count(func.distinct(EventRow.user_id)),
-            func.min(EventRow.occurred_at),
-            func.max(EventRow.occurred_at),
-        ).group_by(EventRow.product_id)
+        statement = (
+            select(
+                EventRow.product_id,
+                func.count(func.distinct(EventRow.user_id)),
+                func.min(EventRow.occurred_at),
+                func.max(EventRow.occurred_at),
+            )
+            .where(self._mine)
+            .group_by(EventRow.product_id)
+        )
         rows = self._database.run(lambda session: list(session.execute(statement)))
         return [
             ItemActivity(pid, int(users), _aware(first), _aware(last)) for pid, users, first, last in rows
@@ -108,22 +124,24 @@ class EventStore:
         """Distinct users per product among events at or after ``since``."""
         statement = (
             select(EventRow.product_id, func.count(func.distinct(EventRow.user_id)))
-            .where(EventRow.occurred_at >= since)
+            .where(self._mine, EventRow.occurred_at >= since)
             .group_by(EventRow.product_id)
         )
         rows = self._database.run(lambda session: list(session.execute(statement)))
         return {product_id: int(users) for product_id, users in rows}
 
     def all_user_ids(self) -> list[str]:
-        statement = select(EventRow.user_id).distinct().order_by(EventRow.user_id)
+        statement = select(EventRow.user_id).where(self._mine).distinct().order_by(EventRow.user_id)
         return list(self._database.run(lambda session: list(session.scalars(statement))))
 
     def engagement_sequences(self) -> dict[str, list[str]]:
         """Every user's products in time order, every event type, without immediate repeats: what the
         user engaged with next, which the sequence model learns (a low rating was still watched or
         bought; the text profile and the ranker read its sign)."""
-        statement = select(EventRow.user_id, EventRow.product_id).order_by(
-            EventRow.user_id, EventRow.occurred_at, EventRow.event_id
+        statement = (
+            select(EventRow.user_id, EventRow.product_id)
+            .where(self._mine)
+            .order_by(EventRow.user_id, EventRow.occurred_at, EventRow.event_id)
         )
         rows = self._database.run(lambda session: list(session.execute(statement)))
         sequences: dict[str, list[str]] = {}
@@ -135,7 +153,7 @@ class EventStore:
 
     def all_events(self) -> list[StoredEvent]:
         """Every event, oldest first (training reads them to cut each user's history at a moment)."""
-        statement = select(EventRow).order_by(EventRow.occurred_at, EventRow.event_id)
+        statement = select(EventRow).where(self._mine).order_by(EventRow.occurred_at, EventRow.event_id)
         rows = self._database.run(lambda session: list(session.scalars(statement)))
         return [
             StoredEvent(row.user_id, row.product_id, EventType(row.event_type), row.value, row.occurred_at)
@@ -144,20 +162,22 @@ class EventStore:
 
     def delete_user(self, user_id: str) -> int:
         """Erase every event of a user; returns how many there were."""
-        statement = delete(EventRow).where(EventRow.user_id == user_id)
+        statement = delete(EventRow).where(self._mine, EventRow.user_id == user_id)
         removed = self._database.run(lambda session: session.execute(statement).rowcount)  # type: ignore[attr-defined]
         self.generation += 1
         self._database.purge_deleted()
         return int(removed or 0)
 
     def count(self) -> int:
-        total = self._database.run(lambda session: session.scalar(select(func.count(EventRow.event_id))))
+        total = self._database.run(
+            lambda session: session.scalar(select(func.count(EventRow.event_id)).where(self._mine))
+        )
         return int(total or 0)
 
     def fingerprint(self) -> tuple[int, int]:
         """How many events there are and the newest event id: equal only if no event was added or erased
         since (by any process). Cheap next to the aggregates it lets a cache skip."""
-        statement = select(func.count(EventRow.event_id), func.max(EventRow.event_id))
+        statement = select(func.count(EventRow.event_id), func.max(EventRow.event_id)).where(self._mine)
         count, newest = self._database.run(lambda session: session.execute(statement).one())
         return int(count or 0), int(newest or 0)
 

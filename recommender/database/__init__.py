@@ -2,10 +2,19 @@
 its tables, the connection, and the schema's migrations (Alembic)."""
 
 from recommender.database.connection import CONNECTION_ERRORS, Database
-from recommender.database.tables import Base, ConversationRow, EventRow, ImportJobRow, LockRow, UtcDateTime
+from recommender.database.tables import (
+    DEFAULT_TENANT,
+    Base,
+    ConversationRow,
+    EventRow,
+    ImportJobRow,
+    LockRow,
+    UtcDateTime,
+)
 
 __all__ = [
     "CONNECTION_ERRORS",
+    "DEFAULT_TENANT",
     "Base",
     "ConversationRow",
     "Database",

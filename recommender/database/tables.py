@@ -9,6 +9,8 @@ from sqlalchemy import JSON, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from recommender.settings import DEFAULT_TENANT
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """Stores aware datetimes as UTC; SQLite keeps no zone, so it is restored on the way out."""
@@ -29,10 +31,16 @@ class Base(DeclarativeBase):
     pass
 
 
+def tenant_column() -> Mapped[str]:
+    """Every row belongs to one tenant (a shop); a deployment without tenants has only the default one."""
+    return mapped_column(String(64), server_default=DEFAULT_TENANT)
+
+
 class EventRow(Base):
     __tablename__ = "interaction_events"
 
     event_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = tenant_column()
     user_id: Mapped[str] = mapped_column(String(256))
     product_id: Mapped[str] = mapped_column(String(256))
     event_type: Mapped[str] = mapped_column(String(32))
@@ -41,8 +49,8 @@ class EventRow(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (
-        Index("ix_events_user_time", "user_id", "occurred_at"),
-        Index("ix_events_product", "product_id"),
+        Index("ix_events_tenant_user_time", "tenant", "user_id", "occurred_at"),
+        Index("ix_events_tenant_product", "tenant", "product_id"),
     )
 
 
@@ -50,6 +58,7 @@ class ImportJobRow(Base):
     __tablename__ = "import_jobs"
 
     job_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = tenant_column()
     state: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(Text)
     file_format: Mapped[str] = mapped_column(String(16))
@@ -89,12 +98,13 @@ class ConversationRow(Base):
     __tablename__ = "conversations"
 
     conversation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = tenant_column()
     caller: Mapped[str] = mapped_column(String(64))
     user_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
     turns: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (
-        Index("ix_conversations_user", "user_id"),
+        Index("ix_conversations_tenant_user", "tenant", "user_id"),
         Index("ix_conversations_expiry", "expires_at"),
     )

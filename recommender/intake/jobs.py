@@ -11,7 +11,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from recommender.database import Database, ImportJobRow
+from recommender.database import DEFAULT_TENANT, Database, ImportJobRow
 from recommender.errors import NotFoundError
 
 RESUMED_NOTE = "resumed after an interruption"
@@ -67,8 +67,12 @@ class ImportJob:
 
 
 class JobStore:
-    def __init__(self, database: Database) -> None:
+    """One tenant's import jobs: another tenant's job id is unknown here."""
+
+    def __init__(self, database: Database, tenant: str = DEFAULT_TENANT) -> None:
         self._database = database
+        self.tenant = tenant
+        self._mine = ImportJobRow.tenant == tenant
 
     def create(
         self,
@@ -82,6 +86,7 @@ class JobStore:
         job_id = uuid.uuid4().hex
         row = ImportJobRow(
             job_id=job_id,
+            tenant=self.tenant,
             state=JobState.PENDING.value,
             source=source,
             file_format=file_format,
@@ -102,10 +107,7 @@ class JobStore:
 
     def get(self, job_id: str) -> ImportJob:
         def load(session: Session) -> ImportJob:
-            row = session.get(ImportJobRow, job_id)
-            if row is None:
-                raise NotFoundError("import job", job_id)
-            return _to_job(row)
+            return _to_job(self._row(session, job_id))
 
         return self._database.run(load)
 
@@ -161,7 +163,9 @@ class JobStore:
 
         def update(session: Session) -> list[ImportJob]:
             unfinished = (JobState.PENDING.value, JobState.RUNNING.value)
-            rows = list(session.scalars(select(ImportJobRow).where(ImportJobRow.state.in_(unfinished))))
+            rows = list(
+                session.scalars(select(ImportJobRow).where(self._mine, ImportJobRow.state.in_(unfinished)))
+            )
             for row in rows:
                 row.state = JobState.INTERRUPTED.value
                 row.message = "interrupted: the process running it stopped"
@@ -172,6 +176,7 @@ class JobStore:
     def ended_uploads(self, finished_before: datetime) -> list[ImportJob]:
         """Ended jobs whose uploaded file is the service's to delete, finished before the given time."""
         statement = select(ImportJobRow).where(
+            self._mine,
             ImportJobRow.owns_file == 1,
             ImportJobRow.state.in_([JobState.SUCCEEDED.value, JobState.FAILED.value]),
             ImportJobRow.finished_at < finished_before,
@@ -180,17 +185,20 @@ class JobStore:
 
     def known_paths(self, paths: Sequence[str]) -> set[str]:
         """Those of ``paths`` that some job reads (or read)."""
-        statement = select(ImportJobRow.path).where(ImportJobRow.path.in_(list(paths)))
+        statement = select(ImportJobRow.path).where(self._mine, ImportJobRow.path.in_(list(paths)))
         return self._database.run(lambda session: {path for path in session.scalars(statement) if path})
 
     def _update(self, job_id: str, change: object) -> None:
         def apply(session: Session) -> None:
-            row = session.get(ImportJobRow, job_id)
-            if row is None:
-                raise NotFoundError("import job", job_id)
-            change(row)  # type: ignore[operator]
+            change(self._row(session, job_id))  # type: ignore[operator]
 
         self._database.run(apply)
+
+    def _row(self, session: Session, job_id: str) -> ImportJobRow:
+        row = session.get(ImportJobRow, job_id)
+        if row is None or row.tenant != self.tenant:
+            raise NotFoundError("import job", job_id)
+        return row
 
 
 def _to_job(row: ImportJobRow) -> ImportJob:
