@@ -29,6 +29,7 @@ from recommender.errors import DependencyUnavailableError
 from recommender.service import RecommenderService, build_service
 from recommender.settings import Settings, get_settings
 from recommender.store.shared import HostAddress, claim_once
+from recommender.tenancy import TenantServices, configured_tenants
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         core = service or build_service(resolved, store_host=store_host)
-        context.use_service(core)
+        tenants = TenantServices(resolved, default=core, store_host=store_host)
+        # Every tenant that a key or an override names starts now: its crashed jobs are resumed at once,
+        # and a tenant whose stores cannot open stops the start with the reason, not its first request.
+        for tenant in configured_tenants(resolved):
+            tenants.get(tenant)
+        context.use_tenants(tenants)
         celery_app = create_celery_app(resolved.celery)
         queue = TaskQueue(celery_app)
         worker = None
@@ -57,15 +63,21 @@ def create_app(
             worker.start()
         try:
             # Several API processes over one store host: the first to start recovers for all of them.
-            if worker is not None and claim_once(store_host, "start-up recovery"):
-                _recover(core, queue)
-            core.importer.delete_expired_uploads()
-            _settle_heap(core)
+            recovers = worker is not None and claim_once(store_host, "start-up recovery")
+            for tenant, tenant_service in tenants.started().items():
+                if recovers:
+                    _recover(tenant_service, queue.for_tenant(tenant))
+                tenant_service.importer.delete_expired_uploads()
+                _settle_heap(tenant_service)
         except DependencyUnavailableError as error:
             # The service still starts: requests get 503s naming the store until it is back.
             logger.warning("start-up recovery skipped: %s", error)
         app.state.recommender = AppState(
-            service=core, queue=queue, worker=worker, rankings=Rankings(core.pipeline.config.concurrency)
+            service=core,
+            tenants=tenants,
+            queue=queue,
+            worker=worker,
+            rankings=Rankings(core.pipeline.config.concurrency),
         )
         logger.info("recommender ready: %s vector store, %s", core.backend, app.state.recommender.task_runner)
         try:
@@ -73,9 +85,8 @@ def create_app(
         finally:
             if worker is not None:
                 worker.stop()
-            context.use_service(None)
-            if service is None:
-                core.close()
+            context.use_tenants(None)
+            tenants.close(keep=service)
 
     app = FastAPI(
         title="Semantic product recommender",

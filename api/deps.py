@@ -26,16 +26,20 @@ async def get_state(request: Request) -> AppState:
     return _app_state(request)
 
 
-async def get_service(request: Request) -> RecommenderService:
-    return _app_state(request).service
+async def get_service(
+    request: Request, caller: Annotated[Caller, Security(authenticate)]
+) -> RecommenderService:
+    """The caller's tenant's service: a key never reaches another tenant's data."""
+    return _app_state(request).tenants.get(caller.tenant)
 
 
 async def get_rankings(request: Request) -> Rankings:
     return _app_state(request).rankings
 
 
-async def get_queue(request: Request) -> TaskQueue:
-    return _app_state(request).queue
+async def get_queue(request: Request, caller: Annotated[Caller, Security(authenticate)]) -> TaskQueue:
+    """The task queue for the caller's tenant: every task it sends names that tenant."""
+    return _app_state(request).queue.for_tenant(caller.tenant)
 
 
 async def get_filters(

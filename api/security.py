@@ -20,7 +20,7 @@ from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from recommender.settings import LOOPBACK_HOSTS, ApiSettings
+from recommender.settings import DEFAULT_TENANT, LOOPBACK_HOSTS, ApiSettings, KeyGrant
 
 API_KEY_HEADER = "X-API-Key"
 # Keys must never travel in URLs (they end up in proxy and access logs).
@@ -35,10 +35,12 @@ bearer = HTTPBearer(auto_error=False, description="The same API key, as `Authori
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling: ``key_id`` is a digest prefix of the key (or ``loopback`` when no keys are set)."""
+    """Who is calling: ``key_id`` is a digest prefix of the key (or ``loopback`` when no keys are set), and
+    ``tenant`` the one shop whose data the key reaches."""
 
     key_id: str
     scopes: frozenset[str]
+    tenant: str = DEFAULT_TENANT
 
 
 def _digest(key: str) -> bytes:
@@ -46,9 +48,10 @@ def _digest(key: str) -> bytes:
 
 
 class KeyRing:
-    def __init__(self, keys: dict[str, list[str]]) -> None:
+    def __init__(self, keys: dict[str, KeyGrant]) -> None:
         self._entries = [
-            (_digest(key), Caller(_digest(key).hex()[:12], frozenset(scopes))) for key, scopes in keys.items()
+            (_digest(key), Caller(_digest(key).hex()[:12], frozenset(grant.scopes), grant.tenant))
+            for key, grant in keys.items()
         ]
 
     @property

@@ -8,11 +8,13 @@ from api.rankings import Rankings
 from ingest.celery_app import TaskQueue
 from ingest.in_process import InProcessWorker
 from recommender.service import RecommenderService
+from recommender.tenancy import TenantServices
 
 
 @dataclass
 class AppState:
-    service: RecommenderService
+    service: RecommenderService  # the implicit tenant's
+    tenants: TenantServices
     queue: TaskQueue
     worker: InProcessWorker | None
     rankings: Rankings

@@ -20,10 +20,31 @@ from recommender.intake.feeds.mapping import FieldMapping
 from recommender.intake.files import CatalogFormat, count_rows, detect_format
 from recommender.intake.jobs import ImportJob
 from recommender.service import RecommenderService, build_service
-from recommender.settings import Settings, get_settings
+from recommender.settings import DEFAULT_TENANT, Settings, get_settings
 
 app = typer.Typer(help="Semantic product recommender.", no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(db_app, name="db")
+
+
+def _tenant(value: str) -> str:
+    from pydantic import TypeAdapter, ValidationError
+
+    from recommender.settings import TenantId
+
+    try:
+        return str(TypeAdapter(TenantId).validate_python(value))
+    except ValidationError as error:
+        raise typer.BadParameter("a tenant is lower-case letters, digits, '-' and '_' (up to 40)") from error
+
+
+TenantOption = Annotated[
+    str,
+    typer.Option(
+        "--tenant",
+        callback=_tenant,
+        help="The tenant (shop) whose data this works on (default: the implicit one).",
+    ),
+]
 console = Console()
 errors_console = Console(stderr=True)
 
@@ -78,8 +99,11 @@ def _serve_processes(settings: Settings, host: str, port: int) -> None:
             if settings.qdrant.on_model_change == "rebuild":
                 from recommender.embedding import build_embedder
                 from recommender.rebuild import rebuild_if_model_changed
+                from recommender.tenancy import configured_tenants
 
-                rebuild_if_model_changed(settings, build_embedder(settings.embedding))
+                embedder = build_embedder(settings.embedding)
+                for tenant in configured_tenants(settings):
+                    rebuild_if_model_changed(settings.for_tenant(tenant), embedder)
             store_host = start_store_host(Path(settings.qdrant.path))
         except RecommenderError as error:
             errors_console.print(f"[red]error:[/red] {error}")
@@ -200,6 +224,7 @@ def ingest(
     queue: Annotated[
         bool, typer.Option(help="Hand the import to the Celery broker instead of running it here.")
     ] = False,
+    tenant: TenantOption = DEFAULT_TENANT,
 ) -> None:
     """Import a catalog file. Bad rows are reported with their line; good rows go in."""
     from recommender.intake.feeds.mapping import FieldMapping
@@ -210,9 +235,9 @@ def ingest(
         columns = FieldMapping.from_file(mapping).columns if mapping else {}
         field_mapping = FieldMapping({**columns, **FieldMapping.parse(map or []).columns})
         if queue:
-            _enqueue(settings, file.resolve(), file_format, field_mapping)
+            _enqueue(settings, file.resolve(), file_format, field_mapping, tenant)
             return
-        service = build_service(settings)
+        service = build_service(settings, tenant=tenant)
         try:
             job = import_with_progress(service, file.resolve(), file_format, field_mapping)
         finally:
@@ -225,7 +250,9 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _enqueue(settings: Settings, path: Path, file_format: CatalogFormat, mapping: FieldMapping) -> None:
+def _enqueue(
+    settings: Settings, path: Path, file_format: CatalogFormat, mapping: FieldMapping, tenant: str
+) -> None:
     from ingest.celery_app import TaskQueue, create_celery_app
 
     if not settings.celery.broker_url:
@@ -233,9 +260,9 @@ def _enqueue(settings: Settings, path: Path, file_format: CatalogFormat, mapping
     from recommender.database import Database
     from recommender.intake.jobs import JobStore
 
-    jobs = JobStore(Database(settings.events.url, migrate=settings.events.migrate_on_start))
+    jobs = JobStore(Database(settings.events.url, migrate=settings.events.migrate_on_start), tenant)
     job = jobs.create(str(path), file_format.value, path=str(path), mapping=mapping.as_json())
-    TaskQueue(create_celery_app(settings.celery)).import_catalog(
+    TaskQueue(create_celery_app(settings.celery), tenant).import_catalog(
         job.job_id, str(path), file_format.value, mapping.as_json()
     )
     console.print(f"queued import job {job.job_id}")
@@ -271,10 +298,10 @@ def demo(
 
 
 @app.command()
-def train() -> None:
+def train(tenant: TenantOption = DEFAULT_TENANT) -> None:
     """Train the sequence model on the stored events and publish it (the service picks it up)."""
     settings = get_settings()
-    service = build_service(settings)
+    service = build_service(settings, tenant=tenant)
     try:
         with console.status("training the sequence model and the ranker"):
             report = service.train()
@@ -293,11 +320,12 @@ def train() -> None:
 @app.command()
 def backup(
     path: Annotated[Path, typer.Argument(help="A new (or empty) folder for the backup.")],
+    tenant: TenantOption = DEFAULT_TENANT,
 ) -> None:
-    """Back up the vector store, the event store and the model versions into PATH, with a manifest."""
+    """Back up one tenant's vectors, events, jobs, conversations and model versions into PATH."""
     from recommender.backup import create_backup
 
-    service = build_service(get_settings())
+    service = build_service(get_settings(), tenant=tenant)
     try:
         manifest = create_backup(service, path)
     finally:
@@ -314,13 +342,14 @@ def backup(
 def restore(
     path: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A folder made by `backup`.")],
     replace: Annotated[
-        bool, typer.Option(help="Delete what this installation holds first (otherwise it must be empty).")
+        bool, typer.Option(help="Delete what the tenant holds first (otherwise it must hold nothing).")
     ] = False,
+    tenant: TenantOption = DEFAULT_TENANT,
 ) -> None:
-    """Restore a backup made by `recommender backup` into the configured stores."""
+    """Restore a backup made by `recommender backup` into one tenant of the configured stores."""
     from recommender.backup import restore_backup
 
-    service = build_service(get_settings())
+    service = build_service(get_settings(), tenant=tenant)
     try:
         manifest = restore_backup(service, path, replace=replace)
     finally:

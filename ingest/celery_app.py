@@ -10,7 +10,7 @@ from celery import Celery, Task
 
 from ingest import tasks
 from recommender.errors import DependencyUnavailableError, unavailable
-from recommender.settings import CelerySettings
+from recommender.settings import DEFAULT_TENANT, CelerySettings
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +76,15 @@ def _register(app: Celery, name: str, body: Callable[..., Any], options: dict[st
 
 
 class TaskQueue:
-    """Enqueues tasks; a broker that cannot take them raises DependencyUnavailableError."""
+    """Enqueues one tenant's tasks (each task names its tenant); a broker that cannot take them raises
+    DependencyUnavailableError."""
 
-    def __init__(self, app: Celery) -> None:
+    def __init__(self, app: Celery, tenant: str = DEFAULT_TENANT) -> None:
         self.app = app
+        self.tenant = tenant
+
+    def for_tenant(self, tenant: str) -> TaskQueue:
+        return self if tenant == self.tenant else TaskQueue(self.app, tenant)
 
     def import_catalog(
         self, job_id: str, path: str, file_format: str, mapping: dict[str, str] | None = None
@@ -100,7 +105,9 @@ class TaskQueue:
 
     def _send(self, name: str, *args: Any, task_id: str | None = None) -> str:
         try:
-            return str(self.app.tasks[name].apply_async(args=args, task_id=task_id).id)
+            # The implicit tenant's messages stay as they were, so workers of the previous release take them.
+            kwargs = {} if self.tenant == DEFAULT_TENANT else {"tenant": self.tenant}
+            return str(self.app.tasks[name].apply_async(args=args, kwargs=kwargs, task_id=task_id).id)
         except Exception as error:
             raise unavailable("task broker", error) from error
 

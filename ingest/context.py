@@ -1,26 +1,34 @@
-"""The service the tasks work on: the API process hands its own over; a worker process builds one."""
+"""The services the tasks work on, one per tenant: the API process hands its own over; a worker process
+builds them on a tenant's first task."""
 
 from __future__ import annotations
 
 import threading
 
-from recommender.service import RecommenderService, build_service
-from recommender.settings import get_settings
+from recommender.service import RecommenderService
+from recommender.settings import DEFAULT_TENANT, get_settings
+from recommender.tenancy import TenantServices
 
-_service: RecommenderService | None = None
+_tenants: TenantServices | None = None
 _lock = threading.Lock()
 
 
+def use_tenants(tenants: TenantServices | None) -> None:
+    """Share already built services (the API process does this: an embedded store allows one opener)."""
+    global _tenants
+    with _lock:
+        _tenants = tenants
+
+
 def use_service(service: RecommenderService | None) -> None:
-    """Share an already built service (the API process does this: an embedded store allows one opener)."""
-    global _service
-    with _lock:
-        _service = service
+    """Share one already built service as the implicit tenant's."""
+    use_tenants(TenantServices(service.settings, default=service) if service is not None else None)
 
 
-def get_service() -> RecommenderService:
-    global _service
+def get_service(tenant: str = DEFAULT_TENANT) -> RecommenderService:
+    global _tenants
     with _lock:
-        if _service is None:
-            _service = build_service(get_settings())
-        return _service
+        if _tenants is None:
+            _tenants = TenantServices(get_settings())
+        tenants = _tenants
+    return tenants.get(tenant)

@@ -24,7 +24,7 @@ from recommender.privacy import UserData
 from recommender.profiles import ProfileService
 from recommender.rebuild import rebuild_if_model_changed
 from recommender.retrieval import Retriever
-from recommender.settings import Settings
+from recommender.settings import DEFAULT_TENANT, Settings
 from recommender.store import VectorStore
 from recommender.store.opening import (
     open_vector_stores,
@@ -55,6 +55,7 @@ class RecommenderService:
     user_data: UserData
     pipeline: Pipeline
     backend: str = field(default="embedded")
+    tenant: str = field(default=DEFAULT_TENANT)
 
     def train(self, seed: int = 42, run_id: str | None = None) -> TrainingReport:
         """The training job (the Celery task and `recommender train` call this): sequence model, then the
@@ -81,10 +82,19 @@ class RecommenderService:
 
 
 def build_service(
-    settings: Settings, embedder: Embedder | None = None, store_host: HostAddress | None = None
+    settings: Settings,
+    embedder: Embedder | None = None,
+    store_host: HostAddress | None = None,
+    tenant: str = DEFAULT_TENANT,
+    share_from: RecommenderService | None = None,
 ) -> RecommenderService:
-    """Build every part from settings. Pass ``embedder`` to share an already loaded model, and
-    ``store_host`` when this is one of several API processes over one embedded store."""
+    """Build every part from settings, for one tenant (a shop: its own collections, rows and models).
+    Pass ``embedder`` to share an already loaded model, ``store_host`` when this is one of several API
+    processes over one embedded store, and ``share_from`` (another tenant's service) to share its
+    embedding model and, where the LLM settings agree, its chat model."""
+    settings = settings.for_tenant(tenant)
+    if share_from is not None:
+        embedder = embedder or share_from.embedder
     embedder = embedder or build_embedder(settings.embedding)
     if settings.qdrant.on_model_change == "rebuild":
         rebuild_if_model_changed(settings, embedder)
@@ -96,17 +106,21 @@ def build_service(
         except DependencyUnavailableError as error:
             logger.warning("starting without the vector store (requests get 503 until it is back): %s", error)
     database = Database(settings.events.url, migrate=settings.events.migrate_on_start)
-    events = EventStore(database)
-    jobs = JobStore(database)
+    events = EventStore(database, tenant)
+    jobs = JobStore(database, tenant)
     catalog = Catalog(products, embedder)
     profiles = ProfileService(events, catalog, users, settings.recommend)
     models = ModelRegistry(settings.collab.models_path)
     retriever = Retriever(products, catalog, embedder, events, settings.recommend)
-    chat_model = build_chat_model(settings.llm_config)
+    calls = None
+    if share_from is not None and share_from.settings.llm_config == settings.llm_config:
+        chat_model, calls = share_from.llm.chat_model, share_from.llm.calls
+    else:
+        chat_model = build_chat_model(settings.llm_config)
     if chat_model is not None:
         check_templates()
-    conversations = ConversationStore(database, settings.llm.conversation_ttl_seconds)
-    llm = LLMFeatures(chat_model, settings.llm_config, retriever, catalog, events, conversations)
+    conversations = ConversationStore(database, settings.llm.conversation_ttl_seconds, tenant)
+    llm = LLMFeatures(chat_model, settings.llm_config, retriever, catalog, events, conversations, calls)
     pipeline = Pipeline(products, catalog, embedder, events, profiles, retriever, models, settings, llm)
     return RecommenderService(
         settings=settings,
@@ -128,9 +142,10 @@ def build_service(
         profiles=profiles,
         retriever=retriever,
         models=models,
-        training=TrainingRuns(Leases(database), settings.collab_config),
+        training=TrainingRuns(Leases(database, tenant), settings.collab_config),
         llm=llm,
         user_data=UserData(events, users, llm),
         pipeline=pipeline,
         backend=backend,
+        tenant=tenant,
     )

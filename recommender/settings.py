@@ -7,9 +7,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -422,6 +431,27 @@ def _default_rate_limits() -> dict[RateLimited, str]:
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+# A tenant (a shop) names collections, folders and rows: lower-case letters, digits, "-" and "_".
+DEFAULT_TENANT = "default"
+TenantId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+
+
+class KeyGrant(BaseModel):
+    """What one API key may do, and the one tenant whose data it reaches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scopes: list[Scope]
+    tenant: TenantId = DEFAULT_TENANT
+
+
+KeysJson = dict[str, list[Scope] | KeyGrant]
+
+
+def _grants(keys: KeysJson) -> dict[str, KeyGrant]:
+    return {
+        key: value if isinstance(value, KeyGrant) else KeyGrant(scopes=value) for key, value in keys.items()
+    }
 
 
 class ApiSettings(BaseModel):
@@ -429,12 +459,13 @@ class ApiSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    keys: dict[str, list[Scope]] = Field(
+    keys: KeysJson = Field(
         default_factory=dict,
         description='API keys and their scopes, as JSON: {"key": ["read"], "other": ["read", "write", '
         '"admin"]}. read: recommendations, products, similar, chat; write: events, product changes; admin: '
-        "imports, training, user data; metrics: /metrics. None configured: the service serves on loopback "
-        "only, without keys.",
+        "imports, training, user data; metrics: /metrics. A key of one tenant (shop): "
+        '{"key": {"scopes": ["read"], "tenant": "shop-a"}}; a key given as a list belongs to the tenant '
+        '"default". None configured: the service serves on loopback only, without keys.',
     )
     keys_file: Path | None = Field(
         default=None, description="A JSON file of the same shape as `keys` (e.g. a Docker secret)."
@@ -477,17 +508,15 @@ class ApiSettings(BaseModel):
         description="Where the counters live: memory:// (one process) or redis://host:port/db (shared).",
     )
 
-    def resolved_keys(self) -> dict[str, list[Scope]]:
+    def resolved_keys(self) -> dict[str, KeyGrant]:
         """`keys` merged with the keys file; a key file that is missing or malformed fails at start-up."""
-        keys = dict(self.keys)
+        keys = _grants(self.keys)
         if self.keys_file is not None:
             import json
 
-            from pydantic import TypeAdapter
-
             try:
                 loaded = json.loads(Path(self.keys_file).read_text())
-                keys.update(TypeAdapter(dict[str, list[Scope]]).validate_python(loaded))
+                keys.update(_grants(TypeAdapter(KeysJson).validate_python(loaded)))
             except (OSError, ValueError) as error:
                 raise ValueError(f"api.keys_file {self.keys_file}: {error}".splitlines()[0]) from error
         return keys
@@ -496,11 +525,38 @@ class ApiSettings(BaseModel):
     def _check(self) -> ApiSettings:
         if self.allow_server_paths and self.import_root is None:
             raise ValueError("api.allow_server_paths needs api.import_root: the one folder imports may read")
-        for key, scopes in self.keys.items():
+        for key, grant in _grants(self.keys).items():
             if len(key) < 16:
                 raise ValueError("every API key must be at least 16 characters long")
-            if not scopes:
+            if not grant.scopes:
                 raise ValueError("every API key needs at least one scope")
+        return self
+
+
+# The sections a tenant may set for itself; the stores, the API and the embedding model are the deployment's.
+TENANT_SECTIONS = ("recommend", "pipeline", "collab", "llm", "experimental")
+
+
+class TenantSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    overrides: dict[TenantId, dict[str, dict[str, Any]]] = Field(
+        default_factory=dict,
+        description="Settings of one tenant (shop) that differ from the deployment's, by section, as JSON: "
+        '{"shop-a": {"pipeline": {"diversity": "mmr"}, "recommend": {"half_life_days": 30}}}. Sections: '
+        + ", ".join(TENANT_SECTIONS)
+        + ". The rest (stores, keys, the embedding model) is the deployment's.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> TenantSettings:
+        for tenant, sections in self.overrides.items():
+            foreign = set(sections) - set(TENANT_SECTIONS)
+            if foreign:
+                raise ValueError(
+                    f"tenants.overrides.{tenant}: {sorted(foreign)} cannot differ per tenant "
+                    f"(only {', '.join(TENANT_SECTIONS)})"
+                )
         return self
 
 
@@ -528,6 +584,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
+    tenants: TenantSettings = Field(default_factory=TenantSettings)
     experimental: ExperimentalSettings = Field(default_factory=ExperimentalSettings)
 
     @property
@@ -548,6 +605,43 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"recommend.event_weights has unknown event types: {sorted(unknown)}")
         return self
+
+    @model_validator(mode="after")
+    def _check_tenant_overrides(self) -> Settings:
+        for tenant in self.tenants.overrides:
+            try:
+                self.for_tenant(tenant)
+            except ValidationError as error:
+                first = error.errors()[0]
+                where = ".".join(str(part) for part in first["loc"])
+                raise ValueError(f"tenants.overrides.{tenant}: {where}: {first['msg']}") from error
+        return self
+
+    def for_tenant(self, tenant: str) -> Settings:
+        """This deployment's settings as one tenant sees them: its own collections, model versions, upload
+        and report folders (the implicit tenant keeps today's), and its overrides."""
+        data = self.model_dump()
+        data["tenants"] = {}
+        for section, values in self.tenants.overrides.get(tenant, {}).items():
+            data[section] = _merged(data[section], values)
+        if tenant != DEFAULT_TENANT:
+            data["qdrant"]["collection_prefix"] = f"{self.qdrant.collection_prefix}_tenant_{tenant}"
+            models = Path(self.collab.models_path)
+            data["collab"]["models_path"] = models.parent / "tenants" / tenant / models.name
+            data["api"]["upload_dir"] = Path(self.api.upload_dir) / "tenants" / tenant
+            if self.eval.report_dir is not None:
+                data["eval"]["report_dir"] = Path(self.eval.report_dir) / "tenants" / tenant
+        return Settings.model_validate(data)
+
+
+def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for name, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(name), dict):
+            merged[name] = _merged(merged[name], value)
+        else:
+            merged[name] = value
+    return merged
 
 
 def get_settings() -> Settings:

@@ -21,9 +21,11 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from recommender.backup.tables import dump_tables, load_tables
+from sqlalchemy import Connection, Table, select
+
+from recommender.backup.tables import delete_tenant_rows, dump_tables, load_tables
 from recommender.backup.vectors import dump_collection, load_collection
-from recommender.database import Base, schema
+from recommender.database import DEFAULT_TENANT, Base, schema
 from recommender.errors import RecommenderError
 from recommender.service import RecommenderService
 from recommender.store.base import VectorStore
@@ -44,6 +46,7 @@ class Manifest:
     schema_revision: str | None
     embedding_model: str
     dimension: int
+    tenant: str = DEFAULT_TENANT
     collections: dict[str, dict[str, Any]] = field(default_factory=dict)
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
@@ -80,6 +83,7 @@ def create_backup(service: RecommenderService, folder: Path) -> Manifest:
         schema_revision=schema.current_revision(service.database.engine),
         embedding_model=service.embedder.model_name,
         dimension=service.embedder.dimension,
+        tenant=service.tenant,
     )
     for role, store in _collections(service).items():
         path = folder / "vectors" / f"{role}.msgpack"
@@ -90,7 +94,7 @@ def create_backup(service: RecommenderService, folder: Path) -> Manifest:
             "vectors": [store.spec.vector_name, *(name for name, _ in store.spec.extra_vectors)],
             "sha256": _digest(path),
         }
-    for name, rows in dump_tables(service.database.engine, folder / "tables").items():
+    for name, rows in dump_tables(service.database.engine, folder / "tables", service.tenant).items():
         manifest.tables[name] = {"rows": rows, "sha256": _digest(folder / "tables" / f"{name}.jsonl")}
     models = Path(service.settings.collab.models_path)
     if models.exists():
@@ -133,15 +137,34 @@ def restore_backup(service: RecommenderService, folder: Path, replace: bool = Fa
 
 
 def _restore_tables(service: RecommenderService, manifest: Manifest, folder: Path) -> None:
-    """The tables are made again at the backup's revision, filled, then migrated to this release's."""
+    """A backup of this release's schema: the tenant's rows are replaced by the backup's, in one
+    transaction. An older schema: the (empty) tables are made again at the backup's revision, filled, then
+    migrated to this release's."""
     engine = service.database.engine
+    tables = list(manifest.tables)
+    if manifest.schema_revision == schema.head_revision():
+        with engine.begin() as connection:
+            delete_tenant_rows(connection, tables, service.tenant)
+            load_tables(connection, folder / "tables", tables, service.tenant)
+        return
     with engine.begin() as connection:
+        holding = [table.name for table in Base.metadata.sorted_tables if _has_rows(connection, table)]
+        if holding:
+            raise BackupError(
+                f"the backup's schema is revision {manifest.schema_revision}, this release's "
+                f"{schema.head_revision()}: it restores only into an empty event store (this one holds rows "
+                f"in {', '.join(holding)}); restore it with the release that made it, or into a new database"
+            )
         Base.metadata.drop_all(connection)
         connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
     schema.upgrade(engine, manifest.schema_revision or "head")
     with engine.begin() as connection:
-        load_tables(connection, folder / "tables", list(manifest.tables))
+        load_tables(connection, folder / "tables", tables, service.tenant)
     schema.upgrade(engine)
+
+
+def _has_rows(connection: Connection, table: Table) -> bool:
+    return connection.execute(select(table).limit(1)).first() is not None
 
 
 def _verify(manifest: Manifest, folder: Path, service: RecommenderService) -> None:

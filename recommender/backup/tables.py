@@ -1,5 +1,6 @@
-"""The event store's tables to JSON Lines and back, read as one consistent snapshot, and written into a
-database of either kind (a SQLite backup restores into PostgreSQL and the other way round).
+"""One tenant's rows of the event store's tables to JSON Lines and back, read as one consistent snapshot,
+and written into a database of either kind (a SQLite backup restores into PostgreSQL and the other way
+round).
 
 Values are JSON: datetimes as ISO 8601 in UTC, JSON columns as they are. Leases are not kept: a restored
 installation starts with no training run in progress."""
@@ -22,8 +23,8 @@ SKIPPED_TABLES = {"locks", "alembic_version"}
 BATCH = 1000
 
 
-def dump_tables(engine: Engine, folder: Path) -> dict[str, int]:
-    """One file per table (``<table>.jsonl``); returns the row count of each."""
+def dump_tables(engine: Engine, folder: Path, tenant: str) -> dict[str, int]:
+    """One file per table (``<table>.jsonl``) with ``tenant``'s rows; returns the row count of each."""
     counts: dict[str, int] = {}
     with _snapshot(engine) as connection:
         metadata = MetaData()
@@ -32,7 +33,10 @@ def dump_tables(engine: Engine, folder: Path) -> dict[str, int]:
             if table.name in SKIPPED_TABLES:
                 continue
             order = list(table.primary_key.columns) or list(table.columns)
-            rows = connection.execute(select(table).order_by(*order))
+            statement = select(table).order_by(*order)
+            if "tenant" in table.columns:
+                statement = statement.where(table.columns["tenant"] == tenant)
+            rows = connection.execute(statement)
             with (folder / f"{table.name}.jsonl").open("w", encoding="utf-8") as file:
                 counts[table.name] = 0
                 for row in rows.mappings():
@@ -41,8 +45,18 @@ def dump_tables(engine: Engine, folder: Path) -> dict[str, int]:
     return counts
 
 
-def load_tables(connection: Connection, folder: Path, tables: list[str]) -> None:
-    """Inserts the dumped rows into the (empty) tables of the same names, at the backup's schema revision."""
+def delete_tenant_rows(connection: Connection, tables: list[str], tenant: str) -> None:
+    metadata = MetaData()
+    metadata.reflect(connection)
+    for name in tables:
+        table = metadata.tables[name]
+        if "tenant" in table.columns:
+            connection.execute(table.delete().where(table.columns["tenant"] == tenant))
+
+
+def load_tables(connection: Connection, folder: Path, tables: list[str], tenant: str) -> None:
+    """Inserts the dumped rows, as ``tenant``'s, into the tables of the same names (at the backup's schema
+    revision)."""
     metadata = MetaData()
     metadata.reflect(connection)
     for name in tables:
@@ -52,6 +66,8 @@ def load_tables(connection: Connection, folder: Path, tables: list[str]) -> None
         with (folder / f"{name}.jsonl").open(encoding="utf-8") as file:
             for line in file:
                 row = json.loads(line)
+                if "tenant" in table.columns:
+                    row["tenant"] = tenant
                 for key in stamps & row.keys():
                     row[key] = _stamp(row[key], connection.dialect.name)
                 batch.append(row)

@@ -32,11 +32,13 @@ class LLMFeatures:
         catalog: Catalog,
         events: EventStore,
         conversations: ConversationStore,
+        calls: LLMCalls | None = None,
     ) -> None:
         self.chat_model = chat
         self.settings = settings
-        # One in-process model runs one call at a time; an endpoint can take a few in parallel.
-        self.calls = LLMCalls(1 if chat is None or not isinstance(chat, OpenAICompatibleChat) else 4)
+        # One in-process model runs one call at a time; an endpoint can take a few in parallel. Tenants that
+        # share a model share its calls too.
+        self.calls = calls or LLMCalls(1 if chat is None or not isinstance(chat, OpenAICompatibleChat) else 4)
         self.reranker = Reranker(chat, settings, self.calls)
         self.explainer = Explainer(chat, settings, self.reranker.may_send_user_data, self.calls)
         self.conversations = ConversationService(

@@ -23,10 +23,12 @@ def demo_client(demo_service: RecommenderService) -> Iterator[TestClient]:
         yield test_client
 
 
-def wait_for_job(client: TestClient, job_id: str, timeout: float = 60.0) -> dict:
+def wait_for_job(
+    client: TestClient, job_id: str, timeout: float = 60.0, headers: dict[str, str] | None = None
+) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        body = client.get(f"/imports/{job_id}").json()
+        body = client.get(f"/imports/{job_id}", headers=headers).json()
         if body["state"] in ("succeeded", "failed"):
             return body
         time.sleep(0.1)

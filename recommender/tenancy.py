@@ -1,0 +1,62 @@
+"""Tenants: one deployment serving several shops, each invisible to the others.
+
+A tenant's service has its own collections, event-store rows, import jobs, conversations, leases and model
+versions (``Settings.for_tenant`` names them); the embedding model, and the chat model where the LLM
+settings agree, are loaded once and shared. Services are built on a tenant's first request.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from recommender.service import RecommenderService, build_service
+from recommender.settings import DEFAULT_TENANT, Settings
+from recommender.store.shared import HostAddress
+
+
+def configured_tenants(settings: Settings) -> list[str]:
+    """The implicit tenant first, then every tenant that an API key or a settings override names."""
+    named = {grant.tenant for grant in settings.api.resolved_keys().values()} | set(
+        settings.tenants.overrides
+    )
+    return [DEFAULT_TENANT, *sorted(named - {DEFAULT_TENANT})]
+
+
+class TenantServices:
+    def __init__(
+        self,
+        settings: Settings,
+        default: RecommenderService | None = None,
+        store_host: HostAddress | None = None,
+    ) -> None:
+        """``default``: the implicit tenant's service, already built (the API builds it at start-up)."""
+        self._settings = settings
+        self._store_host = store_host
+        self._services: dict[str, RecommenderService] = {}
+        if default is not None:
+            self._services[DEFAULT_TENANT] = default
+        self._lock = threading.Lock()
+
+    def get(self, tenant: str = DEFAULT_TENANT) -> RecommenderService:
+        with self._lock:
+            service = self._services.get(tenant)
+            if service is None:
+                shared = next(iter(self._services.values()), None)
+                service = build_service(
+                    self._settings, store_host=self._store_host, tenant=tenant, share_from=shared
+                )
+                self._services[tenant] = service
+            return service
+
+    def started(self) -> dict[str, RecommenderService]:
+        """The services built so far, by tenant."""
+        with self._lock:
+            return dict(self._services)
+
+    def close(self, keep: RecommenderService | None = None) -> None:
+        """Closes every service this registry built (``keep``: one its owner closes itself)."""
+        with self._lock:
+            services, self._services = list(self._services.values()), {}
+        for service in services:
+            if service is not keep:
+                service.close()
