@@ -21,6 +21,7 @@ from recommender.intake.jobs import JobState
 from recommender.models import InteractionEvent
 from recommender.service import RecommenderService, build_service
 from recommender.settings import CelerySettings
+from recommender.tenancy import TenantServices
 from tests.conftest import make_settings
 
 
@@ -59,6 +60,29 @@ def test_bulk_import_runs_on_the_worker_through_redis(
     # The result came back through Redis, not through memory.
     client = redis.Redis.from_url(redis_url.replace("redis+socket://", "unix://"))
     assert client.exists(f"celery-task-meta-{task_id}")
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_a_tenant_s_task_works_on_that_tenant_s_service(
+    redis_app: Celery, tmp_path: Path, embedder, backend: str
+) -> None:
+    settings = make_settings(tmp_path, backend)
+    tenants = TenantServices(settings)
+    shop = tenants.get("shop-b")
+    context.use_tenants(tenants)
+    try:
+        job = shop.jobs.create("demo", "jsonl")
+        task_id = (
+            TaskQueue(redis_app)
+            .for_tenant("shop-b")
+            .import_catalog(job.job_id, str(demo_catalog_path()), "jsonl")
+        )
+        assert redis_app.AsyncResult(task_id).get(timeout=60)["succeeded"] == 60
+        assert shop.catalog.count() == 60
+        assert tenants.get().catalog.count() == 0  # the implicit tenant's collection got nothing
+    finally:
+        context.use_tenants(None)
+        tenants.close()
 
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)

@@ -19,6 +19,7 @@ from recommender.llm.conversation_store import Conversation, ConversationStore, 
 from recommender.models import InteractionEvent
 from recommender.service import RecommenderService, build_service
 from recommender.settings import Settings
+from recommender.tenancy import TenantServices
 from tests.conftest import LOOPBACK, import_demo_catalog, make_settings
 from tests.postgres import fresh_postgres_database
 from tests.recommender.training.test_training_job import COLLAB, SMALL_MODEL, journey_events
@@ -170,3 +171,26 @@ def test_the_commands_back_up_and_restore_the_demo(
     check = build_service(settings, embedder=embedder)
     assert (check.catalog.count(), check.events.count()) == (60, events)
     check.close()
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_a_tenant_is_backed_up_and_restored_without_touching_another(
+    tmp_path: Path, embedder, backend: str
+) -> None:
+    settings = make_settings(tmp_path, backend)
+    tenants = TenantServices(settings)
+    shop_a, shop_b = tenants.get("shop-a"), tenants.get("shop-b")
+    for shop in (shop_a, shop_b):
+        import_demo_catalog(shop)
+    shop_a.events.add(demo_events())
+    shop_b.events.add([InteractionEvent(user_id="b-only", product_id="run-001", type="view")])
+    manifest = create_backup(shop_a, tmp_path / "backup-a")
+    assert manifest.tenant == "shop-a" and manifest.tables["interaction_events"]["rows"] == len(demo_events())
+
+    shop_a.events.add([InteractionEvent(user_id="late", product_id="run-002", type="view")])
+    restore_backup(shop_a, tmp_path / "backup-a", replace=True)
+    assert shop_a.events.count() == len(demo_events())  # the later event is gone: the backup's state
+    assert shop_a.catalog.count() == 60
+    assert [event.user_id for event in shop_b.events.all_events()] == ["b-only"]
+    assert shop_b.catalog.count() == 60 and tenants.get().events.count() == 0
+    tenants.close()
