@@ -403,6 +403,7 @@ def evaluate(
     user_column: str = "user_id",
     item_column: str = "item_id",
     time_column: str = "timestamp",
+    tenant: TenantOption = DEFAULT_TENANT,
 ) -> None:
     """Offline evaluation through the served pipeline: replays the data into a temporary service, trains
     it with the service's training job, and measures what the API would return (leave-one-out)."""
@@ -412,7 +413,8 @@ def evaluate(
     from recommender.evaluation.split import SplitOptions, TieOrder
     from recommender.settings import LLMSettings
 
-    settings = get_settings()
+    # A tenant's evaluation runs its own settings (its overrides) in the temporary service.
+    settings = get_settings().for_tenant(tenant)
     if item_features is not None:
         features = [name.strip() for name in item_features.split(",") if name.strip()]
         settings.pipeline = settings.pipeline.model_copy(update={"item_features": features})
