@@ -16,7 +16,19 @@ from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.metrics import RequestMetrics
 from api.metrics import router as metrics_router
 from api.rankings import Rankings
-from api.routers import chat, evaluation, events, health, imports, models, products, recommendations, users
+from api.routers import (
+    chat,
+    evaluation,
+    events,
+    experiments,
+    health,
+    imports,
+    models,
+    products,
+    recommendations,
+    rules,
+    users,
+)
 from api.security import KeyRing, RateLimiter
 from api.state import AppState
 from api.ui_files import router as ui_router
@@ -108,6 +120,8 @@ def create_app(
         chat.router,
         models.router,
         users.router,
+        rules.router,
+        experiments.router,
         evaluation.router,
         metrics_router,
     ):

@@ -93,6 +93,14 @@ def _parse_scalar(raw: str) -> str | int | float | bool:
     return raw
 
 
+PlacementQuery = Annotated[
+    str,
+    Query(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="Where the list is shown (home, product, cart, email...): rules and experiments are per "
+        "placement.",
+    ),
+]
 State = Annotated[AppState, Depends(get_state)]
 Service = Annotated[RecommenderService, Depends(get_service)]
 Queue = Annotated[TaskQueue, Depends(get_queue)]

@@ -17,6 +17,7 @@ import anyio.to_thread
 from anyio import CapacityLimiter
 
 from recommender.models import RecommendationList
+from recommender.online.serving import OnlineRecommender
 from recommender.pipeline.pipeline import Pipeline
 from recommender.pipeline.request import PipelineRequest
 
@@ -25,7 +26,9 @@ class Rankings:
     def __init__(self, concurrency: int) -> None:
         self._slots = CapacityLimiter(concurrency)
 
-    async def run(self, pipeline: Pipeline, request: PipelineRequest) -> RecommendationList:
+    async def run(
+        self, pipeline: Pipeline | OnlineRecommender, request: PipelineRequest
+    ) -> RecommendationList:
         if pipeline.calls_a_model(request):
             return await anyio.to_thread.run_sync(pipeline.run, request)
         return await anyio.to_thread.run_sync(pipeline.run, request, limiter=self._slots)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recommender.intake.jobs import ImportJob
 from recommender.models import Product, ProductFilter, RecommendationList
+from recommender.pipeline.merchandising import DEFAULT_PLACEMENT, Placement
 
 
 def first_problem(error: ValidationError) -> tuple[str | None, str]:
@@ -119,7 +120,8 @@ class EventBatch(BaseModel):
         min_length=1,
         max_length=10_000,
         description="Each: user_id, product_id, type (view, click, add_to_cart, purchase, rating), "
-        "value (rating 1-5), timestamp (ISO 8601; now if unset).",
+        "value (rating 1-5; a purchase's revenue), timestamp (ISO 8601; now if unset), recommendation_id "
+        "(the list it came from).",
     )
 
 
@@ -132,6 +134,15 @@ class RejectedEvent(BaseModel):
 class EventBatchResult(BaseModel):
     accepted: int
     rejected: list[RejectedEvent]
+    attributed: dict[str, int] = Field(
+        default_factory=dict,
+        description="Events attributed to a served list, by rule: explicit (the event named its list) or "
+        "last_touch (a purchase, to the latest list that showed the product to the user).",
+    )
+    unknown_recommendation_ids: list[str] = Field(
+        default_factory=list,
+        description="Ids that name no served list of this shop (the events were kept, not attributed).",
+    )
     unknown_product_ids: list[str] = Field(
         description="Stored, but not in the catalog (yet): they count for nothing until the product exists."
     )
@@ -161,6 +172,10 @@ class RecommendationRequest(BaseModel):
         default=None,
         max_length=20,
         description="Language of explanations (en, zh); default: Accept-Language.",
+    )
+    placement: Placement = Field(
+        default=DEFAULT_PLACEMENT,
+        description="Where the list is shown: rules and experiments are per placement.",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select
 
@@ -30,6 +31,16 @@ class StoredEvent:
 
 
 @dataclass(frozen=True)
+class AttributedEvent:
+    recommendation_id: str
+    user_id: str
+    product_id: str
+    event_type: EventType
+    value: float | None
+    attribution: str
+
+
+@dataclass(frozen=True)
 class ItemActivity:
     product_id: str
     users: int
@@ -47,8 +58,12 @@ class EventStore:
         # Bumped on every write from this process: caches of aggregates compare it to know they are stale.
         self.generation = 0
 
-    def add(self, events: Sequence[InteractionEvent]) -> int:
+    def add(
+        self, events: Sequence[InteractionEvent], links: Sequence[tuple[str | None, str | None]] | None = None
+    ) -> int:
+        """Store the events; ``links``: per event, the served list it is attributed to and by which rule."""
         received_at = datetime.now(UTC)
+        links = links or [(None, None)] * len(events)
         rows = [
             EventRow(
                 tenant=self.tenant,
@@ -58,8 +73,10 @@ class EventStore:
                 value=event.value,
                 occurred_at=event.timestamp,
                 received_at=received_at,
+                recommendation_id=recommendation_id,
+                attribution=rule,
             )
-            for event in events
+            for event, (recommendation_id, rule) in zip(events, links, strict=True)
         ]
         self._database.run(lambda session: session.add_all(rows))
         self.generation += 1
@@ -167,6 +184,28 @@ class EventStore:
         self.generation += 1
         self._database.purge_deleted()
         return int(removed or 0)
+
+    def attributed_to(self, recommendation_ids: Sequence[str]) -> list[AttributedEvent]:
+        """The events attributed to these lists."""
+        found: list[AttributedEvent] = []
+        ids = list(recommendation_ids)
+        for start in range(0, len(ids), 500):
+            statement = select(
+                EventRow.recommendation_id,
+                EventRow.user_id,
+                EventRow.product_id,
+                EventRow.event_type,
+                EventRow.value,
+                EventRow.attribution,
+            ).where(self._mine, EventRow.recommendation_id.in_(ids[start : start + 500]))
+            rows: list[Any] = self._database.run(
+                lambda session, statement=statement: list(session.execute(statement))  # type: ignore[misc]
+            )
+            found.extend(
+                AttributedEvent(rid, user, product, EventType(kind), value, rule)
+                for rid, user, product, kind, value, rule in rows
+            )
+        return found
 
     def count(self) -> int:
         total = self._database.run(

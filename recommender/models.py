@@ -116,8 +116,16 @@ class InteractionEvent(BaseModel):
     user_id: Identifier
     product_id: Identifier
     event_type: EventType = Field(alias="type")
-    value: float | None = Field(default=None, description="The rating, 1-5, for rating events.")
+    value: float | None = Field(
+        default=None,
+        description="The rating, 1-5, for rating events; a purchase's revenue (else its price counts).",
+    )
     timestamp: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    recommendation_id: str | None = Field(
+        default=None,
+        max_length=32,
+        description="The list this action came from (a response's recommendation_id): attribution.",
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -179,6 +187,7 @@ class Signal(StrEnum):
     EXAMPLES = "examples"
     SIMILAR = "similar"
     POPULAR = "popular"
+    PINNED = "pinned"  # placed by a merchandising rule
 
 
 class Recommendation(BaseModel):
@@ -187,9 +196,17 @@ class Recommendation(BaseModel):
     signal: Signal
     product: dict[str, Any]
     explanation: dict[str, Any] | None = None
+    position: int | None = Field(default=None, description="1-based place in the list, for attribution.")
+    rule: str | None = Field(default=None, description="The merchandising rule that placed or moved it.")
 
 
 class RecommendationList(BaseModel):
+    recommendation_id: str | None = Field(
+        default=None, description="The served list's id: send it with the events it leads to (attribution)."
+    )
+    placement: str | None = None
+    experiment: str | None = None
+    arm: str | None = None
     signal: Signal
     items: list[Recommendation]
     excluded_count: int = 0

@@ -9,6 +9,7 @@ from typing import Any
 from recommender.events import EventStore
 from recommender.ids import user_point_id
 from recommender.llm.features import LLMFeatures
+from recommender.online.served import ServedLists, as_export
 from recommender.store import VectorStore
 
 EXPORT_EVENT_LIMIT = 1_000_000
@@ -21,13 +22,15 @@ class ErasureReport:
     profile: bool
     conversations: int
     cached_llm_outputs: int
+    served_lists: int = 0
 
 
 class UserData:
-    def __init__(self, events: EventStore, users: VectorStore, llm: LLMFeatures) -> None:
+    def __init__(self, events: EventStore, users: VectorStore, llm: LLMFeatures, served: ServedLists) -> None:
         self._events = events
         self._users = users
         self._llm = llm
+        self._served = served
 
     def export(self, user_id: str) -> dict[str, Any]:
         """Everything held about the user: events, the stored profile vector, live conversations."""
@@ -48,7 +51,14 @@ class UserData:
             conversation_id: [dataclasses.asdict(turn) for turn in turns]
             for conversation_id, turns in self._llm.conversations.of_user(user_id).items()
         }
-        return {"user_id": user_id, "events": events, "profile": profile, "conversations": conversations}
+        served = [as_export(shown) for shown in self._served.of_user(user_id)]
+        return {
+            "user_id": user_id,
+            "events": events,
+            "profile": profile,
+            "conversations": conversations,
+            "served_lists": served,
+        }
 
     def erase(self, user_id: str) -> ErasureReport:
         """Erase the user's events (so the next model never trains on them), profile, conversations and
@@ -59,4 +69,5 @@ class UserData:
         events = self._events.delete_user(user_id)
         conversations = self._llm.conversations.forget_user(user_id)
         cached = self._llm.reranker.forget_cached()
-        return ErasureReport(user_id, events, had_profile, conversations, cached)
+        served = self._served.forget_user(user_id)
+        return ErasureReport(user_id, events, had_profile, conversations, cached, served)

@@ -18,6 +18,11 @@ from recommender.llm.chat import build_chat_model
 from recommender.llm.conversation_store import ConversationStore
 from recommender.llm.features import LLMFeatures
 from recommender.llm.prompting import check_templates
+from recommender.online.experiments import Experiments, ExperimentStore
+from recommender.online.loop import OnlineLoop
+from recommender.online.served import ServedLists
+from recommender.online.serving import OnlineRecommender
+from recommender.pipeline.merchandising import RuleBook, RuleStore
 from recommender.pipeline.pipeline import Pipeline
 from recommender.pipeline.registry import ModelRegistry
 from recommender.privacy import UserData
@@ -54,6 +59,8 @@ class RecommenderService:
     llm: LLMFeatures
     user_data: UserData
     pipeline: Pipeline
+    online: OnlineRecommender
+    loop: OnlineLoop
     backend: str = field(default="embedded")
     tenant: str = field(default=DEFAULT_TENANT)
 
@@ -75,6 +82,7 @@ class RecommenderService:
         return report
 
     def close(self) -> None:
+        self.loop.served.close()  # the buffered served lists are written before the database closes
         self.catalog.wait_for_index()  # the store must not close under its index builder
         self.products.close()
         self.users.close()
@@ -121,7 +129,14 @@ def build_service(
         check_templates()
     conversations = ConversationStore(database, settings.llm.conversation_ttl_seconds, tenant)
     llm = LLMFeatures(chat_model, settings.llm_config, retriever, catalog, events, conversations, calls)
-    pipeline = Pipeline(products, catalog, embedder, events, profiles, retriever, models, settings, llm)
+    rules = RuleStore(database, tenant)
+    rule_book = RuleBook(rules, products, lambda: catalog.generation, settings.online.rules_refresh_seconds)
+    pipeline = Pipeline(
+        products, catalog, embedder, events, profiles, retriever, models, settings, llm, rules=rule_book
+    )
+    served = ServedLists(database, tenant, settings.online.served_list_retention_days)
+    experiment_store = ExperimentStore(database, tenant)
+    experiments = Experiments(experiment_store, settings.online.rules_refresh_seconds)
     return RecommenderService(
         settings=settings,
         embedder=embedder,
@@ -144,8 +159,10 @@ def build_service(
         models=models,
         training=TrainingRuns(Leases(database, tenant), settings.collab_config),
         llm=llm,
-        user_data=UserData(events, users, llm),
+        user_data=UserData(events, users, llm, served),
         pipeline=pipeline,
+        online=OnlineRecommender(pipeline, served, experiments),
+        loop=OnlineLoop(events, catalog, served, rules, experiment_store, settings.online),
         backend=backend,
         tenant=tenant,
     )

@@ -533,6 +533,28 @@ class ApiSettings(BaseModel):
         return self
 
 
+class OnlineSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    served_list_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="Served lists (id, user, placement, arm, products) are kept this long for attribution "
+        "and experiment reports; erased with the user before that.",
+    )
+    attribution_window_hours: float = Field(
+        default=168,
+        gt=0,
+        description="A purchase without a recommendation_id goes to the latest list that showed the product "
+        "to the same user within this time before it (last touch).",
+    )
+    rules_refresh_seconds: float = Field(
+        default=5,
+        ge=0,
+        description="How often a process re-reads the merchandising rules (its own changes apply at once).",
+    )
+
+
 # The sections a tenant may set for itself; the stores, the API and the embedding model are the deployment's.
 TENANT_SECTIONS = ("recommend", "pipeline", "collab", "llm", "experimental")
 
@@ -585,6 +607,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
     tenants: TenantSettings = Field(default_factory=TenantSettings)
+    online: OnlineSettings = Field(default_factory=OnlineSettings)
     experimental: ExperimentalSettings = Field(default_factory=ExperimentalSettings)
 
     @property

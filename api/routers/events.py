@@ -33,10 +33,19 @@ def add_events(batch: EventBatch, service: Service, queue: Queue) -> EventBatchR
         return EventBatchResult(
             accepted=0, rejected=rejected, unknown_product_ids=[], profile_refresh_task_id=None
         )
-    service.events.add(events)
+    attribution = service.loop.record_events(events)
     product_ids = {event.product_id for event in events}
     unknown = sorted(product_ids - service.catalog.existing_ids(list(product_ids)))
     task_id = queue.refresh_profiles([event.user_id for event in events])
+    attributed: dict[str, int] = {}
+    for _, rule in attribution.links:
+        if rule is not None:
+            attributed[rule] = attributed.get(rule, 0) + 1
     return EventBatchResult(
-        accepted=len(events), rejected=rejected, unknown_product_ids=unknown, profile_refresh_task_id=task_id
+        accepted=len(events),
+        rejected=rejected,
+        unknown_product_ids=unknown,
+        profile_refresh_task_id=task_id,
+        attributed=attributed,
+        unknown_recommendation_ids=attribution.unknown_ids,
     )

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.deps import READ, WRITE, Filters, Service
+from api.deps import READ, WRITE, Filters, PlacementQuery, Service
 from api.schemas import (
     MAX_PRODUCTS_PER_REQUEST,
     ProductBatchOut,
@@ -131,11 +131,18 @@ def _create_or_replace_many(raw_items: list[Any], service: Service) -> ProductBa
 
 @router.get("/{product_id:path}/similar", response_model=RecommendationsOut, dependencies=[READ])
 def similar(
-    product_id: str, service: Service, filters: Filters, k: Annotated[int | None, Query(ge=1, le=200)] = None
+    product_id: str,
+    service: Service,
+    filters: Filters,
+    k: Annotated[int | None, Query(ge=1, le=200)] = None,
+    placement: PlacementQuery = "product",
+    user_id: Annotated[
+        str | None, Query(max_length=256, description="The shopper it is shown to (for attribution).")
+    ] = None,
 ) -> Response:
-    return recommendations_json(
-        service.retriever.similar(product_id, k or service.settings.recommend.default_k, filters)
-    )
+    """Products like this one, without those a rule blocks on the placement; the list gets an id."""
+    k = k or service.settings.recommend.default_k
+    return recommendations_json(service.online.similar(product_id, k, filters, placement, user_id))
 
 
 @router.put("/{product_id:path}", response_model=ProductOut, dependencies=[WRITE])

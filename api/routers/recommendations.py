@@ -8,8 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import READ, Filters, RankingQueue, Service, preferred_language
+from api.deps import READ, Filters, PlacementQuery, RankingQueue, Service, preferred_language
 from api.schemas import RecommendationRequest, RecommendationsOut, recommendations_json
+from recommender.pipeline.merchandising import DEFAULT_PLACEMENT
 from recommender.pipeline.request import PipelineRequest
 
 router = APIRouter(tags=["recommendations"], dependencies=[READ])
@@ -34,6 +35,7 @@ async def for_user(
         str | None, Query(max_length=64, description="Request context, e.g. web, app.")
     ] = None,
     device: Annotated[str | None, Query(max_length=64, description="Request context, e.g. mobile.")] = None,
+    placement: PlacementQuery = DEFAULT_PLACEMENT,
 ) -> Response:
     """The user's profile; an unknown user gets the popular fallback (or the query), never a 404."""
     pipeline_request = PipelineRequest(
@@ -45,8 +47,9 @@ async def for_user(
         rerank=rerank,
         explain=explain,
         language=preferred_language(request, language),
+        placement=placement,
     )
-    return recommendations_json(await rankings.run(service.pipeline, pipeline_request))
+    return recommendations_json(await rankings.run(service.online, pipeline_request))
 
 
 @router.post("/recommendations", response_model=RecommendationsOut)
@@ -66,5 +69,6 @@ async def recommend(
         rerank=body.rerank,
         explain=body.explain,
         language=preferred_language(request, body.language),
+        placement=body.placement,
     )
-    return recommendations_json(await rankings.run(service.pipeline, pipeline_request))
+    return recommendations_json(await rankings.run(service.online, pipeline_request))

@@ -19,6 +19,7 @@ class ErasureOut(BaseModel):
     profile: bool
     conversations: int
     cached_llm_outputs: int
+    served_lists: int
 
 
 class UserDataOut(BaseModel):
@@ -26,6 +27,7 @@ class UserDataOut(BaseModel):
     events: list[dict[str, Any]]
     profile: dict[str, Any] | None
     conversations: dict[str, list[dict[str, Any]]]
+    served_lists: list[dict[str, Any]]
 
 
 @router.get("/{user_id:path}/data", response_model=UserDataOut)

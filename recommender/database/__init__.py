@@ -1,5 +1,5 @@
-"""The relational database behind the event store, import jobs, leases and conversations (SQLAlchemy 2):
-its tables, the connection, and the schema's migrations (Alembic)."""
+"""The relational database behind the event store, import jobs, leases, conversations, served lists, rules
+and experiments (SQLAlchemy 2): its tables, the connection, and the schema's migrations (Alembic)."""
 
 from recommender.database.connection import CONNECTION_ERRORS, Database
 from recommender.database.tables import (
@@ -7,8 +7,11 @@ from recommender.database.tables import (
     Base,
     ConversationRow,
     EventRow,
+    ExperimentRow,
     ImportJobRow,
     LockRow,
+    MerchRuleRow,
+    ServedListRow,
     UtcDateTime,
 )
 
@@ -19,7 +22,10 @@ __all__ = [
     "ConversationRow",
     "Database",
     "EventRow",
+    "ExperimentRow",
     "ImportJobRow",
     "LockRow",
+    "MerchRuleRow",
+    "ServedListRow",
     "UtcDateTime",
 ]

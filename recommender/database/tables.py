@@ -47,10 +47,15 @@ class EventRow(Base):
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The served list this event is attributed to, and by which rule ("explicit": the client named it;
+    # "last_touch": the latest list that showed the product to the user within the window).
+    recommendation_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    attribution: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     __table_args__ = (
         Index("ix_events_tenant_user_time", "tenant", "user_id", "occurred_at"),
         Index("ix_events_tenant_product", "tenant", "product_id"),
+        Index("ix_events_recommendation", "recommendation_id"),
     )
 
 
@@ -108,3 +113,59 @@ class ConversationRow(Base):
         Index("ix_conversations_tenant_user", "tenant", "user_id"),
         Index("ix_conversations_expiry", "expires_at"),
     )
+
+
+class ServedListRow(Base):
+    """A list the API served: what it showed, to whom, where, under which experiment arm."""
+
+    __tablename__ = "served_lists"
+
+    recommendation_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant: Mapped[str] = tenant_column()
+    user_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    placement: Mapped[str] = mapped_column(String(64))
+    experiment: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    arm: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    product_ids: Mapped[list[str]] = mapped_column(JSON)
+    served_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        Index("ix_served_tenant_user_time", "tenant", "user_id", "served_at"),
+        Index("ix_served_tenant_experiment", "tenant", "experiment"),
+        Index("ix_served_time", "served_at"),
+    )
+
+
+class MerchRuleRow(Base):
+    """A merchandiser's standing rule for a placement: pin, boost, bury or block, between two times."""
+
+    __tablename__ = "merch_rules"
+
+    rule_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant: Mapped[str] = tenant_column()
+    placement: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    action: Mapped[str] = mapped_column(String(8))
+    product_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    position: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    filter: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    factor: Mapped[float | None] = mapped_column(Float, nullable=True)
+    starts_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_rules_tenant", "tenant"),)
+
+
+class ExperimentRow(Base):
+    """An A/B experiment: arms (pipeline overrides), their traffic shares, and its state."""
+
+    __tablename__ = "experiments"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True, server_default=DEFAULT_TENANT)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    placement: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    arms: Mapped[dict[str, dict[str, object]]] = mapped_column(JSON)
+    traffic: Mapped[dict[str, float]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -34,29 +34,11 @@ from recommender.evaluation.split import (
 )
 from recommender.metrics import list_metrics
 from recommender.pipeline.pipeline import Pipeline
+from recommender.pipeline.variants import VARIANTS
 from recommender.service import RecommenderService
 from recommender.settings import Settings
 
 # Pipeline configurations compared with what is served (the settings' own configuration).
-VARIANTS: dict[str, dict[str, Any]] = {
-    "served": {},
-    "fusion": {"ranker": "fusion"},
-    "collab": {"sources": ["collab"], "ranker": "fusion"},
-    "text": {"sources": ["text"], "ranker": "fusion"},
-    "cooccurrence": {"sources": ["cooccurrence"], "ranker": "fusion"},
-    "popular": {"sources": ["popular"], "ranker": "fusion"},
-    "trending": {"sources": ["trending"], "ranker": "fusion"},
-    "new": {"sources": ["new"], "ranker": "fusion"},
-    "new-no-prior": {"sources": ["new"], "ranker": "fusion", "new_arrivals_prior_weight": 0.0},
-    "served-no-new-slot": {"new_product_slots": 0},
-    "served-new-no-prior": {"new_arrivals_prior_weight": 0.0},
-    "served-2-new-slots": {"new_product_slots": 2},
-    "served-new-every-list": {"new_product_exposure": "every_list"},
-    "served-new-drawn": {"new_product_lists": "drawn"},
-    "served-new-share-2pc": {"new_product_list_share": 0.02},
-    "served-2-new-within-100": {"new_product_slots": 2, "new_product_max_rank": 100},
-    "served+mmr": {"diversity": "mmr"},
-}
 SINGLE_SOURCES = ("collab", "text", "cooccurrence", "popular", "trending", "new")
 COLD_VARIANTS = (
     "served",

@@ -1,6 +1,7 @@
 """The pipeline object every caller shares.
 
-request -> sources -> merge -> features -> ranker -> rules (diversity, top-up) -> LLM re-rank, explain
+request -> sources -> merge -> features -> ranker -> rules (diversity, merchandising, top-up) -> LLM
+re-rank, explain (pins hold their places after it)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from recommender.pipeline.attributes import AttributeEncoder
 from recommender.pipeline.candidates import Candidate, merge
 from recommender.pipeline.exposure import NewProductExposure, place_share
 from recommender.pipeline.features import FeatureBuilder, ItemRowsCache, ranking_payload_keys
+from recommender.pipeline.merchandising import ActiveRules, RuleBook
 from recommender.pipeline.product_cache import ProductCache
 from recommender.pipeline.rankers import FeatureFrame, FusionRanker, LearnedRanker, Ranker
 from recommender.pipeline.registry import ModelRegistry, PublishedModel
@@ -41,6 +43,7 @@ from recommender.profiles import ProfileService
 from recommender.retrieval import Retriever
 from recommender.settings import PipelineConfig, Settings
 from recommender.store import VectorStore
+from recommender.store.conditions import HasIdCondition
 
 NON_PERSONAL = ("popular", "trending", "new")
 SIGNAL_OF = {
@@ -83,6 +86,7 @@ class Pipeline:
         config: PipelineConfig | None = None,
         stats: LiveItemStats | None = None,
         products: ProductCache | None = None,
+        rules: RuleBook | None = None,
     ) -> None:
         self._store = store
         self._catalog = catalog
@@ -93,6 +97,7 @@ class Pipeline:
         self._models = models
         self._settings = settings
         self.llm = llm
+        self.rules = rules
         self.config = config or settings.pipeline_config
         self._stats = stats or LiveItemStats(events, self.config.recent_days)
         self._cache = products or ProductCache(
@@ -131,6 +136,7 @@ class Pipeline:
             config,
             self._stats,
             self._cache,
+            self.rules,
         )
 
     # --- the whole request -------------------------------------------------------------------------
@@ -141,7 +147,7 @@ class Pipeline:
             result = self.recommend(request, request.k)
             result.reranking = {"reranked": False, "reason": "no LLM stage in this pipeline"}
             return result
-        return self.llm.recommend(
+        result = self.llm.recommend(
             lambda depth: self.recommend(request, depth),
             request.k,
             user_id=request.user_id,
@@ -150,6 +156,16 @@ class Pipeline:
             explain=request.explain,
             language=request.language,
         )
+        # The LLM may have moved a pinned product: pins hold their places whatever it says.
+        active = self._active_rules(request)
+        if active.pins:
+            result.items = self._pin(result.items, active, request, request.k)
+        return _finished(result)
+
+    def similar(
+        self, product_id: str, k: int, product_filter: ProductFilter | None, exclude: list[str]
+    ) -> RecommendationList:
+        return self._retriever.similar(product_id, k, product_filter, exclude)
 
     def calls_a_model(self, request: PipelineRequest) -> bool:
         """Whether ``run`` will call a language model for this request (slow: seconds, not milliseconds)."""
@@ -170,7 +186,9 @@ class Pipeline:
         model = self.model()
         ranked = self.rank(request, depth, model)
         notes = self._notes(request, ranked, model)
-        chosen = ranked.ordered[:depth]
+        active = self._active_rules(request)
+        ordered, scores, moved = _merchandised(ranked, active)
+        chosen = ordered[:depth]
         products = self._products([candidate.product_id for candidate in chosen])
         items = [
             Recommendation(
@@ -178,16 +196,46 @@ class Pipeline:
                 score=score,
                 signal=self._item_signal(candidate, request),
                 product=public_payload(products[candidate.product_id]),
+                rule=moved.get(candidate.product_id),
             )
-            for candidate, score in zip(chosen, ranked.scores, strict=False)
+            for candidate, score in zip(chosen, scores, strict=False)
             if candidate.product_id in products
         ]
         signal = self._list_signal(request, ranked.contributors)
         if len(items) < depth:
-            items, signal = self._top_up(request, ranked, items, depth, signal, notes)
-        return RecommendationList(
-            signal=signal, items=items, excluded_count=len(ranked.user.excluded), notes=notes
+            items, signal = self._top_up(request, ranked, items, depth, signal, notes, active.blocked)
+        if active.pins:
+            items = self._pin(items, active, request, depth)
+        return _finished(
+            RecommendationList(
+                signal=signal, items=items, excluded_count=len(ranked.user.excluded), notes=notes
+            )
         )
+
+    def _active_rules(self, request: PipelineRequest) -> ActiveRules:
+        return self.rules.active(request.placement) if self.rules is not None else ActiveRules()
+
+    def _pin(
+        self, items: list[Recommendation], active: ActiveRules, request: PipelineRequest, depth: int
+    ) -> list[Recommendation]:
+        """Each pinned product at its position (1-based), if it matches the request's filters."""
+        for position, product_id, label in active.pins:
+            held = next((item for item in items if item.product_id == product_id), None)
+            items = [item for item in items if item.product_id != product_id]
+            if held is None:
+                conditions = [*filter_conditions(request), HasIdCondition((product_point_id(product_id),))]
+                found, _ = self._store.scroll(1, None, conditions)
+                if not found:
+                    continue  # outside the request's filters, or gone from the catalog
+                held = Recommendation(
+                    product_id=product_id,
+                    score=0.0,
+                    signal=Signal.PINNED,
+                    product=public_payload(found[0].payload),
+                )
+            held = held.model_copy(update={"signal": Signal.PINNED, "rule": label})
+            items.insert(min(position - 1, len(items)), held)
+        return items[:depth]
 
     # --- the stages ---------------------------------------------------------------------------------
     def item_stats(self) -> ItemStats:
@@ -378,11 +426,12 @@ class Pipeline:
         depth: int,
         signal: Signal,
         notes: list[str],
+        blocked: set[str],
     ) -> tuple[list[Recommendation], Signal]:
         """Fewer than asked (strict filters, a new user, a new shop): popular products that match fill up."""
         taken = [item.product_id for item in items]
         extra = self._retriever.popular(
-            depth - len(items), request.filters, [*ranked.user.excluded, *taken, *request.session]
+            depth - len(items), request.filters, [*ranked.user.excluded, *taken, *request.session, *blocked]
         )
         if extra.items and items:
             notes.append(f"{len(extra.items)} popular products added to fill the list")
@@ -449,6 +498,36 @@ class Pipeline:
         best = min(candidate.ranks, key=lambda source: candidate.ranks[source])
         personal = [s for s in candidate.ranks if s not in NON_PERSONAL]
         return SIGNAL_OF[best] if len(personal) <= 1 else Signal.HYBRID
+
+
+def _merchandised(
+    ranked: RankedCandidates, active: ActiveRules
+) -> tuple[list[Candidate], list[float], dict[str, str]]:
+    """The ranked candidates without blocked products, boosted and buried products moved; the moved
+    products' rule labels."""
+    ordered, scores = ranked.ordered, ranked.scores
+    if not active:
+        return ordered, scores, {}
+    kept = [index for index, candidate in enumerate(ordered) if candidate.product_id not in active.blocked]
+    ordered, scores = [ordered[index] for index in kept], [scores[index] for index in kept]
+    if not active.moves:
+        return ordered, scores, {}
+    order, moved = active.reorder([candidate.product_id for candidate in ordered])
+    return [ordered[index] for index in order], [scores[index] for index in order], moved
+
+
+def _finished(result: RecommendationList) -> RecommendationList:
+    """Positions as served (1-based), and a rule's part in an item's explanation."""
+    for position, item in enumerate(result.items, start=1):
+        item.position = position
+        if item.rule and item.explanation is not None and item.explanation.get("rule") != item.rule:
+            text = item.explanation.get("text", "")
+            item.explanation = {
+                **item.explanation,
+                "rule": item.rule,
+                "text": f"Placed by a merchandising rule ({item.rule}). {text}".strip(),
+            }
+    return result
 
 
 def _best_new_score(candidates: list[Candidate]) -> float | None:

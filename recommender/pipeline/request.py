@@ -36,6 +36,9 @@ class PipelineRequest:
     rerank: bool = False
     explain: bool = False
     language: str = "en"
+    # Where the list is shown (home, product, cart, email...): merchandising rules and experiments are per
+    # placement.
+    placement: str = "default"
 
     @property
     def personal(self) -> bool:

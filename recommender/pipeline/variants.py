@@ -1,0 +1,27 @@
+"""Named pipeline configurations: what `recommender eval --variants` compares offline and what an
+experiment's arm may name (``{"variant": "popular"}``) online. Each is a set of changes to the pipeline's
+settings over the same trained parts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "served": {},
+    "fusion": {"ranker": "fusion"},
+    "collab": {"sources": ["collab"], "ranker": "fusion"},
+    "text": {"sources": ["text"], "ranker": "fusion"},
+    "cooccurrence": {"sources": ["cooccurrence"], "ranker": "fusion"},
+    "popular": {"sources": ["popular"], "ranker": "fusion"},
+    "trending": {"sources": ["trending"], "ranker": "fusion"},
+    "new": {"sources": ["new"], "ranker": "fusion"},
+    "new-no-prior": {"sources": ["new"], "ranker": "fusion", "new_arrivals_prior_weight": 0.0},
+    "served-no-new-slot": {"new_product_slots": 0},
+    "served-new-no-prior": {"new_arrivals_prior_weight": 0.0},
+    "served-2-new-slots": {"new_product_slots": 2},
+    "served-new-every-list": {"new_product_exposure": "every_list"},
+    "served-new-drawn": {"new_product_lists": "drawn"},
+    "served-new-share-2pc": {"new_product_list_share": 0.02},
+    "served-2-new-within-100": {"new_product_slots": 2, "new_product_max_rank": 100},
+    "served+mmr": {"diversity": "mmr"},
+}
