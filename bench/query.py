@@ -9,7 +9,9 @@
 ``--personal`` also records synthetic histories (2,000 users who each keep to two categories), trains
 the sequence model and the ranker with the service's training job, and times
 ``GET /users/{id}/recommendations?k=10`` twice, in the same run: with the rank fusion
-(``RECO_PIPELINE__RANKER=fusion``, the path before the learned ranker) and with the learned ranker.
+(``RECO_PIPELINE__RANKER=fusion``, the path before the learned ranker) and with the learned ranker, then
+the learned ranker without the served-list log (``RECO_ONLINE__RECORD_SERVED_LISTS=false``: what logging
+each list costs).
 
 Vectors are random unit vectors by default (the worst case for HNSW recall), or with ``--vectors text``
 synthetic product texts embedded once by the configured model and cached under ``data/bench/`` (see
@@ -301,6 +303,9 @@ def bench_http(
             serve_and_time_personal(
                 root, env | {"RECO_PIPELINE__RANKER": ranker}, ranker, repeats, concurrency, warmup, workers
             )
+        # What logging each served list costs a request (the learned ranker, the same run).
+        unlogged = env | {"RECO_ONLINE__RECORD_SERVED_LISTS": "false"}
+        serve_and_time_personal(root, unlogged, "no log", repeats, (), warmup, workers)
         return
     server, port = served(env)
     picker = random.Random(3)

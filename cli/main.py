@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cli.db_commands import db_app
+from cli.experiment_commands import experiments_app
 from recommender.errors import RecommenderError
 from recommender.intake.feeds.mapping import FieldMapping
 from recommender.intake.files import CatalogFormat, count_rows, detect_format
@@ -24,6 +25,7 @@ from recommender.settings import DEFAULT_TENANT, Settings, get_settings
 
 app = typer.Typer(help="Semantic product recommender.", no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(db_app, name="db")
+app.add_typer(experiments_app, name="experiments")
 
 
 def _tenant(value: str) -> str:
@@ -383,6 +385,15 @@ def evaluate(
     cold_share: Annotated[
         float, typer.Option(help="Share of test items held out for the cold-start split (0: skip it).")
     ] = 0.1,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="A JSON list of merchandising rules (as POST /rules takes): the served lists are measured "
+            "again with them (served+rules), so the table shows what they cost.",
+        ),
+    ] = None,
     llm_sample: Annotated[
         int,
         typer.Option(
@@ -438,6 +449,7 @@ def evaluate(
         max_minutes=max_minutes,
         cold_item_share=cold_share,
         llm_sample=llm_sample,
+        rules=_read_rules(rules),
         max_users=max_users,
         items_path=items,
         columns=ColumnMapping(user=user_column, item=item_column, timestamp=time_column),
@@ -452,6 +464,21 @@ def evaluate(
         )
     for path in result.files:
         console.print(f"wrote {path}")
+
+
+def _read_rules(path: Path | None) -> list:  # type: ignore[type-arg]
+    if path is None:
+        return []
+    import json
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from recommender.pipeline.merchandising import MerchRule
+
+    try:
+        return TypeAdapter(list[MerchRule]).validate_python(json.loads(path.read_text()))
+    except (ValueError, ValidationError) as error:
+        raise typer.BadParameter(f"{path}: {str(error).splitlines()[0]}", param_hint="--rules") from error
 
 
 @app.command()

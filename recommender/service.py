@@ -161,7 +161,7 @@ def build_service(
         llm=llm,
         user_data=UserData(events, users, llm, served),
         pipeline=pipeline,
-        online=OnlineRecommender(pipeline, served, experiments),
+        online=OnlineRecommender(pipeline, served, experiments, settings.online.record_served_lists),
         loop=OnlineLoop(events, catalog, served, rules, experiment_store, settings.online),
         backend=backend,
         tenant=tenant,

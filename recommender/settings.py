@@ -536,6 +536,11 @@ class ApiSettings(BaseModel):
 class OnlineSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    record_served_lists: bool = Field(
+        default=True,
+        description="Log every served list and give it a recommendation_id (attribution, experiments). Off: "
+        "lists have no id, and events can only be attributed by last touch to nothing.",
+    )
     served_list_retention_days: float = Field(
         default=30,
         gt=0,

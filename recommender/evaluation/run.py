@@ -33,6 +33,7 @@ from recommender.evaluation.split import (
     request_at_test_event,
 )
 from recommender.metrics import list_metrics
+from recommender.pipeline.merchandising import MerchRule
 from recommender.pipeline.pipeline import Pipeline
 from recommender.pipeline.variants import VARIANTS
 from recommender.service import RecommenderService
@@ -73,6 +74,9 @@ class EvaluationConfig:
     max_users: int | None = None  # rank only this many test users (a quick look; the protocol uses all)
     items_path: Path | None = None
     columns: ColumnMapping = field(default_factory=ColumnMapping)
+    # Merchandising rules to price: the served lists are measured again with them ("served+rules"); their
+    # placement is ignored (each applies to every evaluated list).
+    rules: list[MerchRule] = field(default_factory=list)
 
 
 @dataclass
@@ -166,6 +170,13 @@ def one_seed(
         if config.max_users is not None and len(users) > config.max_users:
             users = sorted(random.Random(seed).sample(users, config.max_users))
         results, lists = measure(service, split, users, variants, on_step)
+        if config.rules and "served" in variants:
+            if on_step:
+                on_step(f"served with {len(config.rules)} merchandising rules")
+            for rule in config.rules:
+                service.loop.add_rule(rule.model_copy(update={"placement": None}))
+            with_rules, _ = measure(service, split, users, ["served"], None)
+            results["served+rules"] = with_rules["served"]
         training = {
             "epochs": report.epochs,
             "train_seconds": report.seconds,

@@ -130,12 +130,12 @@ def run_simulation(
     false_positives = detected = 0
     differences = []
     for run in range(config.experiments):
-        same = _replayed(
+        same = replay_experiment(
             f"aa-{run}", {"control": lists["served"], "twin": lists["served"]}, targets, prices, config, rng
         )
         if same.arms[1].difference and same.arms[1].difference["ctr"].significant:
             false_positives += 1
-        ab = _replayed(
+        ab = replay_experiment(
             f"ab-{run}",
             {"control": lists["served"], "popular": lists["popular"]},
             targets,
@@ -243,7 +243,7 @@ def _live_experiment(
     return service.loop.report(name)
 
 
-def _replayed(
+def replay_experiment(
     name: str,
     arms: dict[str, dict[str, list[str]]],
     targets: dict[str, str],

@@ -15,9 +15,12 @@ from recommender.pipeline.request import PipelineRequest
 
 
 class OnlineRecommender:
-    def __init__(self, pipeline: Pipeline, served: ServedLists, experiments: Experiments) -> None:
+    def __init__(
+        self, pipeline: Pipeline, served: ServedLists, experiments: Experiments, record: bool = True
+    ) -> None:
         self.pipeline = pipeline
         self.served = served
+        self.record = record
         self.experiments = experiments
         self._arms: dict[str, Pipeline] = {}
         self._lock = threading.Lock()
@@ -32,13 +35,14 @@ class OnlineRecommender:
         result.placement = request.placement
         if assignment is not None:
             result.experiment, result.arm = assignment.experiment, assignment.arm
-        result.recommendation_id = self.served.record(
-            request.user_id,
-            request.placement,
-            [item.product_id for item in result.items],
-            result.experiment,
-            result.arm,
-        )
+        if self.record:
+            result.recommendation_id = self.served.record(
+                request.user_id,
+                request.placement,
+                [item.product_id for item in result.items],
+                result.experiment,
+                result.arm,
+            )
         return result
 
     def similar(
@@ -56,8 +60,9 @@ class OnlineRecommender:
         result.placement = placement
         for position, item in enumerate(result.items, start=1):
             item.position = position
-        shown = [item.product_id for item in result.items]
-        result.recommendation_id = self.served.record(user_id, placement, shown)
+        if self.record:
+            shown = [item.product_id for item in result.items]
+            result.recommendation_id = self.served.record(user_id, placement, shown)
         return result
 
     def _pipeline_for(self, assignment: Assignment) -> Pipeline:

@@ -247,3 +247,37 @@ def test_bad_experiments_are_refused_and_nothing_is_half_created(shop: TestClien
     assert conflict.status_code == 409 and "one running experiment per placement" in conflict.json()["detail"]
     assert shop.post("/experiments", json=good).status_code == 409  # the name is taken
     assert [experiment["name"] for experiment in shop.get("/experiments").json()] == ["a"]
+
+
+def test_the_experiments_command_lists_reports_and_stops(
+    tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app as cli
+    from recommender.online.experiments import ExperimentIn
+    from recommender.pipeline.request import PipelineRequest
+
+    settings = make_settings(tmp_path)
+    service = build_service(settings, embedder=embedder)
+    import_demo_catalog(service)
+    service.loop.start_experiment(
+        ExperimentIn(
+            name="cli-test",
+            arms={"control": {}, "fusion": {"variant": "fusion"}},
+            traffic={"control": 50, "fusion": 50},
+        )
+    )
+    for number in range(12):
+        service.online.run(PipelineRequest(k=5, user_id=f"visitor-{number}"))
+    service.close()
+    monkeypatch.setenv("RECO_QDRANT__PATH", str(tmp_path / "qdrant"))
+    monkeypatch.setenv("RECO_EVENTS__URL", settings.events.url)
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["experiments", "list"])
+    assert listed.exit_code == 0 and "cli-test" in listed.output and "running" in listed.output
+    reported = runner.invoke(cli, ["experiments", "report", "cli-test"])
+    assert reported.exit_code == 0, reported.output
+    assert "control" in reported.output and "fusion" in reported.output
+    assert runner.invoke(cli, ["experiments", "stop", "cli-test"]).exit_code == 0
+    assert "stopped" in runner.invoke(cli, ["experiments", "list"]).output
