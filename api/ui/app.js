@@ -126,7 +126,8 @@ function recommendationCard(item) {
     { class: "card", "data-product-id": item.product_id },
     el("h3", {}, productLink({ ...product, product_id: item.product_id })),
     el("p", { class: "meta" }, [product.category, product.brand, money(product.price)].filter(Boolean).join(" · ")),
-    el("p", { class: "meta" }, el("span", { class: "badge", text: item.signal }), `score ${Number(item.score).toFixed(3)}`),
+    el("p", { class: "meta" }, el("span", { class: "badge", text: item.signal }), `#${item.position} · score ${Number(item.score).toFixed(3)}`),
+    item.rule ? el("p", { class: "meta rule", text: `placed by ${item.rule}` }) : null,
     explanation ? el("p", { class: "why", text: explanation.text }) : null,
     explanation ? evidenceList(explanation.evidence || {}) : null,
   );
@@ -434,6 +435,142 @@ async function renderModels(view) {
   }
 }
 
+// ---- Rules and experiments ----
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attributes = {}) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+  return node;
+}
+
+function ctrPlot(arms) {
+  // Each arm's click-through rate with its 95% interval, drawn as a bar and a whisker.
+  const width = 420, rowHeight = 34, left = 110, right = 20;
+  const top = Math.max(0.01, ...arms.map((arm) => arm.ctr_ci[1]));
+  const x = (value) => left + (value / top) * (width - left - right);
+  const plot = svg("svg", { viewBox: `0 0 ${width} ${arms.length * rowHeight + 24}`, role: "img", class: "ctr-plot" });
+  const title = svg("title");
+  title.textContent = "click-through rate per arm, with 95% intervals";
+  plot.append(title);
+  arms.forEach((arm, index) => {
+    const y = index * rowHeight + 8;
+    const label = svg("text", { x: 0, y: y + 16, "font-size": 13 });
+    label.textContent = arm.arm;
+    plot.append(
+      label,
+      svg("rect", { x: left, y, width: Math.max(1, x(arm.ctr) - left), height: 20, fill: "#9db8e6" }),
+      svg("line", { x1: x(arm.ctr_ci[0]), x2: x(arm.ctr_ci[1]), y1: y + 10, y2: y + 10, stroke: "#1d2433", "stroke-width": 2 }),
+    );
+  });
+  const axis = svg("text", { x: left, y: arms.length * rowHeight + 20, "font-size": 11, fill: "#5b6475" });
+  axis.textContent = `0 to ${(top * 100).toFixed(1)}% of lists clicked`;
+  plot.append(axis);
+  return plot;
+}
+
+function interval(values, digits = 4) {
+  return `[${values[0].toFixed(digits)}, ${values[1].toFixed(digits)}]`;
+}
+
+async function experimentReport(name) {
+  const report = await api("GET", `/experiments/${encodeURIComponent(name)}/report`);
+  const rows = report.arms.map((arm) => {
+    const versus = arm.difference ? arm.difference.ctr : null;
+    return el(
+      "tr",
+      {},
+      el("th", { scope: "row", text: arm.arm }),
+      el("td", { text: String(arm.lists) }),
+      el("td", { text: `${arm.ctr.toFixed(4)} ${interval(arm.ctr_ci)}` }),
+      el("td", { text: `${arm.conversion.toFixed(4)} ${interval(arm.conversion_ci)}` }),
+      el("td", { text: `${arm.revenue_per_1000.toFixed(1)} ${interval(arm.revenue_per_1000_ci, 1)}` }),
+      el("td", { text: versus ? `${versus.value >= 0 ? "+" : ""}${versus.value.toFixed(4)} ${interval(versus.ci)}${versus.significant ? " (significant)" : ""}` : "control" }),
+    );
+  });
+  return el(
+    "section",
+    { class: "experiment", "data-experiment": name },
+    el("h3", {}, `${report.experiment} (${report.state})`),
+    el(
+      "div",
+      { class: "table-wrap" },
+      el(
+        "table",
+        {},
+        el("thead", {}, el("tr", {}, ["arm", "lists", "click-through [95%]", "conversion [95%]", "revenue / 1000 lists", "CTR vs control"].map((name) => el("th", { text: name })))),
+        el("tbody", {}, rows),
+      ),
+    ),
+    ctrPlot(report.arms),
+    el("p", { class: "meta", text: `attributed events: ${Object.entries(report.attribution).map(([rule, count]) => `${rule} ${count}`).join(", ") || "none yet"}` }),
+  );
+}
+
+async function renderOnline(view) {
+  const rulesList = el("ul", { id: "rules", class: "rules" });
+  const experiments = el("div", { id: "experiments" });
+  const form = el(
+    "form",
+    { class: "filters", id: "rule-form" },
+    el("label", {}, "Action", el("select", { name: "action" }, ["pin", "block", "boost", "bury"].map((action) => el("option", { value: action }, action)))),
+    el("label", {}, "Product id", el("input", { name: "product_id", required: true })),
+    el("label", {}, "Position", el("input", { name: "position", type: "number", min: "1", max: "200", value: "1" })),
+    el("label", {}, "Factor", el("input", { name: "factor", type: "number", min: "1", step: "any", placeholder: "boost, bury" })),
+    el("label", {}, "Placement", el("input", { name: "placement", placeholder: "every placement" })),
+    el("button", { type: "submit" }, "Add rule"),
+  );
+  async function loadRules() {
+    const rules = await api("GET", "/rules");
+    rulesList.replaceChildren(
+      ...rules.map((rule) => {
+        const remove = el("button", { type: "button", class: "secondary" }, "Delete");
+        remove.addEventListener("click", async () => {
+          try {
+            await api("DELETE", `/rules/${encodeURIComponent(rule.rule_id)}`);
+            await loadRules();
+          } catch (error) {
+            showError(error);
+          }
+        });
+        const what = rule.product_id || JSON.stringify(rule.filter);
+        const where = rule.placement || "every placement";
+        const detail = rule.action === "pin" ? ` at ${rule.position}` : rule.factor ? ` ×${rule.factor}` : "";
+        return el("li", { "data-rule-id": rule.rule_id }, el("span", { text: `${rule.action} ${what}${detail} on ${where}` }), " ", remove);
+      }),
+    );
+    if (!rules.length) rulesList.replaceChildren(el("li", { class: "meta", text: "No rules." }));
+  }
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    const action = String(data.get("action"));
+    const rule = { action, product_id: String(data.get("product_id")).trim() };
+    const placement = String(data.get("placement") || "").trim();
+    if (placement) rule.placement = placement;
+    if (action === "pin") rule.position = Number(data.get("position"));
+    if (action === "boost" || action === "bury") rule.factor = Number(data.get("factor"));
+    try {
+      await api("POST", "/rules", rule);
+      clearMessages();
+      showInfo(`${action} rule added`);
+      await loadRules();
+    } catch (error) {
+      showError(error);
+    }
+  });
+  view.replaceChildren(el("h1", {}, "Rules and experiments"), el("h2", {}, "Merchandising rules"), form, rulesList, el("h2", {}, "Experiments"), experiments);
+  try {
+    await loadRules();
+    const found = await api("GET", "/experiments");
+    if (!found.length) experiments.replaceChildren(el("p", { class: "meta", text: "No experiments yet (POST /experiments starts one)." }));
+    for (const experiment of found) experiments.append(await experimentReport(experiment.name));
+  } catch (error) {
+    showError(error);
+  }
+}
+
 // ---- Routing and the key ----
 
 function route() {
@@ -452,6 +589,7 @@ function route() {
   if (page === "product" && argument) renderProduct(view, decodeURIComponent(argument));
   else if (page === "imports") renderImports(view);
   else if (page === "models") renderModels(view);
+  else if (page === "online") renderOnline(view);
   else renderShop(view);
 }
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from recommender.database import DEFAULT_TENANT, Database, ServedListRow
@@ -88,22 +88,24 @@ class ServedLists:
             purge = now - self._last_purge > timedelta(hours=1)
             if not pending and not purge:
                 return
+            # Plain rows in one executemany: the ORM's unit of work would cost the serving threads more.
             rows = [
-                ServedListRow(
-                    recommendation_id=served.recommendation_id,
-                    tenant=self.tenant,
-                    user_id=served.user_id,
-                    placement=served.placement,
-                    experiment=served.experiment,
-                    arm=served.arm,
-                    product_ids=served.product_ids,
-                    served_at=served.served_at,
-                )
+                {
+                    "recommendation_id": served.recommendation_id,
+                    "tenant": self.tenant,
+                    "user_id": served.user_id,
+                    "placement": served.placement,
+                    "experiment": served.experiment,
+                    "arm": served.arm,
+                    "product_ids": served.product_ids,
+                    "served_at": served.served_at,
+                }
                 for served in pending
             ]
 
             def write(session: Session) -> None:
-                session.add_all(rows)
+                if rows:
+                    session.execute(insert(ServedListRow), rows)
                 if purge:
                     session.execute(
                         delete(ServedListRow).where(

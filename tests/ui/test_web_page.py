@@ -231,3 +231,54 @@ def test_keyboard_only_and_phone_width(service_url: str, browser: webdriver.Chro
         assert overflow <= 0
     finally:
         browser.set_window_size(1200, 900)
+
+
+def test_a_merchandiser_pins_a_product_and_reads_an_experiment(
+    service_url: str, browser: webdriver.Chrome
+) -> None:
+    headers = {"X-API-Key": ADMIN_KEY}
+    experiment = {
+        "name": "page-test",
+        "placement": "email",
+        "arms": {"control": {}, "popular": {"variant": "popular"}},
+        "traffic": {"control": 50, "popular": 50},
+    }
+    assert httpx.post(f"{service_url}/experiments", json=experiment, headers=headers).status_code == 201
+    for number in range(6):
+        shown = httpx.get(
+            f"{service_url}/users/reader-{number}/recommendations",
+            params={"placement": "email", "k": 5},
+            headers=headers,
+        ).json()
+        click = {
+            "user_id": f"reader-{number}",
+            "product_id": shown["items"][0]["product_id"],
+            "type": "click",
+            "recommendation_id": shown["recommendation_id"],
+        }
+        httpx.post(f"{service_url}/events", json={"events": [click]}, headers=headers)
+    browser.get_log("browser")  # the earlier tests' deliberate 403 and 404 are theirs
+    browser.execute_script("sessionStorage.setItem('reco-api-key', arguments[0])", ADMIN_KEY)
+    browser.get(f"{service_url}/ui/#/online")
+    browser.refresh()
+    form = wait(browser).until(ready.visibility_of_element_located((By.ID, "rule-form")))
+    form.find_element(By.NAME, "product_id").send_keys("gar-004")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait(browser).until(
+        lambda d: "pin gar-004 at 1 on every placement" in d.find_element(By.ID, "rules").text
+    )
+    # The experiment's report: a row per arm and the plot.
+    section = wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, "[data-experiment='page-test']"))
+    assert "control" in section.text and "popular" in section.text and "explicit 6" in section.text
+    assert section.find_elements(By.CSS_SELECTOR, "svg.ctr-plot rect")
+    # The shop page: the pinned product comes first for any shopper, and says why.
+    browser.get(f"{service_url}/ui/#/shop")
+    cards = search(browser, "", "demo-runner")
+    assert cards[0].get_attribute("data-product-id") == "gar-004"
+    assert "placed by pin rule" in cards[0].text and "pinned" in cards[0].text
+    # Deleting the rule on the page ends it.
+    browser.get(f"{service_url}/ui/#/online")
+    button = wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, "#rules li button"))
+    button.click()
+    wait(browser).until(lambda d: "No rules." in d.find_element(By.ID, "rules").text)
+    assert severe_console_entries(browser) == []
