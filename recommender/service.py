@@ -22,7 +22,7 @@ from recommender.online.experiments import Experiments, ExperimentStore
 from recommender.online.loop import OnlineLoop
 from recommender.online.served import ServedLists
 from recommender.online.serving import OnlineRecommender
-from recommender.pipeline.merchandising import RuleBook, RuleStore
+from recommender.pipeline.merchandising import CHAT_PLACEMENT, RuleBook, RuleStore
 from recommender.pipeline.pipeline import Pipeline
 from recommender.pipeline.registry import ModelRegistry
 from recommender.privacy import UserData
@@ -128,9 +128,18 @@ def build_service(
     if chat_model is not None:
         check_templates()
     conversations = ConversationStore(database, settings.llm.conversation_ttl_seconds, tenant)
-    llm = LLMFeatures(chat_model, settings.llm_config, retriever, catalog, events, conversations, calls)
     rules = RuleStore(database, tenant)
     rule_book = RuleBook(rules, products, lambda: catalog.generation, settings.online.rules_refresh_seconds)
+    llm = LLMFeatures(
+        chat_model,
+        settings.llm_config,
+        retriever,
+        catalog,
+        events,
+        conversations,
+        calls,
+        blocked=lambda: rule_book.active(CHAT_PLACEMENT).blocked,
+    )
     pipeline = Pipeline(
         products, catalog, embedder, events, profiles, retriever, models, settings, llm, rules=rule_book
     )

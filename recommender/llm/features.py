@@ -33,7 +33,9 @@ class LLMFeatures:
         events: EventStore,
         conversations: ConversationStore,
         calls: LLMCalls | None = None,
+        blocked: Callable[[], set[str]] = set,
     ) -> None:
+        """``blocked``: what merchandising rules block on the chat placement (never an alternative)."""
         self.chat_model = chat
         self.settings = settings
         # One in-process model runs one call at a time; an endpoint can take a few in parallel. Tenants that
@@ -47,6 +49,7 @@ class LLMFeatures:
         self._retriever = retriever
         self._catalog = catalog
         self._events = events
+        self._blocked = blocked
 
     def calls_a_model(self, rerank: bool, explain: bool) -> bool:
         """Whether a request with these options calls the chat model (re-ranking or explaining)."""
@@ -164,7 +167,7 @@ class LLMFeatures:
                     product_id,
                     5 - len(found),
                     ProductFilter(category=category, price_max=price_max),
-                    [*bought, *taken],
+                    [*bought, *taken, *self._blocked()],
                 ).items
                 found += more
                 if len(found) >= 5:

@@ -32,6 +32,8 @@ from recommender.store.conditions import conditions_for
 
 Placement = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 DEFAULT_PLACEMENT = "default"
+# The chat's alternatives ("anything cheaper?") leave out what rules block on this placement (or on all).
+CHAT_PLACEMENT = "chat"
 # A filter is resolved to its matching products through the store, at most this often (catalog changes
 # in another process show within this time).
 MATCHES_MAX_AGE_SECONDS = 60.0

@@ -281,3 +281,12 @@ def test_the_experiments_command_lists_reports_and_stops(
     assert "control" in reported.output and "fusion" in reported.output
     assert runner.invoke(cli, ["experiments", "stop", "cli-test"]).exit_code == 0
     assert "stopped" in runner.invoke(cli, ["experiments", "list"]).output
+
+
+def test_a_blocked_product_is_never_a_chat_alternative(shop: TestClient) -> None:
+    question = {"product_id": "run-003", "message": "anything cheaper?"}
+    before = [item["product_id"] for item in shop.post("/chat", json=question).json()["alternatives"]]
+    assert before
+    assert shop.post("/rules", json={"action": "block", "product_id": before[0]}).status_code == 201
+    after = [item["product_id"] for item in shop.post("/chat", json=question).json()["alternatives"]]
+    assert after and before[0] not in after
