@@ -369,7 +369,11 @@ def evaluate(
     ),
     variants: Annotated[
         str | None,
-        typer.Option("--variants", "--methods", help="Comma-separated pipeline variants (default: all)."),
+        typer.Option(
+            "--variants",
+            "--methods",
+            help="Comma-separated pipeline variants, or 'all' (default: served, fusion, each source alone).",
+        ),
     ] = None,
     seed: int = 42,
     seeds: Annotated[int, typer.Option(help="Runs with seeds seed, seed+1, ...; reports mean and std.")] = 1,
@@ -420,7 +424,7 @@ def evaluate(
     it with the service's training job, and measures what the API would return (leave-one-out)."""
     from recommender.embedding import build_embedder
     from recommender.evaluation.data import ColumnMapping
-    from recommender.evaluation.run import VARIANTS, EvaluationConfig, run_evaluation
+    from recommender.evaluation.run import EvaluationConfig, run_evaluation
     from recommender.evaluation.split import SplitOptions, TieOrder
     from recommender.settings import LLMSettings
 
@@ -437,7 +441,7 @@ def evaluate(
         data_path=data,
         out_dir=out,
         settings=settings,
-        variants=[name.strip() for name in variants.split(",")] if variants else list(VARIANTS),
+        variants=_variants(variants),
         split=SplitOptions(
             min_user_interactions=min_user_interactions,
             min_item_interactions=min_item_interactions,
@@ -464,6 +468,16 @@ def evaluate(
         )
     for path in result.files:
         console.print(f"wrote {path}")
+
+
+def _variants(requested: str | None) -> list[str]:
+    from recommender.pipeline.variants import DEFAULT_VARIANTS, VARIANTS
+
+    if requested is None:
+        return list(DEFAULT_VARIANTS)
+    if requested.strip() == "all":
+        return list(VARIANTS)
+    return [name.strip() for name in requested.split(",") if name.strip()]
 
 
 def _read_rules(path: Path | None) -> list:  # type: ignore[type-arg]

@@ -35,7 +35,7 @@ from recommender.evaluation.split import (
 from recommender.metrics import list_metrics
 from recommender.pipeline.merchandising import MerchRule
 from recommender.pipeline.pipeline import Pipeline
-from recommender.pipeline.variants import VARIANTS
+from recommender.pipeline.variants import DEFAULT_VARIANTS, VARIANTS
 from recommender.service import RecommenderService
 from recommender.settings import Settings
 
@@ -64,7 +64,7 @@ class EvaluationConfig:
     data_path: Path
     out_dir: Path
     settings: Settings = field(default_factory=Settings)
-    variants: list[str] = field(default_factory=lambda: list(VARIANTS))
+    variants: list[str] = field(default_factory=lambda: list(DEFAULT_VARIANTS))
     split: SplitOptions = field(default_factory=SplitOptions)
     seeds: int = 1
     epochs: int | None = None  # None: the settings' own
@@ -236,6 +236,7 @@ def run_evaluation(
     print_table(
         f"{dataset.name}: {int(main['served']['users'])} users, mean of {len(seeds)} seed(s)", main, console
     )
+    _flag_a_better_row(main, console)
     _print_importance(importance, console)
 
     cold: dict[str, dict[str, float]] = {}
@@ -255,6 +256,26 @@ def run_evaluation(
             console,
         )
     return EvaluationResult(main, cold, importance, files, served_lists)
+
+
+def _flag_a_better_row(main: dict[str, dict[str, float]], console: Console) -> None:
+    """Say so when a row beats the served configuration on NDCG@10 or Recall@10: a stage then costs the
+    shop what it should earn. ``served_rank_ndcg@10`` in metrics.json says the same (1: the best row)."""
+    if "served" not in main:
+        return
+    served = main["served"]
+    for metric in ("ndcg@10", "recall@10"):
+        better = sorted(
+            (name for name in main if name != "served" and main[name].get(metric, 0.0) > served[metric]),
+            key=lambda name: -main[name][metric],
+        )
+        served[f"served_rank_{metric}"] = float(1 + len(better))
+        if better:
+            console.print(
+                f"[yellow]the served configuration is not the best row on {metric}: "
+                + ", ".join(f"{name} {main[name][metric]:.4f}" for name in better)
+                + f" against served {served[metric]:.4f}[/yellow]"
+            )
 
 
 def _add_training(main: dict[str, dict[str, float]], trainings: list[dict[str, Any]]) -> None:

@@ -25,3 +25,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "served-2-new-within-100": {"new_product_slots": 2, "new_product_max_rank": 100},
     "served+mmr": {"diversity": "mmr"},
 }
+
+# What `recommender eval` runs unless told otherwise: the served configuration, rank fusion, and each
+# source alone (the rows a shop needs to see whether every stage earns its place). `--variants all` runs
+# every variant above.
+DEFAULT_VARIANTS = ("served", "fusion", "collab", "text", "cooccurrence", "popular", "trending", "new")
