@@ -30,9 +30,7 @@ def test_a_row_that_beats_served_is_named_and_served_s_rank_recorded() -> None:
 
 
 def test_the_default_rows_are_served_fusion_and_each_source() -> None:
-    assert EvaluationConfig(
-        data_path=tmp_path_placeholder(), out_dir=tmp_path_placeholder()
-    ).variants == list(DEFAULT_VARIANTS)
+    assert EvaluationConfig(data_path=Path("data"), out_dir=Path("out")).variants == list(DEFAULT_VARIANTS)
     assert _variants(None) == list(DEFAULT_VARIANTS) and _variants("all") == list(VARIANTS)
     assert _variants("served, fusion") == ["served", "fusion"]
     assert set(DEFAULT_VARIANTS) <= set(VARIANTS) and len(DEFAULT_VARIANTS) < len(VARIANTS)
