@@ -228,6 +228,7 @@ def run_evaluation(
         served_lists = served_lists or lists
     main = mean_and_spread(main_runs)
     _add_training(main, trainings)
+    better_rows = rank_served(main)
     importance = _mean_importance(trainings)
     files = [config.out_dir / "metrics.json", config.out_dir / "metrics.png", config.out_dir / "ranker.json"]
     write_json(files[0], main)
@@ -236,7 +237,7 @@ def run_evaluation(
     print_table(
         f"{dataset.name}: {int(main['served']['users'])} users, mean of {len(seeds)} seed(s)", main, console
     )
-    _flag_a_better_row(main, console)
+    _print_better_rows(better_rows, main, console)
     _print_importance(importance, console)
 
     cold: dict[str, dict[str, float]] = {}
@@ -258,23 +259,32 @@ def run_evaluation(
     return EvaluationResult(main, cold, importance, files, served_lists)
 
 
-def _flag_a_better_row(main: dict[str, dict[str, float]], console: Console) -> None:
-    """Say so when a row beats the served configuration on NDCG@10 or Recall@10: a stage then costs the
-    shop what it should earn. ``served_rank_ndcg@10`` in metrics.json says the same (1: the best row)."""
+def rank_served(main: dict[str, dict[str, float]]) -> dict[str, list[str]]:
+    """The rows that beat the served configuration on NDCG@10 and on Recall@10, best first; metrics.json
+    records served's rank on each (``served_rank_ndcg@10``: 1 is the best row)."""
     if "served" not in main:
-        return
+        return {}
     served = main["served"]
+    better = {}
     for metric in ("ndcg@10", "recall@10"):
-        better = sorted(
+        better[metric] = sorted(
             (name for name in main if name != "served" and main[name].get(metric, 0.0) > served[metric]),
             key=lambda name: -main[name][metric],
         )
-        served[f"served_rank_{metric}"] = float(1 + len(better))
-        if better:
+        served[f"served_rank_{metric}"] = float(1 + len(better[metric]))
+    return better
+
+
+def _print_better_rows(
+    better: dict[str, list[str]], main: dict[str, dict[str, float]], console: Console
+) -> None:
+    """A stage that costs the shop what it should earn is said out loud."""
+    for metric, names in better.items():
+        if names:
             console.print(
                 f"[yellow]the served configuration is not the best row on {metric}: "
-                + ", ".join(f"{name} {main[name][metric]:.4f}" for name in better)
-                + f" against served {served[metric]:.4f}[/yellow]"
+                + ", ".join(f"{name} {main[name][metric]:.4f}" for name in names)
+                + f" against served {main['served'][metric]:.4f}[/yellow]"
             )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from cli.main import _variants
-from recommender.evaluation.run import EvaluationConfig, _flag_a_better_row
+from recommender.evaluation.run import EvaluationConfig, _print_better_rows, rank_served
 from recommender.pipeline.variants import DEFAULT_VARIANTS, VARIANTS
 
 
@@ -20,12 +20,12 @@ def test_a_row_that_beats_served_is_named_and_served_s_rank_recorded() -> None:
         "collab": {"ndcg@10": 0.0612, "recall@10": 0.1162},
     }
     output = io.StringIO()
-    _flag_a_better_row(main, Console(file=output, width=200))
+    _print_better_rows(rank_served(main), main, Console(file=output, width=200))
     assert "not the best row on ndcg@10: fusion 0.0719 against served 0.0695" in output.getvalue()
     assert main["served"]["served_rank_ndcg@10"] == 2.0 and main["served"]["served_rank_recall@10"] == 2.0
     main["served"].update({"ndcg@10": 0.08, "recall@10": 0.15})
     quiet = io.StringIO()
-    _flag_a_better_row(main, Console(file=quiet, width=200))
+    _print_better_rows(rank_served(main), main, Console(file=quiet, width=200))
     assert quiet.getvalue() == "" and main["served"]["served_rank_ndcg@10"] == 1.0
 
 

@@ -98,6 +98,9 @@ def test_report_files_and_same_numbers_with_the_same_seed(
         metrics[name]["ndcg@10"] for name in ("collab", "cooccurrence", "popular")
     )
     assert served["users"] == 120 and served["epochs"] == 3
+    # Served's rank among the rows is in the file (1: the best row), as the command prints it.
+    better = sum(metrics[name]["ndcg@10"] > served["ndcg@10"] for name in metrics if name != "served")
+    assert served["served_rank_ndcg@10"] == 1 + better
     assert (tmp_path / "a" / "metrics.png").read_bytes()[:4] == b"\x89PNG"
     ranker = json.loads((tmp_path / "a" / "ranker.json").read_text())
     assert ranker["importance"] and abs(sum(ranker["importance"].values()) - 1.0) < 1e-6
