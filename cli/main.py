@@ -314,7 +314,8 @@ def train(tenant: TenantOption = DEFAULT_TENANT) -> None:
         service.close()
     console.print(
         f"published v{report.version} ({report.slot}): {report.users} users, {report.items} items, "
-        f"{report.epochs} epochs in {report.seconds:.0f} s, "
+        f"{report.epochs} epochs in {report.seconds:.0f} s ({report.stopped}; weights of epoch "
+        f"{report.best_epoch}), "
         f"validation NDCG@10 {report.validation_ndcg_at_10:.4f}; {report.ranker}"
     )
 

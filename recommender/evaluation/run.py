@@ -179,6 +179,9 @@ def one_seed(
             results["served+rules"] = with_rules["served"]
         training = {
             "epochs": report.epochs,
+            "best_epoch": report.best_epoch,
+            "stopped": report.stopped,
+            "validation_curve": report.validation_curve,
             "train_seconds": report.seconds,
             "validation_ndcg_at_10": report.validation_ndcg_at_10,
             "ranker": report.ranker,

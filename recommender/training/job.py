@@ -35,6 +35,9 @@ class TrainingReport:
     ranker: str = ""
     ranker_details: dict = field(default_factory=dict)
     item_tower: dict = field(default_factory=dict)  # the ridge and prior weight training chose
+    best_epoch: int = 0  # the sequence model's kept weights
+    stopped: str = ""  # converged, epoch cap or time cap (see TrainResult)
+    validation_curve: list = field(default_factory=list)  # (epoch, validation NDCG@10) pairs
 
 
 def train_and_publish(
@@ -115,4 +118,7 @@ def train_and_publish(
         parts.ranker_note,
         parts.ranker.meta if parts.ranker is not None else {},
         parts.tower.summary() if parts.tower is not None else {},
+        result.best_epoch,
+        result.stopped,
+        [(epoch, round(score, 5)) for epoch, _, score in result.history],
     )

@@ -37,6 +37,10 @@ class TrainResult:
     seconds: float
     history: list[tuple[int, float, float]] = field(default_factory=list)  # (epoch, loss, validation)
     stopped_by_time: bool = False  # the max_minutes safety cap fired: the run is not reproducible
+    best_epoch: int = 0  # the epoch whose weights are kept
+    # Why training ended: "converged" (``patience`` validations without improvement), "epoch cap" (the
+    # epochs ran out, validation may still have been rising), "time cap" (the safety cap fired).
+    stopped: str = "epoch cap"
 
 
 def left_pad(sequences: Sequence[Sequence[int]], length: int) -> torch.Tensor:
@@ -66,7 +70,8 @@ def train_sequence_model(
     # Causal training predicts item t+1 from items <= t, so it reads one item more than the model length.
     extra = 1 if model_config.objective is Objective.CAUSAL else 0
     data = left_pad([s for s in sequences if len(s) >= 2], model_config.max_length + extra)
-    best_state, best_score, stale = copy.deepcopy(model.state_dict()), -1.0, 0
+    best_state, best_score, stale, best_epoch = copy.deepcopy(model.state_dict()), -1.0, 0, 0
+    stopped = "epoch cap"
     history: list[tuple[int, float, float]] = []
     started = time.monotonic()
     epoch = 0
@@ -92,10 +97,11 @@ def train_sequence_model(
             history.append((epoch, total_loss / len(data), score))
             logger.info("epoch %d loss %.4f validation %.4f", epoch, total_loss / len(data), score)
             if score >= best_score:  # on a tie the later, longer-trained weights win
-                best_state, best_score, stale = copy.deepcopy(model.state_dict()), score, 0
+                best_state, best_score, stale, best_epoch = copy.deepcopy(model.state_dict()), score, 0, epoch
             else:
                 stale += 1
                 if stale >= train_config.patience:
+                    stopped = "converged"
                     break
         if out_of_time:
             logger.warning(
@@ -105,12 +111,14 @@ def train_sequence_model(
                 epoch,
                 train_config.epochs,
             )
+            stopped = "time cap"
             break
     if validate is None:
-        best_state = model.state_dict()
+        best_state, best_epoch = model.state_dict(), epoch
     model.load_state_dict(best_state)
     model.eval()
-    return TrainResult(model, best_score, epoch, time.monotonic() - started, history, out_of_time)
+    seconds = time.monotonic() - started
+    return TrainResult(model, best_score, epoch, seconds, history, out_of_time, best_epoch, stopped)
 
 
 @torch.no_grad()
