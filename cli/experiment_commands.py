@@ -54,7 +54,7 @@ def report(name: str, tenant: TenantFlag = DEFAULT_TENANT) -> None:
         if arm.difference is not None:
             ctr = arm.difference["ctr"]
             mark = " *" if ctr.significant else ""
-            versus = f"{ctr.value:+.4f} [{ctr.ci[0]:+.4f}, {ctr.ci[1]:+.4f}]{mark}"
+            versus = f"{ctr.shown()}{mark}"
         table.add_row(
             arm.arm,
             str(arm.lists),

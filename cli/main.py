@@ -535,7 +535,8 @@ def simulate(
         )
     out.mkdir(parents=True, exist_ok=True)
     path = out / "simulation.json"
-    path.write_text(json.dumps(dataclasses.asdict(result), indent=2, default=str) + "\n")
+    data = {**dataclasses.asdict(result), "live_report": result.live_report.model_dump()}
+    path.write_text(json.dumps(data, indent=2) + "\n")
     table = Table(title=f"live experiment: served vs popular, {result.users} shoppers, one list each")
     for column in ("arm", "lists", "CTR [95% CI]", "conversion", "revenue / 1000 lists", "CTR vs control"):
         table.add_column(column)
@@ -543,7 +544,7 @@ def simulate(
         versus = "-"
         if arm.difference is not None:
             ctr = arm.difference["ctr"]
-            versus = f"{ctr.value:+.4f} [{ctr.ci[0]:+.4f}, {ctr.ci[1]:+.4f}]"
+            versus = ctr.shown()
         table.add_row(
             arm.arm,
             str(arm.lists),

@@ -2,39 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
-
 from fastapi import APIRouter, status
-from pydantic import BaseModel
 
 from api.deps import ADMIN, Service
 from recommender.online.experiments import Experiment, ExperimentIn, ExperimentState
+from recommender.online.report import ExperimentReport
 
 router = APIRouter(prefix="/experiments", tags=["experiments"], dependencies=[ADMIN])
-
-
-class ArmReportOut(BaseModel):
-    arm: str
-    lists: int
-    clicks: int
-    ctr: float
-    ctr_ci: tuple[float, float]
-    conversions: int
-    conversion: float
-    conversion_ci: tuple[float, float]
-    revenue: float
-    revenue_per_1000: float
-    revenue_per_1000_ci: tuple[float, float]
-    difference: dict[str, dict[str, Any]] | None
-
-
-class ExperimentReportOut(BaseModel):
-    experiment: str
-    state: str
-    control: str
-    arms: list[ArmReportOut]
-    attribution: dict[str, int]
 
 
 @router.post(
@@ -70,24 +44,8 @@ def archive(name: str, service: Service) -> Experiment:
     return service.loop.experiments.set_state(name, ExperimentState.ARCHIVED)
 
 
-@router.get("/{name}/report", response_model=ExperimentReportOut)
-def report(name: str, service: Service) -> ExperimentReportOut:
+@router.get("/{name}/report", response_model=ExperimentReport)
+def report(name: str, service: Service) -> ExperimentReport:
     """Per arm: lists, click-through and conversion per list, revenue per 1,000 lists, 95% intervals, and
-    each arm's difference to the control arm."""
-    result = service.loop.report(name)
-    arms = []
-    for arm in result.arms:
-        fields = dataclasses.asdict(arm)
-        if arm.difference is not None:
-            fields["difference"] = {
-                name: {"value": estimate.value, "ci": estimate.ci, "significant": estimate.significant}
-                for name, estimate in arm.difference.items()
-            }
-        arms.append(ArmReportOut(**fields))
-    return ExperimentReportOut(
-        experiment=result.experiment,
-        state=result.state,
-        control=result.control,
-        arms=arms,
-        attribution=result.attribution,
-    )
+    each arm's difference to the control arm (its interval, and whether it excludes 0)."""
+    return service.loop.report(name)

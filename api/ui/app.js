@@ -471,7 +471,7 @@ function ctrPlot(arms) {
 }
 
 function interval(values, digits = 4) {
-  return `[${values[0].toFixed(digits)}, ${values[1].toFixed(digits)}]`;
+  return values ? `[${values[0].toFixed(digits)}, ${values[1].toFixed(digits)}]` : "[n/a: too few lists]";
 }
 
 async function experimentReport(name) {

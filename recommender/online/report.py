@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field, computed_field
 
 from recommender.events import AttributedEvent
 from recommender.models import EventType
@@ -21,19 +23,24 @@ from recommender.online.served import ServedList
 Z95 = 1.959963984540054
 
 
-@dataclass
-class Estimate:
+class Estimate(BaseModel):
     value: float
-    ci: tuple[float, float]
+    ci: tuple[float, float] | None = Field(description="None while an arm has too few lists to tell.")
 
+    def shown(self, digits: int = 4) -> str:
+        """``+0.0123 [-0.0050, +0.0296]``, or the value and "n/a" while there is no interval."""
+        if self.ci is None:
+            return f"{self.value:+.{digits}f} [n/a]"
+        return f"{self.value:+.{digits}f} [{self.ci[0]:+.{digits}f}, {self.ci[1]:+.{digits}f}]"
+
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def significant(self) -> bool:
         """The interval (of a difference) excludes 0."""
-        return self.ci[0] > 0 or self.ci[1] < 0
+        return self.ci is not None and (self.ci[0] > 0 or self.ci[1] < 0)
 
 
-@dataclass
-class ArmReport:
+class ArmReport(BaseModel):
     arm: str
     lists: int
     clicks: int
@@ -48,13 +55,14 @@ class ArmReport:
     difference: dict[str, Estimate] | None = None  # against the control arm; None for the control
 
 
-@dataclass
-class ExperimentReport:
+class ExperimentReport(BaseModel):
+    """What `GET /experiments/{name}/report` answers."""
+
     experiment: str
     state: str
     control: str
     arms: list[ArmReport]
-    attribution: dict[str, int] = field(default_factory=dict)  # events by rule: explicit, last_touch
+    attribution: dict[str, int] = Field(default_factory=dict)  # events by rule: explicit, last_touch
 
 
 @dataclass
@@ -100,7 +108,11 @@ def experiment_report(
                 "revenue_per_1000": _mean_difference(by_arm[arm], by_arm[experiment.control]),
             }
     return ExperimentReport(
-        experiment.name, experiment.state.value, experiment.control, list(reports.values()), attribution
+        experiment=experiment.name,
+        state=experiment.state.value,
+        control=experiment.control,
+        arms=list(reports.values()),
+        attribution=attribution,
     )
 
 
@@ -137,11 +149,11 @@ def wilson(successes: int, trials: int) -> tuple[float, float]:
 
 def _rate_difference(successes: int, trials: int, control_successes: int, control_trials: int) -> Estimate:
     if not trials or not control_trials:
-        return Estimate(0.0, (-1.0, 1.0))
+        return Estimate(value=0.0, ci=None)
     rate, control = successes / trials, control_successes / control_trials
     spread = math.sqrt(rate * (1 - rate) / trials + control * (1 - control) / control_trials)
     difference = rate - control
-    return Estimate(difference, (difference - Z95 * spread, difference + Z95 * spread))
+    return Estimate(value=difference, ci=(difference - Z95 * spread, difference + Z95 * spread))
 
 
 def _mean_interval(values: list[float]) -> tuple[float, float, float]:
@@ -157,7 +169,7 @@ def _mean_interval(values: list[float]) -> tuple[float, float, float]:
 
 def _mean_difference(arm: list[_ListOutcome], control: list[_ListOutcome]) -> Estimate:
     if len(arm) < 2 or len(control) < 2:
-        return Estimate(0.0, (-math.inf, math.inf))
+        return Estimate(value=0.0, ci=None)
 
     def stats(outcomes: list[_ListOutcome]) -> tuple[float, float]:
         values = [outcome.revenue for outcome in outcomes]
@@ -167,4 +179,4 @@ def _mean_difference(arm: list[_ListOutcome], control: list[_ListOutcome]) -> Es
     (mean, variance), (control_mean, control_variance) = stats(arm), stats(control)
     spread = math.sqrt(variance / len(arm) + control_variance / len(control)) * 1000
     difference = (mean - control_mean) * 1000
-    return Estimate(difference, (difference - Z95 * spread, difference + Z95 * spread))
+    return Estimate(value=difference, ci=(difference - Z95 * spread, difference + Z95 * spread))
