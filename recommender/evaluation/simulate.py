@@ -109,7 +109,7 @@ def run_simulation(
         step(f"lists for {len(users)} shoppers")
         lists = {name: _lists(service, split, users, name, config.k) for name in ("served", "popular")}
         targets = {split.user_ids[user]: split.item_ids[split.test[user]] for user in users}
-        prices = _prices(service, sorted(set(targets.values())))
+        prices = service.loop.prices(sorted(set(targets.values())))  # a product without one counts 1
         catalogue = split.item_ids[1:]
         popularity = service.pipeline.item_stats().users
         offline = {
@@ -172,15 +172,6 @@ def _lists(
     }
 
 
-def _prices(service: RecommenderService, product_ids: list[str]) -> dict[str, float]:
-    known = service.catalog.existing_ids(product_ids)
-    prices = {}
-    for product_id in known:
-        price = service.catalog.get(product_id).price
-        prices[product_id] = float(price) if price is not None else 1.0
-    return prices
-
-
 def _shopper_acts(shown: list[str], target: str, rate: float, rng: random.Random) -> tuple[bool, bool]:
     """(clicked, bought) for one shopper and one list."""
     if target not in shown:
@@ -216,27 +207,19 @@ def _live_experiment(
         clicked, bought = _shopper_acts(shown, targets[user_id], config.purchase_rate, rng)
         revenue = prices.get(targets[user_id], 1.0)
         moment = request.time or datetime.now(UTC)
-        if clicked:
-            actions.append(
-                InteractionEvent(
-                    user_id=user_id,
-                    product_id=targets[user_id],
-                    type=EventType.CLICK,
-                    timestamp=moment,
-                    recommendation_id=result.recommendation_id,
-                )
+        acts: list[tuple[EventType, float | None]] = [(EventType.CLICK, None)] if clicked else []
+        acts += [(EventType.PURCHASE, revenue)] if bought else []
+        actions += [
+            InteractionEvent(
+                user_id=user_id,
+                product_id=targets[user_id],
+                type=kind,
+                value=value,
+                timestamp=moment,
+                recommendation_id=result.recommendation_id,
             )
-        if bought:
-            actions.append(
-                InteractionEvent(
-                    user_id=user_id,
-                    product_id=targets[user_id],
-                    type=EventType.PURCHASE,
-                    value=revenue,
-                    timestamp=moment,
-                    recommendation_id=result.recommendation_id,
-                )
-            )
+            for kind, value in acts
+        ]
     # Recorded after every list was served, so that no shopper's action changes another's list.
     if actions:
         service.loop.record_events(actions)

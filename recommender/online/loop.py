@@ -53,13 +53,13 @@ class OnlineLoop:
         experiment = self.experiments.get(name)
         lists = self.served.of_experiment(name)
         events = self.events.attributed_to([served.recommendation_id for served in lists])
-        return experiment_report(experiment, lists, events, self._prices)
+        return experiment_report(experiment, lists, events, self.prices)
 
-    def _prices(self, product_ids: list[str]) -> dict[str, float]:
+    def prices(self, product_ids: list[str]) -> dict[str, float]:
+        """The prices of those products that are in the catalog and have one."""
         prices = {}
-        for product_id in product_ids:
-            if self.catalog.existing_ids([product_id]):
-                price = self.catalog.get(product_id).price
-                if price is not None:
-                    prices[product_id] = float(price)
+        for product_id in sorted(self.catalog.existing_ids(product_ids)):
+            price = self.catalog.get(product_id).price
+            if price is not None:
+                prices[product_id] = float(price)
         return prices

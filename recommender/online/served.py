@@ -132,13 +132,6 @@ class ServedLists:
 
         return self._database.run(read)
 
-    def latest_showing(self, user_id: str, product_id: str, since: datetime) -> ServedList | None:
-        """The most recent list served to the user since ``since`` that held the product."""
-        for served in self.of_user(user_id, since):
-            if product_id in served.product_ids:
-                return served
-        return None
-
     def of_user(self, user_id: str, since: datetime | None = None) -> list[ServedList]:
         """The user's lists, newest first (at most the latest ``RECENT_LISTS``)."""
         self.flush()
