@@ -28,7 +28,7 @@ if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
     pytest.skip(message, allow_module_level=True)
 
 from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -93,7 +93,9 @@ def browser() -> Iterator[webdriver.Chrome]:
 
 
 def wait(driver: webdriver.Chrome, seconds: float = 90) -> WebDriverWait:
-    return WebDriverWait(driver, seconds)
+    # The page re-renders a view while a condition reads it: an element found a moment before may be gone
+    # (seen once in about ten runs after following a link); the condition is asked again.
+    return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,))
 
 
 def screenshot_dir(tmp_path: Path) -> Path:
