@@ -198,6 +198,12 @@ class PipelineSettings(BaseModel):
     ranker_min_users: int = Field(
         default=50, ge=2, description="Users with a held-out next event needed to train the ranker."
     )
+    ranker_gate: bool = Field(
+        default=True,
+        description="Publish the learned ranker only if it beats rank fusion's NDCG@10 on this shop's "
+        "validation users it never saw (5-fold cross-validation); otherwise fusion serves and the model's "
+        "report says why. false: publish it whatever validation says (ranker='fusion' switches it off).",
+    )
     new_product_slots: int = Field(
         default=1,
         ge=0,
@@ -301,10 +307,10 @@ class PipelineExperiments(BaseModel):
         description="Share of training candidates shown to the ranker as products without events, so that "
         "new products are ranked by their content instead of never.",
     )
-    ranker_objective: Literal["binary", "lambdarank", "rank_xendcg"] = Field(
-        default="binary",
-        description="LightGBM objective. binary (pointwise) measured steadier than lambdarank with one "
-        "held-out event per user (see the README's evaluation section).",
+    ranker_objective: Literal["auto", "binary", "lambdarank", "rank_xendcg"] = Field(
+        default="auto",
+        description="LightGBM objective. auto: binary (pointwise) or lambdarank, whichever scores the "
+        "higher cross-validated NDCG@10 on the shop's validation users.",
     )
     new_arrivals_pool: int = Field(
         default=5000,

@@ -31,6 +31,16 @@ class ServingModel(BaseModel):
     ranker_importance: dict[str, float] = Field(
         default_factory=dict, description="Share of the ranker's gain per feature (top 10)."
     )
+    ranker_validation: dict = Field(
+        default_factory=dict,
+        description="The ranker's gate: its cross-validated NDCG@10 (per objective tried) against rank "
+        "fusion's on the same validation users, and whether it was published.",
+    )
+    training: dict = Field(
+        default_factory=dict,
+        description="The sequence model's training: epochs run, the epoch whose weights serve, why it "
+        "stopped (converged, epoch cap, time cap), its validation curve and the configurations compared.",
+    )
 
 
 @router.post(
@@ -69,4 +79,6 @@ def current(service: Service) -> ServingModel:
         training_run=running,
         ranker=published.parts.ranker_note,
         ranker_importance=dict(list(importance.items())[:10]),
+        ranker_validation=published.parts.ranker_validation,
+        training=published.training,
     )

@@ -398,6 +398,7 @@ async function renderModels(view) {
     status.replaceChildren(
       el("p", {}, model.version === null ? "No trained model serves yet: recommendations come from the text profile." : `Version ${model.version} (${model.slot}) serves: ${model.items} items, trained ${model.trained_at}.`),
       model.training_run ? el("p", { class: "meta" }, `Training run in progress: ${model.training_run}`) : null,
+      ...trainingDetails(model),
     );
   } catch (error) {
     showError(error);
@@ -433,6 +434,60 @@ async function renderModels(view) {
     const url = URL.createObjectURL(await response.blob());
     plots.append(el("figure", {}, el("img", { src: url, alt: `evaluation plot ${name}` }), el("figcaption", { class: "meta", text: name })));
   }
+}
+
+function trainingDetails(model) {
+  // What training decided: the epoch kept and why it stopped, the validation curve, the ranker's gate.
+  const parts = [];
+  const training = model.training || {};
+  if (training.validation_curve && training.validation_curve.length) {
+    parts.push(
+      el("p", { id: "training-stop" }, `Sequence model: ${training.epochs_run} epochs, ${training.stopped}; the weights of epoch ${training.best_epoch} serve (validation NDCG@10 ${training.validation_ndcg_at_10.toFixed(4)}).`),
+      curvePlot(training.validation_curve, training.best_epoch),
+    );
+  }
+  if (training.candidates && training.candidates.length > 1) {
+    parts.push(table("model-selection", ["configuration", "validation NDCG@10", "epochs", "chosen"], training.candidates.map((candidate) => [candidate.name, candidate.validation_ndcg_at_10.toFixed(4), String(candidate.epochs_run), candidate.chosen ? "yes" : ""])));
+  }
+  const gate = model.ranker_validation || {};
+  if (gate.users) {
+    const rows = Object.entries(gate.objectives).map(([objective, score]) => [`learned ranker (${objective})`, score.toFixed(4), objective === gate.objective && gate.published ? "serves" : ""]);
+    rows.push(["rank fusion", gate.fusion_ndcg_at_10.toFixed(4), gate.published ? "" : "serves"]);
+    parts.push(el("p", {}, `Ranker gate, cross-validated on ${gate.users} users: ${model.ranker}`), table("ranker-gate", ["ranker", "validation NDCG@10", ""], rows));
+  } else if (model.ranker) {
+    parts.push(el("p", { class: "meta" }, `Ranker: ${model.ranker}`));
+  }
+  return parts;
+}
+
+function table(id, headings, rows) {
+  return el(
+    "div",
+    { class: "table-wrap" },
+    el("table", { id }, el("thead", {}, el("tr", {}, headings.map((name) => el("th", { text: name })))), el("tbody", {}, rows.map((cells) => el("tr", {}, cells.map((cell) => el("td", { text: cell })))))),
+  );
+}
+
+function curvePlot(curve, bestEpoch) {
+  // Validation NDCG@10 per validated epoch; the kept epoch is marked.
+  const width = 420, height = 160, left = 48, bottom = 24, top = 10;
+  const epochs = curve.map(([epoch]) => epoch), scores = curve.map(([, score]) => score);
+  const low = Math.min(...scores), high = Math.max(...scores, low + 1e-6);
+  const x = (epoch) => left + ((epoch - epochs[0]) / Math.max(1, epochs[epochs.length - 1] - epochs[0])) * (width - left - 10);
+  const y = (score) => top + (1 - (score - low) / (high - low)) * (height - top - bottom);
+  const plot = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "curve-plot", id: "validation-curve" });
+  const title = svg("title");
+  title.textContent = "validation NDCG@10 per epoch";
+  plot.append(title, svg("polyline", { points: curve.map(([epoch, score]) => `${x(epoch)},${y(score)}`).join(" "), fill: "none", stroke: "#3463c5", "stroke-width": 2 }));
+  const best = curve.find(([epoch]) => epoch === bestEpoch);
+  if (best) plot.append(svg("circle", { cx: x(best[0]), cy: y(best[1]), r: 4, fill: "#1d2433" }));
+  const labels = [[left, height - 6, `epoch ${epochs[0]}`], [width - 70, height - 6, `epoch ${epochs[epochs.length - 1]}`], [0, top + 10, high.toFixed(4)], [0, height - bottom, low.toFixed(4)]];
+  for (const [lx, ly, text] of labels) {
+    const label = svg("text", { x: lx, y: ly, "font-size": 11, fill: "#5b6475" });
+    label.textContent = text;
+    plot.append(label);
+  }
+  return plot;
 }
 
 // ---- Rules and experiments ----

@@ -23,6 +23,8 @@ class TrainedParts:
     tower: ItemTowerOutput | None = None
     ranker: LearnedRanker | None = None
     ranker_note: str = "no learned ranker trained"
+    # The ranker's gate: its and rank fusion's validation NDCG@10 and whether it was published.
+    ranker_validation: dict = field(default_factory=dict)
     _prior: dict[str, float] = field(default_factory=dict, repr=False)
     _cold_vectors: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     cold_priors: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)  # of tower.cold_ids
@@ -55,7 +57,9 @@ class TrainedParts:
             )
         if self.ranker is not None:
             self.ranker.save(directory)
-        (directory / "ranker_note.json").write_text(json.dumps({"note": self.ranker_note}))
+        (directory / "ranker_note.json").write_text(
+            json.dumps({"note": self.ranker_note, "validation": self.ranker_validation})
+        )
 
     @classmethod
     def load(cls, directory: Path) -> TrainedParts:
@@ -76,10 +80,9 @@ class TrainedParts:
                     reference_states=_reference_states(data),
                 )
         note_file = directory / "ranker_note.json"
-        note = (
-            json.loads(note_file.read_text())["note"] if note_file.exists() else "no learned ranker trained"
-        )
-        return cls(cooccurrence, tower, LearnedRanker.load(directory), note)
+        saved = json.loads(note_file.read_text()) if note_file.exists() else {}
+        note = saved.get("note", "no learned ranker trained")
+        return cls(cooccurrence, tower, LearnedRanker.load(directory), note, saved.get("validation", {}))
 
 
 def _reference_states(data: np.lib.npyio.NpzFile) -> np.ndarray | None:

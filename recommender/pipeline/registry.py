@@ -34,6 +34,9 @@ class PublishedModel:
     product_ids: list[str]  # item index - 1 -> product id
     trained_at: str
     parts: TrainedParts = field(default_factory=TrainedParts)
+    # How the sequence model was trained: epochs, the epoch kept, why it stopped, the validation curve
+    # and the configurations model selection compared (empty for versions saved before it was kept).
+    training: dict = field(default_factory=dict)
 
     # Computed once per loaded model. A cached_property writes the instance's __dict__ directly, which a
     # frozen dataclass allows; after the first call the stored value answers without the descriptor.
@@ -96,7 +99,14 @@ class ModelRegistry:
             return 1, SLOTS[0]
         return current.version + 1, SLOTS[1 - SLOTS.index(current.slot)]
 
-    def save(self, version: int, slot: str, model: SequenceModel, product_ids: list[str]) -> None:
+    def save(
+        self,
+        version: int,
+        slot: str,
+        model: SequenceModel,
+        product_ids: list[str],
+        training: dict | None = None,
+    ) -> None:
         directory = self._path / f"v{version}"
         directory.mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), directory / "model.pt")
@@ -106,6 +116,7 @@ class ModelRegistry:
             "config": model.config.as_dict(),
             "product_ids": product_ids,
             "trained_at": datetime.now(UTC).isoformat(),
+            "training": training or {},
         }
         (directory / "meta.json").write_text(json.dumps(meta))
 
@@ -128,6 +139,7 @@ class ModelRegistry:
             list(meta["product_ids"]),
             str(meta["trained_at"]),
             TrainedParts.load(directory),
+            dict(meta.get("training", {})),
         )
 
     def directory(self, version: int) -> Path:

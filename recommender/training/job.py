@@ -38,6 +38,7 @@ class TrainingReport:
     best_epoch: int = 0  # the sequence model's kept weights
     stopped: str = ""  # converged, epoch cap or time cap (see TrainResult)
     validation_curve: list = field(default_factory=list)  # (epoch, validation NDCG@10) pairs
+    ranker_validation: dict = field(default_factory=dict)  # the ranker's gate (see train_ranker)
 
 
 def train_and_publish(
@@ -90,7 +91,16 @@ def train_and_publish(
         validate,
     )
     version, slot = registry.next_version()
-    registry.save(version, slot, result.model, product_ids)
+    training_summary = {
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "stopped": result.stopped,
+        "seconds": round(result.seconds, 1),
+        "validation_ndcg_at_10": round(result.best_validation, 5),
+        "validation_curve": [(epoch, round(score, 5)) for epoch, _, score in result.history],
+        "config": config.as_dict(),
+    }
+    registry.save(version, slot, result.model, product_ids, training_summary)
     vectors = result.model.item_vectors().numpy().astype(np.float32)
     store.clear_vectors(slot)
     store.update_vectors(
@@ -121,4 +131,5 @@ def train_and_publish(
         result.best_epoch,
         result.stopped,
         [(epoch, round(score, 5)) for epoch, _, score in result.history],
+        parts.ranker_validation,
     )

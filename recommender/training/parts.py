@@ -194,6 +194,109 @@ class ColdStartDropout:
 class RankerTraining:
     ranker: LearnedRanker | None
     note: str
+    # The gate's figures: each objective's and fusion's NDCG@10 on users the ranker never saw, and the
+    # decision (empty when no ranker was trained).
+    validation: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclass
+class RankerGroup:
+    """One held-out next event: its candidates' features, which one it was, and fusion's scores."""
+
+    matrix: np.ndarray
+    labels: np.ndarray
+    fusion: np.ndarray
+
+
+RANKER_FOLDS = 5
+RANKER_OBJECTIVES = ("binary", "lambdarank")
+
+
+def label_ndcg(scores: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
+    """NDCG@k of one request's single positive under ``scores`` (ties keep the candidates' order, as the
+    pipeline's stable sort does)."""
+    order = np.argsort(-scores, kind="stable")
+    position = int(np.flatnonzero(labels[order] > 0)[0])
+    return 1.0 / float(np.log2(position + 2)) if position < k else 0.0
+
+
+def _ranker_params(objective: str, settings: Settings, seed: int) -> dict:
+    ranking = objective != "binary"
+    return {
+        "objective": objective,
+        # Ranking objectives stop on validation NDCG@10; the pointwise one on log loss, which is far
+        # less noisy on a few hundred validation users.
+        "metric": "ndcg" if ranking else "binary_logloss",
+        "eval_at": [10],
+        # One positive per request and only as many requests as users: small, regularised trees.
+        "learning_rate": 0.05,
+        "num_leaves": 7,
+        "min_data_in_leaf": 200,
+        "lambda_l2": 10.0,
+        "num_threads": settings.collab.threads or os.cpu_count() or 1,
+        "deterministic": True,
+        "force_row_wise": True,
+        "seed": seed,
+        "verbosity": -1,
+    }
+
+
+class RankerFitter:
+    """LightGBM fits over a fixed set of groups, with the pipeline's feature columns."""
+
+    def __init__(self, groups: list[RankerGroup], columns: list[str], categorical: list[str]) -> None:
+        self.groups = groups
+        self.columns = columns
+        self.categorical = categorical
+
+    def dataset(self, indices: list[int], reference=None):  # noqa: ANN001, ANN201 (lightgbm is lazy)
+        import lightgbm
+
+        return lightgbm.Dataset(
+            np.vstack([self.groups[index].matrix for index in indices]),
+            np.concatenate([self.groups[index].labels for index in indices]),
+            group=[len(self.groups[index].labels) for index in indices],
+            feature_name=self.columns,
+            categorical_feature=self.categorical,
+            reference=reference,
+            free_raw_data=False,
+        )
+
+    def fit_early_stopped(self, params: dict, indices: list[int], trees: int, rng: random.Random):  # noqa: ANN201
+        """Trained on most of ``indices``, stopped on the tenth left out."""
+        import lightgbm
+
+        shuffled = list(indices)
+        rng.shuffle(shuffled)
+        valid_count = max(1, len(shuffled) // 10)
+        train_set = self.dataset(shuffled[valid_count:])
+        valid_set = self.dataset(shuffled[:valid_count], train_set)
+        patience = 30 if params["objective"] == "binary" else 60
+        return lightgbm.train(
+            params,
+            train_set,
+            num_boost_round=trees,
+            valid_sets=[valid_set],
+            callbacks=[lightgbm.early_stopping(patience, verbose=False)],
+        )
+
+    def out_of_fold(
+        self, params: dict, trees: int, folds: list[list[int]], rng: random.Random
+    ) -> tuple[np.ndarray, list[int]]:
+        """Each group's NDCG@10 under a ranker that never saw it, and each fold's boosting rounds."""
+        scores = np.zeros(len(self.groups))
+        rounds = []
+        for fold in folds:
+            held = set(fold)
+            booster = self.fit_early_stopped(
+                params, [i for i in range(len(self.groups)) if i not in held], trees, rng
+            )
+            rounds.append(int(booster.best_iteration or booster.current_iteration()))
+            for index in fold:
+                group = self.groups[index]
+                predicted = booster.predict(group.matrix, num_iteration=rounds[-1], num_threads=1)
+                scores[index] = label_ndcg(np.asarray(predicted), group.labels)
+        return scores, rounds
 
 
 def train_ranker(
@@ -205,7 +308,10 @@ def train_ranker(
     settings: Settings,
     seed: int,
 ) -> RankerTraining:
-    """A LightGBM ranker on the candidates the served sources return for each held-out next event."""
+    """A LightGBM ranker on the candidates the served sources return for each held-out next event.
+
+    The objective is chosen by cross-validation on these users, and the ranker is published only if
+    its out-of-fold NDCG@10 beats rank fusion's on the same users (``ranker_gate``)."""
     config = settings.pipeline_config
     if len(sample) < config.ranker_min_users:
         return RankerTraining(
@@ -216,11 +322,10 @@ def train_ranker(
     rng = random.Random(seed)
     fusion = FusionRanker(config.fusion_weights)
     started = time.monotonic()
-    groups: list[tuple[np.ndarray, np.ndarray]] = []
+    groups: list[RankerGroup] = []
     columns: list[str] = []
     tower = model.parts.tower
     coldifier = None
-    result = RankerTraining(None, "")
     for item in sample:
         request = PipelineRequest(
             k=config.depth, user_id=item.user_id, history=item.history, time=item.label.occurred_at
@@ -238,74 +343,90 @@ def train_ranker(
         if coldifier is None:
             coldifier = ColdStartDropout(columns, config.depth, config.ranker_cold_dropout, rng)
         matrix = coldifier.apply(item.user_id, ranked.frame, ranked.user.collab, tower)
-        groups.append((matrix, labels))
+        groups.append(RankerGroup(matrix, labels, fusion.score(ranked.frame)))
     if len(groups) < config.ranker_min_users:
-        result.note = f"too few users whose next event the sources found ({len(groups)})"
-        return result
-    import lightgbm
+        return RankerTraining(None, f"too few users whose next event the sources found ({len(groups)})")
+    trained = fit_gated_ranker(
+        groups, columns, list(pipeline.features().categorical_columns(encoder)), settings, seed
+    )
+    if trained.ranker is not None:
+        trained.ranker.meta.update(
+            {
+                "sources": list(config.sources),
+                "context_keys": list(config.context_features),
+                "fusion_weights": dict(config.fusion_weights),
+                "attributes": encoder.as_dict(),
+                "sampled_users": len(sample),
+                # Users whose next product the served sources returned, over every sampled user.
+                "candidate_recall": len(groups) / len(sample),
+                "seconds": time.monotonic() - started,
+            }
+        )
+    return trained
 
+
+def fit_gated_ranker(
+    groups: list[RankerGroup], columns: list[str], categorical: list[str], settings: Settings, seed: int
+) -> RankerTraining:
+    """Cross-validate each objective, keep the best, and publish it only if it beats rank fusion on the
+    users it never saw (or the gate is off)."""
+    config = settings.pipeline_config
+    rng = random.Random(seed)
+    fitter = RankerFitter(groups, columns, categorical)
     order = list(range(len(groups)))
     rng.shuffle(order)
-    valid_count = max(1, len(order) // 10)
-    parts = {"valid": order[:valid_count], "train": order[valid_count:]}
-
-    def dataset(indices: list[int], reference: lightgbm.Dataset | None = None) -> lightgbm.Dataset:
-        return lightgbm.Dataset(
-            np.vstack([groups[index][0] for index in indices]),
-            np.concatenate([groups[index][1] for index in indices]),
-            group=[len(groups[index][1]) for index in indices],
-            feature_name=columns,
-            categorical_feature=list(pipeline.features().categorical_columns(encoder)),
-            reference=reference,
-            free_raw_data=False,
+    folds = [order[start::RANKER_FOLDS] for start in range(RANKER_FOLDS)]
+    objectives = RANKER_OBJECTIVES if config.ranker_objective == "auto" else (config.ranker_objective,)
+    fusion_ndcg = np.asarray([label_ndcg(group.fusion, group.labels) for group in groups])
+    candidates = {}
+    for objective in objectives:
+        scores, rounds = fitter.out_of_fold(
+            _ranker_params(objective, settings, seed), config.ranker_trees, folds, rng
         )
-
-    train_set = dataset(parts["train"])
-    valid_set = dataset(parts["valid"], train_set)
-    ranking = config.ranker_objective != "binary"
-    params = {
-        "objective": config.ranker_objective,
-        # Ranking objectives stop on validation NDCG@10; the pointwise one on log loss, which is far
-        # less noisy on a few hundred validation users.
-        "metric": "ndcg" if ranking else "binary_logloss",
-        "eval_at": [10],
-        # One positive per request and only as many requests as users: small, regularised trees.
-        "learning_rate": 0.05,
-        "num_leaves": 7,
-        "min_data_in_leaf": 200,
-        "lambda_l2": 10.0,
-        "num_threads": settings.collab.threads or os.cpu_count() or 1,
-        "deterministic": True,
-        "force_row_wise": True,
-        "seed": seed,
-        "verbosity": -1,
-    }
-    booster = lightgbm.train(
-        params,
-        train_set,
-        num_boost_round=config.ranker_trees,
-        valid_sets=[valid_set],
-        callbacks=[lightgbm.early_stopping(60 if ranking else 30, verbose=False)],
-    )
-    validation = booster.best_score["valid_0"]
-    meta = {
-        "sources": list(config.sources),
-        "context_keys": list(config.context_features),
-        "fusion_weights": dict(config.fusion_weights),
-        "attributes": encoder.as_dict(),
+        candidates[objective] = (scores, rounds)
+    chosen = max(objectives, key=lambda objective: float(candidates[objective][0].mean()))
+    chosen_scores, chosen_rounds = candidates[chosen]
+    difference = chosen_scores - fusion_ndcg
+    validation = {
         "users": len(groups),
-        "sampled_users": len(sample),
-        # Users whose next product the served sources returned, over every sampled user.
-        "candidate_recall": len(groups) / len(sample),
-        "best_iteration": int(booster.best_iteration or booster.current_iteration()),
-        "objective": config.ranker_objective,
-        **{f"validation_{name.replace('@', '_at_')}": float(value) for name, value in validation.items()},
-        "seconds": time.monotonic() - started,
+        "folds": RANKER_FOLDS,
+        "fusion_ndcg_at_10": float(fusion_ndcg.mean()),
+        "objectives": {objective: float(scores.mean()) for objective, (scores, _) in candidates.items()},
+        "objective": chosen,
+        "ranker_ndcg_at_10": float(chosen_scores.mean()),
+        "difference": float(difference.mean()),
+        "difference_standard_error": float(difference.std(ddof=1) / np.sqrt(len(difference))),
     }
-    result.ranker = LearnedRanker(booster, columns, meta)
-    result.ranker.meta["importance"] = result.ranker.importance()
-    result.note = f"learned ranker from {len(groups)} users"
-    return result
+    beats = validation["difference"] > 0
+    validation["published"] = bool(beats or not config.ranker_gate)
+    figures = (
+        f"validation NDCG@10 {validation['ranker_ndcg_at_10']:.4f} ({chosen}) against rank fusion's "
+        f"{validation['fusion_ndcg_at_10']:.4f} on {len(groups)} users it never saw"
+    )
+    if not validation["published"]:
+        return RankerTraining(None, f"rank fusion serves: the learned ranker scored {figures}", validation)
+
+    # The published ranker learns from every user, for the rounds the chosen objective's folds stopped at.
+    import lightgbm
+
+    booster = lightgbm.train(
+        _ranker_params(chosen, settings, seed),
+        fitter.dataset(list(range(len(groups)))),
+        num_boost_round=max(1, int(np.median(chosen_rounds))),
+    )
+    meta = {
+        "users": len(groups),
+        "best_iteration": booster.current_iteration(),
+        "objective": chosen,
+        "validation_ndcg_at_10": validation["ranker_ndcg_at_10"],
+        "fusion_validation_ndcg_at_10": validation["fusion_ndcg_at_10"],
+    }
+    ranker = LearnedRanker(booster, columns, meta)
+    ranker.meta["importance"] = ranker.importance()
+    note = f"learned ranker from {len(groups)} users: {figures}"
+    if not beats:
+        note += " (published because ranker_gate is off)"
+    return RankerTraining(ranker, note, validation)
 
 
 def train_parts(
@@ -350,7 +471,7 @@ def train_parts(
         tower.ridge,
         tower.prior_weight,
     )
-    return TrainedParts(cooc_now, tower, trained.ranker, trained.note)
+    return TrainedParts(cooc_now, tower, trained.ranker, trained.note, trained.validation)
 
 
 def _sequences(events: Sequence[StoredEvent]) -> list[list[str]]:
