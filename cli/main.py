@@ -318,6 +318,13 @@ def train(tenant: TenantOption = DEFAULT_TENANT) -> None:
         f"{report.best_epoch}), "
         f"validation NDCG@10 {report.validation_ndcg_at_10:.4f}; {report.ranker}"
     )
+    if len(report.candidates) > 1:
+        compared = ", ".join(
+            f"{candidate['name']} {candidate['validation_ndcg_at_10']:.4f}" for candidate in report.candidates
+        )
+        console.print(
+            f"model selection chose {report.chosen} (validation NDCG@10 after the probe: {compared})"
+        )
 
 
 @app.command()

@@ -17,6 +17,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -212,6 +213,13 @@ class PipelineSettings(BaseModel):
         "arrivals), at the end of the list, when any is a candidate. 0: none.",
     )
     diversity: Literal["none", "mmr", "category_cap"] = "none"
+    stage_gate: bool = Field(
+        default=True,
+        description="Training measures each optional stage that is switched on (the new-product places, "
+        "diversity) on the shop's validation users, with and without it, and a stage that lowers "
+        "validation NDCG@10 by more than two standard errors does not serve until the next training. "
+        "false: the settings alone decide.",
+    )
     category_cap: int = Field(default=3, ge=1, description="Most items per top-level category.")
 
 
@@ -221,8 +229,29 @@ class CollabSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(default=True, description="Use a trained model when one has been published.")
-    epochs: int = Field(default=60, ge=1)
-    max_minutes: float = Field(default=15.0, gt=0)
+    epochs: int = Field(
+        default=200,
+        ge=1,
+        description="Most epochs. Training stops earlier once validation NDCG@10 (each user's last product, "
+        "checked every 5 epochs) has not improved for `patience` checks, and keeps the best epoch's weights.",
+    )
+    patience: int = Field(
+        default=3, ge=1, description="Validation checks without improvement before stopping."
+    )
+    max_minutes: float = Field(
+        default=15.0, gt=0, description="Safety cap on one training run's sequence model, selection included."
+    )
+    selection_min_users: int = Field(
+        default=200,
+        ge=1,
+        description="Model selection (the candidate configurations of RECO_EXPERIMENTAL__COLLAB__CANDIDATES) "
+        "runs from this many training users; a smaller shop trains the configured model alone.",
+    )
+    selection_epochs: int = Field(
+        default=10,
+        ge=1,
+        description="Epochs each candidate configuration trains before the best one goes on.",
+    )
     models_path: Path = Field(default=Path("data/models"), description="Published model versions.")
     min_users: int = Field(default=10, ge=1, description="Training needs at least this many users.")
     threads: int | None = Field(
@@ -299,6 +328,9 @@ class PipelineExperiments(BaseModel):
     )
     recent_days: float = Field(default=30.0, gt=0, description="Window of 'trending' and recent popularity.")
     ranker_max_users: int = Field(default=5000, ge=10, description="Users sampled to train the ranker.")
+    stage_gate_users: int = Field(
+        default=2000, ge=2, description="Validation users the stage gate measures each optional stage on."
+    )
     ranker_trees: int = Field(default=300, ge=10, description="Most boosting rounds (early-stopped).")
     ranker_cold_dropout: float = Field(
         default=0.1,
@@ -370,6 +402,25 @@ class CollabExperiments(BaseModel):
     layers: int = Field(default=2, ge=1)
     max_length: int = Field(default=100, ge=2, description="Most recent events the model reads.")
     dropout: float = Field(default=0.3, ge=0, lt=1)
+    learning_rate: float = Field(default=1e-3, gt=0)
+    candidates: list[dict[str, float | int | str]] = Field(
+        default_factory=lambda: [{"max_length": 200}, {"learning_rate": 3e-3}],
+        description="Configurations model selection compares with the configured one on the shop's "
+        "validation users: each overrides some of objective, hidden, layers, max_length, dropout and "
+        "learning_rate. [] trains the configured model alone.",
+    )
+
+    @field_validator("candidates")
+    @classmethod
+    def _known_keys(cls, candidates: list[dict]) -> list[dict]:
+        allowed = {"objective", "hidden", "layers", "max_length", "dropout", "learning_rate"}
+        for candidate in candidates:
+            unknown = set(candidate) - allowed
+            if unknown:
+                raise ValueError(f"unknown keys {sorted(unknown)}; a candidate may set {sorted(allowed)}")
+            if candidate.get("objective", "sasrec") not in ("sasrec", "bert4rec", "xlnet"):
+                raise ValueError(f"unknown objective {candidate['objective']!r}")
+        return candidates
 
 
 class LLMExperiments(BaseModel):

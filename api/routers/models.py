@@ -36,6 +36,11 @@ class ServingModel(BaseModel):
         description="The ranker's gate: its cross-validated NDCG@10 (per objective tried) against rank "
         "fusion's on the same validation users, and whether it was published.",
     )
+    stages: dict = Field(
+        default_factory=dict,
+        description="The optional stages' gate: per stage switched on, validation NDCG@10 with and without "
+        "it, the paired difference and its standard error, and whether it serves.",
+    )
     training: dict = Field(
         default_factory=dict,
         description="The sequence model's training: epochs run, the epoch whose weights serve, why it "
@@ -80,5 +85,6 @@ def current(service: Service) -> ServingModel:
         ranker=published.parts.ranker_note,
         ranker_importance=dict(list(importance.items())[:10]),
         ranker_validation=published.parts.ranker_validation,
+        stages=published.parts.stage_gate,
         training=published.training,
     )

@@ -457,6 +457,13 @@ function trainingDetails(model) {
   } else if (model.ranker) {
     parts.push(el("p", { class: "meta" }, `Ranker: ${model.ranker}`));
   }
+  const stages = Object.entries(model.stages || {});
+  if (stages.length) {
+    parts.push(
+      el("p", {}, "Optional stages, measured on validation users with and without each:"),
+      table("stage-gate", ["stage", "with", "without", "difference ± s.e.", "serves"], stages.map(([name, gate]) => [name.replaceAll("_", " "), gate.with_ndcg_at_10.toFixed(4), gate.without_ndcg_at_10.toFixed(4), `${gate.difference >= 0 ? "+" : ""}${gate.difference.toFixed(4)} ± ${gate.standard_error.toFixed(4)}`, gate.served ? "yes" : "no: lowers validation NDCG@10"])),
+    );
+  }
   return parts;
 }
 

@@ -25,6 +25,9 @@ class TrainedParts:
     ranker_note: str = "no learned ranker trained"
     # The ranker's gate: its and rank fusion's validation NDCG@10 and whether it was published.
     ranker_validation: dict = field(default_factory=dict)
+    # The optional stages' gate (see recommender.training.stages): per stage, its validation figures and
+    # whether it serves. A stage absent here serves as configured.
+    stage_gate: dict = field(default_factory=dict)
     _prior: dict[str, float] = field(default_factory=dict, repr=False)
     _cold_vectors: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     cold_priors: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)  # of tower.cold_ids
@@ -34,6 +37,10 @@ class TrainedParts:
             self._prior = dict(zip(self.tower.product_ids, self.tower.popularity_prior.tolist(), strict=True))
             self._cold_vectors = dict(zip(self.tower.cold_ids, self.tower.cold_vectors, strict=True))
             self.cold_priors = np.asarray([self.popularity_prior(pid) for pid in self.tower.cold_ids])
+
+    def serves(self, stage: str) -> bool:
+        """Whether the stage gate let this optional stage serve (``stage_gate`` off: the caller's call)."""
+        return bool(self.stage_gate.get(stage, {}).get("served", True))
 
     def popularity_prior(self, product_id: str) -> float:
         return self._prior.get(product_id, float("nan"))
@@ -58,7 +65,9 @@ class TrainedParts:
         if self.ranker is not None:
             self.ranker.save(directory)
         (directory / "ranker_note.json").write_text(
-            json.dumps({"note": self.ranker_note, "validation": self.ranker_validation})
+            json.dumps(
+                {"note": self.ranker_note, "validation": self.ranker_validation, "stages": self.stage_gate}
+            )
         )
 
     @classmethod
@@ -82,7 +91,14 @@ class TrainedParts:
         note_file = directory / "ranker_note.json"
         saved = json.loads(note_file.read_text()) if note_file.exists() else {}
         note = saved.get("note", "no learned ranker trained")
-        return cls(cooccurrence, tower, LearnedRanker.load(directory), note, saved.get("validation", {}))
+        return cls(
+            cooccurrence,
+            tower,
+            LearnedRanker.load(directory),
+            note,
+            saved.get("validation", {}),
+            saved.get("stages", {}),
+        )
 
 
 def _reference_states(data: np.lib.npyio.NpzFile) -> np.ndarray | None:

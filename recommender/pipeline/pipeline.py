@@ -300,8 +300,10 @@ class Pipeline:
         else:
             scores = np.zeros(0)
         order = sorted(range(len(merged)), key=lambda index: -scores[index])
-        ordered = self._diversify([merged[index] for index in order], user, depth)
-        if request.personal:
+        ordered = [merged[index] for index in order]
+        if self._stage_serves("diversity", parts):
+            ordered = self._diversify(ordered, user, depth)
+        if request.personal and self._stage_serves("new_product_places", parts):
             page = min(depth, request.k, self.config.new_product_page)
             admitted = self._new_product_exposure(context).admits(
                 request.user_id or "", _best_new_score(merged) if user.collab is not None else None
@@ -407,6 +409,10 @@ class Pipeline:
             return learned
         return FusionRanker(self.config.fusion_weights)
 
+    def _stage_serves(self, stage: str, parts: TrainedParts) -> bool:
+        """An optional stage serves unless the version's stage gate switched it off (and the gate is on)."""
+        return not self.config.stage_gate or parts.serves(stage)
+
     def _diversify(self, ordered: list[Candidate], user: UserState, depth: int) -> list[Candidate]:
         if self.config.diversity == "category_cap":
             return category_cap(ordered, self.config.category_cap, depth)
@@ -480,6 +486,14 @@ class Pipeline:
         elif self.config.ranker == "learned" and len(ranked.contributors) > 1:
             reason = model.parts.ranker_note if model is not None else "no model trained yet"
             notes.append(f"rank fusion: {reason}")
+        if model is not None and self.config.stage_gate:
+            for stage, gate in model.parts.stage_gate.items():
+                if not gate.get("served", True):
+                    notes.append(
+                        f"{stage.replace('_', ' ')} off: validation NDCG@10 "
+                        f"{gate['with_ndcg_at_10']:.4f} with them against {gate['without_ndcg_at_10']:.4f} "
+                        f"without (training of v{model.version})"
+                    )
         return notes
 
     def _list_signal(self, request: PipelineRequest, contributors: list[str]) -> Signal:

@@ -18,7 +18,8 @@ from recommender.sequence.model import ModelConfig, Objective, SequenceModel
 from recommender.settings import Settings
 from recommender.store import VectorStore
 from recommender.training.parts import train_parts
-from recommender.training.sequence import TrainConfig, next_item_scores, train_sequence_model
+from recommender.training.selection import candidate_configs, select_and_train
+from recommender.training.sequence import TrainConfig, next_item_scores
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ class TrainingReport:
     stopped: str = ""  # converged, epoch cap or time cap (see TrainResult)
     validation_curve: list = field(default_factory=list)  # (epoch, validation NDCG@10) pairs
     ranker_validation: dict = field(default_factory=dict)  # the ranker's gate (see train_ranker)
+    chosen: str = ""  # the sequence-model configuration model selection chose
+    candidates: list = field(default_factory=list)  # every configuration compared, with its figures
+    stages: dict = field(default_factory=dict)  # the optional stages' gate (see training.stages)
 
 
 def train_and_publish(
@@ -84,12 +88,20 @@ def train_and_publish(
             scores[row, seen[seen != targets[row]]] = -np.inf
         return ndcg_at(target_ranks(scores, targets), 10)
 
-    result = train_sequence_model(
+    overrides = settings.candidates if len(training) >= settings.selection_min_users else []
+    selection = select_and_train(
         training,
-        config,
-        TrainConfig(epochs=settings.epochs, max_minutes=settings.max_minutes, seed=seed),
+        candidate_configs(config, settings.learning_rate, overrides),
+        TrainConfig(
+            epochs=settings.epochs,
+            patience=settings.patience,
+            max_minutes=settings.max_minutes,
+            seed=seed,
+        ),
         validate,
+        settings.selection_epochs,
     )
+    result = selection.result
     version, slot = registry.next_version()
     training_summary = {
         "epochs_run": result.epochs_run,
@@ -98,7 +110,9 @@ def train_and_publish(
         "seconds": round(result.seconds, 1),
         "validation_ndcg_at_10": round(result.best_validation, 5),
         "validation_curve": [(epoch, round(score, 5)) for epoch, _, score in result.history],
-        "config": config.as_dict(),
+        "config": result.model.config.as_dict(),
+        "chosen": selection.chosen,
+        "candidates": selection.candidates,
     }
     registry.save(version, slot, result.model, product_ids, training_summary)
     vectors = result.model.item_vectors().numpy().astype(np.float32)
@@ -132,4 +146,7 @@ def train_and_publish(
         result.stopped,
         [(epoch, round(score, 5)) for epoch, _, score in result.history],
         parts.ranker_validation,
+        selection.chosen,
+        selection.candidates,
+        parts.stage_gate,
     )

@@ -36,6 +36,7 @@ from recommender.pipeline.stats import ItemStats
 from recommender.profiles import is_positive
 from recommender.settings import Settings
 from recommender.store import VectorStore
+from recommender.training.stages import gate_stages
 
 logger = logging.getLogger(__name__)
 SCROLL_PAGE = 1000
@@ -465,13 +466,19 @@ def train_parts(
     )
     training_model = _with_parts(model, TrainedParts(cooc_as_of, tower))
     trained = train_ranker(pipeline, training_model, sample, stats_as_of, encoder, settings, seed)
+    gated_model = _with_parts(model, TrainedParts(cooc_as_of, tower, trained.ranker, trained.note))
+    config = settings.pipeline_config
+    stages = gate_stages(
+        pipeline, gated_model, sample, stats_as_of, config.stage_gate, config.stage_gate_users
+    )
     logger.info(
-        "pipeline parts trained: %s; item tower ridge %.3g, new-arrivals prior weight %.3g",
+        "pipeline parts trained: %s; item tower ridge %.3g, new-arrivals prior weight %.3g; stages %s",
         trained.note,
         tower.ridge,
         tower.prior_weight,
+        {name: figures["served"] for name, figures in stages.items()},
     )
-    return TrainedParts(cooc_now, tower, trained.ranker, trained.note, trained.validation)
+    return TrainedParts(cooc_now, tower, trained.ranker, trained.note, trained.validation, stages)
 
 
 def _sequences(events: Sequence[StoredEvent]) -> list[list[str]]:

@@ -52,6 +52,116 @@ def left_pad(sequences: Sequence[Sequence[int]], length: int) -> torch.Tensor:
     return torch.from_numpy(padded)
 
 
+class SequenceTrainer:
+    """One model's training, resumable: ``run(until_epoch)`` trains up to that epoch (or until it
+    converges, or the time cap fires), so model selection can train several configurations a little
+    and continue only the best. The same schedule of runs with the same seed reproduces the same model
+    (dropout draws from torch's global stream, which other trainers also advance)."""
+
+    def __init__(
+        self,
+        sequences: Sequence[Sequence[int]],
+        model_config: ModelConfig,
+        train_config: TrainConfig,
+        validate: Callable[[SequenceModel], float] | None = None,
+        on_epoch: Callable[[int], None] | None = None,
+    ) -> None:
+        self.config = train_config
+        self._validate = validate
+        self._on_epoch = on_epoch
+        torch.manual_seed(train_config.seed)
+        self._generator = torch.Generator().manual_seed(train_config.seed)
+        self.model = SequenceModel(model_config)
+        self._optimiser = torch.optim.AdamW(
+            self.model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
+        )
+        self._loss = nn.CrossEntropyLoss(ignore_index=0)
+        # Causal training predicts item t+1 from items <= t, so it reads one item more than the model length.
+        extra = 1 if model_config.objective is Objective.CAUSAL else 0
+        self._data = left_pad([s for s in sequences if len(s) >= 2], model_config.max_length + extra)
+        self._best_state = copy.deepcopy(self.model.state_dict())
+        self.best_score, self.best_epoch, self._stale = -1.0, 0, 0
+        self.epoch = 0
+        self.seconds = 0.0
+        self.history: list[tuple[int, float, float]] = []  # (epoch, loss, validation)
+        self.stopped = ""  # set once training can go no further: converged or time cap
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.stopped) or self.epoch >= self.config.epochs
+
+    def _train_epoch(self) -> float:
+        self.model.train()
+        data = self._data
+        order = torch.randperm(len(data), generator=self._generator)
+        total_loss = 0.0
+        for start in range(0, len(data), self.config.batch_size):
+            batch = data[order[start : start + self.config.batch_size]]
+            inputs, targets, blocked = training_batch(self.model, batch, self._generator)
+            logits = self.model.item_scores(self.model.encode(inputs, blocked))
+            loss = self._loss(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+            self._optimiser.zero_grad()
+            loss.backward()
+            self._optimiser.step()
+            total_loss += loss.item() * len(batch)
+        return total_loss / max(1, len(data))
+
+    def run(self, until_epoch: int | None = None) -> None:
+        """Train on every position of every sequence up to ``until_epoch`` (default: the epoch cap)."""
+        last = min(until_epoch or self.config.epochs, self.config.epochs)
+        started = time.monotonic()
+        while not self.stopped and self.epoch < last:
+            self.epoch += 1
+            loss = self._train_epoch()
+            if self._on_epoch is not None:
+                self._on_epoch(self.epoch)
+            out_of_time = self.seconds + time.monotonic() - started > self.config.max_minutes * 60
+            due = self.epoch % self.config.validate_every == 0 or self.epoch == last
+            if self._validate is not None and (due or out_of_time):
+                self._check(loss)
+            if out_of_time:
+                logger.warning(
+                    "training stopped by the %.1f-minute safety cap after epoch %d of %d: the result "
+                    "depends on machine load; set fewer epochs to reproduce a run exactly",
+                    self.config.max_minutes,
+                    self.epoch,
+                    self.config.epochs,
+                )
+                self.stopped = "time cap"
+        self.seconds += time.monotonic() - started
+
+    def _check(self, loss: float) -> None:
+        self.model.eval()
+        score = self._validate(self.model)  # type: ignore[misc]
+        self.history.append((self.epoch, loss, score))
+        logger.info("epoch %d loss %.4f validation %.4f", self.epoch, loss, score)
+        if score >= self.best_score:  # on a tie the later, longer-trained weights win
+            self._best_state = copy.deepcopy(self.model.state_dict())
+            self.best_score, self.best_epoch, self._stale = score, self.epoch, 0
+        else:
+            self._stale += 1
+            if self._stale >= self.config.patience:
+                self.stopped = "converged"
+
+    def result(self) -> TrainResult:
+        """The best validated weights (the last ones without validation)."""
+        if self._validate is None:
+            self.best_epoch = self.epoch
+        else:
+            self.model.load_state_dict(self._best_state)
+        self.model.eval()
+        return TrainResult(
+            self.model,
+            self.best_score,
+            self.epoch,
+            self.seconds,
+            list(self.history),
+            self.stopped == "time cap",
+            self.best_epoch,
+            self.stopped or "epoch cap",
+        )
+
+
 def train_sequence_model(
     sequences: Sequence[Sequence[int]],
     model_config: ModelConfig,
@@ -60,65 +170,9 @@ def train_sequence_model(
     on_epoch: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train on every position of every sequence; keep the weights with the best validation score."""
-    torch.manual_seed(train_config.seed)
-    generator = torch.Generator().manual_seed(train_config.seed)
-    model = SequenceModel(model_config)
-    optimiser = torch.optim.AdamW(
-        model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
-    )
-    loss_function = nn.CrossEntropyLoss(ignore_index=0)
-    # Causal training predicts item t+1 from items <= t, so it reads one item more than the model length.
-    extra = 1 if model_config.objective is Objective.CAUSAL else 0
-    data = left_pad([s for s in sequences if len(s) >= 2], model_config.max_length + extra)
-    best_state, best_score, stale, best_epoch = copy.deepcopy(model.state_dict()), -1.0, 0, 0
-    stopped = "epoch cap"
-    history: list[tuple[int, float, float]] = []
-    started = time.monotonic()
-    epoch = 0
-    for epoch in range(1, train_config.epochs + 1):
-        model.train()
-        order = torch.randperm(len(data), generator=generator)
-        total_loss = 0.0
-        for start in range(0, len(data), train_config.batch_size):
-            batch = data[order[start : start + train_config.batch_size]]
-            inputs, targets, blocked = training_batch(model, batch, generator)
-            logits = model.item_scores(model.encode(inputs, blocked))
-            loss = loss_function(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            total_loss += loss.item() * len(batch)
-        if on_epoch is not None:
-            on_epoch(epoch)
-        out_of_time = time.monotonic() - started > train_config.max_minutes * 60
-        if validate is not None and (epoch % train_config.validate_every == 0 or out_of_time):
-            model.eval()
-            score = validate(model)
-            history.append((epoch, total_loss / len(data), score))
-            logger.info("epoch %d loss %.4f validation %.4f", epoch, total_loss / len(data), score)
-            if score >= best_score:  # on a tie the later, longer-trained weights win
-                best_state, best_score, stale, best_epoch = copy.deepcopy(model.state_dict()), score, 0, epoch
-            else:
-                stale += 1
-                if stale >= train_config.patience:
-                    stopped = "converged"
-                    break
-        if out_of_time:
-            logger.warning(
-                "training stopped by the %.1f-minute safety cap after epoch %d of %d: the result depends "
-                "on machine load; set fewer epochs to reproduce a run exactly",
-                train_config.max_minutes,
-                epoch,
-                train_config.epochs,
-            )
-            stopped = "time cap"
-            break
-    if validate is None:
-        best_state, best_epoch = model.state_dict(), epoch
-    model.load_state_dict(best_state)
-    model.eval()
-    seconds = time.monotonic() - started
-    return TrainResult(model, best_score, epoch, seconds, history, out_of_time, best_epoch, stopped)
+    trainer = SequenceTrainer(sequences, model_config, train_config, validate, on_epoch)
+    trainer.run()
+    return trainer.result()
 
 
 @torch.no_grad()

@@ -233,3 +233,62 @@ def test_a_few_new_products_take_a_place_in_a_share_of_the_lists_not_in_every_on
     shared = lists_with_a_new_product(service.pipeline.configured(new_product_list_share=0.15))
     assert 5 <= shared <= 40
     assert lists_with_a_new_product(service.pipeline.configured(new_product_list_share=0.5)) == 60
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+def test_an_optional_stage_that_lowers_validation_is_switched_off_by_the_gate(
+    tmp_path: Path, embedder, backend: str
+) -> None:
+    # Every place of the first page kept for products without events: the held-out next products (which
+    # have events) can never be in it, so validation must say the stage costs. The shoppers view the
+    # journeys' products in random order, so their next product is not always the ranker's first.
+    pipeline = {"ranker_min_users": 20, "new_product_slots": 10}
+    experimental = {
+        **SMALL_MODEL,
+        "pipeline": {"new_product_exposure": "every_list", "new_product_page": 10},
+    }
+    settings = make_settings(
+        tmp_path,
+        backend,
+        collab={**COLLAB, "models_path": tmp_path / "models"},
+        pipeline=pipeline,
+        experimental=experimental,
+    )
+    service = build_service(settings, embedder=embedder)
+    try:
+        import_demo_catalog(service)
+        rng = random.Random(5)
+        journey_products = sorted({product for journey in JOURNEYS for product in journey})
+        start = datetime.now(UTC) - timedelta(days=1)
+        service.events.add(
+            [
+                InteractionEvent(
+                    user_id=f"shopper-{user}",
+                    product_id=product,
+                    type="view",
+                    timestamp=start + timedelta(minutes=user * 10 + step),
+                )
+                for user in range(60)
+                for step, product in enumerate(rng.sample(journey_products, 6))
+            ]
+        )
+        report = service.train()
+        gate = report.stages["new_product_places"]
+        assert gate["users"] == 60
+        assert gate["with_ndcg_at_10"] < gate["without_ndcg_at_10"]
+        assert gate["lowers_validation"] and not gate["served"]
+        assert "diversity" not in report.stages  # not switched on, so not measured
+        served = service.pipeline.for_user("shopper-0", 10)
+        assert any(note.startswith("new product places off") for note in served.notes)
+        assert set(ids(served)) & set(journey_products)
+        # With the gate off the settings alone decide: the whole page goes to products without events.
+        forced = service.pipeline.configured(stage_gate=False).for_user("shopper-0", 10)
+        assert not set(ids(forced)) & set(journey_products)
+        with TestClient(create_app(service.settings, service), client=LOOPBACK) as client:
+            shown = client.get("/models/sequence").json()
+        assert shown["stages"]["new_product_places"]["served"] is False
+        assert shown["ranker_validation"]["fusion_ndcg_at_10"] > 0
+        assert shown["training"]["best_epoch"] == report.best_epoch
+        assert len(shown["training"]["validation_curve"]) >= 1
+    finally:
+        service.close()
