@@ -242,10 +242,13 @@ class CollabSettings(BaseModel):
         default=15.0, gt=0, description="Safety cap on one training run's sequence model, selection included."
     )
     selection_min_users: int = Field(
-        default=200,
+        default=2000,
         ge=1,
         description="Model selection (the candidate configurations of RECO_EXPERIMENTAL__COLLAB__CANDIDATES) "
-        "runs from this many training users; a smaller shop trains the configured model alone.",
+        "runs from this many training users; a smaller shop trains the configured model alone. Validation "
+        "NDCG@10 on one held-out product per user has a standard error of about 0.3 / sqrt(users): 0.01 at "
+        "943 users (ML-100k), more than the gaps between the candidates measured there, so a smaller shop "
+        "would choose by noise.",
     )
     selection_epochs: int = Field(
         default=10,
@@ -404,7 +407,7 @@ class CollabExperiments(BaseModel):
     dropout: float = Field(default=0.3, ge=0, lt=1)
     learning_rate: float = Field(default=1e-3, gt=0)
     candidates: list[dict[str, float | int | str]] = Field(
-        default_factory=lambda: [{"max_length": 200}, {"learning_rate": 3e-3}],
+        default_factory=lambda: [{"max_length": 200}],
         description="Configurations model selection compares with the configured one on the shop's "
         "validation users: each overrides some of objective, hidden, layers, max_length, dropout and "
         "learning_rate. [] trains the configured model alone.",

@@ -96,18 +96,18 @@ class SequenceModel(nn.Module):
         Padding columns that every sequence shares are cut first: padding is never attended to, so the
         result is the same, and a short history costs its own length instead of ``max_length``."""
         if self.config.objective is Objective.CAUSAL:
-            tail, first = _without_shared_padding(sequences)
+            tail, first = without_shared_padding(sequences)
             return self.encode(tail, first_position=first)[:, -1]
         # Masked and permutation objectives predict a mask token appended after the history.
         with_mask = torch.cat([sequences[:, 1:], torch.full_like(sequences[:, :1], self.mask_token)], dim=1)
-        tail, first = _without_shared_padding(with_mask)
+        tail, first = without_shared_padding(with_mask)
         if self.config.objective is Objective.MASKED:
             return self.encode(tail, first_position=first)[:, -1]
         causal = _causal(tail.shape[1], sequences.device).expand(len(sequences), -1, -1)
         return self.encode(tail, causal, first_position=first)[:, -1]
 
 
-def _without_shared_padding(sequences: torch.Tensor) -> tuple[torch.Tensor, int]:
+def without_shared_padding(sequences: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Left-padded sequences without the leading columns that are padding in every row."""
     used = (sequences != 0).any(dim=0).nonzero()
     first = int(used[0]) if len(used) else sequences.shape[1] - 1

@@ -12,7 +12,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from recommender.sequence.model import ModelConfig, Objective, SequenceModel, training_batch
+from recommender.sequence.model import (
+    ModelConfig,
+    Objective,
+    SequenceModel,
+    training_batch,
+    without_shared_padding,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -93,13 +99,16 @@ class SequenceTrainer:
     def _train_epoch(self) -> float:
         self.model.train()
         data = self._data
-        order = torch.randperm(len(data), generator=self._generator)
         total_loss = 0.0
+        order = torch.randperm(len(data), generator=self._generator)
         for start in range(0, len(data), self.config.batch_size):
-            batch = data[order[start : start + self.config.batch_size]]
+            # Padding columns every history of the batch has are cut (their positions keep their embeddings).
+            batch, first = without_shared_padding(data[order[start : start + self.config.batch_size]])
             inputs, targets, blocked = training_batch(self.model, batch, self._generator)
-            logits = self.model.item_scores(self.model.encode(inputs, blocked))
-            loss = self._loss(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+            hidden = self.model.encode(inputs, blocked, first_position=first)
+            predicted = targets != 0  # scores only where there is an item to predict
+            logits = self.model.item_scores(hidden[predicted])
+            loss = self._loss(logits, targets[predicted])
             self._optimiser.zero_grad()
             loss.backward()
             self._optimiser.step()
