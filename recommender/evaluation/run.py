@@ -35,7 +35,7 @@ from recommender.evaluation.split import (
 from recommender.metrics import list_metrics
 from recommender.pipeline.merchandising import MerchRule
 from recommender.pipeline.pipeline import Pipeline
-from recommender.pipeline.variants import DEFAULT_VARIANTS, VARIANTS
+from recommender.pipeline.variants import DEFAULT_VARIANTS, STAGE_WITHOUT, VARIANTS
 from recommender.service import RecommenderService
 from recommender.settings import Settings
 
@@ -240,11 +240,16 @@ def run_evaluation(
     files = [config.out_dir / "metrics.json", config.out_dir / "metrics.png", config.out_dir / "ranker.json"]
     write_json(files[0], main)
     write_plot(files[1], main, f"{dataset.name}: leave-one-out, full ranking, the served pipeline")
-    write_json(files[2], {"importance": importance, "training": trainings})  # type: ignore[dict-item]
+    write_json(
+        files[2],
+        {"importance": importance, "decisions": stage_decisions(trainings, main), "training": trainings},  # type: ignore[dict-item]
+    )
     print_table(
         f"{dataset.name}: {int(main['served']['users'])} users, mean of {len(seeds)} seed(s)", main, console
     )
     _print_better_rows(better_rows, main, console)
+    decisions = stage_decisions(trainings, main)
+    _print_decisions(decisions, console)
     _print_importance(importance, console)
 
     cold: dict[str, dict[str, float]] = {}
@@ -293,6 +298,74 @@ def _print_better_rows(
                 + ", ".join(f"{name} {main[name][metric]:.4f}" for name in names)
                 + f" against served {main['served'][metric]:.4f}[/yellow]"
             )
+
+
+def stage_decisions(trainings: list[dict[str, Any]], main: dict[str, dict[str, float]]) -> list[dict]:
+    """Per gated stage: what validation decided in training (per seed) and what the test split says
+    (served against the variant without the stage, when that row was measured)."""
+    decisions = []
+    for stage, without in STAGE_WITHOUT.items():
+        if stage == "ranker":
+            gates = [training.get("ranker_gate", {}) for training in trainings]
+            validation = [
+                {
+                    "with": gate["ranker_ndcg_at_10"],
+                    "without": gate["fusion_ndcg_at_10"],
+                    "serves": gate["published"],
+                }
+                for gate in gates
+                if gate
+            ]
+        else:
+            validation = [
+                {
+                    "with": training["stage_gate"][stage]["with_ndcg_at_10"],
+                    "without": training["stage_gate"][stage]["without_ndcg_at_10"],
+                    "serves": training["stage_gate"][stage]["served"],
+                }
+                for training in trainings
+                if stage in training.get("stage_gate", {})
+            ]
+        if not validation:
+            continue
+        serves = sum(seed["serves"] for seed in validation) * 2 >= len(validation)
+        served = main.get("served", {}).get("ndcg@10")
+        # Served has the stage when validation let it serve; otherwise served is the row without it.
+        with_row, without_row = ("served", without) if serves else ("served-ungated", "served")
+        if stage == "ranker" and not serves:
+            with_row = ""  # a rejected ranker is not kept, so the test split cannot score it
+        test = (
+            {
+                "with_variant": with_row,
+                "without_variant": without_row,
+                "with": main[with_row]["ndcg@10"],
+                "without": main[without_row]["ndcg@10"],
+                "agrees": (main[with_row]["ndcg@10"] >= main[without_row]["ndcg@10"]) == serves,
+            }
+            if served is not None and with_row in main and without_row in main
+            else None
+        )
+        decisions.append({"stage": stage, "serves": serves, "validation": validation, "test": test})
+    return decisions
+
+
+def _print_decisions(decisions: list[dict], console: Console) -> None:
+    """What validation decided for each gated stage, and whether the test split agrees."""
+    for decision in decisions:
+        seeds = decision["validation"]
+        served = sum(seed["serves"] for seed in seeds)
+        figures = "; ".join(f"{seed['with']:.4f} with, {seed['without']:.4f} without" for seed in seeds)
+        line = (
+            f"{decision['stage'].replace('_', ' ')}: validation NDCG@10 {figures} -> serves in {served} of "
+            f"{len(seeds)} training(s)"
+        )
+        test = decision["test"]
+        if test is not None:
+            line += (
+                f"; test split {test['with']:.4f} {test['with_variant']}, {test['without']:.4f} "
+                f"{test['without_variant']} ({'agrees' if test['agrees'] else 'disagrees'})"
+            )
+        console.print(line)
 
 
 def _add_training(main: dict[str, dict[str, float]], trainings: list[dict[str, Any]]) -> None:

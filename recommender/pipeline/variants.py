@@ -24,9 +24,30 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "served-new-share-2pc": {"new_product_list_share": 0.02},
     "served-2-new-within-100": {"new_product_slots": 2, "new_product_max_rank": 100},
     "served+mmr": {"diversity": "mmr"},
+    "served-no-diversity": {"diversity": "none"},
+    # The optional stages as configured, whatever the training's stage gate decided.
+    "served-ungated": {"stage_gate": False},
 }
 
-# What `recommender eval` runs unless told otherwise: the served configuration, rank fusion, and each
-# source alone (the rows a shop needs to see whether every stage earns its place). `--variants all` runs
-# every variant above.
-DEFAULT_VARIANTS = ("served", "fusion", "collab", "text", "cooccurrence", "popular", "trending", "new")
+# What `recommender eval` runs unless told otherwise: the served configuration, rank fusion (served
+# without the learned ranker), served without the new-product places, and each source alone (the rows a
+# shop needs to see whether every stage earns its place). `--variants all` runs every variant above.
+DEFAULT_VARIANTS = (
+    "served",
+    "fusion",
+    "served-no-new-slot",
+    "collab",
+    "text",
+    "cooccurrence",
+    "popular",
+    "trending",
+    "new",
+)
+
+# Each gated stage and the variant that leaves it out: the test split's side of what validation decided
+# (for a stage the gate switched off, ``served-ungated`` is the row with it; a rejected ranker is not kept).
+STAGE_WITHOUT = {
+    "ranker": "fusion",
+    "new_product_places": "served-no-new-slot",
+    "diversity": "served-no-diversity",
+}

@@ -9,7 +9,13 @@ from pathlib import Path
 from rich.console import Console
 
 from cli.main import _variants
-from recommender.evaluation.run import EvaluationConfig, _print_better_rows, rank_served
+from recommender.evaluation.run import (
+    EvaluationConfig,
+    _print_better_rows,
+    _print_decisions,
+    rank_served,
+    stage_decisions,
+)
 from recommender.pipeline.variants import DEFAULT_VARIANTS, VARIANTS
 
 
@@ -34,3 +40,45 @@ def test_the_default_rows_are_served_fusion_and_each_source() -> None:
     assert _variants(None) == list(DEFAULT_VARIANTS) and _variants("all") == list(VARIANTS)
     assert _variants("served, fusion") == ["served", "fusion"]
     assert set(DEFAULT_VARIANTS) <= set(VARIANTS) and len(DEFAULT_VARIANTS) < len(VARIANTS)
+
+
+def test_each_gated_stage_reports_what_validation_decided_and_what_the_test_split_says() -> None:
+    trainings = [
+        {
+            "ranker_gate": {"ranker_ndcg_at_10": 0.30, "fusion_ndcg_at_10": 0.28, "published": True},
+            "stage_gate": {
+                "new_product_places": {"with_ndcg_at_10": 0.20, "without_ndcg_at_10": 0.25, "served": False},
+            },
+        }
+    ]
+    main = {
+        "served": {"ndcg@10": 0.105},
+        "fusion": {"ndcg@10": 0.110},
+        "served-no-new-slot": {"ndcg@10": 0.105},
+        "served-ungated": {"ndcg@10": 0.100},
+    }
+    decisions = {decision["stage"]: decision for decision in stage_decisions(trainings, main)}
+    assert set(decisions) == {"ranker", "new_product_places"}  # diversity was not switched on
+    ranker = decisions["ranker"]
+    assert ranker["serves"] and ranker["validation"] == [{"with": 0.30, "without": 0.28, "serves": True}]
+    # Validation published the ranker; the test split says fusion was better.
+    assert ranker["test"]["with_variant"] == "served" and ranker["test"]["without_variant"] == "fusion"
+    assert ranker["test"]["agrees"] is False
+    places = decisions["new_product_places"]
+    # Switched off: served is the row without the places, the ungated row the one with them.
+    assert not places["serves"]
+    assert (places["test"]["with_variant"], places["test"]["without_variant"]) == ("served-ungated", "served")
+    assert places["test"]["agrees"] is True
+    output = io.StringIO()
+    _print_decisions(list(decisions.values()), Console(file=output, width=300))
+    text = output.getvalue()
+    assert "ranker: validation NDCG@10 0.3000 with, 0.2800 without -> serves in 1 of 1" in text
+    assert "0.1050 served, 0.1100 fusion (disagrees)" in text
+    assert "new product places: validation NDCG@10 0.2000 with, 0.2500 without -> serves in 0 of 1" in text
+
+
+def test_a_rejected_ranker_has_no_test_row() -> None:
+    trainings = [{"ranker_gate": {"ranker_ndcg_at_10": 0.2, "fusion_ndcg_at_10": 0.3, "published": False}}]
+    main = {"served": {"ndcg@10": 0.1}, "fusion": {"ndcg@10": 0.1}}
+    (ranker,) = stage_decisions(trainings, main)
+    assert not ranker["serves"] and ranker["test"] is None
