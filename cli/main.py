@@ -325,6 +325,12 @@ def train(tenant: TenantOption = DEFAULT_TENANT) -> None:
         console.print(
             f"model selection chose {report.chosen} (validation NDCG@10 after the probe: {compared})"
         )
+    for stage, gate in report.stages.items():
+        console.print(
+            f"{stage.replace('_', ' ')}: {'serve' if gate['served'] else 'do not serve'} (validation NDCG@10 "
+            f"{gate['with_ndcg_at_10']:.4f} with, {gate['without_ndcg_at_10']:.4f} without, "
+            f"{gate['users']} users)"
+        )
 
 
 @app.command()

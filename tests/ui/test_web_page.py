@@ -284,3 +284,43 @@ def test_a_merchandiser_pins_a_product_and_reads_an_experiment(
     button.click()
     wait(browser).until(lambda d: "No rules." in d.find_element(By.ID, "rules").text)
     assert severe_console_entries(browser) == []
+
+
+def test_the_models_tab_shows_what_training_decided(service_url: str, browser: webdriver.Chrome) -> None:
+    headers = {"X-API-Key": ADMIN_KEY}
+    journeys = [
+        ["run-001", "kit-010", "boo-002", "gar-005"],
+        ["bea-001", "ele-006", "gar-009", "boo-004"],
+        ["ele-005", "bea-008", "run-009", "kit-004"],
+    ]
+    events = [
+        {
+            "user_id": f"journey-{user}",
+            "product_id": product,
+            "type": "view",
+            "timestamp": f"2026-01-01T{user % 24:02d}:{step:02d}:00Z",
+        }
+        for user in range(60)
+        for step, product in enumerate(journeys[user % 3] * 2)
+    ]
+    assert httpx.post(f"{service_url}/events", json={"events": events}, headers=headers).status_code == 200
+    assert httpx.post(f"{service_url}/models/sequence/train", headers=headers).status_code == 202
+    browser.execute_script("sessionStorage.setItem('reco-api-key', arguments[0])", ADMIN_KEY)
+    browser.get(f"{service_url}/ui/#/models")
+
+    def trained(driver: webdriver.Chrome) -> bool:
+        if "Version 1" in driver.find_element(By.ID, "model-status").text:
+            return True
+        driver.refresh()
+        return False
+
+    WebDriverWait(browser, 240, poll_frequency=2).until(trained)
+    status = browser.find_element(By.ID, "model-status")
+    assert "the weights of epoch" in browser.find_element(By.ID, "training-stop").text
+    assert status.find_elements(By.CSS_SELECTOR, "svg#validation-curve polyline")
+    gate_rows = status.find_elements(By.CSS_SELECTOR, "#ranker-gate tbody tr")
+    assert [row.find_elements(By.TAG_NAME, "td")[0].text for row in gate_rows][-1] == "rank fusion"
+    assert sum(row.text.endswith("serves") for row in gate_rows) == 1  # exactly one ranker serves
+    stage = status.find_element(By.CSS_SELECTOR, "#stage-gate tbody tr")
+    assert stage.find_elements(By.TAG_NAME, "td")[0].text == "new product places"
+    assert severe_console_entries(browser) == []
