@@ -25,7 +25,7 @@ class Candidate:
 class Selection:
     result: TrainResult
     chosen: str
-    candidates: list[dict]  # name, settings, validation NDCG@10 after the probe, epochs, chosen
+    candidates: list[dict]  # name, validation NDCG@10 after the probe (alone: after training), epochs, chosen
 
 
 def candidate_configs(base: ModelConfig, learning_rate: float, overrides: Sequence[dict]) -> list[Candidate]:
@@ -73,6 +73,8 @@ def select_and_train(
     best = max(range(len(trainers)), key=lambda index: trainers[index].best_score)
     probe_scores = [trainer.best_score for trainer in trainers]
     trainers[best].run()
+    if len(trainers) == 1:  # nothing was probed: the figure is the trained model's
+        probe_scores = [trainers[0].best_score]
     report = [
         {
             "name": candidate.name,

@@ -50,3 +50,16 @@ def test_unknown_candidate_keys_are_refused(tmp_path) -> None:  # noqa: ANN001
         make_settings(tmp_path, experimental={"collab": {"candidates": [{"depth": 3}]}})
     with pytest.raises(ValueError, match="unknown objective"):
         make_settings(tmp_path, experimental={"collab": {"candidates": [{"objective": "gru4rec"}]}})
+
+
+def test_a_single_candidate_trains_and_reports_its_own_figure() -> None:
+    selection = select_and_train(
+        HISTORIES,
+        candidate_configs(BASE, 0.01, []),
+        TrainConfig(epochs=6, validate_every=2, patience=2),
+        validate,
+        probe_epochs=2,
+    )
+    (only,) = selection.candidates
+    assert only["chosen"] and only["epochs_run"] == 6
+    assert only["validation_ndcg_at_10"] == round(selection.result.best_validation, 5) > 0
