@@ -461,7 +461,7 @@ function trainingDetails(model) {
   if (stages.length) {
     parts.push(
       el("p", {}, "Optional stages, measured on validation users with and without each:"),
-      table("stage-gate", ["stage", "with", "without", "difference ± s.e.", "serves"], stages.map(([name, gate]) => [name.replaceAll("_", " "), gate.with_ndcg_at_10.toFixed(4), gate.without_ndcg_at_10.toFixed(4), `${gate.difference >= 0 ? "+" : ""}${gate.difference.toFixed(4)} ± ${gate.standard_error.toFixed(4)}`, gate.served ? "yes" : "no: lowers validation NDCG@10"])),
+      table("stage-gate", ["stage", "with", "without", "difference ± s.e.", "serves"], stages.map(([name, gate]) => [name.replaceAll("_", " "), gate.with_ndcg_at_10.toFixed(4), gate.without_ndcg_at_10.toFixed(4), `${gate.difference >= 0 ? "+" : ""}${gate.difference.toFixed(4)} ± ${gate.standard_error.toFixed(4)}`, gate.served ? (gate.gated ? "yes" : "yes (measured, not gated)") : "no: lowers validation NDCG@10"])),
     );
   }
   return parts;

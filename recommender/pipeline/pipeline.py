@@ -411,7 +411,7 @@ class Pipeline:
 
     def _stage_serves(self, stage: str, parts: TrainedParts) -> bool:
         """An optional stage serves unless the version's stage gate switched it off (and the gate is on)."""
-        return not self.config.stage_gate or parts.serves(stage)
+        return stage not in self.config.gated_stages or parts.serves(stage)
 
     def _diversify(self, ordered: list[Candidate], user: UserState, depth: int) -> list[Candidate]:
         if self.config.diversity == "category_cap":
@@ -486,9 +486,9 @@ class Pipeline:
         elif self.config.ranker == "learned" and len(ranked.contributors) > 1:
             reason = model.parts.ranker_note if model is not None else "no model trained yet"
             notes.append(f"rank fusion: {reason}")
-        if model is not None and self.config.stage_gate:
+        if model is not None:
             for stage, gate in model.parts.stage_gate.items():
-                if not gate.get("served", True):
+                if stage in self.config.gated_stages and not gate.get("served", True):
                     notes.append(
                         f"{stage.replace('_', ' ')} off: validation NDCG@10 "
                         f"{gate['with_ndcg_at_10']:.4f} with them against {gate['without_ndcg_at_10']:.4f} "

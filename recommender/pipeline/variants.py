@@ -26,7 +26,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "served+mmr": {"diversity": "mmr"},
     "served-no-diversity": {"diversity": "none"},
     # The optional stages as configured, whatever the training's stage gate decided.
-    "served-ungated": {"stage_gate": False},
+    "served-ungated": {"gated_stages": []},
 }
 
 # What `recommender eval` runs unless told otherwise: the served configuration, rank fusion (served

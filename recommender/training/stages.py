@@ -50,7 +50,7 @@ def gate_stages(
     model: PublishedModel,
     sample: list[HeldOut],
     stats: ItemStats,
-    enforce: bool,
+    gated: list[str],
     users: int,
 ) -> dict[str, dict]:
     """Per configured stage: validation NDCG@10 with and without it on up to ``users`` held-out next
@@ -80,6 +80,7 @@ def gate_stages(
             "difference": float(difference.mean()),
             "standard_error": error,
             "lowers_validation": bool(lowers),
-            "served": bool(not lowers or not enforce),
+            "gated": stage.name in gated,  # otherwise measured and reported only
+            "served": bool(not lowers or stage.name not in gated),
         }
     return results

@@ -242,7 +242,11 @@ def test_an_optional_stage_that_lowers_validation_is_switched_off_by_the_gate(
     # Every place of the first page kept for products without events: the held-out next products (which
     # have events) can never be in it, so validation must say the stage costs. The shoppers view the
     # journeys' products in random order, so their next product is not always the ranker's first.
-    pipeline = {"ranker_min_users": 20, "new_product_slots": 10}
+    pipeline = {
+        "ranker_min_users": 20,
+        "new_product_slots": 10,
+        "gated_stages": ["new_product_places", "diversity"],
+    }
     experimental = {
         **SMALL_MODEL,
         "pipeline": {"new_product_exposure": "every_list", "new_product_page": 10},
@@ -282,7 +286,7 @@ def test_an_optional_stage_that_lowers_validation_is_switched_off_by_the_gate(
         assert any(note.startswith("new product places off") for note in served.notes)
         assert set(ids(served)) & set(journey_products)
         # With the gate off the settings alone decide: the whole page goes to products without events.
-        forced = service.pipeline.configured(stage_gate=False).for_user("shopper-0", 10)
+        forced = service.pipeline.configured(gated_stages=[]).for_user("shopper-0", 10)
         assert not set(ids(forced)) & set(journey_products)
         with TestClient(create_app(service.settings, service), client=LOOPBACK) as client:
             shown = client.get("/models/sequence").json()
