@@ -214,7 +214,7 @@ class PipelineSettings(BaseModel):
     )
     diversity: Literal["none", "mmr", "category_cap"] = "none"
     gated_stages: list[Literal["new_product_places", "diversity"]] = Field(
-        default_factory=lambda: ["diversity"],
+        default_factory=lambda: list[Literal["new_product_places", "diversity"]](["diversity"]),
         description="Training measures each optional stage that is switched on (the new-product places, "
         "diversity) on the shop's validation users, with and without it; a stage named here that lowers "
         "validation NDCG@10 by more than two standard errors does not serve until the next training. The "
@@ -415,7 +415,7 @@ class CollabExperiments(BaseModel):
     dropout: float = Field(default=0.3, ge=0, lt=1)
     learning_rate: float = Field(default=1e-3, gt=0)
     candidates: list[dict[str, float | int | str]] = Field(
-        default_factory=lambda: [{"max_length": 200}],
+        default_factory=lambda: list[dict[str, float | int | str]]([{"max_length": 200}]),
         description="Configurations model selection compares with the configured one on the shop's "
         "validation users: each overrides some of objective, hidden, layers, max_length, dropout and "
         "learning_rate. [] trains the configured model alone.",

@@ -33,42 +33,13 @@ from recommender.pipeline.rankers import FeatureFrame, FusionRanker, LearnedRank
 from recommender.pipeline.registry import PublishedModel
 from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.stats import ItemStats
-from recommender.profiles import is_positive
 from recommender.settings import Settings
 from recommender.store import VectorStore
+from recommender.training.held_out import HeldOut, held_out_next_events
 from recommender.training.stages import gate_stages
 
 logger = logging.getLogger(__name__)
 SCROLL_PAGE = 1000
-
-
-@dataclass
-class HeldOut:
-    user_id: str
-    label: StoredEvent
-    history: list[StoredEvent]  # before the label, newest first
-
-
-def held_out_next_events(events: Sequence[StoredEvent], settings: Settings) -> list[HeldOut]:
-    """Per user: the newest event on a product the user had no event for before (what a list should
-    have shown next, liked or not), and every earlier event as the history; users need an earlier
-    positive event, or there is nothing to personalise from."""
-    by_user: dict[str, list[StoredEvent]] = {}
-    for event in events:
-        by_user.setdefault(event.user_id, []).append(event)
-    held = []
-    for user_id, user_events in by_user.items():
-        first_index: dict[str, int] = {}
-        for index, event in enumerate(user_events):
-            first_index.setdefault(event.product_id, index)
-        label_index = max(first_index.values())
-        history = user_events[:label_index]
-        if not any(is_positive(event, settings.recommend) for event in history):
-            continue
-        held.append(
-            HeldOut(user_id, user_events[label_index], history[::-1][: settings.recommend.history_limit])
-        )
-    return held
 
 
 def catalog_content(store: VectorStore, catalog: Catalog) -> tuple[list[str], np.ndarray, list[dict]]:
@@ -398,7 +369,7 @@ def fit_gated_ranker(
         "difference": float(difference.mean()),
         "difference_standard_error": float(difference.std(ddof=1) / np.sqrt(len(difference))),
     }
-    beats = validation["difference"] > 0
+    beats = float(difference.mean()) > 0
     validation["published"] = bool(beats or not config.ranker_gate)
     figures = (
         f"validation NDCG@10 {validation['ranker_ndcg_at_10']:.4f} ({chosen}) against rank fusion's "

@@ -5,9 +5,8 @@ served only where it does not lower validation NDCG@10 beyond noise."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,9 +15,7 @@ from recommender.pipeline.registry import PublishedModel
 from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.stats import ItemStats
 from recommender.settings import PipelineConfig
-
-if TYPE_CHECKING:
-    from recommender.training.parts import HeldOut
+from recommender.training.held_out import HeldOut
 
 LIST_LENGTH = 10
 # A stage is switched off when it lowers the mean by more than this many standard errors of the paired
@@ -50,7 +47,7 @@ def gate_stages(
     model: PublishedModel,
     sample: list[HeldOut],
     stats: ItemStats,
-    gated: list[str],
+    gated: Sequence[str],
     users: int,
 ) -> dict[str, dict]:
     """Per configured stage: validation NDCG@10 with and without it on up to ``users`` held-out next
@@ -61,7 +58,7 @@ def gate_stages(
         if not stage.present(pipeline.config) or len(measured) < 2:
             continue
         without = pipeline.configured(**stage.without)
-        scores = {"with": [], "without": []}
+        scores: dict[str, list[float]] = {"with": [], "without": []}
         for item in measured:
             request = PipelineRequest(
                 k=LIST_LENGTH, user_id=item.user_id, history=item.history, time=item.label.occurred_at

@@ -303,10 +303,11 @@ def test_the_models_tab_shows_what_training_decided(service_url: str, browser: w
         for user in range(60)
         for step, product in enumerate(journeys[user % 3] * 2)
     ]
-    assert httpx.post(f"{service_url}/events", json={"events": events}, headers=headers).status_code == 200
+    assert httpx.post(f"{service_url}/events", json={"events": events}, headers=headers).status_code == 202
     assert httpx.post(f"{service_url}/models/sequence/train", headers=headers).status_code == 202
-    browser.execute_script("sessionStorage.setItem('reco-api-key', arguments[0])", ADMIN_KEY)
     browser.get(f"{service_url}/ui/#/models")
+    browser.execute_script("sessionStorage.setItem('reco-api-key', arguments[0])", ADMIN_KEY)
+    browser.refresh()
 
     def trained(driver: webdriver.Chrome) -> bool:
         if "Version 1" in driver.find_element(By.ID, "model-status").text:

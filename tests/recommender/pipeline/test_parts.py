@@ -33,7 +33,7 @@ from recommender.pipeline.sources import NewArrivalsSource, SourceContext, top_i
 from recommender.pipeline.stats import ItemStats
 from recommender.pipeline.user_state import UserState
 from recommender.settings import Settings
-from recommender.training.parts import held_out_next_events
+from recommender.training.held_out import held_out_next_events
 
 
 def test_cooccurrence_finds_products_of_the_same_histories() -> None:
