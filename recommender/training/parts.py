@@ -17,6 +17,7 @@ import numpy as np
 from recommender.catalog import Catalog
 from recommender.events import EventStore, StoredEvent
 from recommender.ids import product_point_id
+from recommender.metrics import ndcg_at
 from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.attributes import AttributeEncoder
 from recommender.pipeline.cooccurrence import CoOccurrence
@@ -188,8 +189,7 @@ def label_ndcg(scores: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
     """NDCG@k of one request's single positive under ``scores`` (ties keep the candidates' order, as the
     pipeline's stable sort does)."""
     order = np.argsort(-scores, kind="stable")
-    position = int(np.flatnonzero(labels[order] > 0)[0])
-    return 1.0 / float(np.log2(position + 2)) if position < k else 0.0
+    return ndcg_at(np.flatnonzero(labels[order] > 0)[:1], k)
 
 
 def _ranker_params(objective: str, settings: Settings, seed: int) -> dict:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recommender.metrics import ndcg_at
 from recommender.pipeline.pipeline import Pipeline
 from recommender.pipeline.registry import PublishedModel
 from recommender.pipeline.request import PipelineRequest
@@ -37,9 +38,8 @@ STAGES = (
 
 
 def _label_ndcg(product_ids: list[str], label: str) -> float:
-    if label not in product_ids[:LIST_LENGTH]:
-        return 0.0
-    return 1.0 / math.log2(product_ids.index(label) + 2)
+    rank = product_ids.index(label) if label in product_ids else LIST_LENGTH
+    return ndcg_at(np.asarray([rank]), LIST_LENGTH)
 
 
 def gate_stages(
