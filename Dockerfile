@@ -12,7 +12,7 @@ COPY api ./api
 COPY cli ./cli
 # The wheel, installed as a user would install it (tests/test_installed_package.py checks the same wheel).
 RUN pip wheel --no-deps --wheel-dir /tmp/wheels . \
-    && pip install "$(ls /tmp/wheels/*.whl)[postgres,compiled-ranker]" \
+    && pip install "$(ls /tmp/wheels/*.whl)[postgres,compiled-ranker,fine-tune]" \
     && rm -rf /tmp/wheels
 # The embedding model's int8 ONNX export (data/models/onnx), made once here instead of at each container's start.
 RUN python -c "from recommender.embedding import build_embedder as b; from recommender.settings import EmbeddingSettings as s; b(s())"

@@ -18,37 +18,14 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from recommender.demo import demo_catalog_path
+from recommender.demo import demo_catalog_path, demo_queries
 from recommender.embedding import build_embedder
 from recommender.intake.files import CatalogFormat
 from recommender.service import build_service
 from recommender.settings import Settings
 
-# (English query, Chinese query, category path of the right answers)
-QUERIES = [
-    ("running shoes", "跑步鞋", "Sports > Running"),
-    ("something to wear for a marathon", "跑马拉松穿的衣服", "Sports > Running"),
-    ("a watch that tracks my runs", "记录跑步的手表", "Sports > Running"),
-    ("frying pan", "煎锅", "Home > Kitchen"),
-    ("make coffee at home", "在家做咖啡", "Home > Kitchen"),
-    ("sharp knife for cooking", "锋利的厨刀", "Home > Kitchen"),
-    ("wireless headphones", "无线耳机", "Electronics > Audio"),
-    ("a speaker for music", "听音乐的音箱", "Electronics > Audio"),
-    ("noise cancelling", "降噪", "Electronics > Audio"),
-    ("laptop for work", "工作用的笔记本电脑", "Electronics > Computers"),
-    ("computer keyboard", "电脑键盘", "Electronics > Computers"),
-    ("external storage drive", "移动硬盘", "Electronics > Computers"),
-    ("tools for gardening", "园艺工具", "Garden"),
-    ("watering the garden", "给花园浇水", "Garden"),
-    ("seeds to grow vegetables", "种蔬菜的种子", "Garden > Plants & Seeds"),
-    ("plants for my home", "室内植物", "Garden > Plants & Seeds"),
-    ("face cream for dry skin", "干性皮肤面霜", "Beauty > Skincare"),
-    ("sun protection", "防晒霜", "Beauty > Skincare"),
-    ("shampoo", "洗发水", "Beauty > Hair & Fragrance"),
-    ("perfume", "香水", "Beauty > Hair & Fragrance"),
-    ("a mystery novel", "悬疑小说", "Books"),
-    ("a cookbook", "食谱书", "Books"),
-]
+# (English query, Chinese query, category path of the right answers), shipped with the package.
+QUERIES = [(query.english, query.chinese, query.category) for query in demo_queries()]
 
 
 def precision_at_5(service, query: str, target: str) -> float:  # type: ignore[no-untyped-def]

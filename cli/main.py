@@ -20,8 +20,9 @@ from recommender.errors import RecommenderError
 from recommender.intake.feeds.mapping import FieldMapping
 from recommender.intake.files import CatalogFormat, count_rows, detect_format
 from recommender.intake.jobs import ImportJob
-from recommender.service import RecommenderService, build_service
+from recommender.service import RecommenderService, build_service, run_training_job, switch_encoder
 from recommender.settings import DEFAULT_TENANT, Settings, get_settings
+from recommender.training.encoder import EncoderReport
 
 app = typer.Typer(help="Semantic product recommender.", no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(db_app, name="db")
@@ -300,18 +301,37 @@ def demo(
 
 
 @app.command()
-def train(tenant: TenantOption = DEFAULT_TENANT) -> None:
-    """Train the sequence model on the stored events and publish it (the service picks it up)."""
+def train(
+    tenant: TenantOption = DEFAULT_TENANT,
+    encoder: Annotated[
+        bool,
+        typer.Option(
+            "--encoder",
+            help="Fine-tune the embedding model on the stored events (alone: the sequence model stays), "
+            "publish it if it earns its place, re-embed the catalog and retrain the parts over it.",
+        ),
+    ] = False,
+) -> None:
+    """Train on the stored events and publish (the service picks it up): the sequence model and the parts,
+    with the shop's encoder first when RECO_EMBEDDING__FINE_TUNE is on or --encoder is given."""
     settings = get_settings()
     service = build_service(settings, tenant=tenant)
     try:
-        with console.status("training the sequence model and the ranker"):
-            report = service.train()
+        with console.status("training" + (" the shop's encoder" if encoder else "")):
+            outcome = run_training_job(
+                service, lambda old: switch_encoder(old, settings), encoder_only=encoder
+            )
+        service = outcome.service
     except RecommenderError as error:
         errors_console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from error
     finally:
         service.close()
+    if outcome.encoder is not None:
+        _print_encoder(outcome.encoder)
+    report = outcome.training
+    if report is None:
+        return
     console.print(
         f"published v{report.version} ({report.slot}): {report.users} users, {report.items} items, "
         f"{report.epochs} epochs in {report.seconds:.0f} s ({report.stopped}; weights of epoch "
@@ -330,6 +350,19 @@ def train(tenant: TenantOption = DEFAULT_TENANT) -> None:
             f"{stage.replace('_', ' ')}: {'serve' if gate['served'] else 'do not serve'} (validation NDCG@10 "
             f"{gate['with_ndcg_at_10']:.4f} with, {gate['without_ndcg_at_10']:.4f} without, "
             f"{gate['users']} users)"
+        )
+
+
+def _print_encoder(report: EncoderReport) -> None:
+    verdict = "published" if report.published else "[yellow]not published[/yellow]"
+    console.print(
+        f"encoder {report.model_name}: {verdict}: {report.reason}. {report.pairs['trained']} pairs, "
+        f"{report.steps} steps in {report.seconds:.0f} s ({report.stopped})"
+    )
+    for name, figures in report.search.items():
+        console.print(
+            f"  search '{name}' precision@5: {figures['before']:.3f} before, {figures['after']:.3f} after "
+            f"({figures['queries']} queries)"
         )
 
 
@@ -433,6 +466,14 @@ def evaluate(
     item_column: str = "item_id",
     time_column: str = "timestamp",
     tenant: TenantOption = DEFAULT_TENANT,
+    fine_tune_encoder: Annotated[
+        bool | None,
+        typer.Option(
+            "--fine-tune-encoder/--no-fine-tune-encoder",
+            help="Also fine-tune the shop's encoder after training and measure served, fusion, text and new "
+            "again with it (rows suffixed +encoder), same seed (default: RECO_EMBEDDING__FINE_TUNE).",
+        ),
+    ] = None,
 ) -> None:
     """Offline evaluation through the served pipeline: replays the data into a temporary service, trains
     it with the service's training job, and measures what the API would return (leave-one-out)."""
@@ -444,6 +485,8 @@ def evaluate(
 
     # A tenant's evaluation runs its own settings (its overrides) in the temporary service.
     settings = get_settings().for_tenant(tenant)
+    if fine_tune_encoder is not None:
+        settings.embedding = settings.embedding.model_copy(update={"fine_tune": fine_tune_encoder})
     if item_features is not None:
         features = [name.strip() for name in item_features.split(",") if name.strip()]
         settings.pipeline = settings.pipeline.model_copy(update={"item_features": features})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -135,6 +135,16 @@ class Catalog:
         if second is not None:
             translated = second.encode_documents(texts)
             self._store.update_vectors(CROSS_LINGUAL_VECTOR, dict(zip(point_ids, translated, strict=True)))
+
+    def products(self, page: int = 512) -> Iterator[Product]:
+        """Every stored product, page by page (the catalog is never held in memory whole)."""
+        offset = None
+        while True:
+            points, offset = self._store.scroll(page, offset)
+            for point in points:
+                yield Product.model_validate(public_payload(point.payload))
+            if offset is None:
+                return
 
     def get(self, product_id: str) -> Product:
         return Product.model_validate(public_payload(self._get_point(product_id).payload))

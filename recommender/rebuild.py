@@ -19,6 +19,7 @@ from typing import Any
 from recommender.catalog import Catalog, public_payload
 from recommender.database import Database
 from recommender.embedding import CROSS_LINGUAL_VECTOR, Embedder
+from recommender.embedding.versions import base_model
 from recommender.leases import Leases
 from recommender.models import Product
 from recommender.settings import Settings
@@ -49,8 +50,10 @@ class _StoredModel:
         self.dimension = dimension
 
 
-def rebuild_if_model_changed(settings: Settings, embedder: Embedder) -> int:
-    """Re-embed every stored product with ``embedder`` if the collection holds another model's vectors.
+def rebuild_if_model_changed(settings: Settings, embedder: Embedder, shop_encoders_only: bool = False) -> int:
+    """Re-embed every stored product with ``embedder`` if the collection holds another model's vectors
+    (``shop_encoders_only``: only when the change is to or from the shop's fine-tuned copy of the same
+    base model, which publishing or withdrawing an encoder asked for).
 
     Returns how many products were re-embedded (0 when nothing changed). User profiles are dropped;
     they are recomputed from the event store on next use.
@@ -74,6 +77,10 @@ def rebuild_if_model_changed(settings: Settings, embedder: Embedder) -> int:
             target.dimension,
         ):
             return 0
+        if shop_encoders_only and base_model(str(stored.get("embedding_model"))) != base_model(
+            target.embedding_model
+        ):
+            return 0  # another model altogether: RECO_QDRANT__ON_MODEL_CHANGE decides (refuse by default)
         old_model = _StoredModel(str(stored["embedding_model"]), int(stored["dimension"]))
         old_products = open_collection(settings, product_collection(settings, old_model))  # type: ignore[arg-type]
         copy = open_collection(settings, copy_spec)

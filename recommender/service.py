@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from recommender.catalog import Catalog
 from recommender.database import Database
-from recommender.embedding import Embedder, build_embedder
+from recommender.embedding import CrossLingualEmbedder, Embedder, build_embedder
+from recommender.embedding.versions import SHOP_MARK, EncoderVersion, EncoderVersions
 from recommender.errors import DependencyUnavailableError
 from recommender.events import EventStore
 from recommender.intake.importer import CatalogImporter
@@ -35,6 +37,7 @@ from recommender.store.opening import (
     open_vector_stores,
 )
 from recommender.store.shared import HostAddress
+from recommender.training.encoder import EncoderReport, fine_tune_and_publish
 from recommender.training.job import TrainingReport, train_and_publish
 from recommender.training.runs import TrainingRuns
 
@@ -61,15 +64,26 @@ class RecommenderService:
     pipeline: Pipeline
     online: OnlineRecommender
     loop: OnlineLoop
+    encoders: EncoderVersions
     backend: str = field(default="embedded")
     tenant: str = field(default=DEFAULT_TENANT)
 
-    def train(self, seed: int = 42, run_id: str | None = None) -> TrainingReport:
+    def train(
+        self, seed: int = 42, run_id: str | None = None, reuse_sequence: bool = False
+    ) -> TrainingReport:
         """The training job (the Celery task and `recommender train` call this): sequence model, then the
-        pipeline's parts over it, published together; holds the training lease."""
+        pipeline's parts over it, published together; holds the training lease. ``reuse_sequence``: keep
+        the serving sequence model and train only the parts (after the shop's encoder started serving)."""
         report = self.training.run(
             lambda: train_and_publish(
-                self.events, self.catalog, self.products, self.models, self.settings, self.pipeline, seed
+                self.events,
+                self.catalog,
+                self.products,
+                self.models,
+                self.settings,
+                self.pipeline,
+                seed,
+                reuse_sequence,
             ),
             run_id,
         )
@@ -80,6 +94,23 @@ class RecommenderService:
         # recomputation would have finished (an evaluation ranks right after this).
         self.pipeline.settle_statistics()
         return report
+
+    def fine_tune_encoder(self, seed: int = 42, run_id: str | None = None) -> EncoderReport:
+        """Fine-tune the embedding model on the stored events and publish it where it earns its place (see
+        ``training.encoder``); holds the training lease. A published encoder serves once the service is
+        opened again (``switch_encoder``): the rebuild path re-embeds the catalog into a copy first."""
+        return self.training.run(
+            lambda: fine_tune_and_publish(
+                self.events, self.catalog, self.embedder, self.encoders, self.settings.embedding, seed
+            ),
+            run_id,
+        )
+
+    def encoder_pending(self) -> bool:
+        """A published encoder (or its withdrawal) that this service does not serve yet."""
+        published = self.encoders.current(self.settings.embedding.model)
+        serving = _main_model_name(self.embedder)
+        return serving != (published.model_name if published else self.settings.embedding.model)
 
     def close(self) -> None:
         self.loop.served.close()  # the buffered served lists are written before the database closes
@@ -103,9 +134,12 @@ def build_service(
     settings = settings.for_tenant(tenant)
     if share_from is not None:
         embedder = embedder or share_from.embedder
-    embedder = embedder or build_embedder(settings.embedding)
-    if settings.qdrant.on_model_change == "rebuild":
-        rebuild_if_model_changed(settings, embedder)
+    encoders = EncoderVersions(settings.collab.models_path)
+    embedder = _serving_embedder(settings, encoders.current(settings.embedding.model), embedder)
+    # Publishing (or withdrawing) the shop's encoder asks for its rebuild; another model follows the setting.
+    rebuild_if_model_changed(
+        settings, embedder, shop_encoders_only=settings.qdrant.on_model_change != "rebuild"
+    )
     products, users, backend = open_vector_stores(settings, embedder, store_host)
     for store in (products, users):
         try:
@@ -172,6 +206,61 @@ def build_service(
         pipeline=pipeline,
         online=OnlineRecommender(pipeline, served, experiments, settings.online.record_served_lists),
         loop=OnlineLoop(events, catalog, served, rules, experiment_store, settings.online),
+        encoders=encoders,
         backend=backend,
         tenant=tenant,
     )
+
+
+def _main_model_name(embedder: Embedder) -> str:
+    return (embedder.main if isinstance(embedder, CrossLingualEmbedder) else embedder).model_name
+
+
+def _serving_embedder(settings: Settings, encoder: EncoderVersion | None, given: Embedder | None) -> Embedder:
+    """The shop's published encoder when there is one, else the configured model; ``given`` (a loaded
+    model to share) when it is already the right one."""
+    wanted = encoder.model_name if encoder is not None else settings.embedding.model
+    if given is not None and _main_model_name(given) == wanted:
+        return given
+    if given is not None and encoder is None and SHOP_MARK not in _main_model_name(given):
+        return given  # a model the caller chose (a test's, another name for the configured one)
+    return build_embedder(settings.embedding, encoder)
+
+
+def switch_encoder(service: RecommenderService, deployment_settings: Settings) -> RecommenderService:
+    """Close ``service`` and open its tenant again, so that the published encoder serves: the rebuild path
+    re-embeds every product into a copy, then switches once (crash-safe, see ``recommender.rebuild``).
+    ``deployment_settings``: the settings before ``for_tenant`` (what ``build_service`` was given)."""
+    tenant = service.tenant
+    service.close()
+    return build_service(deployment_settings, tenant=tenant)
+
+
+@dataclass
+class JobOutcome:
+    service: RecommenderService  # the one serving afterwards (another, when the encoder switched)
+    encoder: EncoderReport | None = None
+    training: TrainingReport | None = None
+
+
+def run_training_job(
+    service: RecommenderService,
+    reopen: Callable[[RecommenderService], RecommenderService],
+    seed: int = 42,
+    run_id: str | None = None,
+    encoder_only: bool = False,
+) -> JobOutcome:
+    """The training job, for every caller (the task, `recommender train`): with RECO_EMBEDDING__FINE_TUNE
+    (or ``encoder_only``) the encoder is fine-tuned first; where it is published, ``reopen`` serves it
+    through the rebuild path. Then the sequence model and the parts train over the text space that serves
+    (``encoder_only``: the parts alone, over the serving sequence model, when there is one)."""
+    outcome = JobOutcome(service)
+    if encoder_only or service.settings.embedding.fine_tune:
+        outcome.encoder = service.fine_tune_encoder(seed, run_id)
+        if outcome.encoder.published:
+            outcome.service = reopen(service)
+    if not encoder_only:
+        outcome.training = outcome.service.train(seed, run_id)
+    elif outcome.encoder is not None and outcome.encoder.published and outcome.service.models.current():
+        outcome.training = outcome.service.train(seed, run_id, reuse_sequence=True)
+    return outcome

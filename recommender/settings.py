@@ -86,6 +86,35 @@ class EmbeddingSettings(BaseModel):
         description="script: queries with letters outside the Latin script (Chinese, Cyrillic, ...) go to "
         "the cross-lingual model, the rest to the main one; always: every query does.",
     )
+    fine_tune: bool = Field(
+        default=False,
+        description="The training job first fine-tunes the embedding model on the shop's interactions "
+        "(products engaged with one after the other come close; sentence-transformers' trainer, in-batch "
+        "negatives). The new encoder is published only if held-out pairs improve and free-text search "
+        "keeps its precision (fine_tune_query_tolerance); it then serves through the rebuild path. "
+        "`recommender train --encoder` and POST /models/encoder run that step alone.",
+    )
+    fine_tune_max_minutes: float = Field(
+        default=8.0, gt=0, description="Fine-tuning stops here and keeps its best checkpoint."
+    )
+    fine_tune_max_steps: int = Field(default=3000, ge=1, description="At most this many optimiser steps.")
+    fine_tune_epochs: float = Field(default=1.0, gt=0, description="Passes over the mined pairs (a cap).")
+    fine_tune_batch_size: int = Field(
+        default=64, ge=4, description="Pairs per step: each pair's other products are its negatives."
+    )
+    fine_tune_learning_rate: float = Field(default=5e-5, gt=0)
+    fine_tune_window: int = Field(
+        default=2, ge=1, description="A product pairs with the next this-many products of the same history."
+    )
+    fine_tune_max_pairs: int = Field(
+        default=60000, ge=100, description="Mined pairs beyond this are sampled down (a time budget)."
+    )
+    fine_tune_query_tolerance: float = Field(
+        default=0.02,
+        ge=0,
+        description="A fine-tuned encoder whose free-text search precision@5 falls by more than this is "
+        "not published.",
+    )
 
 
 class EventStoreSettings(BaseModel):

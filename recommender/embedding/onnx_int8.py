@@ -112,7 +112,9 @@ class OnnxInt8Embedder:
 
 def _cached_model(source: Any, settings: EmbeddingSettings, inputs: list[str]) -> Path:
     location = resolve_model_location(settings.model)
-    key = hashlib.sha256(f"{location}|{inputs}|int8-v3-eager-smoothed".encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        f"{location}|{_weights_stamp(location)}|{inputs}|int8-v3-eager-smoothed".encode()
+    ).hexdigest()[:16]
     folder = Path(settings.onnx_cache_dir)
     target = folder / f"{Path(settings.model).name}-{key}-int8.onnx"
     if target.exists():
@@ -138,6 +140,16 @@ def _cached_model(source: Any, settings: EmbeddingSettings, inputs: list[str]) -
         )
         os.replace(quantized, target)  # whole or not at all: a crash leaves no half-written model
     return target
+
+
+def _weights_stamp(location: str) -> str:
+    """For a model folder, its weight files' sizes and times: a folder written again (a fine-tuned encoder)
+    is exported again rather than served from a stale export."""
+    folder = Path(location)
+    if not folder.is_dir():
+        return ""
+    weights = sorted(path for pattern in ("*.safetensors", "*.bin") for path in folder.glob(pattern))
+    return ";".join(f"{path.name}:{path.stat().st_size}:{path.stat().st_mtime_ns}" for path in weights)
 
 
 def _calibration_batches(source: Any, inputs: list[str]) -> Iterator[dict[str, np.ndarray]]:

@@ -15,14 +15,26 @@ from recommender.errors import InvalidInputError
 from recommender.evaluation.data import Interaction, ItemInfo
 from recommender.intake.files import CatalogFormat
 from recommender.models import EventType, InteractionEvent
-from recommender.service import RecommenderService, build_service
+from recommender.service import RecommenderService, build_service, switch_encoder
 from recommender.settings import Settings
 
 EVENT_BATCH = 5000
 
 
+class TemporaryService:
+    """The service open now; ``switch_encoder`` opens it again with the shop's published encoder."""
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.service = build_service(settings, embedder)
+
+    def switch_encoder(self) -> RecommenderService:
+        self.service = switch_encoder(self.service, self.settings)
+        return self.service
+
+
 @contextmanager
-def temporary_service(settings: Settings, embedder: Embedder) -> Iterator[RecommenderService]:
+def temporary_service(settings: Settings, embedder: Embedder) -> Iterator[TemporaryService]:
     """``settings`` with every path moved into a temporary folder (no Qdrant server, no broker)."""
     with tempfile.TemporaryDirectory(prefix="reco-eval-") as root:
         local = settings.model_copy(
@@ -33,11 +45,11 @@ def temporary_service(settings: Settings, embedder: Embedder) -> Iterator[Recomm
                 "celery": settings.celery.model_copy(update={"broker_url": None}),
             }
         )
-        service = build_service(local, embedder)
+        opened = TemporaryService(local, embedder)
         try:
-            yield service
+            yield opened
         finally:
-            service.close()
+            opened.service.close()
 
 
 def import_items(service: RecommenderService, items: Sequence[ItemInfo], folder: Path) -> None:

@@ -23,7 +23,7 @@ from recommender.embedding import Embedder
 from recommender.errors import InvalidInputError
 from recommender.evaluation.data import ColumnMapping, Dataset, ItemInfo, load_dataset
 from recommender.evaluation.llm_effect import llm_rerank_effect
-from recommender.evaluation.replay import import_items, record_events, temporary_service
+from recommender.evaluation.replay import TemporaryService, import_items, record_events, temporary_service
 from recommender.evaluation.report import print_table, write_json, write_plot
 from recommender.evaluation.split import (
     Split,
@@ -152,7 +152,8 @@ def one_seed(
     seed_everything(seed)
     split = leave_one_out(dataset, replace(config.split, cold_item_share=cold_share, seed=seed))
     settings = served_settings(config)
-    with temporary_service(settings, embedder) as service, tempfile.TemporaryDirectory() as folder:
+    with temporary_service(settings, embedder) as opened, tempfile.TemporaryDirectory() as folder:
+        service = opened.service
         if on_step:
             on_step(f"seed {seed}: importing {split.item_count} items")
         import_items(service, catalogue_items(dataset, split), Path(folder))
@@ -170,6 +171,10 @@ def one_seed(
         if config.max_users is not None and len(users) > config.max_users:
             users = sorted(random.Random(seed).sample(users, config.max_users))
         results, lists = measure(service, split, users, variants, on_step)
+        encoder: dict[str, Any] = {}
+        if settings.embedding.fine_tune:  # before the rules below, which would stay in the database
+            results.update(_with_shop_encoder(opened, split, users, variants, seed, encoder, on_step))
+            service = opened.service
         if config.rules and "served" in variants:
             if on_step:
                 on_step(f"served with {len(config.rules)} merchandising rules")
@@ -192,12 +197,46 @@ def one_seed(
             **{f"ranker_{key}": value for key, value in report.ranker_details.items() if key != "importance"},
             "importance": report.ranker_details.get("importance", {}),
             "item_tower": report.item_tower,
+            **encoder,
         }
         if config.llm_sample > 0 and cold_share == 0:
             if on_step:
                 on_step(f"LLM re-rank on {config.llm_sample} users")
             results.update(llm_rerank_effect(service, split, users, config.llm_sample, seed))
     return results, training, lists
+
+
+# The rows measured again once the shop's fine-tuned encoder serves (suffixed "+encoder").
+ENCODER_VARIANTS = ("served", "fusion", "text", "new")
+ENCODER_SUFFIX = "+encoder"
+
+
+def _with_shop_encoder(
+    opened: TemporaryService,
+    split: Split,
+    users: list[int],
+    variants: list[str],
+    seed: int,
+    training: dict[str, Any],
+    on_step: Callable[[str], None] | None,
+) -> dict[str, dict[str, float]]:
+    """What the training job does with RECO_EMBEDDING__FINE_TUNE: fine-tune the encoder on the replayed
+    events, and where it is published, serve it through the rebuild path and train the parts again over
+    the same sequence model; then the same users are measured again."""
+    if on_step:
+        on_step(f"seed {seed}: fine-tuning the encoder")
+    encoder = opened.service.fine_tune_encoder(seed)
+    training["encoder"] = encoder.as_dict()
+    if not encoder.published:
+        return {}
+    if on_step:
+        on_step(f"seed {seed}: re-embedding the catalog with {encoder.model_name}; training the parts")
+    service = opened.switch_encoder()
+    service.train(seed, reuse_sequence=True)
+    measured, _ = measure(
+        service, split, users, [name for name in ENCODER_VARIANTS if name in variants], on_step
+    )
+    return {f"{name}{ENCODER_SUFFIX}": row for name, row in measured.items()}
 
 
 def mean_and_spread(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:

@@ -96,7 +96,8 @@ def run_simulation(
         settings = settings.model_copy(
             update={"collab": settings.collab.model_copy(update={"epochs": config.epochs})}
         )
-    with temporary_service(settings, embedder) as service, tempfile.TemporaryDirectory() as folder:
+    with temporary_service(settings, embedder) as opened, tempfile.TemporaryDirectory() as folder:
+        service = opened.service
         step(f"importing {split.item_count} items")
         import_items(service, catalogue_items(dataset, split), Path(folder))
         step("recording events")

@@ -53,9 +53,12 @@ def train_and_publish(
     full_settings: Settings,
     pipeline: Pipeline,
     seed: int = 42,
+    reuse_sequence: bool = False,
 ) -> TrainingReport:
     """Train the sequence model, then the pipeline's parts over it (co-occurrence, item tower, learned
-    ranker), write everything into the slot and folder not in use, and only then switch the pointer."""
+    ranker), write everything into the slot and folder not in use, and only then switch the pointer.
+    ``reuse_sequence``: keep the serving sequence model when it knows exactly these products (after the
+    shop's encoder changed the text vectors) and train only the parts."""
     settings = full_settings.collab_config
     sequences_by_user = events.engagement_sequences()
     known = catalog.existing_ids(sorted({pid for sequence in sequences_by_user.values() for pid in sequence}))
@@ -88,39 +91,65 @@ def train_and_publish(
             scores[row, seen[seen != targets[row]]] = -np.inf
         return ndcg_at(target_ranks(scores, targets), 10)
 
-    overrides = settings.candidates if len(training) >= settings.selection_min_users else []
-    selection = select_and_train(
-        training,
-        candidate_configs(config, settings.learning_rate, overrides),
-        TrainConfig(
-            epochs=settings.epochs,
-            patience=settings.patience,
-            max_minutes=settings.max_minutes,
-            seed=seed,
-        ),
-        validate,
-        settings.selection_epochs,
-    )
-    result = selection.result
+    current = registry.current() if reuse_sequence else None
+    if current is not None and current.product_ids == product_ids:
+        # The text space changed (the shop's encoder), the events did not: the sequence model stands, and
+        # only the parts that read text vectors (item tower, ranker features, gates) learn again.
+        model, training_summary = current.model, {**current.training, "reused_from_version": current.version}
+        epochs_run = int(current.training.get("epochs_run", 0))
+        best_epoch = int(current.training.get("best_epoch", 0))
+        stopped = "reused"
+        seconds = 0.0
+        stored = current.training.get("validation_ndcg_at_10")
+        best_validation = float(stored) if stored is not None else validate(model)
+        curve = [tuple(point) for point in current.training.get("validation_curve", [])]
+        chosen, candidates = (
+            str(current.training.get("chosen", "")),
+            list(current.training.get("candidates", [])),
+        )
+    else:
+        overrides = settings.candidates if len(training) >= settings.selection_min_users else []
+        selection = select_and_train(
+            training,
+            candidate_configs(config, settings.learning_rate, overrides),
+            TrainConfig(
+                epochs=settings.epochs,
+                patience=settings.patience,
+                max_minutes=settings.max_minutes,
+                seed=seed,
+            ),
+            validate,
+            settings.selection_epochs,
+        )
+        result = selection.result
+        model, epochs_run, best_epoch, stopped = (
+            result.model,
+            result.epochs_run,
+            result.best_epoch,
+            result.stopped,
+        )
+        seconds, best_validation = result.seconds, result.best_validation
+        curve = [(epoch, round(score, 5)) for epoch, _, score in result.history]
+        chosen, candidates = selection.chosen, selection.candidates
+        training_summary = {
+            "epochs_run": epochs_run,
+            "best_epoch": best_epoch,
+            "stopped": stopped,
+            "seconds": round(seconds, 1),
+            "validation_ndcg_at_10": round(best_validation, 5),
+            "validation_curve": curve,
+            "config": model.config.as_dict(),
+            "chosen": chosen,
+            "candidates": candidates,
+        }
     version, slot = registry.next_version()
-    training_summary = {
-        "epochs_run": result.epochs_run,
-        "best_epoch": result.best_epoch,
-        "stopped": result.stopped,
-        "seconds": round(result.seconds, 1),
-        "validation_ndcg_at_10": round(result.best_validation, 5),
-        "validation_curve": [(epoch, round(score, 5)) for epoch, _, score in result.history],
-        "config": result.model.config.as_dict(),
-        "chosen": selection.chosen,
-        "candidates": selection.candidates,
-    }
-    registry.save(version, slot, result.model, product_ids, training_summary)
-    vectors = result.model.item_vectors().numpy().astype(np.float32)
+    registry.save(version, slot, model, product_ids, training_summary)
+    vectors = model.item_vectors().numpy().astype(np.float32)
     store.clear_vectors(slot)
     store.update_vectors(
         slot, {product_point_id(pid): vectors[index] for index, pid in enumerate(product_ids)}
     )
-    unpublished = PublishedModel(version, slot, result.model, product_ids, "")
+    unpublished = PublishedModel(version, slot, model, product_ids, "")
     parts = train_parts(pipeline, events, catalog, store, unpublished, full_settings, seed)
     parts.save(registry.directory(version))
     registry.activate(version, slot)
@@ -136,17 +165,17 @@ def train_and_publish(
         slot,
         len(indexed),
         len(product_ids),
-        result.epochs_run,
-        result.seconds,
-        result.best_validation,
+        epochs_run,
+        seconds,
+        best_validation,
         parts.ranker_note,
         parts.ranker.meta if parts.ranker is not None else {},
         parts.tower.summary() if parts.tower is not None else {},
-        result.best_epoch,
-        result.stopped,
-        [(epoch, round(score, 5)) for epoch, _, score in result.history],
+        best_epoch,
+        stopped,
+        curve,
         parts.ranker_validation,
-        selection.chosen,
-        selection.candidates,
+        chosen,
+        candidates,
         parts.stage_gate,
     )
