@@ -85,7 +85,7 @@ def create_app(
             # The service still starts: requests get 503s naming the store until it is back.
             logger.warning("start-up recovery skipped: %s", error)
         app.state.recommender = AppState(
-            service=core,
+            started_with=core,
             tenants=tenants,
             queue=queue,
             worker=worker,

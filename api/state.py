@@ -13,11 +13,16 @@ from recommender.tenancy import TenantServices
 
 @dataclass
 class AppState:
-    service: RecommenderService  # the implicit tenant's
+    started_with: RecommenderService  # the implicit tenant's, as built at start (a switch replaces it)
     tenants: TenantServices
     queue: TaskQueue
     worker: InProcessWorker | None
     rankings: Rankings
+
+    @property
+    def service(self) -> RecommenderService:
+        """The implicit tenant's service now."""
+        return self.tenants.get()
 
     @property
     def task_runner(self) -> str:

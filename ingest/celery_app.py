@@ -19,6 +19,7 @@ REFRESH_PROFILES = "recommender.refresh_profiles"
 REFRESH_ALL_PROFILES = "recommender.refresh_all_profiles"
 REEMBED_PRODUCTS = "recommender.reembed_products"
 TRAIN_SEQUENCE_MODEL = "recommender.train_sequence_model"
+FINE_TUNE_ENCODER = "recommender.fine_tune_encoder"
 IN_PROCESS_BROKER = "memory://localhost/"
 
 
@@ -63,6 +64,7 @@ def create_celery_app(settings: CelerySettings) -> Celery:
     _register(app, REFRESH_ALL_PROFILES, tasks.refresh_all_profiles, retry_options)
     _register(app, REEMBED_PRODUCTS, tasks.reembed_products, retry_options)
     _register(app, TRAIN_SEQUENCE_MODEL, tasks.train_sequence_model, retry_options)
+    _register(app, FINE_TUNE_ENCODER, tasks.fine_tune_encoder, retry_options)
     return app
 
 
@@ -102,6 +104,9 @@ class TaskQueue:
 
     def train_sequence_model(self, run_id: str) -> str:
         return self._send(TRAIN_SEQUENCE_MODEL, run_id, task_id=run_id)
+
+    def fine_tune_encoder(self, run_id: str) -> str:
+        return self._send(FINE_TUNE_ENCODER, run_id, task_id=run_id)
 
     def _send(self, name: str, *args: Any, task_id: str | None = None) -> str:
         try:

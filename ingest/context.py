@@ -26,9 +26,17 @@ def use_service(service: RecommenderService | None) -> None:
 
 
 def get_service(tenant: str = DEFAULT_TENANT) -> RecommenderService:
+    return _registry().get(tenant)
+
+
+def switch_encoder(tenant: str = DEFAULT_TENANT) -> RecommenderService:
+    """Serve the tenant's published encoder now (see ``TenantServices.switch_encoder``)."""
+    return _registry().switch_encoder(tenant)
+
+
+def _registry() -> TenantServices:
     global _tenants
     with _lock:
         if _tenants is None:
             _tenants = TenantServices(get_settings())
-        tenants = _tenants
-    return tenants.get(tenant)
+        return _tenants

@@ -65,7 +65,9 @@ def rebuild_if_model_changed(settings: Settings, embedder: Embedder, shop_encode
     marker = f"rebuilt:{copy_spec.name}"
     try:
         if leases.holder(marker) == "complete":
-            logger.warning("finishing a model-change rebuild that a restart interrupted")
+            logger.warning(
+                "switching to the re-embedded copy (a prepared switch, or one a restart interrupted)"
+            )
             _switch(settings, copy_spec, target, user_collection(settings, embedder), leases, marker)
         elif stored_metadata(settings, copy_spec) is not None:
             logger.warning("discarding an incomplete model-change rebuild; the old collection is intact")
@@ -83,25 +85,51 @@ def rebuild_if_model_changed(settings: Settings, embedder: Embedder, shop_encode
             return 0  # another model altogether: RECO_QDRANT__ON_MODEL_CHANGE decides (refuse by default)
         old_model = _StoredModel(str(stored["embedding_model"]), int(stored["dimension"]))
         old_products = open_collection(settings, product_collection(settings, old_model))  # type: ignore[arg-type]
-        copy = open_collection(settings, copy_spec)
-        rebuilt = 0
         try:
-            logger.warning(
-                "embedding model changed from %s to %s: re-embedding %d products into %s",
-                old_model.model_name,
-                embedder.model_name,
-                old_products.count(),
-                copy_spec.name,
-            )
-            catalog = Catalog(copy, embedder)
-            for points in _pages(old_products, with_vectors=False):
-                catalog.upsert([Product.model_validate(public_payload(point.payload)) for point in points])
-                rebuilt += len(points)
+            rebuilt = _embed_copy(settings, embedder, copy_spec, old_products)
         finally:
             old_products.close()
-            copy.close()
         leases.acquire(marker, "complete", MARKER_TTL_SECONDS)
         _switch(settings, copy_spec, target, user_collection(settings, embedder), leases, marker)
+        return rebuilt
+    finally:
+        database.close()
+
+
+def _embed_copy(
+    settings: Settings, embedder: Embedder, copy_spec: CollectionSpec, source: VectorStore
+) -> int:
+    """Every product of ``source`` embedded by ``embedder`` into the copy collection."""
+    copy = open_collection(settings, copy_spec)
+    rebuilt = 0
+    try:
+        logger.warning(
+            "embedding model changed to %s: re-embedding %d products into %s",
+            embedder.model_name,
+            source.count(),
+            copy_spec.name,
+        )
+        catalog = Catalog(copy, embedder)
+        for points in _pages(source, with_vectors=False):
+            catalog.upsert([Product.model_validate(public_payload(point.payload)) for point in points])
+            rebuilt += len(points)
+    finally:
+        copy.close()
+    return rebuilt
+
+
+def prepare_rebuild(settings: Settings, embedder: Embedder, serving: VectorStore) -> int:
+    """The long half of a switch, while the old collection serves: re-embed every product of ``serving``
+    (the products collection a running service holds open) into the copy, and mark it complete. The next
+    ``rebuild_if_model_changed`` (opening the service again) then only switches. Returns the products."""
+    target = product_collection(settings, embedder)
+    copy_spec = dataclasses.replace(target, name=target.name + REBUILD_SUFFIX)
+    database = Database(settings.events.url, migrate=settings.events.migrate_on_start)
+    try:
+        if stored_metadata(settings, copy_spec) is not None:
+            open_collection(settings, copy_spec).drop()  # an earlier, incomplete copy
+        rebuilt = _embed_copy(settings, embedder, copy_spec, serving)
+        Leases(database).acquire(f"rebuilt:{copy_spec.name}", "complete", MARKER_TTL_SECONDS)
         return rebuilt
     finally:
         database.close()

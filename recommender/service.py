@@ -67,25 +67,28 @@ class RecommenderService:
     encoders: EncoderVersions
     backend: str = field(default="embedded")
     tenant: str = field(default=DEFAULT_TENANT)
+    _closed: bool = field(default=False, init=False, repr=False)
 
     def train(
         self, seed: int = 42, run_id: str | None = None, reuse_sequence: bool = False
     ) -> TrainingReport:
-        """The training job (the Celery task and `recommender train` call this): sequence model, then the
-        pipeline's parts over it, published together; holds the training lease. ``reuse_sequence``: keep
-        the serving sequence model and train only the parts (after the shop's encoder started serving)."""
-        report = self.training.run(
-            lambda: train_and_publish(
-                self.events,
-                self.catalog,
-                self.products,
-                self.models,
-                self.settings,
-                self.pipeline,
-                seed,
-                reuse_sequence,
-            ),
-            run_id,
+        """The training job's sequence model and parts (see ``run_training_job`` for the whole job), under
+        the training lease. ``reuse_sequence``: keep the serving sequence model and train only the parts
+        (after the shop's encoder started serving)."""
+        return self.training.run(lambda: self.train_now(seed, reuse_sequence), run_id)
+
+    def train_now(self, seed: int = 42, reuse_sequence: bool = False) -> TrainingReport:
+        """``train`` for a caller that holds the training lease: sequence model, then the pipeline's parts
+        over it, published together."""
+        report = train_and_publish(
+            self.events,
+            self.catalog,
+            self.products,
+            self.models,
+            self.settings,
+            self.pipeline,
+            seed,
+            reuse_sequence,
         )
         # Training rewrote the learned vector of every product, which leaves them outside the HNSW graph
         # (at 100k products, searches went from 2 to 10 ms) until the index is rebuilt.
@@ -97,22 +100,28 @@ class RecommenderService:
 
     def fine_tune_encoder(self, seed: int = 42, run_id: str | None = None) -> EncoderReport:
         """Fine-tune the embedding model on the stored events and publish it where it earns its place (see
-        ``training.encoder``); holds the training lease. A published encoder serves once the service is
+        ``training.encoder``), under the training lease. A published encoder serves once the service is
         opened again (``switch_encoder``): the rebuild path re-embeds the catalog into a copy first."""
-        return self.training.run(
-            lambda: fine_tune_and_publish(
-                self.events, self.catalog, self.embedder, self.encoders, self.settings.embedding, seed
-            ),
-            run_id,
+        return self.training.run(lambda: self.fine_tune_encoder_now(seed), run_id)
+
+    def fine_tune_encoder_now(self, seed: int = 42) -> EncoderReport:
+        """``fine_tune_encoder`` for a caller that holds the training lease."""
+        return fine_tune_and_publish(
+            self.events, self.catalog, self.embedder, self.encoders, self.settings.embedding, seed
         )
 
     def encoder_pending(self) -> bool:
         """A published encoder (or its withdrawal) that this service does not serve yet."""
         published = self.encoders.current(self.settings.embedding.model)
         serving = _main_model_name(self.embedder)
-        return serving != (published.model_name if published else self.settings.embedding.model)
+        if published is None:
+            return SHOP_MARK in serving
+        return serving != published.model_name
 
     def close(self) -> None:
+        if self._closed:
+            return  # a service replaced by a switch of encoder, closed again by its owner
+        self._closed = True
         self.loop.served.close()  # the buffered served lists are written before the database closes
         self.catalog.wait_for_index()  # the store must not close under its index builder
         self.products.close()
@@ -255,12 +264,17 @@ def run_training_job(
     through the rebuild path. Then the sequence model and the parts train over the text space that serves
     (``encoder_only``: the parts alone, over the serving sequence model, when there is one)."""
     outcome = JobOutcome(service)
-    if encoder_only or service.settings.embedding.fine_tune:
-        outcome.encoder = service.fine_tune_encoder(seed, run_id)
-        if outcome.encoder.published:
-            outcome.service = reopen(service)
-    if not encoder_only:
-        outcome.training = outcome.service.train(seed, run_id)
-    elif outcome.encoder is not None and outcome.encoder.published and outcome.service.models.current():
-        outcome.training = outcome.service.train(seed, run_id, reuse_sequence=True)
+    # One lease for the whole job (encoder, switch, training), so that nobody starts another in between.
+    run_id = service.training.begin(run_id)
+    try:
+        if encoder_only or service.settings.embedding.fine_tune:
+            outcome.encoder = service.fine_tune_encoder_now(seed)
+            if outcome.encoder.published:
+                outcome.service = reopen(service)
+        if not encoder_only:
+            outcome.training = outcome.service.train_now(seed)
+        elif outcome.encoder is not None and outcome.encoder.published and outcome.service.models.current():
+            outcome.training = outcome.service.train_now(seed, reuse_sequence=True)
+    finally:
+        outcome.service.training.end(run_id)
     return outcome

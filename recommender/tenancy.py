@@ -8,10 +8,16 @@ settings agree, are loaded once and shared. Services are built on a tenant's fir
 from __future__ import annotations
 
 import threading
+import time
 
+from recommender.embedding import build_embedder
+from recommender.rebuild import prepare_rebuild
 from recommender.service import RecommenderService, build_service
 from recommender.settings import DEFAULT_TENANT, Settings
 from recommender.store.shared import HostAddress
+
+# How often a tenant's service checks whether another process changed the shop's encoder.
+ENCODER_CHECK_SECONDS = 30.0
 
 
 def configured_tenants(settings: Settings) -> list[str]:
@@ -36,8 +42,41 @@ class TenantServices:
         if default is not None:
             self._services[DEFAULT_TENANT] = default
         self._lock = threading.Lock()
+        self._encoder_checked: dict[str, float] = {}
 
     def get(self, tenant: str = DEFAULT_TENANT) -> RecommenderService:
+        service = self._get(tenant)
+        if self._encoder_check_due(tenant) and service.encoder_pending():
+            # Another process (a worker) published or withdrew the shop's encoder: serve what it chose.
+            service = self.switch_encoder(tenant)
+        return service
+
+    def _encoder_check_due(self, tenant: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._encoder_checked.get(tenant, 0.0) < ENCODER_CHECK_SECONDS:
+                return False
+            self._encoder_checked[tenant] = now
+            return True
+
+    def switch_encoder(self, tenant: str = DEFAULT_TENANT) -> RecommenderService:
+        """Serve the tenant's published encoder (or the configured model, after a withdrawal): every product
+        is re-embedded into a copy while the old service keeps serving, then the service is opened again
+        over the copy (a short pause for that tenant's requests). The old service, if it is not the one
+        its owner closes itself, is closed."""
+        old = self._get(tenant)
+        if not old.encoder_pending():
+            return old
+        published = old.encoders.current(old.settings.embedding.model)
+        embedder = build_embedder(old.settings.embedding, published)
+        prepare_rebuild(old.settings, embedder, old.products)
+        with self._lock:
+            old.close()
+            service = build_service(self._settings, embedder, store_host=self._store_host, tenant=tenant)
+            self._services[tenant] = service
+        return service
+
+    def _get(self, tenant: str) -> RecommenderService:
         with self._lock:
             service = self._services.get(tenant)
             if service is None:

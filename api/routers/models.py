@@ -1,11 +1,12 @@
-"""The trained sequence model: start a training run (admin, one at a time), see which version serves."""
+"""The trained models: start a training run of the sequence model or of the shop's encoder (admin, one at
+a time), see which versions serve."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
-from api.deps import READ, Queue, Service, TrainCaller
+from api.deps import READ, Queue, Service, State, TrainCaller
 from api.errors import RATE_LIMITED
 from recommender.errors import DependencyUnavailableError
 
@@ -88,3 +89,67 @@ def current(service: Service) -> ServingModel:
         stages=published.parts.stage_gate,
         training=published.training,
     )
+
+
+class ServingEncoder(BaseModel):
+    serving: str = Field(description="The embedding model whose vectors the catalog holds now.")
+    base_model: str = Field(description="The configured model (RECO_EMBEDDING__MODEL).")
+    version: int | None = Field(default=None, description="The shop's encoder version that serves, if any.")
+    pending: bool = Field(
+        default=False,
+        description="A published (or withdrawn) encoder that the catalog is not re-embedded with yet.",
+    )
+    published: dict | None = Field(
+        default=None,
+        description="The published version's figures: pairs, steps, why it stopped, held-out NDCG@10 before "
+        "and after (with the curve), search precision@5 before and after per query set.",
+    )
+    latest: dict | None = Field(
+        default=None, description="The newest fine-tuning run's figures, published or not (and why not)."
+    )
+    training_run: str | None = None
+
+
+@router.post(
+    "/encoder/train",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TrainingAccepted,
+    responses={
+        409: {"model": TrainingConflict, "description": "A training run is in progress."},
+        **RATE_LIMITED,
+    },
+)
+def train_encoder(service: Service, queue: Queue, _caller: TrainCaller) -> TrainingAccepted:
+    """Fine-tune the embedding model on the stored events in the background (the shop's encoder). Where
+    held-out users gain and search keeps its precision, it is published: the catalog is re-embedded into a
+    copy while the current vectors serve, then switched, and the learned parts retrain over it. Shares the
+    training lease: 409 while any training run is in progress."""
+    run_id = service.training.begin()
+    try:
+        return TrainingAccepted(task_id=queue.fine_tune_encoder(run_id))
+    except DependencyUnavailableError:
+        service.training.end(run_id)
+        raise
+
+
+@router.get("/encoder", response_model=ServingEncoder, dependencies=[READ])
+def encoder(service: Service) -> ServingEncoder:
+    published = service.encoders.current(service.settings.embedding.model)
+    latest = service.encoders.latest()
+    return ServingEncoder(
+        serving=service.embedder.model_name,
+        base_model=service.settings.embedding.model,
+        version=published.version if published is not None else None,
+        pending=service.encoder_pending(),
+        published=published.meta if published is not None else None,
+        latest=latest.meta if latest is not None else None,
+        training_run=service.training.running(),
+    )
+
+
+@router.delete("/encoder", response_model=ServingEncoder, responses={**RATE_LIMITED})
+def withdraw_encoder(service: Service, state: State, caller: TrainCaller) -> ServingEncoder:
+    """Serve the configured model again: the catalog is re-embedded with it (the shop's encoder serves
+    until then), synchronously. The versions stay on disk."""
+    service.encoders.withdraw()
+    return encoder(state.tenants.switch_encoder(caller.tenant))

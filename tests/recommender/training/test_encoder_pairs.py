@@ -1,0 +1,44 @@
+"""Pairs for the shop's encoder: validation users held out whole, a window, a budget, and search pairs."""
+
+from __future__ import annotations
+
+from recommender.models import Product
+from recommender.training.encoder_pairs import VALIDATION_TRANSITIONS, mine_pairs, search_pairs
+
+
+def histories(users: int) -> dict[str, list[str]]:
+    return {f"u{user}": [f"p{(user + step) % 30}" for step in range(8)] for user in range(users)}
+
+
+def test_validation_users_are_held_out_whole_and_score_their_last_transitions() -> None:
+    # Every user has products of their own, so that a pair says whose history it came from.
+    sequences = {f"u{user}": [f"u{user}-p{step}" for step in range(8)] for user in range(100)}
+    pairs = mine_pairs(sequences, window=2, max_pairs=10_000, seed=1)
+    assert pairs.validation_users == 15 and pairs.training_users == 85
+    validation_users = {pair[0].split("-")[0] for pair in pairs.validation}
+    assert len(validation_users) == 15 and len(pairs.validation) == 15 * VALIDATION_TRANSITIONS
+    for user in validation_users:
+        last = sequences[user][-VALIDATION_TRANSITIONS - 1 :]
+        assert [pair for pair in pairs.validation if pair[0].startswith(f"{user}-")] == list(
+            zip(last[:-1], last[1:], strict=True)
+        )
+    assert not {pair[0].split("-")[0] for pair in pairs.train} & validation_users
+    # Window 2: each product pairs with the next two of its history (7 + 6 pairs per 8-product history).
+    assert pairs.mined == len(pairs.train) == 85 * 13
+
+
+def test_pairs_are_sampled_down_to_the_budget_and_never_pair_a_product_with_itself() -> None:
+    sequences = {"a": ["x", "y", "x", "z"], **histories(60)}
+    pairs = mine_pairs(sequences, window=3, max_pairs=50, seed=2)
+    assert len(pairs.train) == 50 and pairs.mined > 50
+    assert all(first != second for first, second in pairs.train)
+
+
+def test_search_pairs_name_the_product_by_its_title_and_its_category() -> None:
+    products = [
+        Product(product_id="a", title="Trail shoe", category="Sports > Running"),
+        Product(product_id="b", title="Chef knife", category="Home > Kitchen"),
+    ]
+    pairs = search_pairs(products, 4, seed=3)
+    assert set(pairs) == {("Trail shoe", "a"), ("Running", "a"), ("Chef knife", "b"), ("Kitchen", "b")}
+    assert len(search_pairs(products, 9, seed=3)) == 9  # drawn with repeats beyond the catalog's own
