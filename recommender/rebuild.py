@@ -19,7 +19,7 @@ from typing import Any
 from recommender.catalog import Catalog, public_payload
 from recommender.database import Database
 from recommender.embedding import CROSS_LINGUAL_VECTOR, Embedder
-from recommender.embedding.versions import base_model
+from recommender.embedding.versions import SHOP_MARK, base_model
 from recommender.leases import Leases
 from recommender.models import Product
 from recommender.settings import Settings
@@ -64,6 +64,8 @@ def rebuild_if_model_changed(settings: Settings, embedder: Embedder, shop_encode
     leases = Leases(database)
     marker = f"rebuilt:{copy_spec.name}"
     try:
+        if shop_encoders_only and not _shop_encoder_involved(settings, target, copy_spec):
+            return 0
         if leases.holder(marker) == "complete":
             logger.warning(
                 "switching to the re-embedded copy (a prepared switch, or one a restart interrupted)"
@@ -71,7 +73,7 @@ def rebuild_if_model_changed(settings: Settings, embedder: Embedder, shop_encode
             _switch(settings, copy_spec, target, user_collection(settings, embedder), leases, marker)
         elif stored_metadata(settings, copy_spec) is not None:
             logger.warning("discarding an incomplete model-change rebuild; the old collection is intact")
-            open_collection(settings, copy_spec).drop()
+            _drop_unless(settings, copy_spec, keep_model=False)
 
         stored = stored_metadata(settings, target)
         if stored is None or (stored.get("embedding_model"), stored.get("dimension")) == (
@@ -94,6 +96,16 @@ def rebuild_if_model_changed(settings: Settings, embedder: Embedder, shop_encode
         return rebuilt
     finally:
         database.close()
+
+
+def _shop_encoder_involved(settings: Settings, target: CollectionSpec, copy_spec: CollectionSpec) -> bool:
+    """Whether the serving collection, a copy or the wanted model is the shop's encoder."""
+    names = [target.embedding_model] + [
+        str(stored.get("embedding_model"))
+        for stored in (stored_metadata(settings, target), stored_metadata(settings, copy_spec))
+        if stored is not None
+    ]
+    return any(SHOP_MARK in name for name in names)
 
 
 def _embed_copy(
@@ -126,8 +138,7 @@ def prepare_rebuild(settings: Settings, embedder: Embedder, serving: VectorStore
     copy_spec = dataclasses.replace(target, name=target.name + REBUILD_SUFFIX)
     database = Database(settings.events.url, migrate=settings.events.migrate_on_start)
     try:
-        if stored_metadata(settings, copy_spec) is not None:
-            open_collection(settings, copy_spec).drop()  # an earlier, incomplete copy
+        _drop_unless(settings, copy_spec, keep_model=False)  # an earlier, incomplete copy
         rebuilt = _embed_copy(settings, embedder, copy_spec, serving)
         Leases(database).acquire(f"rebuilt:{copy_spec.name}", "complete", MARKER_TTL_SECONDS)
         return rebuilt

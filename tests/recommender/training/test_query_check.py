@@ -41,7 +41,7 @@ def test_the_real_model_finds_the_demo_queries_and_the_shops_own_titles_and_cate
 def test_an_encoder_that_loses_search_is_named_with_its_figures(embedder) -> None:
     query_sets = [*shop_query_sets(demo_products()), demo_query_set()]
     figures, losses = compare_search(embedder, ShuffledDocumentsEmbedderFake(embedder), query_sets, 0.02)
-    assert {name for name in figures} == {"titles", "categories", "demo"}
+    assert set(figures) == {"titles", "categories", "demo"}
     assert any(loss.startswith("demo search precision@5 fell from") for loss in losses)
     assert figures["demo"]["after"] < figures["demo"]["before"] - 0.02
     same, none_lost = compare_search(embedder, embedder, query_sets, 0.02)
