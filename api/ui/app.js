@@ -392,7 +392,22 @@ async function renderModels(view) {
       showError(error);
     }
   });
-  view.replaceChildren(el("h1", {}, "Models and evaluation"), el("h2", {}, "Sequence model"), status, train, el("h2", {}, "Last evaluation"), report);
+  const encoderStatus = el("div", { id: "encoder-status" });
+  const tuneEncoder = el("button", { type: "button", id: "train-encoder" }, "Fine-tune the encoder");
+  tuneEncoder.addEventListener("click", async () => {
+    try {
+      const accepted = await api("POST", "/models/encoder/train");
+      showInfo(`encoder fine-tuning started: ${accepted.task_id}`);
+    } catch (error) {
+      showError(error);
+    }
+  });
+  view.replaceChildren(el("h1", {}, "Models and evaluation"), el("h2", {}, "Sequence model"), status, train, el("h2", {}, "The shop's encoder"), encoderStatus, tuneEncoder, el("h2", {}, "Last evaluation"), report);
+  try {
+    encoderStatus.replaceChildren(...encoderDetails(await api("GET", "/models/encoder")));
+  } catch (error) {
+    showError(error);
+  }
   try {
     const model = await api("GET", "/models/sequence");
     status.replaceChildren(
@@ -462,6 +477,20 @@ function trainingDetails(model) {
     parts.push(
       el("p", {}, "Optional stages, measured on validation users with and without each:"),
       table("stage-gate", ["stage", "with", "without", "difference ± s.e.", "serves"], stages.map(([name, gate]) => [name.replaceAll("_", " "), gate.with_ndcg_at_10.toFixed(4), gate.without_ndcg_at_10.toFixed(4), `${gate.difference >= 0 ? "+" : ""}${gate.difference.toFixed(4)} ± ${gate.standard_error.toFixed(4)}`, gate.served ? (gate.gated ? "yes" : "yes (measured, not gated)") : "no: lowers validation NDCG@10"])),
+    );
+  }
+  return parts;
+}
+
+function encoderDetails(encoder) {
+  // Which text model serves, and the newest fine-tuning run's figures (published or not, and why).
+  const parts = [el("p", {}, encoder.version === null ? `The configured model serves: ${encoder.serving}.` : `The shop's encoder v${encoder.version} serves: ${encoder.serving}.`)];
+  if (encoder.pending) parts.push(el("p", { class: "meta" }, "A new encoder is published: the catalog is being re-embedded with it."));
+  const latest = encoder.latest;
+  if (latest) {
+    parts.push(
+      el("p", { id: "encoder-run" }, `Newest run, v${latest.version}: ${latest.published ? "published" : "not published"}: ${latest.reason}. ${latest.pairs.trained} pairs, ${latest.steps} steps in ${Math.round(latest.seconds)} s (${latest.stopped}).`),
+      table("encoder-search", ["held out / search", "before", "after"], [["held-out users' next product, NDCG@10", latest.validation.before.toFixed(4), latest.validation.after.toFixed(4)], ...Object.entries(latest.search).map(([name, figures]) => [`search precision@5: ${name} (${figures.queries} queries)`, figures.before.toFixed(3), figures.after.toFixed(3)])]),
     );
   }
   return parts;

@@ -324,4 +324,7 @@ def test_the_models_tab_shows_what_training_decided(service_url: str, browser: w
     assert sum(row.text.endswith("serves") for row in gate_rows) == 1  # exactly one ranker serves
     stage = status.find_element(By.CSS_SELECTOR, "#stage-gate tbody tr")
     assert stage.find_elements(By.TAG_NAME, "td")[0].text == "new product places"
+    # No encoder was fine-tuned: the configured text model serves, and the button to start one is there.
+    assert "The configured model serves: all-MiniLM-L6-v2" in browser.find_element(By.ID, "encoder-status").text
+    assert browser.find_element(By.ID, "train-encoder").is_displayed()
     assert severe_console_entries(browser) == []
