@@ -211,3 +211,36 @@ def test_llm_rerank_effect_on_a_sample(small_movielens: Path, tmp_path: Path, em
     assert result.main["served@sample"]["users"] == 4 == result.main["served+llm@sample"]["users"]
     assert result.main["served+llm@sample"]["fell_back_share"] == 0.0
     assert "ndcg@10" in json.loads((tmp_path / "metrics.json").read_text())["served+llm@sample"]
+
+
+@pytest.mark.slow  # a short fine-tuning of the real model, a re-embedding and a second training of the parts
+def test_eval_measures_the_shops_encoder_beside_the_configured_model(
+    small_movielens: Path, tmp_path: Path, embedder
+) -> None:
+    settings = quick_settings(tmp_path)
+    settings.embedding = settings.embedding.model_copy(
+        update={
+            "fine_tune": True,
+            "backend": "torch",
+            "fine_tune_max_steps": 40,
+            "fine_tune_batch_size": 32,
+            "fine_tune_learning_rate": 1e-4,
+            "fine_tune_query_tolerance": 1.0,  # the search check has its own tests; this one follows the path
+        }
+    )
+    config = EvaluationConfig(
+        data_path=small_movielens,
+        out_dir=tmp_path / "out",
+        settings=settings,
+        variants=["served", "fusion", "text"],
+        cold_item_share=0.0,
+    )
+    result = run_evaluation(config, lambda: embedder)
+    encoder = json.loads((tmp_path / "out" / "ranker.json").read_text())["training"][0]["encoder"]
+    assert encoder["published"], encoder["reason"]
+    assert encoder["model_name"] == "all-MiniLM-L6-v2@shop-v1"
+    assert encoder["validation"]["after"] > encoder["validation"]["before"]
+    # The same users, measured again once the shop's encoder serves (same seed, same sequence model).
+    for name in ("served", "fusion", "text"):
+        assert result.main[f"{name}+encoder"]["users"] == result.main[name]["users"] == 120
+    assert result.main["text+encoder"]["ndcg@10"] != result.main["text"]["ndcg@10"]
