@@ -145,10 +145,15 @@ def build_service(
         embedder = embedder or share_from.embedder
     encoders = EncoderVersions(settings.collab.models_path)
     embedder = _serving_embedder(settings, encoders.current(settings.embedding.model), embedder)
-    # Publishing (or withdrawing) the shop's encoder asks for its rebuild; another model follows the setting.
-    rebuild_if_model_changed(
-        settings, embedder, shop_encoders_only=settings.qdrant.on_model_change != "rebuild"
-    )
+    if settings.qdrant.on_model_change == "rebuild":
+        rebuild_if_model_changed(settings, embedder)
+    elif encoders.ever_trained():
+        # Publishing (or withdrawing) the shop's encoder asks for its rebuild; another model follows the
+        # setting. A store that is down is said below (requests get 503 until it is back).
+        try:
+            rebuild_if_model_changed(settings, embedder, shop_encoders_only=True)
+        except Exception as error:  # the store's client raises its own errors when it cannot connect
+            logger.warning("the shop's encoder switch waits for the vector store: %s", error)
     products, users, backend = open_vector_stores(settings, embedder, store_host)
     for store in (products, users):
         try:

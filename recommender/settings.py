@@ -109,6 +109,11 @@ class EmbeddingSettings(BaseModel):
     fine_tune_max_pairs: int = Field(
         default=60000, ge=100, description="Mined pairs beyond this are sampled down (a time budget)."
     )
+    fine_tune_gate: bool = Field(
+        default=True,
+        description="false: publish the fine-tuned encoder whatever held-out users and search say (the "
+        "figures are still measured and reported).",
+    )
     fine_tune_query_tolerance: float = Field(
         default=0.02,
         ge=0,

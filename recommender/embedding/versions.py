@@ -96,6 +96,10 @@ class EncoderVersions:
             return None
         return version
 
+    def ever_trained(self) -> bool:
+        """Whether this shop ever fine-tuned an encoder (nothing to switch to or from otherwise)."""
+        return self._path.is_dir()
+
     def latest(self) -> EncoderVersion | None:
         """The newest version trained, published or not (its figures say which)."""
         return self.read(self.next_version() - 1) if self.next_version() > 1 else None

@@ -129,7 +129,9 @@ def fine_tune_and_publish(
         reason = "; ".join(losses)
     else:
         reason = f"held-out NDCG@10 {before:.4f} -> {after:.4f}; search kept its precision"
-    published = after > before and not losses
+    published = (after > before and not losses) or not settings.fine_tune_gate
+    if not settings.fine_tune_gate:
+        reason = f"published without the gate (RECO_EMBEDDING__FINE_TUNE_GATE=false): {reason}"
     report = EncoderReport(
         version=version,
         model_name=shop_model_name(settings.model, version),

@@ -325,6 +325,7 @@ def test_the_models_tab_shows_what_training_decided(service_url: str, browser: w
     stage = status.find_element(By.CSS_SELECTOR, "#stage-gate tbody tr")
     assert stage.find_elements(By.TAG_NAME, "td")[0].text == "new product places"
     # No encoder was fine-tuned: the configured text model serves, and the button to start one is there.
-    assert "The configured model serves: all-MiniLM-L6-v2" in browser.find_element(By.ID, "encoder-status").text
+    encoder = browser.find_element(By.ID, "encoder-status").text
+    assert "The configured model serves: all-MiniLM-L6-v2" in encoder
     assert browser.find_element(By.ID, "train-encoder").is_displayed()
     assert severe_console_entries(browser) == []
