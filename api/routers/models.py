@@ -3,12 +3,15 @@ a time), see which versions serve."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from api.deps import READ, Queue, Service, State, TrainCaller
 from api.errors import RATE_LIMITED
 from recommender.errors import DependencyUnavailableError
+from recommender.service import RecommenderService
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -61,9 +64,14 @@ class ServingModel(BaseModel):
 def train(service: Service, queue: Queue, _caller: TrainCaller) -> TrainingAccepted:
     """Train on the stored events in the background; the current model serves until the new one is out.
     While a run is in progress (in any process), another request gets 409 with the running id."""
+    return _start_training(service, queue.train_sequence_model)
+
+
+def _start_training(service: RecommenderService, send: Callable[[str], str]) -> TrainingAccepted:
+    """Claim the training lease (409 while a run holds it), then queue the task that runs under it."""
     run_id = service.training.begin()
     try:
-        return TrainingAccepted(task_id=queue.train_sequence_model(run_id))
+        return TrainingAccepted(task_id=send(run_id))
     except DependencyUnavailableError:
         service.training.end(run_id)
         raise
@@ -124,12 +132,7 @@ def train_encoder(service: Service, queue: Queue, _caller: TrainCaller) -> Train
     held-out users gain and search keeps its precision, it is published: the catalog is re-embedded into a
     copy while the current vectors serve, then switched, and the learned parts retrain over it. Shares the
     training lease: 409 while any training run is in progress."""
-    run_id = service.training.begin()
-    try:
-        return TrainingAccepted(task_id=queue.fine_tune_encoder(run_id))
-    except DependencyUnavailableError:
-        service.training.end(run_id)
-        raise
+    return _start_training(service, queue.fine_tune_encoder)
 
 
 @router.get("/encoder", response_model=ServingEncoder, dependencies=[READ])
