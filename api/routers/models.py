@@ -4,6 +4,7 @@ a time), see which versions serve."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
@@ -23,6 +24,17 @@ class TrainingAccepted(BaseModel):
 class TrainingConflict(BaseModel):
     detail: str
     running: str
+
+
+# Both training routes: accepted in the background, or 409 while any training run holds the lease.
+TRAINING_STARTED: dict[str, Any] = {
+    "status_code": status.HTTP_202_ACCEPTED,
+    "response_model": TrainingAccepted,
+    "responses": {
+        409: {"model": TrainingConflict, "description": "A training run is in progress."},
+        **RATE_LIMITED,
+    },
+}
 
 
 class ServingModel(BaseModel):
@@ -52,15 +64,7 @@ class ServingModel(BaseModel):
     )
 
 
-@router.post(
-    "/sequence/train",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=TrainingAccepted,
-    responses={
-        409: {"model": TrainingConflict, "description": "A training run is in progress."},
-        **RATE_LIMITED,
-    },
-)
+@router.post("/sequence/train", **TRAINING_STARTED)
 def train(service: Service, queue: Queue, _caller: TrainCaller) -> TrainingAccepted:
     """Train on the stored events in the background; the current model serves until the new one is out.
     While a run is in progress (in any process), another request gets 409 with the running id."""
@@ -118,15 +122,7 @@ class ServingEncoder(BaseModel):
     training_run: str | None = None
 
 
-@router.post(
-    "/encoder/train",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=TrainingAccepted,
-    responses={
-        409: {"model": TrainingConflict, "description": "A training run is in progress."},
-        **RATE_LIMITED,
-    },
-)
+@router.post("/encoder/train", **TRAINING_STARTED)
 def train_encoder(service: Service, queue: Queue, _caller: TrainCaller) -> TrainingAccepted:
     """Fine-tune the embedding model on the stored events in the background (the shop's encoder). Where
     held-out users gain and search keeps its precision, it is published: the catalog is re-embedded into a
