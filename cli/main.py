@@ -20,9 +20,10 @@ from recommender.errors import RecommenderError
 from recommender.intake.feeds.mapping import FieldMapping
 from recommender.intake.files import CatalogFormat, count_rows, detect_format
 from recommender.intake.jobs import ImportJob
-from recommender.service import RecommenderService, build_service, run_training_job, switch_encoder
+from recommender.service import RecommenderService, build_service, switch_encoder
 from recommender.settings import DEFAULT_TENANT, Settings, get_settings
 from recommender.training.encoder import EncoderReport
+from recommender.training_job import run_training_job
 
 app = typer.Typer(help="Semantic product recommender.", no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(db_app, name="db")
@@ -364,6 +365,15 @@ def _print_encoder(report: EncoderReport) -> None:
             f"  search '{name}' precision@5: {figures['before']:.3f} before, {figures['after']:.3f} after "
             f"({figures['queries']} queries)"
         )
+    gate = report.served_gate
+    if "with_ndcg_at_10" in gate:
+        console.print(
+            f"  served lists on {gate['users']} validation users, NDCG@10: {gate['without_ndcg_at_10']:.4f} "
+            f"without it, {gate['with_ndcg_at_10']:.4f} with it ({gate['difference']:+.4f} ± "
+            f"{gate['standard_error']:.4f})"
+        )
+    elif gate:
+        console.print(f"  served lists: {gate['note']}")
 
 
 @app.command()

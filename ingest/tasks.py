@@ -9,8 +9,8 @@ from typing import Any
 from ingest.context import get_service, switch_encoder
 from recommender.intake.feeds.mapping import FieldMapping
 from recommender.intake.files import CatalogFormat
-from recommender.service import JobOutcome, run_training_job
 from recommender.settings import DEFAULT_TENANT
+from recommender.training_job import JobOutcome, run_training_job
 
 
 def import_catalog(

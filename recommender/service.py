@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from recommender.online.served import ServedLists
 from recommender.online.serving import OnlineRecommender
 from recommender.pipeline.merchandising import CHAT_PLACEMENT, RuleBook, RuleStore
 from recommender.pipeline.pipeline import Pipeline
-from recommender.pipeline.registry import ModelRegistry
+from recommender.pipeline.registry import ModelRegistry, PublishedModel
 from recommender.privacy import UserData
 from recommender.profiles import ProfileService
 from recommender.rebuild import rebuild_if_model_changed
@@ -38,8 +37,9 @@ from recommender.store.opening import (
 )
 from recommender.store.shared import HostAddress
 from recommender.training.encoder import EncoderReport, fine_tune_and_publish
-from recommender.training.job import TrainingReport, train_and_publish
+from recommender.training.job import TrainingReport, restore_version, train_and_publish
 from recommender.training.runs import TrainingRuns
+from recommender.training.served_check import served_validation
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +72,8 @@ class RecommenderService:
     def train(
         self, seed: int = 42, run_id: str | None = None, reuse_sequence: bool = False
     ) -> TrainingReport:
-        """The training job's sequence model and parts (see ``run_training_job`` for the whole job), under
-        the training lease. ``reuse_sequence``: keep the serving sequence model and train only the parts
+        """The training job's sequence model and parts (``recommender.training_job`` runs the whole job),
+        under the training lease. ``reuse_sequence``: keep the serving sequence model and train only the parts
         (after the shop's encoder started serving)."""
         return self.training.run(lambda: self.train_now(seed, reuse_sequence), run_id)
 
@@ -98,17 +98,27 @@ class RecommenderService:
         self.pipeline.settle_statistics()
         return report
 
-    def fine_tune_encoder(self, seed: int = 42, run_id: str | None = None) -> EncoderReport:
-        """Fine-tune the embedding model on the stored events and publish it where it earns its place (see
-        ``training.encoder``), under the training lease. A published encoder serves once the service is
-        opened again (``switch_encoder``): the rebuild path re-embeds the catalog into a copy first."""
-        return self.training.run(lambda: self.fine_tune_encoder_now(seed), run_id)
-
     def fine_tune_encoder_now(self, seed: int = 42) -> EncoderReport:
-        """``fine_tune_encoder`` for a caller that holds the training lease."""
+        """Fine-tune the embedding model on the stored events and publish it where it earns its place (see
+        ``training.encoder``), for a caller that holds the training lease. A published encoder serves once
+        the service is opened again (``switch_encoder``): the rebuild path re-embeds the catalog first."""
         return fine_tune_and_publish(
             self.events, self.catalog, self.embedder, self.encoders, self.settings.embedding, seed
         )
+
+    def served_validation(self, seed: int = 42) -> dict[str, float]:
+        """Per validation user, NDCG@10 of what serves now (see ``training.served_check``); empty before the
+        first training."""
+        model = self.models.current()
+        if model is None:
+            return {}
+        return served_validation(self.pipeline, model, self.events, self.settings, seed)
+
+    def serve_model_again(self, model: PublishedModel) -> None:
+        """Serve an earlier model version again (its vectors written back first), under the training lease."""
+        restore_version(model, self.products, self.models)
+        self.catalog.optimize_in_background()
+        self.pipeline.settle_statistics()
 
     def encoder_pending(self) -> bool:
         """A published encoder (or its withdrawal) that this service does not serve yet."""
@@ -248,38 +258,3 @@ def switch_encoder(service: RecommenderService, deployment_settings: Settings) -
     tenant = service.tenant
     service.close()
     return build_service(deployment_settings, tenant=tenant)
-
-
-@dataclass
-class JobOutcome:
-    service: RecommenderService  # the one serving afterwards (another, when the encoder switched)
-    encoder: EncoderReport | None = None
-    training: TrainingReport | None = None
-
-
-def run_training_job(
-    service: RecommenderService,
-    reopen: Callable[[RecommenderService], RecommenderService],
-    seed: int = 42,
-    run_id: str | None = None,
-    encoder_only: bool = False,
-) -> JobOutcome:
-    """The training job, for every caller (the task, `recommender train`): with RECO_EMBEDDING__FINE_TUNE
-    (or ``encoder_only``) the encoder is fine-tuned first; where it is published, ``reopen`` serves it
-    through the rebuild path. Then the sequence model and the parts train over the text space that serves
-    (``encoder_only``: the parts alone, over the serving sequence model, when there is one)."""
-    outcome = JobOutcome(service)
-    # One lease for the whole job (encoder, switch, training), so that nobody starts another in between.
-    run_id = service.training.begin(run_id)
-    try:
-        if encoder_only or service.settings.embedding.fine_tune:
-            outcome.encoder = service.fine_tune_encoder_now(seed)
-            if outcome.encoder.published:
-                outcome.service = reopen(service)
-        if not encoder_only:
-            outcome.training = outcome.service.train_now(seed)
-        elif outcome.encoder is not None and outcome.encoder.published and outcome.service.models.current():
-            outcome.training = outcome.service.train_now(seed, reuse_sequence=True)
-    finally:
-        outcome.service.training.end(run_id)
-    return outcome

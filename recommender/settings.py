@@ -91,7 +91,8 @@ class EmbeddingSettings(BaseModel):
         description="The training job first fine-tunes the embedding model on the shop's interactions "
         "(products engaged with one after the other come close; sentence-transformers' trainer, in-batch "
         "negatives). The new encoder is published only if held-out pairs improve and free-text search "
-        "keeps its precision (fine_tune_query_tolerance); it then serves through the rebuild path. "
+        "keeps its precision (fine_tune_query_tolerance); it then serves through the rebuild path, and is "
+        "withdrawn again where the served lists fall on validation users (fine_tune_served_min_gain). "
         "`recommender train --encoder` and POST /models/encoder run that step alone.",
     )
     fine_tune_max_minutes: float = Field(
@@ -111,14 +112,21 @@ class EmbeddingSettings(BaseModel):
     )
     fine_tune_gate: bool = Field(
         default=True,
-        description="false: publish the fine-tuned encoder whatever held-out users and search say (the "
-        "figures are still measured and reported).",
+        description="false: publish (and keep) the fine-tuned encoder whatever held-out users, search and "
+        "the served lists say (the figures are still measured and reported).",
     )
     fine_tune_query_tolerance: float = Field(
         default=0.02,
         ge=0,
         description="A fine-tuned encoder whose free-text search precision@5 falls by more than this is "
         "not published.",
+    )
+    fine_tune_served_min_gain: float = Field(
+        default=0.0,
+        ge=0,
+        description="Once serving, the shop's encoder is withdrawn where the served lists' NDCG@10 on the "
+        "training job's validation users falls beyond noise (2 standard errors) or, when this is above 0, "
+        "gains less than this.",
     )
 
 

@@ -114,7 +114,8 @@ class ServingEncoder(BaseModel):
     published: dict | None = Field(
         default=None,
         description="The published version's figures: pairs, steps, why it stopped, held-out NDCG@10 before "
-        "and after (with the curve), search precision@5 before and after per query set.",
+        "and after (with the curve), search precision@5 before and after per query set, and the served "
+        "lists' NDCG@10 on validation users with and without it (served_gate).",
     )
     latest: dict | None = Field(
         default=None, description="The newest fine-tuning run's figures, published or not (and why not)."
@@ -126,8 +127,9 @@ class ServingEncoder(BaseModel):
 def train_encoder(service: Service, queue: Queue, _caller: TrainCaller) -> TrainingAccepted:
     """Fine-tune the embedding model on the stored events in the background (the shop's encoder). Where
     held-out users gain and search keeps its precision, it is published: the catalog is re-embedded into a
-    copy while the current vectors serve, then switched, and the learned parts retrain over it. Shares the
-    training lease: 409 while any training run is in progress."""
+    copy while the current vectors serve, then switched, and the learned parts retrain over it. Where the
+    served lists then fall on validation users, it is withdrawn and what served before serves again. Shares
+    the training lease: 409 while any training run is in progress."""
     return _start_training(service, queue.fine_tune_encoder)
 
 

@@ -492,6 +492,13 @@ function encoderDetails(encoder) {
       el("p", { id: "encoder-run" }, `Newest run, v${latest.version}: ${latest.published ? "published" : "not published"}: ${latest.reason}. ${latest.pairs.trained} pairs, ${latest.steps} steps in ${Math.round(latest.seconds)} s (${latest.stopped}).`),
       table("encoder-search", ["held out / search", "before", "after"], [["held-out users' next product, NDCG@10", latest.validation.before.toFixed(4), latest.validation.after.toFixed(4)], ...Object.entries(latest.search).map(([name, figures]) => [`search precision@5: ${name} (${figures.queries} queries)`, figures.before.toFixed(3), figures.after.toFixed(3)])]),
     );
+    // The served lists on the training job's validation users, without and with the new encoder.
+    const gate = latest.served_gate || {};
+    if (gate.with_ndcg_at_10 !== undefined) {
+      parts.push(el("p", { id: "encoder-served-gate" }, `Served lists on ${gate.users} validation users, NDCG@10: ${gate.without_ndcg_at_10.toFixed(4)} before, ${gate.with_ndcg_at_10.toFixed(4)} with it (${gate.difference >= 0 ? "+" : ""}${gate.difference.toFixed(4)} ± ${gate.standard_error.toFixed(4)}): ${gate.served ? "kept" : "withdrawn"}.`));
+    } else if (gate.note) {
+      parts.push(el("p", { id: "encoder-served-gate", class: "meta" }, `Served lists: ${gate.note}.`));
+    }
   }
   return parts;
 }

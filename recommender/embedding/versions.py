@@ -118,6 +118,13 @@ class EncoderVersions:
         pointer.unlink()
         return True
 
+    def restore(self, previous: EncoderVersion | None) -> None:
+        """Point back at ``previous`` (None: the base model), after a newer version was refused."""
+        if previous is None:
+            self.withdraw()
+        else:
+            self.publish(previous.version)
+
     def discard_model(self, version: int) -> None:
         """Drop a refused version's weights; its figures stay."""
         for child in self.folder(version).iterdir():

@@ -38,6 +38,7 @@ from recommender.pipeline.pipeline import Pipeline
 from recommender.pipeline.variants import DEFAULT_VARIANTS, STAGE_WITHOUT, VARIANTS
 from recommender.service import RecommenderService
 from recommender.settings import Settings
+from recommender.training_job import serve_shop_encoder
 
 # Pipeline configurations compared with what is served (the settings' own configuration).
 SINGLE_SOURCES = ("collab", "text", "cooccurrence", "popular", "trending", "new")
@@ -222,21 +223,22 @@ def _with_shop_encoder(
 ) -> dict[str, dict[str, float]]:
     """What the training job does with RECO_EMBEDDING__FINE_TUNE: fine-tune the encoder on the replayed
     events, and where it is published, serve it through the rebuild path and train the parts again over
-    the same sequence model; then the same users are measured again."""
+    the same sequence model; then the same users are measured again, before the job's served-lists gate
+    decides whether it keeps serving (``decisions`` say what it decided and what the test split says)."""
+    rows: dict[str, dict[str, float]] = {}
+
+    def measure_candidate(service: RecommenderService) -> None:
+        measured, _ = measure(
+            service, split, users, [name for name in ENCODER_VARIANTS if name in variants], on_step
+        )
+        rows.update({f"{name}{ENCODER_SUFFIX}": row for name, row in measured.items()})
+
     if on_step:
-        on_step(f"seed {seed}: fine-tuning the encoder")
-    encoder = opened.service.fine_tune_encoder(seed)
-    training["encoder"] = encoder.as_dict()
-    if not encoder.published:
-        return {}
-    if on_step:
-        on_step(f"seed {seed}: re-embedding the catalog with {encoder.model_name}; training the parts")
-    service = opened.switch_encoder()
-    service.train(seed, reuse_sequence=True)
-    measured, _ = measure(
-        service, split, users, [name for name in ENCODER_VARIANTS if name in variants], on_step
-    )
-    return {f"{name}{ENCODER_SUFFIX}": row for name, row in measured.items()}
+        on_step(f"seed {seed}: fine-tuning the encoder, re-embedding the catalog, training the parts")
+    # The temporary service is this process's alone: the training lease has nobody to keep out.
+    step = serve_shop_encoder(opened.service, lambda _: opened.switch_encoder(), seed, measure_candidate)
+    training["encoder"] = step.report.as_dict()
+    return rows
 
 
 def mean_and_spread(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
@@ -368,24 +370,38 @@ def stage_decisions(trainings: list[dict[str, Any]], main: dict[str, dict[str, f
         if not validation:
             continue
         serves = sum(seed["serves"] for seed in validation) * 2 >= len(validation)
-        served = main.get("served", {}).get("ndcg@10")
         # Served has the stage when validation let it serve; otherwise served is the row without it.
         with_row, without_row = ("served", without) if serves else ("served-ungated", "served")
         if stage == "ranker" and not serves:
             with_row = ""  # a rejected ranker is not kept, so the test split cannot score it
-        test = (
-            {
-                "with_variant": with_row,
-                "without_variant": without_row,
-                "with": main[with_row]["ndcg@10"],
-                "without": main[without_row]["ndcg@10"],
-                "agrees": (main[with_row]["ndcg@10"] >= main[without_row]["ndcg@10"]) == serves,
-            }
-            if served is not None and with_row in main and without_row in main
-            else None
-        )
-        decisions.append({"stage": stage, "serves": serves, "validation": validation, "test": test})
+        decisions.append(_decision(stage, validation, with_row, without_row, main))
+    gates = [training.get("encoder", {}).get("served_gate", {}) for training in trainings]
+    validation = [
+        {"with": gate["with_ndcg_at_10"], "without": gate["without_ndcg_at_10"], "serves": gate["served"]}
+        for gate in gates
+        if "with_ndcg_at_10" in gate
+    ]
+    if validation:  # the shop's encoder: both rows are measured whatever its gate decided
+        decisions.append(_decision("shop_encoder", validation, f"served{ENCODER_SUFFIX}", "served", main))
     return decisions
+
+
+def _decision(
+    stage: str, validation: list[dict], with_row: str, without_row: str, main: dict[str, dict[str, float]]
+) -> dict:
+    serves = sum(seed["serves"] for seed in validation) * 2 >= len(validation)
+    test = (
+        {
+            "with_variant": with_row,
+            "without_variant": without_row,
+            "with": main[with_row]["ndcg@10"],
+            "without": main[without_row]["ndcg@10"],
+            "agrees": (main[with_row]["ndcg@10"] >= main[without_row]["ndcg@10"]) == serves,
+        }
+        if with_row in main and without_row in main
+        else None
+    )
+    return {"stage": stage, "serves": serves, "validation": validation, "test": test}
 
 
 def _print_decisions(decisions: list[dict], console: Console) -> None:

@@ -66,6 +66,8 @@ class EncoderReport:
     stopped: str  # converged (early stopping), step cap, time cap or pairs used up
     validation: dict[str, Any]  # held-out users' next product, NDCG@10: before, after, the curve
     search: dict[str, dict[str, float]]  # per query set, precision@5 before and after
+    # The served lists with it and without it on the training job's validation users (training_job).
+    served_gate: dict[str, Any] = field(default_factory=dict)
     trained_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     def as_dict(self) -> dict[str, Any]:

@@ -179,3 +179,24 @@ def train_and_publish(
         candidates,
         parts.stage_gate,
     )
+
+
+def restore_version(model: PublishedModel, store: VectorStore, registry: ModelRegistry) -> None:
+    """Serve ``model`` (an earlier version) again: its vectors go back into its slot first, the item
+    tower's predictions for products without events included (a switch of encoder drops the slots)."""
+    vectors = model.model.item_vectors().numpy().astype(np.float32)
+    store.clear_vectors(model.slot)
+    store.update_vectors(
+        model.slot, {product_point_id(pid): vectors[index] for index, pid in enumerate(model.product_ids)}
+    )
+    tower = model.parts.tower
+    if tower is not None and tower.cold_ids:
+        store.update_vectors(
+            model.slot,
+            {
+                product_point_id(pid): vector
+                for pid, vector in zip(tower.cold_ids, tower.cold_vectors, strict=True)
+            },
+        )
+    registry.activate(model.version, model.slot)
+    logger.info("serving sequence model v%d again", model.version)

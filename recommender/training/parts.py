@@ -113,6 +113,36 @@ def ranker_sample(held: list[HeldOut], settings: Settings, seed: int) -> list[He
     return random.Random(seed).sample(sample, limit) if len(sample) > limit else sample
 
 
+@dataclass(frozen=True)
+class HeldOutView:
+    """The sampled users' held-out next events, and what was known just before them: item statistics and
+    co-occurrence without any held-out event or anything after it."""
+
+    sample: list[HeldOut]
+    stats_as_of: ItemStats
+    cooccurrence_as_of: CoOccurrence
+
+    @classmethod
+    def of(cls, all_events: Sequence[StoredEvent], settings: Settings, seed: int) -> HeldOutView:
+        held = held_out_next_events(all_events, settings)
+        label_events = {id(item.label) for item in held}
+        cut_by_user = {item.user_id: item.label.occurred_at for item in held}
+        as_of = [
+            event
+            for event in all_events
+            if id(event) not in label_events
+            and event.occurred_at <= cut_by_user.get(event.user_id, event.occurred_at)
+        ]
+        stats = ItemStats.from_events(
+            ((e.user_id, e.product_id, e.occurred_at) for e in as_of), settings.pipeline_config.recent_days
+        )
+        return cls(ranker_sample(held, settings, seed), stats, CoOccurrence.fit(_sequences(as_of)))
+
+    def as_of(self, model: PublishedModel) -> PublishedModel:
+        """``model`` with the co-occurrence known before the held-out events (its lists are judged on it)."""
+        return _with_parts(model, dataclasses.replace(model.parts, cooccurrence=self.cooccurrence_as_of))
+
+
 class ColdStartDropout:
     """Shows the ranker, during training, some candidates as a product without events would look: no
     popularity, no age, absent from the event-based sources, and its sequence-model vector replaced by
@@ -412,25 +442,12 @@ def train_parts(
 ) -> TrainedParts:
     """Fit co-occurrence, the item tower and the ranker for a sequence model that is not serving yet."""
     all_events = events.all_events()
-    held = held_out_next_events(all_events, settings)
-    label_events = {id(item.label) for item in held}
-    cut_by_user = {item.user_id: item.label.occurred_at for item in held}
-    as_of = [
-        event
-        for event in all_events
-        if id(event) not in label_events
-        and event.occurred_at <= cut_by_user.get(event.user_id, event.occurred_at)
-    ]
-    recent_days = settings.pipeline_config.recent_days
-    stats_as_of = ItemStats.from_events(
-        ((e.user_id, e.product_id, e.occurred_at) for e in as_of), recent_days
-    )
+    view = HeldOutView.of(all_events, settings, seed)
+    stats_as_of, cooc_as_of, sample = view.stats_as_of, view.cooccurrence_as_of, view.sample
     stats_now = ItemStats.from_events(
-        ((e.user_id, e.product_id, e.occurred_at) for e in all_events), recent_days
+        ((e.user_id, e.product_id, e.occurred_at) for e in all_events), settings.pipeline_config.recent_days
     )
-    cooc_as_of = CoOccurrence.fit(_sequences(as_of))
     cooc_now = CoOccurrence.fit(_sequences(all_events))
-    sample = ranker_sample(held, settings, seed)
     next_products = next_products_before(pipeline, model, sample)
     tower, encoder = train_item_tower(
         store, catalog, model, settings.pipeline.item_features, stats_now, next_products, seed

@@ -42,6 +42,46 @@ def _label_ndcg(product_ids: list[str], label: str) -> float:
     return ndcg_at(np.asarray([rank]), LIST_LENGTH)
 
 
+def served_ndcgs(
+    pipeline: Pipeline, model: PublishedModel, sample: list[HeldOut], stats: ItemStats
+) -> list[float]:
+    """Per held-out user: NDCG@10 of ``pipeline``'s list as of the moment before their next event."""
+    scores = []
+    for item in sample:
+        request = PipelineRequest(
+            k=LIST_LENGTH, user_id=item.user_id, history=item.history, time=item.label.occurred_at
+        )
+        ranked = pipeline.rank(request, LIST_LENGTH, model, stats=stats)
+        scores.append(
+            _label_ndcg([candidate.product_id for candidate in ranked.ordered], item.label.product_id)
+        )
+    return scores
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Two arms measured on the same users: the mean difference and its standard error."""
+
+    users: int
+    first: float  # mean of the first arm
+    second: float
+    difference: float  # first - second
+    standard_error: float
+
+    @classmethod
+    def of(cls, first: Sequence[float], second: Sequence[float]) -> PairedDifference:
+        difference = np.asarray(first) - np.asarray(second)
+        error = float(difference.std(ddof=1) / math.sqrt(len(difference))) if len(difference) > 1 else 0.0
+        return cls(
+            len(difference), float(np.mean(first)), float(np.mean(second)), float(difference.mean()), error
+        )
+
+    @property
+    def first_lower(self) -> bool:
+        """Whether the first arm is lower by more than noise."""
+        return self.difference < 0 and self.difference < -NOISE_STANDARD_ERRORS * self.standard_error
+
+
 def gate_stages(
     pipeline: Pipeline,
     model: PublishedModel,
@@ -58,26 +98,17 @@ def gate_stages(
         if not stage.present(pipeline.config) or len(measured) < 2:
             continue
         without = pipeline.configured(**stage.without)
-        scores: dict[str, list[float]] = {"with": [], "without": []}
-        for item in measured:
-            request = PipelineRequest(
-                k=LIST_LENGTH, user_id=item.user_id, history=item.history, time=item.label.occurred_at
-            )
-            for arm, variant in (("with", pipeline), ("without", without)):
-                ranked = variant.rank(request, LIST_LENGTH, model, stats=stats)
-                ids = [candidate.product_id for candidate in ranked.ordered]
-                scores[arm].append(_label_ndcg(ids, item.label.product_id))
-        difference = np.asarray(scores["with"]) - np.asarray(scores["without"])
-        error = float(difference.std(ddof=1) / math.sqrt(len(difference)))
-        lowers = float(difference.mean()) < -NOISE_STANDARD_ERRORS * error and difference.mean() < 0
+        paired = PairedDifference.of(
+            served_ndcgs(pipeline, model, measured, stats), served_ndcgs(without, model, measured, stats)
+        )
         results[stage.name] = {
-            "users": len(difference),
-            "with_ndcg_at_10": float(np.mean(scores["with"])),
-            "without_ndcg_at_10": float(np.mean(scores["without"])),
-            "difference": float(difference.mean()),
-            "standard_error": error,
-            "lowers_validation": bool(lowers),
+            "users": paired.users,
+            "with_ndcg_at_10": paired.first,
+            "without_ndcg_at_10": paired.second,
+            "difference": paired.difference,
+            "standard_error": paired.standard_error,
+            "lowers_validation": paired.first_lower,
             "gated": stage.name in gated,  # otherwise measured and reported only
-            "served": bool(not lowers or stage.name not in gated),
+            "served": bool(not paired.first_lower or stage.name not in gated),
         }
     return results

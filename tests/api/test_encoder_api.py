@@ -4,44 +4,16 @@ rebuild path and serves it; products that this shop's shoppers take together bec
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from recommender.models import EventType, InteractionEvent
 from recommender.service import RecommenderService, build_service
 from tests.conftest import LOOPBACK, import_demo_catalog, make_settings
-
-# Bundles that cross categories: shoppers who take a running product take the kitchen product of the
-# same number next, and so on. The base model, which reads text, has no reason to put them together.
-BUNDLES = [("run", "kit"), ("ele", "gar"), ("boo", "bea")]
-
-
-def bundle_histories(users: int, seed: int = 7) -> list[InteractionEvent]:
-    rng = random.Random(seed)
-    start = datetime.now(UTC) - timedelta(days=30)
-    events = []
-    for user in range(users):
-        moment = start + timedelta(minutes=user)
-        for _ in range(3):
-            first, second = rng.choice(BUNDLES)
-            number = rng.randint(1, 10)
-            for prefix in (first, second):
-                moment += timedelta(hours=1)
-                events.append(
-                    InteractionEvent(
-                        user_id=f"shopper-{user}",
-                        product_id=f"{prefix}-{number:03d}",
-                        type=EventType.PURCHASE,
-                        timestamp=moment,
-                    )
-                )
-    return events
+from tests.shop_histories import bundle_histories
 
 
 @pytest.fixture
@@ -93,6 +65,8 @@ def test_the_shops_encoder_is_trained_published_and_served_through_the_api(encod
         assert latest["pairs"]["validation_users"] >= 10 and latest["steps"] > 0
         # Search is checked on a fifth of the catalog (12 products here: too few for category queries).
         assert set(latest["search"]) == {"titles", "demo"}
+        # No model was trained yet: there were no served lists to compare it on.
+        assert latest["served_gate"]["note"].startswith("no trained model served before")
         assert all(figures["queries"] > 0 for figures in latest["search"].values())
 
         # The catalog now holds the shop's encoder's vectors: bundle partners became neighbours.

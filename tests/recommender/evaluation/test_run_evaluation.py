@@ -237,8 +237,19 @@ def test_eval_measures_the_shops_encoder_beside_the_configured_model(
         cold_item_share=0.0,
     )
     result = run_evaluation(config, lambda: embedder)
-    encoder = json.loads((tmp_path / "out" / "ranker.json").read_text())["training"][0]["encoder"]
+    written = json.loads((tmp_path / "out" / "ranker.json").read_text())
+    encoder = written["training"][0]["encoder"]
     assert encoder["published"] and encoder["reason"].startswith("published without the gate")
+    # The served lists were compared on validation users; the decision sits beside the stages' and says
+    # what the test split makes of it.
+    assert encoder["served_gate"]["served"] and encoder["served_gate"]["users"] >= 10
+    decision = next(item for item in written["decisions"] if item["stage"] == "shop_encoder")
+    assert (
+        decision["test"]["with_variant"] == "served+encoder"
+        and decision["test"]["without_variant"] == "served"
+    )
+    assert decision["test"]["with"] == result.main["served+encoder"]["ndcg@10"]
+    assert decision["validation"][0]["without"] == encoder["served_gate"]["without_ndcg_at_10"]
     assert encoder["model_name"] == "all-MiniLM-L6-v2@shop-v1" and encoder["steps"] > 0
     assert {"titles", "demo"} <= set(encoder["search"])
     # The same users, measured again once the shop's encoder serves (same seed, same sequence model).
