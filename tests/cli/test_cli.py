@@ -11,7 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from recommender.demo import demo_catalog_path
+from recommender.service import build_service
+from recommender.settings import get_settings
 from tests.live_service import free_port, live_service, running
+from tests.shop_histories import bundle_histories
 
 
 @pytest.fixture
@@ -95,3 +99,37 @@ def test_serve_writes_an_access_log_line_per_request_unless_turned_off(tmp_path:
     assert '"GET /products/nothing-here/similar HTTP/1.1" 404' in logs["true"]
     assert "nothing-here" not in logs["false"]
     assert "Application startup complete" in logs["false"]
+
+
+def test_train_encoder_fine_tunes_publishes_and_serves_the_shops_encoder(
+    cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings_env = {
+        "RECO_COLLAB__MODELS_PATH": str(tmp_path / "models"),
+        "RECO_EMBEDDING__BACKEND": "torch",
+        "RECO_EMBEDDING__FINE_TUNE_MAX_STEPS": "40",
+        "RECO_EMBEDDING__FINE_TUNE_BATCH_SIZE": "16",
+        "RECO_EMBEDDING__FINE_TUNE_LEARNING_RATE": "1e-4",
+        "RECO_EMBEDDING__FINE_TUNE_QUERY_TOLERANCE": "1.0",  # the search check has its own tests
+    }
+    for name, value in settings_env.items():
+        monkeypatch.setenv(name, value)
+    assert CliRunner().invoke(app, ["ingest", str(demo_catalog_path())]).exit_code == 0
+    service = build_service(get_settings())
+    service.events.add(bundle_histories(150))
+    service.close()
+
+    result = CliRunner().invoke(app, ["train", "--encoder"])
+    assert result.exit_code == 0, result.output
+    assert "encoder all-MiniLM-L6-v2@shop-v1: published" in result.output
+    assert "search 'titles' precision@5" in result.output
+    # Nothing was trained before it, so there were no served lists to compare it on; no parts retrained.
+    assert "served lists: no trained model served before" in result.output
+    assert "published v" not in result.output
+
+    reopened = build_service(get_settings())
+    try:
+        assert reopened.embedder.model_name == "all-MiniLM-L6-v2@shop-v1"
+        assert reopened.catalog.count() == 60  # every product re-embedded with it
+    finally:
+        reopened.close()
