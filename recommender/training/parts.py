@@ -37,7 +37,7 @@ from recommender.pipeline.stats import ItemStats
 from recommender.settings import Settings
 from recommender.store import VectorStore
 from recommender.training.held_out import HeldOut, held_out_next_events
-from recommender.training.stages import gate_stages
+from recommender.training.stages import PairedDifference, gate_stages
 
 logger = logging.getLogger(__name__)
 SCROLL_PAGE = 1000
@@ -388,18 +388,18 @@ def fit_gated_ranker(
         candidates[objective] = (scores, rounds)
     chosen = max(objectives, key=lambda objective: float(candidates[objective][0].mean()))
     chosen_scores, chosen_rounds = candidates[chosen]
-    difference = chosen_scores - fusion_ndcg
+    paired = PairedDifference.of(chosen_scores, fusion_ndcg)
     validation = {
         "users": len(groups),
         "folds": RANKER_FOLDS,
         "fusion_ndcg_at_10": float(fusion_ndcg.mean()),
         "objectives": {objective: float(scores.mean()) for objective, (scores, _) in candidates.items()},
         "objective": chosen,
-        "ranker_ndcg_at_10": float(chosen_scores.mean()),
-        "difference": float(difference.mean()),
-        "difference_standard_error": float(difference.std(ddof=1) / np.sqrt(len(difference))),
+        "ranker_ndcg_at_10": paired.first,
+        "difference": paired.difference,
+        "difference_standard_error": paired.standard_error,
     }
-    beats = float(difference.mean()) > 0
+    beats = paired.difference > 0
     validation["published"] = bool(beats or not config.ranker_gate)
     figures = (
         f"validation NDCG@10 {validation['ranker_ndcg_at_10']:.4f} ({chosen}) against rank fusion's "

@@ -69,7 +69,9 @@ class PairedDifference:
     standard_error: float
 
     @classmethod
-    def of(cls, first: Sequence[float], second: Sequence[float]) -> PairedDifference:
+    def of(
+        cls, first: Sequence[float] | np.ndarray, second: Sequence[float] | np.ndarray
+    ) -> PairedDifference:
         difference = np.asarray(first) - np.asarray(second)
         error = float(difference.std(ddof=1) / math.sqrt(len(difference))) if len(difference) > 1 else 0.0
         return cls(
@@ -79,7 +81,7 @@ class PairedDifference:
     @property
     def first_lower(self) -> bool:
         """Whether the first arm is lower by more than noise."""
-        return self.difference < 0 and self.difference < -NOISE_STANDARD_ERRORS * self.standard_error
+        return self.difference < -NOISE_STANDARD_ERRORS * self.standard_error
 
 
 def gate_stages(
