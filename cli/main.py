@@ -350,8 +350,13 @@ def train(
         console.print(
             f"{stage.replace('_', ' ')}: {'serve' if gate['served'] else 'do not serve'} (validation NDCG@10 "
             f"{gate['with_ndcg_at_10']:.4f} with, {gate['without_ndcg_at_10']:.4f} without, "
-            f"{gate['users']} users)"
+            f"{gate['users']} users{_fell_back(gate)})"
         )
+
+
+def _fell_back(gate: dict) -> str:
+    """The LLM re-rank's gate counts the re-ranks that fell back to the retrieval order (time budget)."""
+    return f", {gate['fell_back']} re-ranks fell back" if "fell_back" in gate else ""
 
 
 def _print_encoder(report: EncoderReport) -> None:

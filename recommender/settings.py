@@ -198,6 +198,7 @@ class RecommendSettings(BaseModel):
 
 
 SourceName = Literal["collab", "text", "cooccurrence", "trending", "popular", "new"]
+GatedStage = Literal["new_product_places", "diversity", "llm_rerank"]
 PERSONAL_SOURCES: tuple[SourceName, ...] = ("collab", "text", "cooccurrence", "trending", "popular", "new")
 
 
@@ -255,15 +256,16 @@ class PipelineSettings(BaseModel):
         "arrivals), at the end of the list, when any is a candidate. 0: none.",
     )
     diversity: Literal["none", "mmr", "category_cap"] = "none"
-    gated_stages: list[Literal["new_product_places", "diversity"]] = Field(
-        default_factory=lambda: list[Literal["new_product_places", "diversity"]](["diversity"]),
+    gated_stages: list[GatedStage] = Field(
+        default_factory=lambda: list[GatedStage](["diversity", "llm_rerank"]),
         description="Training measures each optional stage that is switched on (the new-product places, "
-        "diversity) on the shop's validation users, with and without it; a stage named here that lowers "
-        "validation NDCG@10 by more than two standard errors does not serve until the next training. The "
-        "new-product places are measured and reported but not gated by default: validation users' next "
-        "products all have events, so validation sees what the places cost and never what they find (gated, "
-        "they were switched off on ML-100k's cold split and its Recall@10 fell from 0.0926 to 0). []: the "
-        "settings alone decide.",
+        "diversity, the LLM re-rank when an LLM is configured) on the shop's validation users, with and "
+        "without it; a stage named here that lowers validation NDCG@10 by more than two standard errors does "
+        "not serve until the next training. The new-product places are measured and reported but not gated "
+        "by default: validation users' next products all have events, so validation sees what the places "
+        "cost and never what they find (gated, they were switched off on ML-100k's cold split and its "
+        "Recall@10 fell from 0.0926 to 0). The LLM re-rank is measured only when named here (each validation "
+        "user costs a model call). []: the settings alone decide.",
     )
     category_cap: int = Field(default=3, ge=1, description="Most items per top-level category.")
 
@@ -383,6 +385,12 @@ class PipelineExperiments(BaseModel):
     ranker_max_users: int = Field(default=5000, ge=10, description="Users sampled to train the ranker.")
     stage_gate_users: int = Field(
         default=2000, ge=2, description="Validation users the stage gate measures each optional stage on."
+    )
+    llm_gate_users: int = Field(
+        default=100,
+        ge=2,
+        description="Validation users the stage gate measures the LLM re-rank on (one model call each, "
+        "within the configured time budget), when an LLM is configured.",
     )
     ranker_trees: int = Field(default=300, ge=10, description="Most boosting rounds (early-stopped).")
     ranker_cold_dropout: float = Field(

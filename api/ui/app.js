@@ -476,10 +476,16 @@ function trainingDetails(model) {
   if (stages.length) {
     parts.push(
       el("p", {}, "Optional stages, measured on validation users with and without each:"),
-      table("stage-gate", ["stage", "with", "without", "difference ± s.e.", "serves"], stages.map(([name, gate]) => [name.replaceAll("_", " "), gate.with_ndcg_at_10.toFixed(4), gate.without_ndcg_at_10.toFixed(4), `${gate.difference >= 0 ? "+" : ""}${gate.difference.toFixed(4)} ± ${gate.standard_error.toFixed(4)}`, gate.served ? (gate.gated ? "yes" : "yes (measured, not gated)") : "no: lowers validation NDCG@10"])),
+      table("stage-gate", ["stage", "with", "without", "difference ± s.e.", "serves"], stages.map(([name, gate]) => [stageLabel(name, gate), gate.with_ndcg_at_10.toFixed(4), gate.without_ndcg_at_10.toFixed(4), `${gate.difference >= 0 ? "+" : ""}${gate.difference.toFixed(4)} ± ${gate.standard_error.toFixed(4)}`, gate.served ? (gate.gated ? "yes" : "yes (measured, not gated)") : "no: lowers validation NDCG@10"])),
     );
   }
   return parts;
+}
+
+function stageLabel(name, gate) {
+  // The LLM re-rank is measured on its own, smaller sample (one model call per user).
+  const label = name.replaceAll("_", " ");
+  return gate.fell_back === undefined ? label : `${label} (${gate.users} users, ${gate.fell_back} fell back)`;
 }
 
 function encoderDetails(encoder) {

@@ -1,7 +1,9 @@
 """The served list with and without the LLM re-rank stage, on a sample of users: what the LLM adds.
 
 Both lists come from the same pipeline; the second asks for the re-rank the API applies by default, so
-the prompt, the candidates, the budget and the fusion with retrieval order are the service's.
+the prompt, the candidates, the budget and the fusion with retrieval order are the service's. The second
+asks for it whether or not the training job's gate let it serve: the test split's verdict on the gate's
+decision needs both arms (``stage_decisions``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 
 from recommender.evaluation.split import Split, request_at_test_event
 from recommender.metrics import ranking_metrics
+from recommender.pipeline.pipeline import LLM_RERANK
 from recommender.service import RecommenderService
 
 CANDIDATES = 20
@@ -24,12 +27,14 @@ def llm_rerank_effect(
     if service.pipeline.llm is None or service.pipeline.llm.chat_model is None:
         raise ValueError("an LLM backend is needed (RECO_LLM__BACKEND=local or openai)")
     sample = sorted(random.Random(seed).sample(users, min(sample_size, len(users))))
+    gated = service.pipeline.config.gated_stages
+    forced = service.pipeline.configured(gated_stages=[stage for stage in gated if stage != LLM_RERANK])
     before, after, fell_back = [], [], 0
     for user in sample:
         target = split.item_ids[split.test[user]]
         request = request_at_test_event(split, user, CANDIDATES)
         plain = [item.product_id for item in service.pipeline.run(request).items]
-        reranked = service.pipeline.run(dataclasses.replace(request, rerank=True))
+        reranked = forced.run(dataclasses.replace(request, rerank=True))
         if not (reranked.reranking or {}).get("reranked"):
             fell_back += 1
         ids = [item.product_id for item in reranked.items]

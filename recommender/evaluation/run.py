@@ -34,7 +34,7 @@ from recommender.evaluation.split import (
 )
 from recommender.metrics import list_metrics
 from recommender.pipeline.merchandising import MerchRule
-from recommender.pipeline.pipeline import Pipeline
+from recommender.pipeline.pipeline import LLM_RERANK, Pipeline
 from recommender.pipeline.variants import DEFAULT_VARIANTS, STAGE_WITHOUT, VARIANTS
 from recommender.service import RecommenderService
 from recommender.settings import Settings
@@ -368,6 +368,9 @@ def stage_decisions(trainings: list[dict[str, Any]], main: dict[str, dict[str, f
                 if stage in training.get("stage_gate", {})
             ]
         if not validation:
+            continue
+        if stage == LLM_RERANK:  # measured on a sample, both arms explicit (see llm_rerank_effect)
+            decisions.append(_decision(stage, validation, "served+llm@sample", "served@sample", main))
             continue
         serves = sum(seed["serves"] for seed in validation) * 2 >= len(validation)
         # Served has the stage when validation let it serve; otherwise served is the row without it.

@@ -67,8 +67,12 @@ class LLMFeatures:
         rerank: bool = True,
         explain: bool = False,
         language: str = "en",
+        history: list[StoredEvent] | None = None,
     ) -> RecommendationList:
-        """Retrieve (over-fetching to re-rank), re-rank within the budget, cut to k, explain on request."""
+        """Retrieve (over-fetching to re-rank), re-rank within the budget, cut to k, explain on request.
+
+        ``history``: the user's events as of an earlier moment (newest first), in place of the stored ones
+        (the training job's gate asks what a user would have been served before their next event)."""
         # Over-fetch only for a model that will re-rank. Without one the list is cut to k anyway, and its
         # first k are those of a deeper list (the category cap, MMR and the top-up fill in order): reading,
         # building and dropping 50 items cost the service without an LLM ~1.5 ms a request at 100k.
@@ -76,7 +80,12 @@ class LLMFeatures:
         result = retrieve(depth)
         # The history is only read when an LLM step or an explanation will use it.
         needs_history = bool(user_id) and (explain or self._reranks(rerank))
-        history = self._events.history(user_id, HISTORY_IN_PROMPT) if needs_history and user_id else []
+        if not (needs_history and user_id):
+            history = []
+        elif history is not None:
+            history = history[:HISTORY_IN_PROMPT]
+        else:
+            history = self._events.history(user_id, HISTORY_IN_PROMPT)
         history_products = self._payloads([event.product_id for event in history])
         items = result.items
         if rerank:

@@ -46,6 +46,7 @@ from recommender.store import VectorStore
 from recommender.store.conditions import HasIdCondition
 
 NON_PERSONAL = ("popular", "trending", "new")
+LLM_RERANK = "llm_rerank"  # the optional stage's name in the stage gate
 SIGNAL_OF = {
     "text": Signal.PROFILE,
     "collab": Signal.HYBRID,
@@ -140,27 +141,53 @@ class Pipeline:
         )
 
     # --- the whole request -------------------------------------------------------------------------
-    def run(self, request: PipelineRequest) -> RecommendationList:
-        """Rank, then (when an LLM stage is configured) re-rank and explain; cut to ``request.k``."""
+    def run(
+        self,
+        request: PipelineRequest,
+        model: PublishedModel | None = None,
+        stats: ItemStats | None = None,
+    ) -> RecommendationList:
+        """Rank, then (when an LLM stage is configured) re-rank and explain; cut to ``request.k``.
+
+        ``model`` and ``stats``: a version that is not serving yet and the statistics as of a moment in
+        the past (the training job's gate asks what a version would serve); by default, what serves now.
+        """
         self._validate(request)
+        model = model or self.model()
         if self.llm is None:
-            result = self.recommend(request, request.k)
+            result = self.recommend(request, request.k, model, stats)
             result.reranking = {"reranked": False, "reason": "no LLM stage in this pipeline"}
             return result
+        gate_note = self._rerank_gated_off(model) if request.rerank else None
         result = self.llm.recommend(
-            lambda depth: self.recommend(request, depth),
+            lambda depth: self.recommend(request, depth, model, stats),
             request.k,
             user_id=request.user_id,
             query=request.query,
-            rerank=request.rerank,
+            rerank=request.rerank and gate_note is None,
             explain=request.explain,
             language=request.language,
+            history=request.history,
         )
+        if gate_note is not None:
+            result.reranking = {"reranked": False, "reason": gate_note}
+            result.notes.append(gate_note)
         # The LLM may have moved a pinned product: pins hold their places whatever it says.
         active = self._active_rules(request)
         if active.pins:
             result.items = self._pin(result.items, active, request, request.k)
         return _finished(result)
+
+    def _rerank_gated_off(self, model: PublishedModel | None) -> str | None:
+        """Why the LLM re-rank does not serve with this model version, or None when it may."""
+        if model is None or self._stage_serves(LLM_RERANK, model.parts):
+            return None
+        gate = model.parts.stage_gate[LLM_RERANK]
+        return (
+            f"LLM re-rank off: validation NDCG@10 {gate['with_ndcg_at_10']:.4f} with it against "
+            f"{gate['without_ndcg_at_10']:.4f} without on {gate['users']} users "
+            f"(training of v{model.version})"
+        )
 
     def similar(
         self, product_id: str, k: int, product_filter: ProductFilter | None, exclude: list[str]
@@ -169,7 +196,10 @@ class Pipeline:
 
     def calls_a_model(self, request: PipelineRequest) -> bool:
         """Whether ``run`` will call a language model for this request (slow: seconds, not milliseconds)."""
-        return self.llm is not None and self.llm.calls_a_model(request.rerank, request.explain)
+        if self.llm is None:
+            return False
+        rerank = request.rerank and self._rerank_gated_off(self.model()) is None
+        return self.llm.calls_a_model(rerank, request.explain)
 
     def for_user(
         self, user_id: str, k: int, filters: ProductFilter | None = None, query: str | None = None
@@ -177,14 +207,22 @@ class Pipeline:
         """The user's ranked list of ``k`` (no LLM stage): a shorthand for scripts and benchmarks."""
         return self.recommend(PipelineRequest(k=k, user_id=user_id, filters=filters, query=query), k)
 
-    def recommend(self, request: PipelineRequest, depth: int) -> RecommendationList:
-        """The ranked list of ``depth`` items (no LLM stage), ``config.concurrency`` at a time."""
+    def recommend(
+        self,
+        request: PipelineRequest,
+        depth: int,
+        model: PublishedModel | None = None,
+        stats: ItemStats | None = None,
+    ) -> RecommendationList:
+        """The ranked list of ``depth`` items (no LLM stage), ``config.concurrency`` at a time; ``model``
+        and ``stats`` as in ``run``."""
         with self._turns, one_blas_thread():
-            return self._recommend(request, depth)
+            return self._recommend(request, depth, model or self.model(), stats)
 
-    def _recommend(self, request: PipelineRequest, depth: int) -> RecommendationList:
-        model = self.model()
-        ranked = self.rank(request, depth, model)
+    def _recommend(
+        self, request: PipelineRequest, depth: int, model: PublishedModel | None, stats: ItemStats | None
+    ) -> RecommendationList:
+        ranked = self.rank(request, depth, model, stats)
         notes = self._notes(request, ranked, model)
         active = self._active_rules(request)
         ordered, scores, moved = _merchandised(ranked, active)
@@ -488,7 +526,8 @@ class Pipeline:
             notes.append(f"rank fusion: {reason}")
         if model is not None:
             for stage, gate in model.parts.stage_gate.items():
-                if stage in self.config.gated_stages and not gate.get("served", True):
+                # The LLM re-rank's note comes with a request that asks for one (see ``run``).
+                if stage != LLM_RERANK and stage in self.config.gated_stages and not gate.get("served", True):
                     notes.append(
                         f"{stage.replace('_', ' ')} off: validation NDCG@10 "
                         f"{gate['with_ndcg_at_10']:.4f} with them against {gate['without_ndcg_at_10']:.4f} "

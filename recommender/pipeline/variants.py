@@ -50,4 +50,5 @@ STAGE_WITHOUT = {
     "ranker": "fusion",
     "new_product_places": "served-no-new-slot",
     "diversity": "served-no-diversity",
+    "llm_rerank": "served@sample",  # against served+llm@sample, when the eval re-ranks a sample
 }

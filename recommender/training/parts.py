@@ -457,7 +457,13 @@ def train_parts(
     gated_model = _with_parts(model, TrainedParts(cooc_as_of, tower, trained.ranker, trained.note))
     config = settings.pipeline_config
     stages = gate_stages(
-        pipeline, gated_model, sample, stats_as_of, config.gated_stages, config.stage_gate_users
+        pipeline,
+        gated_model,
+        sample,
+        stats_as_of,
+        config.gated_stages,
+        config.stage_gate_users,
+        config.llm_gate_users,
     )
     logger.info(
         "pipeline parts trained: %s; item tower ridge %.3g, new-arrivals prior weight %.3g; stages %s",

@@ -4,14 +4,16 @@ served only where it does not lower validation NDCG@10 beyond noise."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from recommender.metrics import ndcg_at
-from recommender.pipeline.pipeline import Pipeline
+from recommender.pipeline.pipeline import LLM_RERANK, Pipeline
 from recommender.pipeline.registry import PublishedModel
 from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.stats import ItemStats
@@ -84,6 +86,38 @@ class PairedDifference:
         return self.difference < -NOISE_STANDARD_ERRORS * self.standard_error
 
 
+def llm_rerank_ndcgs(
+    pipeline: Pipeline, model: PublishedModel, sample: list[HeldOut], stats: ItemStats
+) -> tuple[list[float], list[float], int]:
+    """Per held-out user: NDCG@10 of the list the service answers with the LLM re-rank asked for and
+    without it (``Pipeline.run``, the API's path: its over-fetch, prompt, time budget and fusion with the
+    retrieval order), as of the moment before their next event; and how many re-ranks fell back."""
+    with_llm, without, fell_back = [], [], 0
+    for item in sample:
+        request = PipelineRequest(
+            k=LIST_LENGTH, user_id=item.user_id, history=item.history, time=item.label.occurred_at
+        )
+        plain = pipeline.run(request, model, stats)
+        reranked = pipeline.run(dataclasses.replace(request, rerank=True), model, stats)
+        fell_back += not (reranked.reranking or {}).get("reranked")
+        without.append(_label_ndcg([entry.product_id for entry in plain.items], item.label.product_id))
+        with_llm.append(_label_ndcg([entry.product_id for entry in reranked.items], item.label.product_id))
+    return with_llm, without, fell_back
+
+
+def _figures(paired: PairedDifference, name: str, gated: Sequence[str]) -> dict:
+    return {
+        "users": paired.users,
+        "with_ndcg_at_10": paired.first,
+        "without_ndcg_at_10": paired.second,
+        "difference": paired.difference,
+        "standard_error": paired.standard_error,
+        "lowers_validation": paired.first_lower,
+        "gated": name in gated,  # otherwise measured and reported only
+        "served": bool(not paired.first_lower or name not in gated),
+    }
+
+
 def gate_stages(
     pipeline: Pipeline,
     model: PublishedModel,
@@ -91,9 +125,11 @@ def gate_stages(
     stats: ItemStats,
     gated: Sequence[str],
     users: int,
+    llm_users: int,
 ) -> dict[str, dict]:
     """Per configured stage: validation NDCG@10 with and without it on up to ``users`` held-out next
-    events, the paired difference and its standard error, and whether the stage serves."""
+    events (``llm_users`` for the LLM re-rank, one model call each), the paired difference and its standard
+    error, and whether the stage serves."""
     measured = sample[:users]
     results: dict[str, dict] = {}
     for stage in STAGES:
@@ -103,14 +139,20 @@ def gate_stages(
         paired = PairedDifference.of(
             served_ndcgs(pipeline, model, measured, stats), served_ndcgs(without, model, measured, stats)
         )
-        results[stage.name] = {
-            "users": paired.users,
-            "with_ndcg_at_10": paired.first,
-            "without_ndcg_at_10": paired.second,
-            "difference": paired.difference,
-            "standard_error": paired.standard_error,
-            "lowers_validation": paired.first_lower,
-            "gated": stage.name in gated,  # otherwise measured and reported only
-            "served": bool(not paired.first_lower or stage.name not in gated),
+        results[stage.name] = _figures(paired, stage.name, gated)
+    llm_sample = sample[:llm_users]
+    # Unlike the other stages, the re-rank is measured only where it is gated: each user costs a model call
+    # (an endpoint's, perhaps a paid one).
+    llm = pipeline.llm is not None and pipeline.llm.chat_model is not None
+    if llm and LLM_RERANK in gated and len(llm_sample) >= 2:
+        # The other stages as they will serve: the LLM re-ranks the list the gate's decisions leave.
+        decided = dataclasses.replace(model.parts, stage_gate=dict(results))
+        as_served = dataclasses.replace(model, parts=decided)
+        started = time.monotonic()
+        with_llm, without_llm, fell_back = llm_rerank_ndcgs(pipeline, as_served, llm_sample, stats)
+        results[LLM_RERANK] = {
+            **_figures(PairedDifference.of(with_llm, without_llm), LLM_RERANK, gated),
+            "fell_back": fell_back,
+            "seconds": round(time.monotonic() - started, 1),
         }
     return results

@@ -199,6 +199,8 @@ def test_llm_rerank_effect_on_a_sample(small_movielens: Path, tmp_path: Path, em
 
     settings = quick_settings(tmp_path)
     settings.llm = LLMSettings(backend="local", model=str(default_gguf_path()), timeout_seconds=60.0)
+    # Training's gate measures the re-rank on 4 validation users too (its own test is in training/).
+    settings.experimental.pipeline.llm_gate_users = 4
     config = EvaluationConfig(
         data_path=small_movielens,
         out_dir=tmp_path,
@@ -211,6 +213,15 @@ def test_llm_rerank_effect_on_a_sample(small_movielens: Path, tmp_path: Path, em
     assert result.main["served@sample"]["users"] == 4 == result.main["served+llm@sample"]["users"]
     assert result.main["served+llm@sample"]["fell_back_share"] == 0.0
     assert "ndcg@10" in json.loads((tmp_path / "metrics.json").read_text())["served+llm@sample"]
+    written = json.loads((tmp_path / "ranker.json").read_text())
+    decision = next(item for item in written["decisions"] if item["stage"] == "llm_rerank")
+    assert (
+        decision["validation"][0]["with"]
+        == written["training"][0]["stage_gate"]["llm_rerank"]["with_ndcg_at_10"]
+    )
+    # The test split's verdict compares the two sample rows.
+    assert decision["test"]["with"] == result.main["served+llm@sample"]["ndcg@10"]
+    assert decision["test"]["without"] == result.main["served@sample"]["ndcg@10"]
 
 
 @pytest.mark.slow  # a short fine-tuning of the real model, a re-embedding and a second training of the parts
