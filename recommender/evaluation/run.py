@@ -210,6 +210,7 @@ def one_seed(
 # The rows measured again once the shop's fine-tuned encoder serves (suffixed "+encoder").
 ENCODER_VARIANTS = ("served", "fusion", "text", "new")
 ENCODER_SUFFIX = "+encoder"
+SAMPLE_SUFFIX = "@sample"  # rows measured on a sample of the test users (see llm_rerank_effect)
 
 
 def _with_shop_encoder(
@@ -314,14 +315,16 @@ def run_evaluation(
 
 def rank_served(main: dict[str, dict[str, float]]) -> dict[str, list[str]]:
     """The rows that beat the served configuration on NDCG@10 and on Recall@10, best first; metrics.json
-    records served's rank on each (``served_rank_ndcg@10``: 1 is the best row)."""
+    records served's rank on each (``served_rank_ndcg@10``: 1 is the best row). Rows measured on a sample
+    of the users (``@sample``: the LLM re-rank's) are not comparable with it and are left out."""
     if "served" not in main:
         return {}
     served = main["served"]
+    comparable = [name for name in main if name != "served" and not name.endswith(SAMPLE_SUFFIX)]
     better = {}
     for metric in ("ndcg@10", "recall@10"):
         better[metric] = sorted(
-            (name for name in main if name != "served" and main[name].get(metric, 0.0) > served[metric]),
+            (name for name in comparable if main[name].get(metric, 0.0) > served[metric]),
             key=lambda name: -main[name][metric],
         )
         served[f"served_rank_{metric}"] = float(1 + len(better[metric]))

@@ -30,6 +30,9 @@ def test_a_row_that_beats_served_is_named_and_served_s_rank_recorded() -> None:
     assert "not the best row on ndcg@10: fusion 0.0719 against served 0.0695" in output.getvalue()
     assert main["served"]["served_rank_ndcg@10"] == 2.0 and main["served"]["served_rank_recall@10"] == 2.0
     main["served"].update({"ndcg@10": 0.08, "recall@10": 0.15})
+    # Rows of a sample of the users (the LLM re-rank's) are measured on other users: not comparable.
+    main["served@sample"] = {"ndcg@10": 0.1270, "recall@10": 0.2150}
+    main["served+llm@sample"] = {"ndcg@10": 0.1267, "recall@10": 0.2150}
     quiet = io.StringIO()
     _print_better_rows(rank_served(main), main, Console(file=quiet, width=200))
     assert quiet.getvalue() == "" and main["served"]["served_rank_ndcg@10"] == 1.0
