@@ -226,13 +226,13 @@ def test_rankings_take_turns_up_to_the_configured_concurrency(demo_service: Reco
     inside, most, lock = [0], [0], threading.Lock()
 
     class WatchedPipeline(Pipeline):
-        def _recommend(self, request: PipelineRequest, depth: int) -> RecommendationList:
+        def _recommend(self, request: PipelineRequest, depth: int, *args: object) -> RecommendationList:
             with lock:
                 inside[0] += 1
                 most[0] = max(most[0], inside[0])
             time.sleep(0.05)  # long enough for every thread to be waiting
             try:
-                return super()._recommend(request, depth)
+                return super()._recommend(request, depth, *args)
             finally:
                 with lock:
                     inside[0] -= 1
