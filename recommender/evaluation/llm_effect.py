@@ -19,6 +19,8 @@ from recommender.pipeline.pipeline import LLM_RERANK
 from recommender.service import RecommenderService
 
 CANDIDATES = 20
+SAMPLE_ROW = "served@sample"  # the sampled users' served lists (variants.STAGE_WITHOUT names it too)
+LLM_SAMPLE_ROW = "served+llm@sample"  # the same users' lists re-ranked by the LLM
 
 
 def llm_rerank_effect(
@@ -43,6 +45,6 @@ def llm_rerank_effect(
     with_llm = ranking_metrics(np.array(after))
     with_llm["fell_back_share"] = fell_back / max(1, len(sample))
     return {
-        "served@sample": {**ranking_metrics(np.array(before)), "users": float(len(sample))},
-        "served+llm@sample": {**with_llm, "users": float(len(sample))},
+        SAMPLE_ROW: {**ranking_metrics(np.array(before)), "users": float(len(sample))},
+        LLM_SAMPLE_ROW: {**with_llm, "users": float(len(sample))},
     }

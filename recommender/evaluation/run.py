@@ -22,7 +22,7 @@ from rich.console import Console
 from recommender.embedding import Embedder
 from recommender.errors import InvalidInputError
 from recommender.evaluation.data import ColumnMapping, Dataset, ItemInfo, load_dataset
-from recommender.evaluation.llm_effect import llm_rerank_effect
+from recommender.evaluation.llm_effect import LLM_SAMPLE_ROW, llm_rerank_effect
 from recommender.evaluation.replay import TemporaryService, import_items, record_events, temporary_service
 from recommender.evaluation.report import print_table, write_json, write_plot
 from recommender.evaluation.split import (
@@ -373,7 +373,7 @@ def stage_decisions(trainings: list[dict[str, Any]], main: dict[str, dict[str, f
         if not validation:
             continue
         if stage == LLM_RERANK:  # measured on a sample, both arms explicit (see llm_rerank_effect)
-            decisions.append(_decision(stage, validation, "served+llm@sample", "served@sample", main))
+            decisions.append(_decision(stage, validation, LLM_SAMPLE_ROW, without, main))
             continue
         serves = sum(seed["serves"] for seed in validation) * 2 >= len(validation)
         # Served has the stage when validation let it serve; otherwise served is the row without it.
