@@ -96,14 +96,13 @@ class EventStore:
         ]
 
     def products_with_events(self, user_id: str, event_types: Sequence[EventType]) -> set[str]:
-        statement = (
-            select(EventRow.product_id)
-            .where(
-                self._mine,
-                EventRow.user_id == user_id,
-                EventRow.event_type.in_([kind.value for kind in event_types]),
-            )
-            .distinct()
+        # No DISTINCT: with it SQLite reads the (tenant, product) index, every event of the shop in product
+        # order, instead of this user's rows through (tenant, user, time): 126 ms against 0.5 ms for one
+        # ML-100k user, on every request of a user whose history is longer than the history limit.
+        statement = select(EventRow.product_id).where(
+            self._mine,
+            EventRow.user_id == user_id,
+            EventRow.event_type.in_([kind.value for kind in event_types]),
         )
         return set(self._database.run(lambda session: list(session.scalars(statement))))
 

@@ -86,3 +86,34 @@ def test_unreachable_database_raises_dependency_unavailable() -> None:
     with pytest.raises(DependencyUnavailableError) as raised:
         store.count()
     assert raised.value.dependency == "event store" and raised.value.reason
+
+
+def test_a_users_products_are_read_through_the_users_index(tmp_path: Path) -> None:
+    """The exclusions of a user whose history is longer than the history limit read every product they
+    rated or bought, on each request: through the (tenant, user, time) index, not a scan of the shop's
+    events in product order (what SQLite chose for SELECT DISTINCT: 126 ms a request on ML-100k)."""
+    from sqlalchemy import event as sql_event
+
+    database = Database(f"sqlite:///{tmp_path / 'events.db'}")
+    store = EventStore(database)
+    store.add(
+        [
+            event(f"u{user}", f"p{product}", "rating", product, value=4)
+            for user in range(30)
+            for product in range(40)
+        ]
+    )
+    executed: list[tuple[str, object]] = []
+    sql_event.listen(
+        database.engine, "before_cursor_execute", lambda *args: executed.append((args[2], args[3]))
+    )
+    assert store.products_with_events("u7", [EventType.RATING, EventType.PURCHASE]) == {
+        f"p{n}" for n in range(40)
+    }
+    (statement, parameters) = executed[-1]
+    with database.engine.connect() as connection:
+        plan = " ".join(
+            str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        )
+    assert "ix_events_tenant_user_time" in plan, plan
+    database.close()
