@@ -16,9 +16,13 @@ def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return (scores > target_scores).sum(axis=1) + (scores == target_scores).sum(axis=1) - 1
 
 
+def ndcg_gains(ranks: np.ndarray, k: int) -> np.ndarray:
+    """Each user's NDCG@k (one target: 1 / log2(rank + 2) inside the top k, 0 outside)."""
+    return np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
+
+
 def ndcg_at(ranks: np.ndarray, k: int) -> float:
-    gains = np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
-    return float(gains.mean()) if len(ranks) else 0.0
+    return float(ndcg_gains(ranks, k).mean()) if len(ranks) else 0.0
 
 
 def recall_at(ranks: np.ndarray, k: int) -> float:
@@ -79,6 +83,17 @@ def intra_list_diversity(lists: Sequence[Sequence[str]], vectors: dict[str, np.n
     return float(np.mean(scores)) if scores else math.nan
 
 
+def list_ranks(lists: Sequence[Sequence[str]], targets: Sequence[str]) -> np.ndarray:
+    """Each list's position of its target (0 = first); a target past the deepest cut-off counts as there."""
+    depth = max(CUTOFFS)
+    return np.asarray(
+        [
+            list(items).index(target) if target in items else depth
+            for items, target in zip(lists, targets, strict=True)
+        ]
+    )
+
+
 def list_metrics(
     lists: Sequence[Sequence[str]],
     targets: Sequence[str],
@@ -89,14 +104,7 @@ def list_metrics(
     top_k: int = 10,
 ) -> dict[str, float]:
     """Accuracy from each list's position of its target, and what the top ``top_k`` exposes overall."""
-    depth = max(CUTOFFS)
-    ranks = np.asarray(
-        [
-            list(items).index(target) if target in items else depth
-            for items, target in zip(lists, targets, strict=True)
-        ]
-    )
-    metrics = ranking_metrics(ranks)
+    metrics = ranking_metrics(list_ranks(lists, targets))
     tops = [list(items)[:top_k] for items in lists]
     index_of = {item: index for index, item in enumerate(catalogue)}
     exposure = np.zeros(len(catalogue))

@@ -13,6 +13,7 @@ import random
 
 import numpy as np
 
+from recommender.evaluation.rows import Measured
 from recommender.evaluation.split import Split, request_at_test_event
 from recommender.metrics import ranking_metrics
 from recommender.pipeline.pipeline import LLM_RERANK
@@ -25,7 +26,7 @@ LLM_SAMPLE_ROW = "served+llm@sample"  # the same users' lists re-ranked by the L
 
 def llm_rerank_effect(
     service: RecommenderService, split: Split, users: list[int], sample_size: int, seed: int = 42
-) -> dict[str, dict[str, float]]:
+) -> Measured:
     if service.pipeline.llm is None or service.pipeline.llm.chat_model is None:
         raise ValueError("an LLM backend is needed (RECO_LLM__BACKEND=local or openai)")
     sample = sorted(random.Random(seed).sample(users, min(sample_size, len(users))))
@@ -44,7 +45,7 @@ def llm_rerank_effect(
         after.append(ids.index(target) if target in ids else CANDIDATES)
     with_llm = ranking_metrics(np.array(after))
     with_llm["fell_back_share"] = fell_back / max(1, len(sample))
-    return {
-        SAMPLE_ROW: {**ranking_metrics(np.array(before)), "users": float(len(sample))},
-        LLM_SAMPLE_ROW: {**with_llm, "users": float(len(sample))},
-    }
+    rows = Measured()
+    rows.add(SAMPLE_ROW, {**ranking_metrics(np.array(before)), "users": float(len(sample))}, np.array(before))
+    rows.add(LLM_SAMPLE_ROW, {**with_llm, "users": float(len(sample))}, np.array(after))
+    return rows

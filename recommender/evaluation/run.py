@@ -22,9 +22,11 @@ from rich.console import Console
 from recommender.embedding import Embedder
 from recommender.errors import InvalidInputError
 from recommender.evaluation.data import ColumnMapping, Dataset, ItemInfo, load_dataset
-from recommender.evaluation.llm_effect import LLM_SAMPLE_ROW, llm_rerank_effect
+from recommender.evaluation.decisions import ENCODER_SUFFIX, print_decisions, stage_decisions
+from recommender.evaluation.llm_effect import llm_rerank_effect
 from recommender.evaluation.replay import TemporaryService, import_items, record_events, temporary_service
 from recommender.evaluation.report import print_table, write_json, write_plot
+from recommender.evaluation.rows import Measured
 from recommender.evaluation.split import (
     Split,
     SplitOptions,
@@ -32,10 +34,10 @@ from recommender.evaluation.split import (
     replayed_interactions,
     request_at_test_event,
 )
-from recommender.metrics import list_metrics
+from recommender.metrics import list_metrics, list_ranks
 from recommender.pipeline.merchandising import MerchRule
-from recommender.pipeline.pipeline import LLM_RERANK, Pipeline
-from recommender.pipeline.variants import DEFAULT_VARIANTS, STAGE_WITHOUT, VARIANTS
+from recommender.pipeline.pipeline import Pipeline
+from recommender.pipeline.variants import DEFAULT_VARIANTS, VARIANTS
 from recommender.service import RecommenderService
 from recommender.settings import Settings
 from recommender.training_job import serve_shop_encoder
@@ -122,13 +124,13 @@ def measure(
     users: list[int],
     variants: list[str],
     on_step: Callable[[str], None] | None,
-) -> tuple[dict[str, dict[str, float]], dict[str, list[str]]]:
+) -> tuple[Measured, dict[str, list[str]]]:
     catalogue = split.item_ids[1:]
     popularity = service.pipeline.item_stats().users
     cold = {item for item in catalogue if popularity.get(item, 0) == 0}
     vectors = service.catalog.vectors(catalogue)
     targets = [split.item_ids[split.test[user]] for user in users]
-    results: dict[str, dict[str, float]] = {}
+    measured = Measured()
     served_lists: dict[str, list[str]] = {}
     for name in variants:
         if on_step:
@@ -137,8 +139,12 @@ def measure(
         lists = ranked_lists(pipeline, split, users)
         if name == "served":
             served_lists = {split.user_ids[user]: items for user, items in zip(users, lists, strict=True)}
-        results[name] = list_metrics(lists, targets, catalogue, popularity, cold, vectors)
-    return results, served_lists
+        measured.add(
+            name,
+            list_metrics(lists, targets, catalogue, popularity, cold, vectors),
+            list_ranks(lists, targets),
+        )
+    return measured, served_lists
 
 
 def one_seed(
@@ -149,7 +155,8 @@ def one_seed(
     cold_share: float,
     variants: list[str],
     on_step: Callable[[str], None] | None,
-) -> tuple[dict[str, dict[str, float]], dict[str, Any], dict[str, list[str]]]:
+) -> tuple[Measured, dict[str, Any], dict[str, list[str]]]:
+    """One seed's rows, its training report and its served lists by user."""
     seed_everything(seed)
     split = leave_one_out(dataset, replace(config.split, cold_item_share=cold_share, seed=seed))
     settings = served_settings(config)
@@ -174,7 +181,9 @@ def one_seed(
         results, lists = measure(service, split, users, variants, on_step)
         encoder: dict[str, Any] = {}
         if settings.embedding.fine_tune:  # before the rules below, which would stay in the database
-            results.update(_with_shop_encoder(opened, split, users, variants, seed, encoder, on_step))
+            results.update(
+                _with_shop_encoder(opened, split, users, variants, seed, encoder, on_step), ENCODER_SUFFIX
+            )
             service = opened.service
         if config.rules and "served" in variants:
             if on_step:
@@ -182,7 +191,7 @@ def one_seed(
             for rule in config.rules:
                 service.loop.add_rule(rule.model_copy(update={"placement": None}))
             with_rules, _ = measure(service, split, users, ["served"], None)
-            results["served+rules"] = with_rules["served"]
+            results.update(with_rules, "+rules")
         training = {
             "epochs": report.epochs,
             "best_epoch": report.best_epoch,
@@ -207,9 +216,8 @@ def one_seed(
     return results, training, lists
 
 
-# The rows measured again once the shop's fine-tuned encoder serves (suffixed "+encoder").
+# The rows measured again once the shop's fine-tuned encoder serves (suffixed ENCODER_SUFFIX).
 ENCODER_VARIANTS = ("served", "fusion", "text", "new")
-ENCODER_SUFFIX = "+encoder"
 SAMPLE_SUFFIX = "@sample"  # rows measured on a sample of the test users (see llm_rerank_effect)
 
 
@@ -221,18 +229,18 @@ def _with_shop_encoder(
     seed: int,
     training: dict[str, Any],
     on_step: Callable[[str], None] | None,
-) -> dict[str, dict[str, float]]:
+) -> Measured:
     """What the training job does with RECO_EMBEDDING__FINE_TUNE: fine-tune the encoder on the replayed
     events, and where it is published, serve it through the rebuild path and train the parts again over
     the same sequence model; then the same users are measured again, before the job's served-lists gate
     decides whether it keeps serving (``decisions`` say what it decided and what the test split says)."""
-    rows: dict[str, dict[str, float]] = {}
+    rows = Measured()  # the caller names them with ENCODER_SUFFIX
 
     def measure_candidate(service: RecommenderService) -> None:
         measured, _ = measure(
             service, split, users, [name for name in ENCODER_VARIANTS if name in variants], on_step
         )
-        rows.update({f"{name}{ENCODER_SUFFIX}": row for name, row in measured.items()})
+        rows.update(measured)
 
     if on_step:
         on_step(f"seed {seed}: fine-tuning the encoder, re-embedding the catalog, training the parts")
@@ -269,36 +277,35 @@ def run_evaluation(
     embedder = embedder_factory()
     seeds = [config.split.seed + offset for offset in range(config.seeds)]
     main_runs, trainings = [], []
+    every_seed = Measured()  # each row's per-user NDCG@10, seed after seed, for the paired differences
     served_lists: dict[str, list[str]] = {}
     for seed in seeds:
         results, training, lists = one_seed(config, dataset, embedder, seed, 0.0, config.variants, on_step)
-        main_runs.append(results)
+        main_runs.append(results.rows)
+        every_seed.extend(results)
         trainings.append(training)
         served_lists = served_lists or lists
     main = mean_and_spread(main_runs)
     _add_training(main, trainings)
     better_rows = rank_served(main)
     importance = _mean_importance(trainings)
+    decisions = stage_decisions(trainings, every_seed.user_ndcgs)
     files = [config.out_dir / "metrics.json", config.out_dir / "metrics.png", config.out_dir / "ranker.json"]
     write_json(files[0], main)
     write_plot(files[1], main, f"{dataset.name}: leave-one-out, full ranking, the served pipeline")
-    write_json(
-        files[2],
-        {"importance": importance, "decisions": stage_decisions(trainings, main), "training": trainings},  # type: ignore[dict-item]
-    )
+    write_json(files[2], {"importance": importance, "decisions": decisions, "training": trainings})  # type: ignore[dict-item]
     print_table(
         f"{dataset.name}: {int(main['served']['users'])} users, mean of {len(seeds)} seed(s)", main, console
     )
     _print_better_rows(better_rows, main, console)
-    decisions = stage_decisions(trainings, main)
-    _print_decisions(decisions, console)
+    print_decisions(decisions, console)
     _print_importance(importance, console)
 
     cold: dict[str, dict[str, float]] = {}
     if config.cold_item_share > 0:
         cold_variants = [name for name in COLD_VARIANTS if name in config.variants]
         cold_runs = [
-            one_seed(config, dataset, embedder, seed, config.cold_item_share, cold_variants, on_step)[0]
+            one_seed(config, dataset, embedder, seed, config.cold_item_share, cold_variants, on_step)[0].rows
             for seed in seeds
         ]
         cold = mean_and_spread(cold_runs)
@@ -342,91 +349,6 @@ def _print_better_rows(
                 + ", ".join(f"{name} {main[name][metric]:.4f}" for name in names)
                 + f" against served {main['served'][metric]:.4f}[/yellow]"
             )
-
-
-def stage_decisions(trainings: list[dict[str, Any]], main: dict[str, dict[str, float]]) -> list[dict]:
-    """Per gated stage: what validation decided in training (per seed) and what the test split says
-    (served against the variant without the stage, when that row was measured)."""
-    decisions = []
-    for stage, without in STAGE_WITHOUT.items():
-        if stage == "ranker":
-            gates = [training.get("ranker_gate", {}) for training in trainings]
-            validation = [
-                {
-                    "with": gate["ranker_ndcg_at_10"],
-                    "without": gate["fusion_ndcg_at_10"],
-                    "serves": gate["published"],
-                }
-                for gate in gates
-                if gate
-            ]
-        else:
-            validation = [
-                {
-                    "with": training["stage_gate"][stage]["with_ndcg_at_10"],
-                    "without": training["stage_gate"][stage]["without_ndcg_at_10"],
-                    "serves": training["stage_gate"][stage]["served"],
-                }
-                for training in trainings
-                if stage in training.get("stage_gate", {})
-            ]
-        if not validation:
-            continue
-        if stage == LLM_RERANK:  # measured on a sample, both arms explicit (see llm_rerank_effect)
-            decisions.append(_decision(stage, validation, LLM_SAMPLE_ROW, without, main))
-            continue
-        serves = sum(seed["serves"] for seed in validation) * 2 >= len(validation)
-        # Served has the stage when validation let it serve; otherwise served is the row without it.
-        with_row, without_row = ("served", without) if serves else ("served-ungated", "served")
-        if stage == "ranker" and not serves:
-            with_row = ""  # a rejected ranker is not kept, so the test split cannot score it
-        decisions.append(_decision(stage, validation, with_row, without_row, main))
-    gates = [training.get("encoder", {}).get("served_gate", {}) for training in trainings]
-    validation = [
-        {"with": gate["with_ndcg_at_10"], "without": gate["without_ndcg_at_10"], "serves": gate["served"]}
-        for gate in gates
-        if "with_ndcg_at_10" in gate
-    ]
-    if validation:  # the shop's encoder: both rows are measured whatever its gate decided
-        decisions.append(_decision("shop_encoder", validation, f"served{ENCODER_SUFFIX}", "served", main))
-    return decisions
-
-
-def _decision(
-    stage: str, validation: list[dict], with_row: str, without_row: str, main: dict[str, dict[str, float]]
-) -> dict:
-    serves = sum(seed["serves"] for seed in validation) * 2 >= len(validation)
-    test = (
-        {
-            "with_variant": with_row,
-            "without_variant": without_row,
-            "with": main[with_row]["ndcg@10"],
-            "without": main[without_row]["ndcg@10"],
-            "agrees": (main[with_row]["ndcg@10"] >= main[without_row]["ndcg@10"]) == serves,
-        }
-        if with_row in main and without_row in main
-        else None
-    )
-    return {"stage": stage, "serves": serves, "validation": validation, "test": test}
-
-
-def _print_decisions(decisions: list[dict], console: Console) -> None:
-    """What validation decided for each gated stage, and whether the test split agrees."""
-    for decision in decisions:
-        seeds = decision["validation"]
-        served = sum(seed["serves"] for seed in seeds)
-        figures = "; ".join(f"{seed['with']:.4f} with, {seed['without']:.4f} without" for seed in seeds)
-        line = (
-            f"{decision['stage'].replace('_', ' ')}: validation NDCG@10 {figures} -> serves in {served} of "
-            f"{len(seeds)} training(s)"
-        )
-        test = decision["test"]
-        if test is not None:
-            line += (
-                f"; test split {test['with']:.4f} {test['with_variant']}, {test['without']:.4f} "
-                f"{test['without_variant']} ({'agrees' if test['agrees'] else 'disagrees'})"
-            )
-        console.print(line)
 
 
 def _add_training(main: dict[str, dict[str, float]], trainings: list[dict[str, Any]]) -> None:

@@ -6,16 +6,12 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from cli.main import _variants
-from recommender.evaluation.run import (
-    EvaluationConfig,
-    _print_better_rows,
-    _print_decisions,
-    rank_served,
-    stage_decisions,
-)
+from recommender.evaluation.decisions import print_decisions, stage_decisions
+from recommender.evaluation.run import EvaluationConfig, _print_better_rows, rank_served
 from recommender.pipeline.variants import DEFAULT_VARIANTS, VARIANTS
 
 
@@ -54,34 +50,52 @@ def test_each_gated_stage_reports_what_validation_decided_and_what_the_test_spli
             },
         }
     ]
-    main = {
-        "served": {"ndcg@10": 0.105},
-        "fusion": {"ndcg@10": 0.110},
-        "served-no-new-slot": {"ndcg@10": 0.105},
-        "served-ungated": {"ndcg@10": 0.100},
+    # Per user's NDCG@10 on the test split, the same 200 users in each row.
+    served = [1.0, 0.5, 0.0, 0.0] * 50
+    user_ndcgs = {
+        "served": served,
+        "fusion": [1.0, 1.0, 0.0, 0.0] * 50,  # above served on every second user: far beyond noise
+        "served-no-new-slot": served,
+        "served-ungated": [1.0, 0.5, 0.0, 0.0] * 49 + [0.0] * 4,  # lower on 2 users of 200: within noise
     }
-    decisions = {decision["stage"]: decision for decision in stage_decisions(trainings, main)}
+    decisions = {decision["stage"]: decision for decision in stage_decisions(trainings, user_ndcgs)}
     assert set(decisions) == {"ranker", "new_product_places"}  # diversity was not switched on
     ranker = decisions["ranker"]
     assert ranker["serves"] and ranker["validation"] == [{"with": 0.30, "without": 0.28, "serves": True}]
-    # Validation published the ranker; the test split says fusion was better.
+    # Validation published the ranker; the test split says fusion is better, beyond noise.
     assert ranker["test"]["with_variant"] == "served" and ranker["test"]["without_variant"] == "fusion"
-    assert ranker["test"]["agrees"] is False
+    assert ranker["test"]["users"] == 200 and ranker["test"]["difference"] == -0.125
+    assert ranker["test"]["lowers_test"] and ranker["test"]["agrees"] is False
     places = decisions["new_product_places"]
-    # Switched off: served is the row without the places, the ungated row the one with them.
+    # Switched off: served is the row without the places, the ungated row the one with them. The test
+    # split finds them lower by 0.0075, within noise: the gate's rule would have let them serve there.
     assert not places["serves"]
     assert (places["test"]["with_variant"], places["test"]["without_variant"]) == ("served-ungated", "served")
-    assert places["test"]["agrees"] is True
+    assert places["test"]["difference"] == pytest.approx(-0.0075)
+    assert not places["test"]["lowers_test"] and places["test"]["agrees"] is False
     output = io.StringIO()
-    _print_decisions(list(decisions.values()), Console(file=output, width=300))
+    print_decisions(list(decisions.values()), Console(file=output, width=300))
     text = output.getvalue()
     assert "ranker: validation NDCG@10 0.3000 with, 0.2800 without -> serves in 1 of 1" in text
-    assert "0.1050 served, 0.1100 fusion (disagrees)" in text
+    assert "0.3750 served, 0.5000 fusion, difference -0.1250 ± 0.0153 on 200 users (disagrees)" in text
     assert "new product places: validation NDCG@10 0.2000 with, 0.2500 without -> serves in 0 of 1" in text
+
+
+def test_a_difference_within_noise_agrees_with_a_stage_that_serves() -> None:
+    """A stage that validation let serve, a little lower on the test split: the sign alone would say
+    "disagrees"; the gate's own rule says the gap is noise."""
+    trainings = [
+        {"stage_gate": {"diversity": {"with_ndcg_at_10": 0.2, "without_ndcg_at_10": 0.2, "served": True}}}
+    ]
+    without = [1.0, 0.5, 0.0, 0.0] * 50
+    user_ndcgs = {"served": [0.0] + without[1:], "served-no-diversity": without}
+    (diversity,) = stage_decisions(trainings, user_ndcgs)
+    assert diversity["test"]["difference"] == pytest.approx(-0.005)
+    assert not diversity["test"]["lowers_test"] and diversity["test"]["agrees"] is True
 
 
 def test_a_rejected_ranker_has_no_test_row() -> None:
     trainings = [{"ranker_gate": {"ranker_ndcg_at_10": 0.2, "fusion_ndcg_at_10": 0.3, "published": False}}]
-    main = {"served": {"ndcg@10": 0.1}, "fusion": {"ndcg@10": 0.1}}
-    (ranker,) = stage_decisions(trainings, main)
+    user_ndcgs = {"served": [0.1, 0.2], "fusion": [0.1, 0.2]}
+    (ranker,) = stage_decisions(trainings, user_ndcgs)
     assert not ranker["serves"] and ranker["test"] is None

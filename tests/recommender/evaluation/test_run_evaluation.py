@@ -219,9 +219,12 @@ def test_llm_rerank_effect_on_a_sample(small_movielens: Path, tmp_path: Path, em
         decision["validation"][0]["with"]
         == written["training"][0]["stage_gate"]["llm_rerank"]["with_ndcg_at_10"]
     )
-    # The test split's verdict compares the two sample rows.
-    assert decision["test"]["with"] == result.main["served+llm@sample"]["ndcg@10"]
-    assert decision["test"]["without"] == result.main["served@sample"]["ndcg@10"]
+    # The test split's verdict compares the two sample rows, user by user, by the gate's own rule.
+    test = decision["test"]
+    assert test["with"] == result.main["served+llm@sample"]["ndcg@10"]
+    assert test["without"] == result.main["served@sample"]["ndcg@10"]
+    assert test["users"] == 4 and test["difference"] == pytest.approx(test["with"] - test["without"])
+    assert test["agrees"] == ((not test["lowers_test"]) == decision["serves"])
 
 
 @pytest.mark.slow  # a short fine-tuning of the real model, a re-embedding and a second training of the parts

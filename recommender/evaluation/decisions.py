@@ -1,0 +1,121 @@
+"""What validation decided for each gated stage in training, and what the test split says of it.
+
+The test split is judged by the gate's own rule (``PairedDifference.first_lower``): a stage is worth
+serving unless the row with it is lower than the row without it by more than noise, measured as the
+paired difference of the same users' NDCG@10. So a gap of a few thousandths on a few hundred users agrees
+with a stage that serves, as it did in training; only a difference beyond noise contradicts the gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rich.console import Console
+
+from recommender.evaluation.llm_effect import LLM_SAMPLE_ROW
+from recommender.pipeline.pipeline import LLM_RERANK
+from recommender.pipeline.variants import STAGE_WITHOUT
+from recommender.training.stages import PairedDifference
+
+ENCODER_SUFFIX = "+encoder"  # rows measured again once the shop's fine-tuned encoder serves
+
+# Per row: each measured user's NDCG@10 on the test split, seeds one after another (same users per row).
+UserNdcgs = Mapping[str, Sequence[float]]
+
+
+def stage_decisions(trainings: list[dict[str, Any]], user_ndcgs: UserNdcgs) -> list[dict]:
+    """Per gated stage: what validation decided in training (per seed) and what the test split says
+    (the row with the stage against the row without it, when both were measured)."""
+    decisions = []
+    for stage, without in STAGE_WITHOUT.items():
+        if stage == "ranker":
+            gates = [training.get("ranker_gate", {}) for training in trainings]
+            validation = [
+                {
+                    "with": gate["ranker_ndcg_at_10"],
+                    "without": gate["fusion_ndcg_at_10"],
+                    "serves": gate["published"],
+                }
+                for gate in gates
+                if gate
+            ]
+        else:
+            validation = [
+                {
+                    "with": training["stage_gate"][stage]["with_ndcg_at_10"],
+                    "without": training["stage_gate"][stage]["without_ndcg_at_10"],
+                    "serves": training["stage_gate"][stage]["served"],
+                }
+                for training in trainings
+                if stage in training.get("stage_gate", {})
+            ]
+        if not validation:
+            continue
+        if stage == LLM_RERANK:  # measured on a sample, both arms explicit (see llm_rerank_effect)
+            decisions.append(_decision(stage, validation, LLM_SAMPLE_ROW, without, user_ndcgs))
+            continue
+        serves = _serves(validation)
+        # Served has the stage when validation let it serve; otherwise served is the row without it.
+        with_row, without_row = ("served", without) if serves else ("served-ungated", "served")
+        if stage == "ranker" and not serves:
+            with_row = ""  # a rejected ranker is not kept, so the test split cannot score it
+        decisions.append(_decision(stage, validation, with_row, without_row, user_ndcgs))
+    gates = [training.get("encoder", {}).get("served_gate", {}) for training in trainings]
+    validation = [
+        {"with": gate["with_ndcg_at_10"], "without": gate["without_ndcg_at_10"], "serves": gate["served"]}
+        for gate in gates
+        if "with_ndcg_at_10" in gate
+    ]
+    if validation:  # the shop's encoder: both rows are measured whatever its gate decided
+        decisions.append(
+            _decision("shop_encoder", validation, f"served{ENCODER_SUFFIX}", "served", user_ndcgs)
+        )
+    return decisions
+
+
+def _serves(validation: list[dict]) -> bool:
+    return sum(seed["serves"] for seed in validation) * 2 >= len(validation)
+
+
+def _decision(
+    stage: str, validation: list[dict], with_row: str, without_row: str, user_ndcgs: UserNdcgs
+) -> dict:
+    serves = _serves(validation)
+    test = None
+    if with_row in user_ndcgs and without_row in user_ndcgs:
+        paired = PairedDifference.of(user_ndcgs[with_row], user_ndcgs[without_row])
+        test = {
+            "with_variant": with_row,
+            "without_variant": without_row,
+            "users": paired.users,
+            "with": paired.first,
+            "without": paired.second,
+            "difference": paired.difference,
+            "standard_error": paired.standard_error,
+            "lowers_test": paired.first_lower,
+            # The gate's rule applied to the test split: does it reach the same decision?
+            "agrees": (not paired.first_lower) == serves,
+        }
+    return {"stage": stage, "serves": serves, "validation": validation, "test": test}
+
+
+def print_decisions(decisions: list[dict], console: Console) -> None:
+    """What validation decided for each gated stage, and whether the test split agrees."""
+    for decision in decisions:
+        seeds = decision["validation"]
+        served = sum(seed["serves"] for seed in seeds)
+        figures = "; ".join(f"{seed['with']:.4f} with, {seed['without']:.4f} without" for seed in seeds)
+        line = (
+            f"{decision['stage'].replace('_', ' ')}: validation NDCG@10 {figures} -> serves in {served} of "
+            f"{len(seeds)} training(s)"
+        )
+        test = decision["test"]
+        if test is not None:
+            line += (
+                f"; test split {test['with']:.4f} {test['with_variant']}, {test['without']:.4f} "
+                f"{test['without_variant']}, difference {test['difference']:+.4f} ± "
+                f"{test['standard_error']:.4f} on {test['users']} users "
+                f"({'agrees' if test['agrees'] else 'disagrees'})"
+            )
+        console.print(line)
