@@ -3,7 +3,7 @@ fills a short page. Personal lists come from :mod:`recommender.pipeline`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -14,11 +14,16 @@ from recommender.events import EventStore
 from recommender.ids import product_point_id
 from recommender.models import ProductFilter, Recommendation, RecommendationList, Signal
 from recommender.settings import RecommendSettings
-from recommender.store import ScoredPoint, VectorStore
+from recommender.store import ScoredPoint, StoredPoint, VectorStore
 from recommender.store.conditions import Condition, HasIdCondition, conditions_for
 
 # How many of the most popular products the fallback considers before filters apply.
 POPULAR_POOL_SIZE = 2000
+# The pool is read from the store in popularity order, a chunk at a time, until the page is full: without
+# filters the first chunk fills it; the whole pool was 1,600 points a request on ML-100k.
+FIRST_POPULAR_CHUNK = 64
+
+MostPopular = Callable[[int], list[tuple[str, int]]]  # (product id, distinct users), most first
 
 
 class Retriever:
@@ -29,12 +34,16 @@ class Retriever:
         embedder: Embedder,
         events: EventStore,
         settings: RecommendSettings,
+        most_popular: MostPopular | None = None,
     ) -> None:
+        """``most_popular``: the popularity the pipeline's sources read (its cached item statistics);
+        by default the event store is asked on every call."""
         self._store = store
         self._catalog = catalog
         self._embedder = embedder
         self._events = events
         self._settings = settings
+        self._most_popular = most_popular or events.most_popular
 
     def for_query(
         self, query: str, k: int, product_filter: ProductFilter | None = None, exclude: Sequence[str] = ()
@@ -69,16 +78,11 @@ class Retriever:
         notes = list(notes or [])
         conditions = conditions_for(product_filter)
         excluded = set(exclude)
-        ranked = [
-            (pid, users) for pid, users in self._events.most_popular(POPULAR_POOL_SIZE) if pid not in excluded
-        ]
+        ranked = [(pid, users) for pid, users in self._most_popular(POPULAR_POOL_SIZE) if pid not in excluded]
         items: list[Recommendation] = []
         if ranked:
             top = ranked[0][1]
-            order = {pid: position for position, (pid, _) in enumerate(ranked)}
-            pool = [*conditions, HasIdCondition(tuple(product_point_id(pid) for pid, _ in ranked))]
-            points, _ = self._store.scroll(len(ranked), conditions=pool)
-            points.sort(key=lambda point: order[point.payload["product_id"]])
+            points = self._popular_points([pid for pid, _ in ranked], conditions, k)
             users_of = dict(ranked)
             items = [
                 Recommendation(
@@ -110,6 +114,19 @@ class Retriever:
         return RecommendationList(
             signal=Signal.POPULAR, items=items, excluded_count=len(excluded), notes=notes
         )
+
+    def _popular_points(self, ranked: list[str], conditions: list[Condition], k: int) -> list[StoredPoint]:
+        """The first ``k`` of ``ranked`` (most popular first) that exist and match ``conditions``."""
+        order = {pid: position for position, pid in enumerate(ranked)}
+        points: list[StoredPoint] = []
+        start, chunk = 0, max(FIRST_POPULAR_CHUNK, 4 * k)
+        while start < len(ranked) and len(points) < k:
+            ids = ranked[start : start + chunk]
+            pool = [*conditions, HasIdCondition(tuple(product_point_id(pid) for pid in ids))]
+            found, _ = self._store.scroll(len(ids), conditions=pool)
+            points.extend(sorted(found, key=lambda point: order[point.payload["product_id"]]))
+            start, chunk = start + len(ids), chunk * 2
+        return points
 
     def _search(
         self,

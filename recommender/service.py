@@ -26,6 +26,7 @@ from recommender.online.serving import OnlineRecommender
 from recommender.pipeline.merchandising import CHAT_PLACEMENT, RuleBook, RuleStore
 from recommender.pipeline.pipeline import Pipeline
 from recommender.pipeline.registry import ModelRegistry, PublishedModel
+from recommender.pipeline.stats import LiveItemStats
 from recommender.privacy import UserData
 from recommender.profiles import ProfileService
 from recommender.rebuild import rebuild_if_model_changed
@@ -177,7 +178,11 @@ def build_service(
     catalog = Catalog(products, embedder)
     profiles = ProfileService(events, catalog, users, settings.recommend)
     models = ModelRegistry(settings.collab.models_path)
-    retriever = Retriever(products, catalog, embedder, events, settings.recommend)
+    # One set of item statistics for the pipeline's sources and the popular list that fills a short page.
+    stats = LiveItemStats(events, settings.pipeline_config.recent_days)
+    retriever = Retriever(
+        products, catalog, embedder, events, settings.recommend, lambda limit: stats.get().most_popular(limit)
+    )
     calls = None
     if share_from is not None and share_from.settings.llm_config == settings.llm_config:
         chat_model, calls = share_from.llm.chat_model, share_from.llm.calls
@@ -199,7 +204,17 @@ def build_service(
         blocked=lambda: rule_book.active(CHAT_PLACEMENT).blocked,
     )
     pipeline = Pipeline(
-        products, catalog, embedder, events, profiles, retriever, models, settings, llm, rules=rule_book
+        products,
+        catalog,
+        embedder,
+        events,
+        profiles,
+        retriever,
+        models,
+        settings,
+        llm,
+        stats=stats,
+        rules=rule_book,
     )
     served = ServedLists(database, tenant, settings.online.served_list_retention_days)
     experiment_store = ExperimentStore(database, tenant)

@@ -95,6 +95,36 @@ def test_popular_fallback_respects_filters_and_works_without_events(demo_service
     assert any("no interaction events" in note for note in result.notes)
 
 
+def test_the_popular_list_walks_the_pool_in_popularity_order_until_the_page_is_full(
+    demo_service: RecommenderService, demo_products: list[dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool is read a chunk at a time (here 16 products, as if the catalog were large): a filter
+    that only the least popular products match still gets them, most popular first, and each page is the
+    head of the whole pool's order, with the popularity the pipeline's sources read."""
+    import recommender.retrieval as retrieval
+
+    monkeypatch.setattr(retrieval, "FIRST_POPULAR_CHUNK", 2)
+    ids = sorted(product["product_id"] for product in demo_products)
+    # Product i has i + 1 users: the last ids are the most popular.
+    for user in range(len(ids)):
+        add_events(demo_service, f"fan-{user}", [(pid, "view") for pid in ids[user:]])
+    category = {product["product_id"]: product["category"].split(" >")[0] for product in demo_products}
+    by_popularity = sorted(ids, key=lambda pid: -ids.index(pid))
+    assert demo_service.pipeline.item_stats().most_popular(3) == [
+        (pid, 60 - n) for n, pid in enumerate(by_popularity[:3])
+    ]
+    for wanted, k in (("Beauty", 4), ("Sports", 10), ("Books", 3), (None, 25)):
+        product_filter = ProductFilter(category=wanted) if wanted else None
+        expected = [pid for pid in by_popularity if wanted is None or category[pid] == wanted][:k]
+        result = demo_service.retriever.popular(k, product_filter)
+        assert [item.product_id for item in result.items] == expected, wanted
+    # The least popular category sits past the first chunks: still found, in order, and excluded ones skipped.
+    least = next(category[pid] for pid in reversed(by_popularity))
+    expected = [pid for pid in by_popularity if category[pid] == least]
+    result = demo_service.retriever.popular(5, ProductFilter(category=least), exclude=expected[:2])
+    assert [item.product_id for item in result.items] == expected[2:7]
+
+
 def test_visitor_query_finds_the_right_category(demo_service: RecommenderService) -> None:
     result = demo_service.retriever.for_query("I need something to make coffee in the morning", 3)
     assert result.signal is Signal.QUERY
