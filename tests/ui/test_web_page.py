@@ -322,8 +322,18 @@ def test_the_models_tab_shows_what_training_decided(service_url: str, browser: w
     gate_rows = status.find_elements(By.CSS_SELECTOR, "#ranker-gate tbody tr")
     assert [row.find_elements(By.TAG_NAME, "td")[0].text for row in gate_rows][-1] == "rank fusion"
     assert sum(row.text.endswith("serves") for row in gate_rows) == 1  # exactly one ranker serves
-    stage = status.find_element(By.CSS_SELECTOR, "#stage-gate tbody tr")
-    assert stage.find_elements(By.TAG_NAME, "td")[0].text == "new product places"
+    stages = [
+        row.find_elements(By.TAG_NAME, "td")
+        for row in status.find_elements(By.CSS_SELECTOR, "#stage-gate tbody tr")
+    ]
+    assert stages[0][0].text == "new product places"
+    # The configured LLM's re-rank was measured on its own sample of validation users (one call each):
+    # the row names how many and how many re-ranks fell back, as the API reports them.
+    figures = httpx.get(f"{service_url}/models/sequence", headers=headers).json()["stages"]["llm_rerank"]
+    llm = next(cells for cells in stages if cells[0].text.startswith("llm rerank"))
+    assert llm[0].text == f"llm rerank ({figures['users']} users, {figures['fell_back']} fell back)"
+    assert figures["users"] >= 10 and llm[1].text == f"{figures['with_ndcg_at_10']:.4f}"
+    assert llm[4].text == ("yes" if figures["served"] else "no: lowers validation NDCG@10")
     # No encoder was fine-tuned: the configured text model serves, and the button to start one is there.
     encoder = browser.find_element(By.ID, "encoder-status").text
     assert "The configured model serves: all-MiniLM-L6-v2" in encoder
