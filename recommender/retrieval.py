@@ -10,7 +10,6 @@ import numpy as np
 from recommender.catalog import Catalog, public_payload
 from recommender.embedding import Embedder, query_vector
 from recommender.errors import InvalidInputError, NotFoundError
-from recommender.events import EventStore
 from recommender.ids import product_point_id
 from recommender.models import ProductFilter, Recommendation, RecommendationList, Signal
 from recommender.settings import RecommendSettings
@@ -32,18 +31,15 @@ class Retriever:
         store: VectorStore,
         catalog: Catalog,
         embedder: Embedder,
-        events: EventStore,
         settings: RecommendSettings,
-        most_popular: MostPopular | None = None,
+        most_popular: MostPopular,
     ) -> None:
-        """``most_popular``: the popularity the pipeline's sources read (its cached item statistics);
-        by default the event store is asked on every call."""
+        """``most_popular``: the popularity the pipeline's sources read (its cached item statistics)."""
         self._store = store
         self._catalog = catalog
         self._embedder = embedder
-        self._events = events
         self._settings = settings
-        self._most_popular = most_popular or events.most_popular
+        self._most_popular = most_popular
 
     def for_query(
         self, query: str, k: int, product_filter: ProductFilter | None = None, exclude: Sequence[str] = ()

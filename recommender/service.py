@@ -181,7 +181,7 @@ def build_service(
     # One set of item statistics for the pipeline's sources and the popular list that fills a short page.
     stats = LiveItemStats(events, settings.pipeline_config.recent_days)
     retriever = Retriever(
-        products, catalog, embedder, events, settings.recommend, lambda limit: stats.get().most_popular(limit)
+        products, catalog, embedder, settings.recommend, lambda limit: stats.get().most_popular(limit)
     )
     calls = None
     if share_from is not None and share_from.settings.llm_config == settings.llm_config:

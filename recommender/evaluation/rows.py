@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from recommender.metrics import ndcg_gains
-
-LIST_LENGTH = 10
+from recommender.training.stages import LIST_LENGTH  # the gate's list length: the same NDCG@10
 
 
 @dataclass
