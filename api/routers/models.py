@@ -43,14 +43,17 @@ class ServingModel(BaseModel):
     items: int
     trained_at: str | None
     training_run: str | None = None
-    ranker: str | None = Field(default=None, description="The learned ranker of this version, or why none.")
+    ranker: str | None = Field(
+        default=None, description="The learned ranker of this version, or why none and what ranks instead."
+    )
     ranker_importance: dict[str, float] = Field(
         default_factory=dict, description="Share of the ranker's gain per feature (top 10)."
     )
     ranker_validation: dict = Field(
         default_factory=dict,
-        description="The ranker's gate: its cross-validated NDCG@10 (per objective tried) against rank "
-        "fusion's on the same validation users, and whether it was published.",
+        description="The ranker's gate: the learned ranker's cross-validated NDCG@10 (per objective tried), "
+        "rank fusion's and each source's own order's (`sources`) on the same validation users, and which "
+        "of them serves (`serves`: `learned`, `fusion` or a source's name).",
     )
     stages: dict = Field(
         default_factory=dict,

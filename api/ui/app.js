@@ -466,8 +466,12 @@ function trainingDetails(model) {
   }
   const gate = model.ranker_validation || {};
   if (gate.users) {
-    const rows = Object.entries(gate.objectives).map(([objective, score]) => [`learned ranker (${objective})`, score.toFixed(4), objective === gate.objective && gate.published ? "serves" : ""]);
-    rows.push(["rank fusion", gate.fusion_ndcg_at_10.toFixed(4), gate.published ? "" : "serves"]);
+    const serves = gate.serves || (gate.published ? "learned" : "fusion");
+    const rows = Object.entries(gate.objectives).map(([objective, score]) => [`learned ranker (${objective})`, score.toFixed(4), objective === gate.objective && serves === "learned" ? "serves" : ""]);
+    rows.push(["rank fusion", gate.fusion_ndcg_at_10.toFixed(4), serves === "fusion" ? "serves" : ""]);
+    for (const [source, score] of Object.entries(gate.sources || {})) {
+      rows.push([`${source} alone (its own order)`, score.toFixed(4), serves === source ? "serves" : ""]);
+    }
     parts.push(el("p", {}, `Ranker gate, cross-validated on ${gate.users} users: ${model.ranker}`), table("ranker-gate", ["ranker", "validation NDCG@10", ""], rows));
   } else if (model.ranker) {
     parts.push(el("p", { class: "meta" }, `Ranker: ${model.ranker}`));

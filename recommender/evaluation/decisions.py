@@ -8,6 +8,7 @@ with a stage that serves, as it did in training; only a difference beyond noise 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,15 +32,7 @@ def stage_decisions(trainings: list[dict[str, Any]], user_ndcgs: UserNdcgs) -> l
     for stage, without in STAGE_WITHOUT.items():
         if stage == "ranker":
             gates = [training.get("ranker_gate", {}) for training in trainings]
-            validation = [
-                {
-                    "with": gate["ranker_ndcg_at_10"],
-                    "without": gate["fusion_ndcg_at_10"],
-                    "serves": gate["published"],
-                }
-                for gate in gates
-                if gate
-            ]
+            validation = [_ranking_gate(gate) for gate in gates if gate]
         else:
             validation = [
                 {
@@ -59,7 +52,10 @@ def stage_decisions(trainings: list[dict[str, Any]], user_ndcgs: UserNdcgs) -> l
         # Served has the stage when validation let it serve; otherwise served is the row without it.
         with_row, without_row = ("served", without) if serves else ("served-ungated", "served")
         if stage == "ranker" and not serves:
-            with_row = ""  # a rejected ranker is not kept, so the test split cannot score it
+            # A rejected learned ranker is not kept, so the test split cannot score it; a source's own
+            # order is that source's row.
+            rejected = Counter(seed["ranking"] for seed in validation).most_common(1)[0][0]
+            with_row = rejected if rejected != "learned" else ""
         decisions.append(_decision(stage, validation, with_row, without_row, user_ndcgs))
     gates = [training.get("encoder", {}).get("served_gate", {}) for training in trainings]
     validation = [
@@ -72,6 +68,20 @@ def stage_decisions(trainings: list[dict[str, Any]], user_ndcgs: UserNdcgs) -> l
             _decision("shop_encoder", validation, f"served{ENCODER_SUFFIX}", "served", user_ndcgs)
         )
     return decisions
+
+
+def _ranking_gate(gate: dict[str, Any]) -> dict:
+    """The ranker's gate as a stage: what would replace rank fusion (the learned ranker or one source's
+    own order, the one that serves or else the best of them) against fusion, and whether it serves."""
+    serves = gate.get("serves", "learned" if gate["published"] else "fusion")
+    arms = {"learned": gate["ranker_ndcg_at_10"], **gate.get("sources", {})}
+    ranking = serves if serves != "fusion" else max(arms, key=lambda name: arms[name])
+    return {
+        "with": arms[ranking],
+        "without": gate["fusion_ndcg_at_10"],
+        "serves": serves != "fusion",
+        "ranking": ranking,
+    }
 
 
 def _serves(validation: list[dict]) -> bool:
@@ -100,12 +110,18 @@ def _decision(
     return {"stage": stage, "serves": serves, "validation": validation, "test": test}
 
 
+def _ranking(seed: dict) -> str:
+    return f" ({seed['ranking']})" if "ranking" in seed else ""
+
+
 def print_decisions(decisions: list[dict], console: Console) -> None:
     """What validation decided for each gated stage, and whether the test split agrees."""
     for decision in decisions:
         seeds = decision["validation"]
         served = sum(seed["serves"] for seed in seeds)
-        figures = "; ".join(f"{seed['with']:.4f} with, {seed['without']:.4f} without" for seed in seeds)
+        figures = "; ".join(
+            f"{seed['with']:.4f} with{_ranking(seed)}, {seed['without']:.4f} without" for seed in seeds
+        )
         line = (
             f"{decision['stage'].replace('_', ' ')}: validation NDCG@10 {figures} -> serves in {served} of "
             f"{len(seeds)} training(s)"

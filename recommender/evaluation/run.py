@@ -373,7 +373,7 @@ def _mean_importance(trainings: list[dict[str, Any]]) -> dict[str, float]:
 
 def _print_importance(importance: dict[str, float], console: Console) -> None:
     if not importance:
-        console.print("no learned ranker was trained: the served list is the rank fusion")
+        console.print("no learned ranker serves: the ranker's decision below says what ranks the served list")
         return
     shown = ", ".join(f"{name} {share:.3f}" for name, share in list(importance.items())[:12])
     console.print(f"learned ranker, feature importance (share of gain): {shown}")

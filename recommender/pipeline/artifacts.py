@@ -23,7 +23,8 @@ class TrainedParts:
     tower: ItemTowerOutput | None = None
     ranker: LearnedRanker | None = None
     ranker_note: str = "no learned ranker trained"
-    # The ranker's gate: its and rank fusion's validation NDCG@10 and whether it was published.
+    # The ranker's gate: the learned ranker's, rank fusion's and each source's validation NDCG@10, and
+    # which of them serves.
     ranker_validation: dict = field(default_factory=dict)
     # The optional stages' gate (see recommender.training.stages): per stage, its validation figures and
     # whether it serves. A stage absent here serves as configured.
@@ -37,6 +38,12 @@ class TrainedParts:
             self._prior = dict(zip(self.tower.product_ids, self.tower.popularity_prior.tolist(), strict=True))
             self._cold_vectors = dict(zip(self.tower.cold_ids, self.tower.cold_vectors, strict=True))
             self.cold_priors = np.asarray([self.popularity_prior(pid) for pid in self.tower.cold_ids])
+
+    @property
+    def served_source(self) -> str | None:
+        """The source whose own order the ranker's gate chose over fusion and the learned ranker."""
+        serves = self.ranker_validation.get("serves")
+        return serves if serves not in (None, "learned", "fusion") else None
 
     def serves(self, stage: str) -> bool:
         """Whether the stage gate let this optional stage serve (``stage_gate`` off: the caller's call)."""

@@ -25,7 +25,7 @@ from recommender.pipeline.exposure import NewProductExposure, place_share
 from recommender.pipeline.features import FeatureBuilder, ItemRowsCache, ranking_payload_keys
 from recommender.pipeline.merchandising import ActiveRules, RuleBook
 from recommender.pipeline.product_cache import ProductCache
-from recommender.pipeline.rankers import FeatureFrame, FusionRanker, LearnedRanker, Ranker
+from recommender.pipeline.rankers import FeatureFrame, FusionRanker, LearnedRanker, Ranker, SourceRanker
 from recommender.pipeline.registry import ModelRegistry, PublishedModel
 from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.rules import category_cap, mmr
@@ -445,6 +445,9 @@ class Pipeline:
             and learned.meta["attributes"]["names"] == list(self.config.item_features)
         ):
             return learned
+        source = parts.served_source
+        if self.config.ranker == "learned" and request.personal and source in self.config.sources:
+            return SourceRanker(source, self.config.fusion_weights)
         return FusionRanker(self.config.fusion_weights)
 
     def _stage_serves(self, stage: str, parts: TrainedParts) -> bool:
@@ -521,6 +524,8 @@ class Pipeline:
             )
         if ranked.ranker == "learned":
             notes.append(f"ranked by the learned ranker of v{model.version if model else '?'}")
+        elif ranked.ranker != FusionRanker.name and model is not None:
+            notes.append(f"ranked by the {ranked.ranker} source's own order: {model.parts.ranker_note}")
         elif self.config.ranker == "learned" and len(ranked.contributors) > 1:
             reason = model.parts.ranker_note if model is not None else "no model trained yet"
             notes.append(f"rank fusion: {reason}")

@@ -58,6 +58,27 @@ class FusionRanker:
         )
 
 
+class SourceRanker:
+    """One source's own order (what training's gate serves when that source alone beats fusion and the
+    learned ranker on the shop's validation users); rank fusion orders the candidates it did not return."""
+
+    # Above any fusion score (a weight over the offset and rank), whatever the source's depth.
+    OWN_ORDER = 1e6
+
+    def __init__(self, source: str, weights: dict[str, float]) -> None:
+        self.source = source
+        self.name = source
+        self._fusion = FusionRanker(weights)
+
+    def score(self, frame: FeatureFrame) -> np.ndarray:
+        fused = self._fusion.score(frame)
+        own = [candidate.ranks.get(self.source) for candidate in frame.candidates]
+        return np.asarray(
+            [self.OWN_ORDER - rank if rank is not None else fused[index] for index, rank in enumerate(own)],
+            dtype=np.float64,
+        )
+
+
 class LearnedRanker:
     """A LightGBM LambdaRank model over the feature columns it was trained with."""
 

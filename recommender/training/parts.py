@@ -30,7 +30,7 @@ from recommender.pipeline.item_tower import (
     reference_states,
 )
 from recommender.pipeline.pipeline import Pipeline
-from recommender.pipeline.rankers import FeatureFrame, FusionRanker, LearnedRanker
+from recommender.pipeline.rankers import FeatureFrame, FusionRanker, LearnedRanker, SourceRanker
 from recommender.pipeline.registry import PublishedModel
 from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.stats import ItemStats
@@ -204,11 +204,13 @@ class RankerTraining:
 
 @dataclass
 class RankerGroup:
-    """One held-out next event: its candidates' features, which one it was, and fusion's scores."""
+    """One held-out next event: its candidates' features, which one it was, fusion's scores and each
+    source's own order (``SourceRanker``), the rankings the learned one must beat."""
 
     matrix: np.ndarray
     labels: np.ndarray
     fusion: np.ndarray
+    sources: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 RANKER_FOLDS = 5
@@ -323,6 +325,12 @@ def train_ranker(
         )
     rng = random.Random(seed)
     fusion = FusionRanker(config.fusion_weights)
+    # A single source is an alternative only beside others (alone, its order is fusion's).
+    alone = (
+        [SourceRanker(name, config.fusion_weights) for name in config.sources]
+        if len(config.sources) > 1
+        else []
+    )
     started = time.monotonic()
     groups: list[RankerGroup] = []
     columns: list[str] = []
@@ -345,7 +353,8 @@ def train_ranker(
         if coldifier is None:
             coldifier = ColdStartDropout(columns, config.depth, config.ranker_cold_dropout, rng)
         matrix = coldifier.apply(item.user_id, ranked.frame, ranked.user.collab, tower)
-        groups.append(RankerGroup(matrix, labels, fusion.score(ranked.frame)))
+        own_orders = {ranker.source: ranker.score(ranked.frame) for ranker in alone}
+        groups.append(RankerGroup(matrix, labels, fusion.score(ranked.frame), own_orders))
     if len(groups) < config.ranker_min_users:
         return RankerTraining(None, f"too few users whose next event the sources found ({len(groups)})")
     trained = fit_gated_ranker(
@@ -370,8 +379,9 @@ def train_ranker(
 def fit_gated_ranker(
     groups: list[RankerGroup], columns: list[str], categorical: list[str], settings: Settings, seed: int
 ) -> RankerTraining:
-    """Cross-validate each objective, keep the best, and publish it only if it beats rank fusion on the
-    users it never saw (or the gate is off)."""
+    """Cross-validate each objective and keep the best; then serve whichever ranking scores highest on
+    these users: the learned ranker (out of fold, each user scored by a ranker that never saw them), rank
+    fusion or one source's own order. With the gate off the learned ranker serves whatever they say."""
     config = settings.pipeline_config
     rng = random.Random(seed)
     fitter = RankerFitter(groups, columns, categorical)
@@ -379,7 +389,13 @@ def fit_gated_ranker(
     rng.shuffle(order)
     folds = [order[start::RANKER_FOLDS] for start in range(RANKER_FOLDS)]
     objectives = RANKER_OBJECTIVES if config.ranker_objective == "auto" else (config.ranker_objective,)
-    fusion_ndcg = np.asarray([label_ndcg(group.fusion, group.labels) for group in groups])
+    # The untrained rankings, fusion first: a source's own order must beat it, not tie it.
+    alternatives = {"fusion": np.asarray([label_ndcg(group.fusion, group.labels) for group in groups])}
+    for source in groups[0].sources if groups else ():
+        alternatives[source] = np.asarray(
+            [label_ndcg(group.sources[source], group.labels) for group in groups]
+        )
+    best_alternative = max(alternatives, key=lambda name: float(alternatives[name].mean()))
     candidates = {}
     for objective in objectives:
         scores, rounds = fitter.out_of_fold(
@@ -388,25 +404,34 @@ def fit_gated_ranker(
         candidates[objective] = (scores, rounds)
     chosen = max(objectives, key=lambda objective: float(candidates[objective][0].mean()))
     chosen_scores, chosen_rounds = candidates[chosen]
-    paired = PairedDifference.of(chosen_scores, fusion_ndcg)
+    paired = PairedDifference.of(chosen_scores, alternatives[best_alternative])
+    beats = paired.difference > 0
+    serves = "learned" if beats or not config.ranker_gate else best_alternative
     validation = {
         "users": len(groups),
         "folds": RANKER_FOLDS,
-        "fusion_ndcg_at_10": float(fusion_ndcg.mean()),
+        "fusion_ndcg_at_10": float(alternatives["fusion"].mean()),
+        "sources": {name: float(scores.mean()) for name, scores in alternatives.items() if name != "fusion"},
         "objectives": {objective: float(scores.mean()) for objective, (scores, _) in candidates.items()},
         "objective": chosen,
         "ranker_ndcg_at_10": paired.first,
+        # Against the best ranking that needs no training (fusion's or one source's order).
+        "best_alternative": best_alternative,
         "difference": paired.difference,
         "difference_standard_error": paired.standard_error,
+        "serves": serves,
+        "published": serves == "learned",
     }
-    beats = paired.difference > 0
-    validation["published"] = bool(beats or not config.ranker_gate)
+    others = "".join(f", {name}'s own order {score:.4f}" for name, score in validation["sources"].items())
     figures = (
         f"validation NDCG@10 {validation['ranker_ndcg_at_10']:.4f} ({chosen}) against rank fusion's "
-        f"{validation['fusion_ndcg_at_10']:.4f} on {len(groups)} users it never saw"
+        f"{validation['fusion_ndcg_at_10']:.4f}{others} on {len(groups)} users it never saw"
     )
-    if not validation["published"]:
+    if serves == "fusion":
         return RankerTraining(None, f"rank fusion serves: the learned ranker scored {figures}", validation)
+    if serves != "learned":
+        note = f"the {serves} source's own order serves: the learned ranker scored {figures}"
+        return RankerTraining(None, note, validation)
 
     # The published ranker learns from every user, for the rounds the chosen objective's folds stopped at.
     import lightgbm
@@ -454,7 +479,9 @@ def train_parts(
     )
     training_model = _with_parts(model, TrainedParts(cooc_as_of, tower))
     trained = train_ranker(pipeline, training_model, sample, stats_as_of, encoder, settings, seed)
-    gated_model = _with_parts(model, TrainedParts(cooc_as_of, tower, trained.ranker, trained.note))
+    gated_model = _with_parts(
+        model, TrainedParts(cooc_as_of, tower, trained.ranker, trained.note, trained.validation)
+    )
     config = settings.pipeline_config
     stages = gate_stages(
         pipeline,

@@ -320,8 +320,19 @@ def test_the_models_tab_shows_what_training_decided(service_url: str, browser: w
     assert "the weights of epoch" in browser.find_element(By.ID, "training-stop").text
     assert status.find_elements(By.CSS_SELECTOR, "svg#validation-curve polyline")
     gate_rows = status.find_elements(By.CSS_SELECTOR, "#ranker-gate tbody tr")
-    assert [row.find_elements(By.TAG_NAME, "td")[0].text for row in gate_rows][-1] == "rank fusion"
-    assert sum(row.text.endswith("serves") for row in gate_rows) == 1  # exactly one ranker serves
+    gate = httpx.get(f"{service_url}/models/sequence", headers=headers).json()["ranker_validation"]
+    names = [row.find_elements(By.TAG_NAME, "td")[0].text for row in gate_rows]
+    # The learned ranker's objectives, rank fusion, then each source's own order, as the API reports them.
+    assert names[len(gate["objectives"])] == "rank fusion"
+    assert names[len(gate["objectives"]) + 1 :] == [
+        f"{source} alone (its own order)" for source in gate["sources"]
+    ]
+    serving = [
+        row.find_elements(By.TAG_NAME, "td")[0].text for row in gate_rows if row.text.endswith("serves")
+    ]
+    assert len(serving) == 1  # exactly one ranking serves: the one the gate chose
+    expected = {"learned": f"learned ranker ({gate['objective']})", "fusion": "rank fusion"}
+    assert serving[0] == expected.get(gate["serves"], f"{gate['serves']} alone (its own order)")
     stages = [
         row.find_elements(By.TAG_NAME, "td")
         for row in status.find_elements(By.CSS_SELECTOR, "#stage-gate tbody tr")

@@ -61,7 +61,9 @@ def test_each_gated_stage_reports_what_validation_decided_and_what_the_test_spli
     decisions = {decision["stage"]: decision for decision in stage_decisions(trainings, user_ndcgs)}
     assert set(decisions) == {"ranker", "new_product_places"}  # diversity was not switched on
     ranker = decisions["ranker"]
-    assert ranker["serves"] and ranker["validation"] == [{"with": 0.30, "without": 0.28, "serves": True}]
+    assert ranker["serves"] and ranker["validation"] == [
+        {"with": 0.30, "without": 0.28, "serves": True, "ranking": "learned"}
+    ]
     # Validation published the ranker; the test split says fusion is better, beyond noise.
     assert ranker["test"]["with_variant"] == "served" and ranker["test"]["without_variant"] == "fusion"
     assert ranker["test"]["users"] == 200 and ranker["test"]["difference"] == -0.125
@@ -76,7 +78,7 @@ def test_each_gated_stage_reports_what_validation_decided_and_what_the_test_spli
     output = io.StringIO()
     print_decisions(list(decisions.values()), Console(file=output, width=300))
     text = output.getvalue()
-    assert "ranker: validation NDCG@10 0.3000 with, 0.2800 without -> serves in 1 of 1" in text
+    assert "ranker: validation NDCG@10 0.3000 with (learned), 0.2800 without -> serves in 1 of 1" in text
     assert "0.3750 served, 0.5000 fusion, difference -0.1250 ± 0.0153 on 200 users (disagrees)" in text
     assert "new product places: validation NDCG@10 0.2000 with, 0.2500 without -> serves in 0 of 1" in text
 
@@ -99,3 +101,33 @@ def test_a_rejected_ranker_has_no_test_row() -> None:
     user_ndcgs = {"served": [0.1, 0.2], "fusion": [0.1, 0.2]}
     (ranker,) = stage_decisions(trainings, user_ndcgs)
     assert not ranker["serves"] and ranker["test"] is None
+
+
+def test_a_sources_own_order_that_serves_is_judged_against_fusion_and_one_rejected_by_its_row() -> None:
+    """The gate chose the collab source's own order: served (which ranks by it) against fusion. Where
+    fusion won instead, the best rejected ranking is a source: that source's row is its test side."""
+    gate = {
+        "ranker_ndcg_at_10": 0.2,
+        "fusion_ndcg_at_10": 0.25,
+        "sources": {"collab": 0.3, "text": 0.01},
+        "serves": "collab",
+        "published": False,
+    }
+    served = [1.0, 0.5, 0.0, 0.0] * 50
+    user_ndcgs = {"served": served, "fusion": [0.5] * 200, "collab": served}
+    (chosen,) = stage_decisions([{"ranker_gate": gate}], user_ndcgs)
+    assert chosen["serves"] and chosen["validation"][0] == {
+        "with": 0.3,
+        "without": 0.25,
+        "serves": True,
+        "ranking": "collab",
+    }
+    assert chosen["test"]["with_variant"] == "served" and chosen["test"]["without_variant"] == "fusion"
+    assert chosen["test"]["difference"] == pytest.approx(-0.125) and chosen["test"]["agrees"] is False
+    rejected = {**gate, "sources": {"collab": 0.24, "text": 0.01}, "serves": "fusion"}
+    # Fusion serves, so the served row is fusion's.
+    fusion_served = {"served": [0.5] * 200, "fusion": [0.5] * 200, "collab": served}
+    (fusion,) = stage_decisions([{"ranker_gate": rejected}], fusion_served)
+    assert not fusion["serves"] and fusion["validation"][0]["ranking"] == "collab"
+    assert fusion["test"]["with_variant"] == "collab" and fusion["test"]["without_variant"] == "served"
+    assert fusion["test"]["agrees"] is True  # collab's row is lower than fusion's beyond noise

@@ -1,10 +1,12 @@
-"""The learned ranker is published only where it beats rank fusion on users it never saw."""
+"""The learned ranker is published only where it beats rank fusion and each source's own order on users it
+never saw; otherwise the best of those serves."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from recommender.training.parts import RankerGroup, fit_gated_ranker, label_ndcg
 from tests.conftest import make_settings
@@ -12,18 +14,23 @@ from tests.conftest import make_settings
 COLUMNS = ["signal", "noise"]
 
 
-def groups(signal_finds_label: bool, fusion_finds_label: bool, count: int = 120) -> list[RankerGroup]:
+def groups(
+    signal_finds_label: bool, fusion_finds_label: bool, count: int = 120, source_finds_label: bool = False
+) -> list[RankerGroup]:
     """Requests of 30 candidates with one positive. Where a side "finds" the label it scores the positive
-    highest; otherwise its scores are noise."""
+    highest; otherwise its scores are noise. The "collab" source's own order is the third side."""
     rng = np.random.default_rng(7)
     made = []
     for _ in range(count):
         labels = np.zeros(30)
         labels[rng.integers(30)] = 1.0
-        signal = labels + rng.normal(0, 0.1, 30) if signal_finds_label else rng.normal(0, 1, 30)
-        fusion = labels + rng.normal(0, 0.1, 30) if fusion_finds_label else rng.normal(0, 1, 30)
+
+        def side(finds: bool, labels: np.ndarray = labels) -> np.ndarray:
+            return labels + rng.normal(0, 0.1, 30) if finds else rng.normal(0, 1, 30)
+
+        signal, fusion, collab = side(signal_finds_label), side(fusion_finds_label), side(source_finds_label)
         matrix = np.column_stack([signal, rng.normal(0, 1, 30)])
-        made.append(RankerGroup(matrix, labels, fusion))
+        made.append(RankerGroup(matrix, labels, fusion, {"collab": collab}))
     return made
 
 
@@ -41,7 +48,7 @@ def test_a_ranker_that_beats_fusion_is_published_with_its_figures(tmp_path: Path
     trained = fit_gated_ranker(groups(True, False), COLUMNS, [], settings, seed=1)
     assert trained.ranker is not None
     figures = trained.validation
-    assert figures["published"] is True and figures["users"] == 120
+    assert figures["published"] is True and figures["serves"] == "learned" and figures["users"] == 120
     assert set(figures["objectives"]) == {"binary", "lambdarank"}
     assert figures["objective"] in figures["objectives"]
     assert figures["ranker_ndcg_at_10"] > 0.9 > 0.5 > figures["fusion_ndcg_at_10"]
@@ -54,8 +61,9 @@ def test_a_ranker_that_loses_to_fusion_is_not_published_and_says_why(tmp_path: P
     trained = fit_gated_ranker(groups(False, True), COLUMNS, [], settings, seed=1)
     assert trained.ranker is None
     figures = trained.validation
-    assert figures["published"] is False
+    assert figures["published"] is False and figures["serves"] == "fusion"
     assert figures["fusion_ndcg_at_10"] > 0.9 > figures["ranker_ndcg_at_10"]
+    assert figures["sources"]["collab"] < 0.5
     assert figures["difference"] < 0
     assert trained.note.startswith("rank fusion serves: the learned ranker scored validation NDCG@10")
     assert f"{figures['fusion_ndcg_at_10']:.4f}" in trained.note
@@ -71,3 +79,35 @@ def test_the_gate_can_be_switched_off_and_the_objective_fixed(tmp_path: Path) ->
     assert trained.ranker is not None
     assert trained.validation["objectives"].keys() == {"lambdarank"}
     assert trained.note.endswith("(published because ranker_gate is off)")
+
+
+def test_a_source_whose_own_order_beats_fusion_and_the_ranker_serves_and_says_why(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, pipeline={"ranker_min_users": 20})
+    trained = fit_gated_ranker(groups(False, False, source_finds_label=True), COLUMNS, [], settings, seed=1)
+    assert trained.ranker is None
+    figures = trained.validation
+    assert figures["serves"] == "collab" and figures["best_alternative"] == "collab"
+    assert figures["published"] is False
+    assert (
+        figures["sources"]["collab"]
+        > 0.9
+        > 0.5
+        > max(figures["fusion_ndcg_at_10"], figures["ranker_ndcg_at_10"])
+    )
+    # The difference is the learned ranker's against the best ranking that needs no training.
+    assert figures["difference"] == pytest.approx(figures["ranker_ndcg_at_10"] - figures["sources"]["collab"])
+    assert trained.note.startswith("the collab source's own order serves: the learned ranker scored")
+    assert f"collab's own order {figures['sources']['collab']:.4f}" in trained.note
+
+
+def test_a_ranker_that_learns_a_source_order_is_measured_against_it(tmp_path: Path) -> None:
+    """The ranker's only signal is the source's own order: it cannot beat that order, so the source
+    serves (the ranker is no better than what needs no training)."""
+    settings = make_settings(tmp_path, pipeline={"ranker_min_users": 20})
+    made = groups(True, False)
+    for group in made:
+        group.sources["collab"] = group.matrix[:, 0].copy()
+    trained = fit_gated_ranker(made, COLUMNS, [], settings, seed=1)
+    figures = trained.validation
+    assert figures["sources"]["collab"] >= figures["ranker_ndcg_at_10"]
+    assert figures["serves"] == "collab" and trained.ranker is None

@@ -120,8 +120,12 @@ def test_training_through_the_api_and_the_in_process_worker(trained_service: Rec
 
 
 def test_the_ranker_is_published_with_the_model_and_serves(trained_service: RecommenderService) -> None:
+    """How a learned ranker is published and served. On these journeys the sequence model's own order is
+    already perfect, so the ranker cannot beat it (see the next test): the gate is off here."""
     service = trained_service
-    service.settings.pipeline = service.settings.pipeline.model_copy(update={"ranker_min_users": 20})
+    service.settings.pipeline = service.settings.pipeline.model_copy(
+        update={"ranker_min_users": 20, "ranker_gate": False}
+    )
     # Six shoppers whose next product is one the catalog lacks: no source can return it.
     start = datetime.now(UTC) - timedelta(hours=2)
     service.events.add(
@@ -159,6 +163,37 @@ def test_the_ranker_is_published_with_the_model_and_serves(trained_service: Reco
     notes = other_features.for_user("shopper-0", 5).notes
     assert any(note.startswith("rank fusion") for note in notes)
     assert not any(note.startswith("ranked by the learned ranker") for note in notes)
+
+
+def test_where_the_sequence_models_own_order_is_best_it_serves_and_says_why(
+    trained_service: RecommenderService,
+) -> None:
+    """On these journeys the sequence model alone finds every validation user's next product first: the
+    learned ranker cannot beat that, so the gate serves collab's own order (not fusion, which mixes in
+    text and popularity), and the notes and the report give the figures."""
+    service = trained_service
+    report = service.train()
+    gate = report.ranker_validation
+    assert gate["serves"] == "collab" and not gate["published"]
+    assert gate["sources"]["collab"] == max(gate["sources"].values()) > gate["fusion_ndcg_at_10"]
+    assert gate["sources"]["collab"] >= gate["ranker_ndcg_at_10"]
+    assert report.ranker.startswith("the collab source's own order serves: the learned ranker scored")
+    published = service.models.current()
+    assert published.parts.ranker is None and published.parts.served_source == "collab"
+    assert not (service.models.directory(published.version) / "ranker.txt").exists()
+
+    plain = {"diversity": "none", "new_product_slots": 0}
+    served = service.pipeline.configured(**plain).for_user("shopper-0", 8)
+    alone = service.pipeline.configured(**plain, sources=["collab"], ranker="fusion").for_user("shopper-0", 8)
+    fusion = service.pipeline.configured(**plain, ranker="fusion").for_user("shopper-0", 8)
+    assert [item.product_id for item in served.items] == [item.product_id for item in alone.items]
+    assert [item.product_id for item in served.items] != [item.product_id for item in fusion.items]
+    assert any(
+        note.startswith("ranked by the collab source's own order: the collab source's own order serves")
+        for note in served.notes
+    )
+    # Rank fusion configured: fusion ranks, whatever the gate chose.
+    assert not any(note.startswith("ranked by the collab") for note in fusion.notes)
 
 
 def test_too_few_users_for_a_ranker_falls_back_to_fusion_and_says_so(
