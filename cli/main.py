@@ -365,6 +365,11 @@ def _print_encoder(report: EncoderReport) -> None:
         f"encoder {report.model_name}: {verdict}: {report.reason}. {report.pairs['trained']} pairs, "
         f"{report.steps} steps in {report.seconds:.0f} s ({report.stopped})"
     )
+    if report.pairs.get("shop_searches") or report.pairs.get("shop_searches_checked"):
+        console.print(
+            f"  the shop's searches: {report.pairs['shop_searches']} (query, chosen product) pairs trained "
+            f"on, {report.pairs['shop_searches_checked']} held out to check search"
+        )
     for name, figures in report.search.items():
         console.print(
             f"  search '{name}' precision@5: {figures['before']:.3f} before, {figures['after']:.3f} after "

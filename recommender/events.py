@@ -31,6 +31,17 @@ class StoredEvent:
 
 
 @dataclass(frozen=True)
+class SearchChoice:
+    user_id: str
+    query: str
+    product_id: str  # clicked, put in the cart or bought after the search
+
+
+# The actions that say a search found what the shopper wanted (a view may be a glance at a wrong answer).
+SEARCH_CHOICES = (EventType.CLICK, EventType.ADD_TO_CART, EventType.PURCHASE)
+
+
+@dataclass(frozen=True)
 class AttributedEvent:
     recommendation_id: str
     user_id: str
@@ -59,11 +70,16 @@ class EventStore:
         self.generation = 0
 
     def add(
-        self, events: Sequence[InteractionEvent], links: Sequence[tuple[str | None, str | None]] | None = None
+        self,
+        events: Sequence[InteractionEvent],
+        links: Sequence[tuple[str | None, str | None]] | None = None,
+        queries: Sequence[str | None] | None = None,
     ) -> int:
-        """Store the events; ``links``: per event, the served list it is attributed to and by which rule."""
+        """Store the events; ``links``: per event, the served list it is attributed to and by which rule;
+        ``queries``: per event, the search it came from (else the event's own ``query``)."""
         received_at = datetime.now(UTC)
         links = links or [(None, None)] * len(events)
+        queries = queries or [event.query for event in events]
         rows = [
             EventRow(
                 tenant=self.tenant,
@@ -75,8 +91,9 @@ class EventStore:
                 received_at=received_at,
                 recommendation_id=recommendation_id,
                 attribution=rule,
+                query=query,
             )
-            for event, (recommendation_id, rule) in zip(events, links, strict=True)
+            for event, (recommendation_id, rule), query in zip(events, links, queries, strict=True)
         ]
         self._database.run(lambda session: session.add_all(rows))
         self.generation += 1
@@ -166,6 +183,37 @@ class EventStore:
             if not sequence or sequence[-1] != product_id:
                 sequence.append(product_id)
         return sequences
+
+    def search_choices(self, limit: int) -> list[SearchChoice]:
+        """The newest ``limit`` clicks, add-to-carts and purchases that came from a search, oldest first:
+        what this shop's shoppers chose after which query."""
+        statement = (
+            select(EventRow.user_id, EventRow.query, EventRow.product_id)
+            .where(
+                self._mine,
+                EventRow.query.is_not(None),
+                EventRow.event_type.in_([kind.value for kind in SEARCH_CHOICES]),
+            )
+            .order_by(EventRow.occurred_at.desc(), EventRow.event_id.desc())
+            .limit(limit)
+        )
+        rows = self._database.run(lambda session: list(session.execute(statement)))
+        return [
+            SearchChoice(user_id, query or "", product_id) for user_id, query, product_id in reversed(rows)
+        ]
+
+    def searches_of(self, user_id: str) -> list[dict[str, Any]]:
+        """The user's events that came from a search, with the query, newest first (the user's data)."""
+        statement = (
+            select(EventRow.query, EventRow.product_id, EventRow.event_type, EventRow.occurred_at)
+            .where(self._mine, EventRow.user_id == user_id, EventRow.query.is_not(None))
+            .order_by(EventRow.occurred_at.desc(), EventRow.event_id.desc())
+        )
+        rows = self._database.run(lambda session: list(session.execute(statement)))
+        return [
+            {"query": query, "product_id": product_id, "event_type": kind, "occurred_at": occurred_at}
+            for query, product_id, kind, occurred_at in rows
+        ]
 
     def all_events(self) -> list[StoredEvent]:
         """Every event, oldest first (training reads them to cut each user's history at a moment)."""

@@ -126,6 +126,13 @@ class InteractionEvent(BaseModel):
         max_length=32,
         description="The list this action came from (a response's recommendation_id): attribution.",
     )
+    query: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="The search this action came from, where the shop's own search served it (a list "
+        "the service served for a query passes its query on to the events attributed to it). The shop's "
+        "encoder learns from these (query, product) pairs.",
+    )
 
     model_config = ConfigDict(
         extra="forbid",

@@ -33,7 +33,8 @@ class UserData:
         self._served = served
 
     def export(self, user_id: str) -> dict[str, Any]:
-        """Everything held about the user: events, the stored profile vector, live conversations."""
+        """Everything held about the user: events (and the searches they came from), the stored profile
+        vector, live conversations, the lists served to them."""
         events = [
             {**dataclasses.asdict(event), "event_type": event.event_type.value}
             for event in self._events.history(user_id, EXPORT_EVENT_LIMIT)
@@ -55,6 +56,7 @@ class UserData:
         return {
             "user_id": user_id,
             "events": events,
+            "searches": self._events.searches_of(user_id),
             "profile": profile,
             "conversations": conversations,
             "served_lists": served,

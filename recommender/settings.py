@@ -110,6 +110,13 @@ class EmbeddingSettings(BaseModel):
     fine_tune_max_pairs: int = Field(
         default=60000, ge=100, description="Mined pairs beyond this are sampled down (a time budget)."
     )
+    fine_tune_search_choices: int = Field(
+        default=50000,
+        ge=0,
+        description="The newest this-many clicks, add-to-carts and purchases that came from a search "
+        "(an event's query, or the query of the list it is attributed to) become (query, product) pairs; "
+        "a share of the shoppers' is held out to check the shop's own search before and after.",
+    )
     fine_tune_gate: bool = Field(
         default=True,
         description="false: publish (and keep) the fine-tuned encoder whatever held-out users, search and "

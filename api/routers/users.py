@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import ADMIN, Service
 
@@ -25,6 +25,9 @@ class ErasureOut(BaseModel):
 class UserDataOut(BaseModel):
     user_id: str
     events: list[dict[str, Any]]
+    searches: list[dict[str, Any]] = Field(
+        default_factory=list, description="The user's events that came from a search, with its query."
+    )
     profile: dict[str, Any] | None
     conversations: dict[str, list[dict[str, Any]]]
     served_lists: list[dict[str, Any]]
@@ -32,7 +35,8 @@ class UserDataOut(BaseModel):
 
 @router.get("/{user_id:path}/data", response_model=UserDataOut)
 def export(user_id: str, service: Service) -> UserDataOut:
-    """Everything held about the user: events, the profile vector, live conversations."""
+    """Everything held about the user: events and the searches they came from, the profile vector, live
+    conversations, served lists."""
     return UserDataOut.model_validate(service.user_data.export(user_id))
 
 

@@ -499,7 +499,7 @@ function encoderDetails(encoder) {
   const latest = encoder.latest;
   if (latest) {
     parts.push(
-      el("p", { id: "encoder-run" }, `Newest run, v${latest.version}: ${latest.published ? "published" : "not published"}: ${latest.reason}. ${latest.pairs.trained} pairs, ${latest.steps} steps in ${Math.round(latest.seconds)} s (${latest.stopped}).`),
+      el("p", { id: "encoder-run" }, `Newest run, v${latest.version}: ${latest.published ? "published" : "not published"}: ${latest.reason}. ${latest.pairs.trained} pairs${latest.pairs.shop_searches ? ` and ${latest.pairs.shop_searches} of the shop's searches` : ""}, ${latest.steps} steps in ${Math.round(latest.seconds)} s (${latest.stopped}).`),
       table("encoder-search", ["held out / search", "before", "after"], [["held-out users' next product, NDCG@10", latest.validation.before.toFixed(4), latest.validation.after.toFixed(4)], ...Object.entries(latest.search).map(([name, figures]) => [`search precision@5: ${name} (${figures.queries} queries)`, figures.before.toFixed(3), figures.after.toFixed(3)])]),
     );
     // The served lists on the training job's validation users, without and with the new encoder.

@@ -51,6 +51,8 @@ class EventRow(Base):
     # "last_touch": the latest list that showed the product to the user within the window).
     recommendation_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     attribution: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The search this action came from: its list's query, or the one the shop sent with the event.
+    query: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (
         Index("ix_events_tenant_user_time", "tenant", "user_id", "occurred_at"),
@@ -128,6 +130,7 @@ class ServedListRow(Base):
     arm: Mapped[str | None] = mapped_column(String(64), nullable=True)
     product_ids: Mapped[list[str]] = mapped_column(JSON)
     served_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    query: Mapped[str | None] = mapped_column(Text, nullable=True)  # the search this list answered
 
     __table_args__ = (
         Index("ix_served_tenant_user_time", "tenant", "user_id", "served_at"),

@@ -38,7 +38,7 @@ class OnlineLoop:
     def record_events(self, events: Sequence[InteractionEvent]) -> Attribution:
         """Store the events, each attributed to the list it came from where one is known."""
         attribution = attribute(events, self.served, self._window)
-        self.events.add(events, attribution.links)
+        self.events.add(events, attribution.links, attribution.queries)
         return attribution
 
     def add_rule(self, rule: MerchRule) -> MerchRule:

@@ -36,6 +36,7 @@ class ServedList:
     arm: str | None
     product_ids: list[str]
     served_at: datetime
+    query: str | None = None  # the search this list answered
 
     def position_of(self, product_id: str) -> int | None:
         return self.product_ids.index(product_id) + 1 if product_id in self.product_ids else None
@@ -68,9 +69,17 @@ class ServedLists:
         product_ids: list[str],
         experiment: str | None = None,
         arm: str | None = None,
+        query: str | None = None,
     ) -> str:
         served = ServedList(
-            secrets.token_hex(12), user_id, placement, experiment, arm, list(product_ids), datetime.now(UTC)
+            secrets.token_hex(12),
+            user_id,
+            placement,
+            experiment,
+            arm,
+            list(product_ids),
+            datetime.now(UTC),
+            query,
         )
         with self._lock:
             self._pending.append(served)
@@ -99,6 +108,7 @@ class ServedLists:
                     "arm": served.arm,
                     "product_ids": served.product_ids,
                     "served_at": served.served_at,
+                    "query": served.query,
                 }
                 for served in pending
             ]
@@ -191,6 +201,7 @@ def _served(row: ServedListRow) -> ServedList:
         row.arm,
         list(row.product_ids),
         row.served_at,
+        row.query,
     )
 
 
@@ -202,4 +213,5 @@ def as_export(served: ServedList) -> dict[str, Any]:
         "arm": served.arm,
         "product_ids": served.product_ids,
         "served_at": served.served_at.isoformat(),
+        "query": served.query,
     }

@@ -42,6 +42,7 @@ class OnlineRecommender:
                 [item.product_id for item in result.items],
                 result.experiment,
                 result.arm,
+                request.query,
             )
         return result
 

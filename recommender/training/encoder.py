@@ -37,8 +37,14 @@ from recommender.metrics import ndcg_at, target_ranks
 from recommender.models import Product
 from recommender.settings import EmbeddingSettings
 from recommender.text import compose_product_text
-from recommender.training.encoder_pairs import MinedPairs, mine_pairs, search_pairs
-from recommender.training.query_check import MAX_CORPUS, compare_search, demo_query_set, shop_query_sets
+from recommender.training.encoder_pairs import MinedPairs, mine_pairs, search_pairs, split_search_choices
+from recommender.training.query_check import (
+    MAX_CORPUS,
+    compare_search,
+    demo_query_set,
+    search_query_set,
+    shop_query_sets,
+)
 
 logger = logging.getLogger(__name__)
 MIN_PAIRS = 200
@@ -105,8 +111,12 @@ def fine_tune_and_publish(
     # Search is checked on products whose search pairs were not trained on.
     checked, others = _split_products(products, seed)
     searches = search_pairs(others, int(len(pairs.train) * SEARCH_PAIR_SHARE), seed)
+    # The shop's own searches: what its shoppers chose after a query (held-out shoppers' are checked).
+    choices = split_search_choices(
+        events.search_choices(settings.fine_tune_search_choices), set(texts), seed=seed
+    )
     training_texts = [(texts[a], texts[b]) for a, b in pairs.train] + [
-        (query, texts[pid]) for query, pid in searches
+        (query, texts[pid]) for query, pid in [*searches, *choices.train]
     ]
     random.Random(seed).shuffle(training_texts)
     version = versions.next_version()
@@ -119,7 +129,11 @@ def fine_tune_and_publish(
     search, losses = compare_search(
         _main_part(serving),
         tuned,
-        [*shop_query_sets(checked, seed), demo_query_set()],
+        [
+            *shop_query_sets(checked, seed),
+            demo_query_set(),
+            *filter(None, [search_query_set(choices.checked, products, seed)]),
+        ],
         settings.fine_tune_query_tolerance,
     )
     # Both as they serve (the configured backend, int8 where it is): the encoder serving now, the new one.
@@ -144,6 +158,8 @@ def fine_tune_and_publish(
             "mined": pairs.mined,
             "trained": len(pairs.train),
             "search": len(searches),
+            "shop_searches": len(choices.train),
+            "shop_searches_checked": len(choices.checked),
             "validation": len(pairs.validation),
             "training_users": pairs.training_users,
             "validation_users": pairs.validation_users,

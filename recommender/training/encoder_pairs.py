@@ -2,13 +2,15 @@
 histories: a product and each of the next few products of the same history. Validation users are held out
 whole: their last transitions score the encoder, and none of their pairs is trained on. And search pairs
 from the catalog itself (a title and its product, a category's name and a product under it), so that
-what search needs is kept."""
+what search needs is kept; and the shop's own searches, the products its shoppers chose after a query,
+with a share of the shoppers held out to check search on."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
 
+from recommender.events import SearchChoice
 from recommender.models import Product
 
 # Each validation user scores this many of its last transitions.
@@ -72,3 +74,23 @@ def search_pairs(products: list[Product], count: int, seed: int = 42) -> list[tu
         return []
     rng = random.Random(seed)
     return [rng.choice(pairs) for _ in range(count)] if count > len(pairs) else rng.sample(pairs, count)
+
+
+@dataclass(frozen=True)
+class SearchChoices:
+    train: list[tuple[str, str]]  # (query, product id chosen after it)
+    checked: list[SearchChoice]  # held-out shoppers' choices: the shop's own search, before and after
+
+
+def split_search_choices(
+    choices: list[SearchChoice], known: set[str], checked_share: float = 0.2, seed: int = 42
+) -> SearchChoices:
+    """Choices of products in the catalog (``known``), split by shopper: a held-out shopper's searches are
+    checked, never trained on."""
+    usable = [choice for choice in choices if choice.product_id in known and choice.query.strip()]
+    users = sorted({choice.user_id for choice in usable})
+    checked_users = set(random.Random(seed).sample(users, int(len(users) * checked_share)))
+    return SearchChoices(
+        [(choice.query, choice.product_id) for choice in usable if choice.user_id not in checked_users],
+        [choice for choice in usable if choice.user_id in checked_users],
+    )

@@ -407,11 +407,12 @@ def fit_gated_ranker(
     paired = PairedDifference.of(chosen_scores, alternatives[best_alternative])
     beats = paired.difference > 0
     serves = "learned" if beats or not config.ranker_gate else best_alternative
+    own_orders = {name: float(scores.mean()) for name, scores in alternatives.items() if name != "fusion"}
     validation = {
         "users": len(groups),
         "folds": RANKER_FOLDS,
         "fusion_ndcg_at_10": float(alternatives["fusion"].mean()),
-        "sources": {name: float(scores.mean()) for name, scores in alternatives.items() if name != "fusion"},
+        "sources": own_orders,
         "objectives": {objective: float(scores.mean()) for objective, (scores, _) in candidates.items()},
         "objective": chosen,
         "ranker_ndcg_at_10": paired.first,
@@ -422,7 +423,7 @@ def fit_gated_ranker(
         "serves": serves,
         "published": serves == "learned",
     }
-    others = "".join(f", {name}'s own order {score:.4f}" for name, score in validation["sources"].items())
+    others = "".join(f", {name}'s own order {score:.4f}" for name, score in own_orders.items())
     figures = (
         f"validation NDCG@10 {validation['ranker_ndcg_at_10']:.4f} ({chosen}) against rank fusion's "
         f"{validation['fusion_ndcg_at_10']:.4f}{others} on {len(groups)} users it never saw"

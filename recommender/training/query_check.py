@@ -5,7 +5,9 @@ Three query sets, each scored as precision@5 by the encoder's own query and docu
 - ``categories``: each category's last name (``Running`` for ``Sports > Running``), answered by the products
   under that path;
 - ``demo``: the English shopper queries over the demo catalog (``recommender.demo.demo_queries``, the ones
-  ``bench/multilingual.py`` scores): search in general, outside this shop's vocabulary.
+  ``bench/multilingual.py`` scores): search in general, outside this shop's vocabulary;
+- ``searches``: the shop's own searches (held-out shoppers' queries, each answered by the products they
+  clicked or bought after it), where the shop has recorded any.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 
 from recommender.demo import demo_catalog_path, demo_queries
 from recommender.embedding import Embedder
+from recommender.events import SearchChoice
 from recommender.models import Product
 from recommender.text import compose_product_text
 
@@ -72,6 +75,34 @@ def shop_query_sets(products: list[Product], seed: int = 42) -> list[QuerySet]:
             )
         )
     return sets
+
+
+def search_query_set(checked: list[SearchChoice], products: list[Product], seed: int = 42) -> QuerySet | None:
+    """Each distinct query (case aside) of the held-out shoppers, answered by every product chosen after
+    it, among those products and a sample of the rest of the catalog (up to ``MAX_CORPUS`` in all)."""
+    if not checked:
+        return None
+    by_id = {product.product_id: product for product in products}
+    chosen_after: dict[str, set[str]] = {}
+    wording: dict[str, str] = {}
+    for choice in checked:
+        key = choice.query.strip().casefold()
+        wording.setdefault(key, choice.query.strip())
+        chosen_after.setdefault(key, set()).add(choice.product_id)
+    keys = sorted(chosen_after)
+    rng = random.Random(seed)
+    if len(keys) > MAX_TITLE_QUERIES:
+        keys = sorted(rng.sample(keys, MAX_TITLE_QUERIES))
+    answers = sorted({pid for key in keys for pid in chosen_after[key] if pid in by_id})
+    rest = sorted(set(by_id) - set(answers))
+    corpus = answers + rng.sample(rest, max(0, min(len(rest), MAX_CORPUS - len(answers))))
+    index = {pid: position for position, pid in enumerate(corpus)}
+    return QuerySet(
+        "searches",
+        [wording[key] for key in keys],
+        [compose_product_text(by_id[pid]) for pid in corpus],
+        [{index[pid] for pid in chosen_after[key] if pid in index} for key in keys],
+    )
 
 
 def demo_query_set() -> QuerySet:

@@ -116,6 +116,56 @@ def check_attribution(client: TestClient) -> None:
     assert client.post("/events", json={"events": [early]}).json()["attributed"] == {}
 
 
+def test_a_search_passes_its_query_to_the_events_that_came_from_it(shop: TestClient) -> None:
+    """The shop's encoder learns search from (query, chosen product) pairs: a list served for a query
+    keeps it, and a click (named list) or a purchase (last touch) from that list carries it; an event of
+    the shop's own search brings its query; a browse list's events carry none. The shopper's export shows
+    the searches, and erasure removes them."""
+    searched = shop.post("/recommendations", json={"query": "Kettle", "k": 5, "user_id": "demo-cook"}).json()
+    browsed = shop.get("/users/demo-cook/recommendations?k=5").json()
+    found = items_of(searched)
+    browsed_only = next(pid for pid in items_of(browsed) if pid not in found)
+    events = [
+        {
+            "user_id": "demo-cook",
+            "product_id": found[0],
+            "type": "click",
+            "recommendation_id": searched["recommendation_id"],
+        },
+        {"user_id": "demo-cook", "product_id": found[1], "type": "purchase"},  # last touch: the search
+        {
+            "user_id": "demo-cook",
+            "product_id": browsed_only,
+            "type": "click",
+            "recommendation_id": browsed["recommendation_id"],
+        },
+        {"user_id": "demo-runner", "product_id": "run-001", "type": "add_to_cart", "query": "trail shoes"},
+        {"user_id": "demo-runner", "product_id": "run-002", "type": "view", "query": "trail shoes"},
+    ]
+    answer = shop.post("/events", json={"events": events})
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["attributed"] == {"explicit": 2, "last_touch": 1}
+    service = shop.app.state.recommender.service
+    choices = {
+        (choice.user_id, choice.query, choice.product_id) for choice in service.events.search_choices(100)
+    }
+    # The view is not a choice; the browse list's click has no query.
+    assert choices == {
+        ("demo-cook", "Kettle", found[0]),
+        ("demo-cook", "Kettle", found[1]),
+        ("demo-runner", "trail shoes", "run-001"),
+    }
+    exported = shop.get("/users/demo-cook/data").json()
+    assert {(entry["query"], entry["product_id"]) for entry in exported["searches"]} == {
+        ("Kettle", found[0]),
+        ("Kettle", found[1]),
+    }
+    assert {entry["query"] for entry in exported["served_lists"]} == {"Kettle", None}
+    shop.delete("/users/demo-cook")
+    assert {choice.user_id for choice in service.events.search_choices(100)} == {"demo-runner"}
+    assert shop.get("/users/demo-cook/data").json()["searches"] == []
+
+
 def test_a_pin_holds_its_place_while_live_and_a_block_shows_nowhere(shop: TestClient) -> None:
     pin = shop.post(
         "/rules", json={"placement": "home", "action": "pin", "product_id": "bea-003", "position": 1}

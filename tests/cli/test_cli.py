@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from recommender.demo import demo_catalog_path
+from recommender.models import EventType, InteractionEvent
 from recommender.service import build_service
 from recommender.settings import get_settings
 from tests.live_service import free_port, live_service, running
@@ -117,11 +118,27 @@ def test_train_encoder_fine_tunes_publishes_and_serves_the_shops_encoder(
     assert CliRunner().invoke(app, ["ingest", str(demo_catalog_path())]).exit_code == 0
     service = build_service(get_settings())
     service.events.add(bundle_histories(150))
+    # Fifty shoppers' searches on the shop's own search (the event brings its query): the choices of 40
+    # are trained on, 10 shoppers' are held out to check search.
+    searches = [("gift for a runner", "run"), ("something for the kitchen", "kit")]
+    service.events.add(
+        [
+            InteractionEvent(
+                user_id=f"searcher-{user}",
+                product_id=f"{searches[user % 2][1]}-{user % 10 + 1:03d}",
+                type=EventType.CLICK,
+                query=searches[user % 2][0],
+            )
+            for user in range(50)
+        ]
+    )
     service.close()
 
     result = CliRunner().invoke(app, ["train", "--encoder"])
     assert result.exit_code == 0, result.output
     assert "encoder all-MiniLM-L6-v2@shop-v1: published" in result.output
+    assert "the shop's searches: 40 (query, chosen product) pairs trained on, 10 held out" in result.output
+    assert "search 'searches' precision@5" in result.output
     assert "search 'titles' precision@5" in result.output
     # Nothing was trained before it, so there were no served lists to compare it on; no parts retrained.
     assert "served lists: no trained model served before" in result.output

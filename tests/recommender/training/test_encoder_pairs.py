@@ -1,9 +1,16 @@
-"""Pairs for the shop's encoder: validation users held out whole, a window, a budget, and search pairs."""
+"""Pairs for the shop's encoder: validation users held out whole, a window, a budget, search pairs from the
+catalog and from the shop's own searches."""
 
 from __future__ import annotations
 
+from recommender.events import SearchChoice
 from recommender.models import Product
-from recommender.training.encoder_pairs import VALIDATION_TRANSITIONS, mine_pairs, search_pairs
+from recommender.training.encoder_pairs import (
+    VALIDATION_TRANSITIONS,
+    mine_pairs,
+    search_pairs,
+    split_search_choices,
+)
 
 
 def histories(users: int) -> dict[str, list[str]]:
@@ -42,3 +49,24 @@ def test_search_pairs_name_the_product_by_its_title_and_its_category() -> None:
     pairs = search_pairs(products, 4, seed=3)
     assert set(pairs) == {("Trail shoe", "a"), ("Running", "a"), ("Chef knife", "b"), ("Kitchen", "b")}
     assert len(search_pairs(products, 9, seed=3)) == 9  # drawn with repeats beyond the catalog's own
+
+
+def test_the_shops_searches_are_split_by_shopper_and_keep_only_catalog_products() -> None:
+    choices = [
+        SearchChoice(f"s{user}", query, product)
+        for user in range(50)
+        for query, product in [
+            ("trail shoes", "a"),
+            ("Chef knife", "b"),
+            ("gone", "not-in-catalog"),
+            (" ", "a"),
+        ]
+    ]
+    split = split_search_choices(choices, {"a", "b"}, checked_share=0.2, seed=4)
+    checked_users = {choice.user_id for choice in split.checked}
+    assert len(checked_users) == 10
+    # Two usable searches per shopper: the unknown product and the blank query go.
+    assert len(split.checked) == 20 and len(split.train) == 80
+    assert set(split.train) == {("trail shoes", "a"), ("Chef knife", "b")}
+    trained_users = {choice.user_id for choice in choices} - checked_users
+    assert len(trained_users) == 40  # no shopper is on both sides
