@@ -381,7 +381,8 @@ def fit_gated_ranker(
 ) -> RankerTraining:
     """Cross-validate each objective and keep the best; then serve whichever ranking scores highest on
     these users: the learned ranker (out of fold, each user scored by a ranker that never saw them), rank
-    fusion or one source's own order. With the gate off the learned ranker serves whatever they say."""
+    fusion or one source's own order. The learned ranker must win by more than
+    ``ranker_margin_standard_errors`` standard errors. With the gate off it serves whatever they say."""
     config = settings.pipeline_config
     rng = random.Random(seed)
     fitter = RankerFitter(groups, columns, categorical)
@@ -405,7 +406,10 @@ def fit_gated_ranker(
     chosen = max(objectives, key=lambda objective: float(candidates[objective][0].mean()))
     chosen_scores, chosen_rounds = candidates[chosen]
     paired = PairedDifference.of(chosen_scores, alternatives[best_alternative])
-    beats = paired.difference > 0
+    # The one-standard-error rule: where validation cannot tell the learned ranker from the best ranking
+    # that needs no training, the simpler one serves.
+    margin = config.ranker_margin_standard_errors * paired.standard_error
+    beats = paired.difference > margin
     serves = "learned" if beats or not config.ranker_gate else best_alternative
     own_orders = {name: float(scores.mean()) for name, scores in alternatives.items() if name != "fusion"}
     validation = {
@@ -420,13 +424,16 @@ def fit_gated_ranker(
         "best_alternative": best_alternative,
         "difference": paired.difference,
         "difference_standard_error": paired.standard_error,
+        "margin": margin,  # the difference the learned ranker had to exceed
         "serves": serves,
         "published": serves == "learned",
     }
     others = "".join(f", {name}'s own order {score:.4f}" for name, score in own_orders.items())
     figures = (
         f"validation NDCG@10 {validation['ranker_ndcg_at_10']:.4f} ({chosen}) against rank fusion's "
-        f"{validation['fusion_ndcg_at_10']:.4f}{others} on {len(groups)} users it never saw"
+        f"{validation['fusion_ndcg_at_10']:.4f}{others} on {len(groups)} users it never saw "
+        f"(difference {paired.difference:+.4f} ± {paired.standard_error:.4f} against the best, "
+        f"{margin:.4f} needed)"
     )
     if serves == "fusion":
         return RankerTraining(None, f"rank fusion serves: the learned ranker scored {figures}", validation)

@@ -111,3 +111,29 @@ def test_a_ranker_that_learns_a_source_order_is_measured_against_it(tmp_path: Pa
     figures = trained.validation
     assert figures["sources"]["collab"] >= figures["ranker_ndcg_at_10"]
     assert figures["serves"] == "collab" and trained.ranker is None
+
+
+def test_a_gain_within_the_margin_of_standard_errors_leaves_the_simpler_ranking_serving(
+    tmp_path: Path,
+) -> None:
+    """The one-standard-error rule: the learned ranker must beat the best untrained ranking by more than
+    the margin (in standard errors of the paired difference); the same gain passes a smaller margin."""
+    made = groups(True, False, source_finds_label=False)
+    for group in made[:40]:  # collab finds a third of the labels: the ranker still wins, by less
+        group.sources["collab"] = group.labels.copy()
+    figures = {}
+    for margin in (0.0, 1.0, 100.0):
+        settings = make_settings(
+            tmp_path,
+            pipeline={"ranker_min_users": 20},
+            experimental={"pipeline": {"ranker_margin_standard_errors": margin}},
+        )
+        trained = fit_gated_ranker(made, COLUMNS, [], settings, seed=1)
+        figures[margin] = trained.validation
+        assert trained.validation["margin"] == pytest.approx(
+            margin * trained.validation["difference_standard_error"]
+        )
+    gain, error = figures[0.0]["difference"], figures[0.0]["difference_standard_error"]
+    assert figures[0.0]["best_alternative"] == "collab" and 1.0 * error < gain < 100.0 * error
+    assert figures[0.0]["serves"] == figures[1.0]["serves"] == "learned"
+    assert figures[100.0]["serves"] == "collab" and not figures[100.0]["published"]
