@@ -350,3 +350,48 @@ def test_the_models_tab_shows_what_training_decided(service_url: str, browser: w
     assert "The configured model serves: all-MiniLM-L6-v2" in encoder
     assert browser.find_element(By.ID, "train-encoder").is_displayed()
     assert severe_console_entries(browser) == []
+
+
+def test_the_models_tab_shows_an_encoder_the_served_lists_withdrew(
+    browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    """The shop's encoder through the real training job (the sequence model, fine-tuning, then the served
+    lists on validation users with and without it, which here must gain a whole NDCG point and so withdraw
+    it), then a server over the same folders: its page shows the run and the withdrawal with the figures
+    `GET /models/encoder` reports, and the configured model serving again."""
+    from recommender.service import build_service, switch_encoder
+    from recommender.training_job import run_training_job
+    from tests.conftest import import_demo_catalog
+    from tests.recommender.training.test_encoder_served_gate import BASE_MODEL, gate_settings
+    from tests.shop_histories import bundle_histories
+
+    settings = gate_settings(tmp_path, min_gain=1.0)
+    service = build_service(settings)
+    import_demo_catalog(service)
+    service.events.add(bundle_histories(150))
+    run_training_job(service, lambda old: switch_encoder(old, settings)).service.close()
+
+    port = free_port()
+    keys = json.dumps({ADMIN_KEY: ["read", "write", "admin"]})
+    write_report(tmp_path / "report")  # the tab shows the last evaluation too
+    environment = {"RECO_EVAL__REPORT_DIR": str(tmp_path / "report"), "RECO_EMBEDDING__BACKEND": "torch"}
+    with live_service(tmp_path, port, "serve", RECO_API__KEYS=keys, **environment):
+        base = f"http://127.0.0.1:{port}"
+        shown = httpx.get(f"{base}/models/encoder", headers={"X-API-Key": ADMIN_KEY}).json()
+        latest, gate = shown["latest"], shown["latest"]["served_gate"]
+        assert shown["version"] is None and not latest["published"] and gate["served"] is False
+        browser.get(f"{base}/ui/#/models")
+        browser.execute_script("sessionStorage.setItem('reco-api-key', arguments[0])", ADMIN_KEY)
+        browser.refresh()
+        line = wait(browser).until(lambda d: d.find_element(By.ID, "encoder-served-gate").text)
+        assert line == (
+            f"Served lists on {gate['users']} validation users, NDCG@10: {gate['without_ndcg_at_10']:.4f} "
+            f"before, {gate['with_ndcg_at_10']:.4f} with it ({'+' if gate['difference'] >= 0 else ''}"
+            f"{gate['difference']:.4f} ± {gate['standard_error']:.4f}): withdrawn."
+        )
+        run = browser.find_element(By.ID, "encoder-run").text
+        assert run.startswith(f"Newest run, v{latest['version']}: not published: the served lists fell short")
+        assert (
+            f"The configured model serves: {BASE_MODEL}" in browser.find_element(By.ID, "encoder-status").text
+        )
+        assert severe_console_entries(browser) == []
