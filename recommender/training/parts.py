@@ -381,8 +381,8 @@ def fit_gated_ranker(
 ) -> RankerTraining:
     """Cross-validate each objective and keep the best; then serve whichever ranking scores highest on
     these users: the learned ranker (out of fold, each user scored by a ranker that never saw them), rank
-    fusion or one source's own order. The learned ranker must win by more than
-    ``ranker_margin_standard_errors`` standard errors. With the gate off it serves whatever they say."""
+    fusion or (with ``ranker_source_orders``) one source's own order. The learned ranker must win by more
+    than ``ranker_margin_standard_errors`` standard errors. With the gate off it serves whatever they say."""
     config = settings.pipeline_config
     rng = random.Random(seed)
     fitter = RankerFitter(groups, columns, categorical)
@@ -396,7 +396,9 @@ def fit_gated_ranker(
         alternatives[source] = np.asarray(
             [label_ndcg(group.sources[source], group.labels) for group in groups]
         )
-    best_alternative = max(alternatives, key=lambda name: float(alternatives[name].mean()))
+    # The sources' own orders are measured always, and compete only where the settings let them.
+    rivals = list(alternatives) if config.ranker_source_orders else ["fusion"]
+    best_alternative = max(rivals, key=lambda name: float(alternatives[name].mean()))
     candidates = {}
     for objective in objectives:
         scores, rounds = fitter.out_of_fold(
@@ -406,8 +408,8 @@ def fit_gated_ranker(
     chosen = max(objectives, key=lambda objective: float(candidates[objective][0].mean()))
     chosen_scores, chosen_rounds = candidates[chosen]
     paired = PairedDifference.of(chosen_scores, alternatives[best_alternative])
-    # The one-standard-error rule: where validation cannot tell the learned ranker from the best ranking
-    # that needs no training, the simpler one serves.
+    # With a margin of 1, the one-standard-error rule: where validation cannot tell the learned ranker from
+    # the best ranking that needs no training, the simpler one serves.
     margin = config.ranker_margin_standard_errors * paired.standard_error
     beats = paired.difference > margin
     serves = "learned" if beats or not config.ranker_gate else best_alternative
@@ -420,7 +422,7 @@ def fit_gated_ranker(
         "objectives": {objective: float(scores.mean()) for objective, (scores, _) in candidates.items()},
         "objective": chosen,
         "ranker_ndcg_at_10": paired.first,
-        # Against the best ranking that needs no training (fusion's or one source's order).
+        # Against the best ranking that needs no training and may serve (fusion, or a source's own order).
         "best_alternative": best_alternative,
         "difference": paired.difference,
         "difference_standard_error": paired.standard_error,
@@ -432,8 +434,8 @@ def fit_gated_ranker(
     figures = (
         f"validation NDCG@10 {validation['ranker_ndcg_at_10']:.4f} ({chosen}) against rank fusion's "
         f"{validation['fusion_ndcg_at_10']:.4f}{others} on {len(groups)} users it never saw "
-        f"(difference {paired.difference:+.4f} ± {paired.standard_error:.4f} against the best, "
-        f"{margin:.4f} needed)"
+        f"(difference {paired.difference:+.4f} ± {paired.standard_error:.4f} against {best_alternative}'s, "
+        f"more than {margin:.4f} needed)"
     )
     if serves == "fusion":
         return RankerTraining(None, f"rank fusion serves: the learned ranker scored {figures}", validation)

@@ -120,12 +120,8 @@ def test_training_through_the_api_and_the_in_process_worker(trained_service: Rec
 
 
 def test_the_ranker_is_published_with_the_model_and_serves(trained_service: RecommenderService) -> None:
-    """How a learned ranker is published and served. On these journeys the sequence model's own order is
-    already perfect, so the ranker cannot beat it (see the next test): the gate is off here."""
     service = trained_service
-    service.settings.pipeline = service.settings.pipeline.model_copy(
-        update={"ranker_min_users": 20, "ranker_gate": False}
-    )
+    service.settings.pipeline = service.settings.pipeline.model_copy(update={"ranker_min_users": 20})
     # Six shoppers whose next product is one the catalog lacks: no source can return it.
     start = datetime.now(UTC) - timedelta(hours=2)
     service.events.add(
@@ -169,9 +165,14 @@ def test_where_the_sequence_models_own_order_is_best_it_serves_and_says_why(
     trained_service: RecommenderService,
 ) -> None:
     """On these journeys the sequence model alone finds every validation user's next product first: the
-    learned ranker cannot beat that, so the gate serves collab's own order (not fusion, which mixes in
+    learned ranker cannot beat that, so the gate (with the sources' own orders competing) serves collab's own
+    order (not fusion, which mixes in
     text and popularity), and the notes and the report give the figures."""
     service = trained_service
+    experiments = service.settings.experimental
+    service.settings.experimental = experiments.model_copy(
+        update={"pipeline": experiments.pipeline.model_copy(update={"ranker_source_orders": True})}
+    )
     report = service.train()
     gate = report.ranker_validation
     assert gate["serves"] == "collab" and not gate["published"]
