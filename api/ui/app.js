@@ -472,7 +472,8 @@ function trainingDetails(model) {
     for (const [source, score] of Object.entries(gate.sources || {})) {
       rows.push([`${source} alone (its own order)`, score.toFixed(4), serves === source ? "serves" : ""]);
     }
-    parts.push(el("p", {}, `Ranker gate, cross-validated on ${gate.users} users: ${model.ranker}`), table("ranker-gate", ["ranker", "validation NDCG@10", ""], rows));
+    const judged = gate.judges_apart ? `judged on ${gate.users} of its ${gate.trained_users} users, those the sequence model was not chosen on` : `cross-validated on ${gate.users} users`;
+    parts.push(el("p", { id: "ranker-gate-users" }, `Ranker gate, ${judged}: ${model.ranker}`), table("ranker-gate", ["ranker", "validation NDCG@10", ""], rows));
   } else if (model.ranker) {
     parts.push(el("p", { class: "meta" }, `Ranker: ${model.ranker}`));
   }

@@ -20,6 +20,7 @@ from recommender.store import VectorStore
 from recommender.training.parts import train_parts
 from recommender.training.selection import candidate_configs, select_and_train
 from recommender.training.sequence import TrainConfig, next_item_scores
+from recommender.training.user_split import choosing_rows
 
 logger = logging.getLogger(__name__)
 
@@ -81,15 +82,18 @@ def train_and_publish(
         max_length=settings.max_length,
         dropout=settings.dropout,
     )
-    # Each user's last product is held out to choose the epoch; the published model is that one.
+    # Each user's last product is held out; the published model is trained without it. The epoch and the
+    # configuration are chosen on some users' held-out products only: the others' judge the ranker.
     training, targets = [seq[:-1] for seq in indexed], np.array([seq[-1] for seq in indexed])
+    choosing, apart = choosing_rows(list(sequences), full_settings.pipeline_config.gate_user_share)
+    choosing_histories, choosing_targets = [training[row] for row in choosing], targets[choosing]
 
     def validate(model: SequenceModel) -> float:
-        scores = next_item_scores(model, training)
-        for row, history in enumerate(training):
+        scores = next_item_scores(model, choosing_histories)
+        for row, history in enumerate(choosing_histories):
             seen = np.asarray(history)
-            scores[row, seen[seen != targets[row]]] = -np.inf
-        return ndcg_at(target_ranks(scores, targets), 10)
+            scores[row, seen[seen != choosing_targets[row]]] = -np.inf
+        return ndcg_at(target_ranks(scores, choosing_targets), 10)
 
     current = registry.current() if reuse_sequence else None
     if current is not None and current.product_ids == product_ids:
@@ -137,6 +141,9 @@ def train_and_publish(
             "stopped": stopped,
             "seconds": round(seconds, 1),
             "validation_ndcg_at_10": round(best_validation, 5),
+            # Users whose held-out product chose the epoch and configuration; the others judge the ranker.
+            "choosing_users": len(choosing),
+            "choosing_users_apart": apart,
             "validation_curve": curve,
             "config": model.config.as_dict(),
             "chosen": chosen,

@@ -38,6 +38,7 @@ from recommender.settings import Settings
 from recommender.store import VectorStore
 from recommender.training.held_out import HeldOut, held_out_next_events
 from recommender.training.stages import PairedDifference, gate_stages
+from recommender.training.user_split import judging_rows
 
 logger = logging.getLogger(__name__)
 SCROLL_PAGE = 1000
@@ -211,6 +212,7 @@ class RankerGroup:
     labels: np.ndarray
     fusion: np.ndarray
     sources: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    user_id: str = ""  # whose event it is: some users judge the gate, the others chose the sequence model
 
 
 RANKER_FOLDS = 5
@@ -354,7 +356,7 @@ def train_ranker(
             coldifier = ColdStartDropout(columns, config.depth, config.ranker_cold_dropout, rng)
         matrix = coldifier.apply(item.user_id, ranked.frame, ranked.user.collab, tower)
         own_orders = {ranker.source: ranker.score(ranked.frame) for ranker in alone}
-        groups.append(RankerGroup(matrix, labels, fusion.score(ranked.frame), own_orders))
+        groups.append(RankerGroup(matrix, labels, fusion.score(ranked.frame), own_orders, item.user_id))
     if len(groups) < config.ranker_min_users:
         return RankerTraining(None, f"too few users whose next event the sources found ({len(groups)})")
     trained = fit_gated_ranker(
@@ -380,9 +382,11 @@ def fit_gated_ranker(
     groups: list[RankerGroup], columns: list[str], categorical: list[str], settings: Settings, seed: int
 ) -> RankerTraining:
     """Cross-validate each objective and keep the best; then serve whichever ranking scores highest on
-    these users: the learned ranker (out of fold, each user scored by a ranker that never saw them), rank
-    fusion or (with ``ranker_source_orders``) one source's own order. The learned ranker must win by more
-    than ``ranker_margin_standard_errors`` standard errors. With the gate off it serves whatever they say."""
+    the judging users (``user_split``, those the sequence model was not chosen on): the learned ranker (out
+    of fold, each user scored by a ranker that never saw them), rank fusion or (with
+    ``ranker_source_orders``) one source's own order. The learned ranker learns from every user and must
+    win by more than ``ranker_margin_standard_errors`` standard errors. With the gate off it serves
+    whatever they say."""
     config = settings.pipeline_config
     rng = random.Random(seed)
     fitter = RankerFitter(groups, columns, categorical)
@@ -390,11 +394,13 @@ def fit_gated_ranker(
     rng.shuffle(order)
     folds = [order[start::RANKER_FOLDS] for start in range(RANKER_FOLDS)]
     objectives = RANKER_OBJECTIVES if config.ranker_objective == "auto" else (config.ranker_objective,)
+    judging, apart = judging_rows([group.user_id for group in groups], config.gate_user_share)
+    judges = [groups[row] for row in judging]
     # The untrained rankings, fusion first: a source's own order must beat it, not tie it.
-    alternatives = {"fusion": np.asarray([label_ndcg(group.fusion, group.labels) for group in groups])}
+    alternatives = {"fusion": np.asarray([label_ndcg(group.fusion, group.labels) for group in judges])}
     for source in groups[0].sources if groups else ():
         alternatives[source] = np.asarray(
-            [label_ndcg(group.sources[source], group.labels) for group in groups]
+            [label_ndcg(group.sources[source], group.labels) for group in judges]
         )
     # The sources' own orders are measured always, and compete only where the settings let them.
     rivals = list(alternatives) if config.ranker_source_orders else ["fusion"]
@@ -404,7 +410,7 @@ def fit_gated_ranker(
         scores, rounds = fitter.out_of_fold(
             _ranker_params(objective, settings, seed), config.ranker_trees, folds, rng
         )
-        candidates[objective] = (scores, rounds)
+        candidates[objective] = (scores[judging], rounds)
     chosen = max(objectives, key=lambda objective: float(candidates[objective][0].mean()))
     chosen_scores, chosen_rounds = candidates[chosen]
     paired = PairedDifference.of(chosen_scores, alternatives[best_alternative])
@@ -415,7 +421,10 @@ def fit_gated_ranker(
     serves = "learned" if beats or not config.ranker_gate else best_alternative
     own_orders = {name: float(scores.mean()) for name, scores in alternatives.items() if name != "fusion"}
     validation = {
-        "users": len(groups),
+        "users": len(judges),  # the judging users every figure here is measured on
+        "trained_users": len(groups),
+        # Whether they were kept apart from the sequence model's choice (too few users: everyone does both).
+        "judges_apart": apart,
         "folds": RANKER_FOLDS,
         "fusion_ndcg_at_10": float(alternatives["fusion"].mean()),
         "sources": own_orders,
@@ -431,9 +440,10 @@ def fit_gated_ranker(
         "published": serves == "learned",
     }
     others = "".join(f", {name}'s own order {score:.4f}" for name, score in own_orders.items())
+    kept_apart = " and the sequence model was not chosen on" if apart else ""
     figures = (
         f"validation NDCG@10 {validation['ranker_ndcg_at_10']:.4f} ({chosen}) against rank fusion's "
-        f"{validation['fusion_ndcg_at_10']:.4f}{others} on {len(groups)} users it never saw "
+        f"{validation['fusion_ndcg_at_10']:.4f}{others} on {len(judges)} users it never saw{kept_apart} "
         f"(difference {paired.difference:+.4f} ± {paired.standard_error:.4f} against {best_alternative}'s, "
         f"more than {margin:.4f} needed)"
     )

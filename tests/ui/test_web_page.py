@@ -331,6 +331,12 @@ def test_the_models_tab_shows_what_training_decided(service_url: str, browser: w
         row.find_elements(By.TAG_NAME, "td")[0].text for row in gate_rows if row.text.endswith("serves")
     ]
     assert len(serving) == 1  # exactly one ranking serves: the one the gate chose
+    # 60 users: the gate judges those the sequence model's epoch was not chosen on, as the API counts them.
+    assert gate["judges_apart"] and gate["users"] < gate["trained_users"]
+    assert browser.find_element(By.ID, "ranker-gate-users").text.startswith(
+        f"Ranker gate, judged on {gate['users']} of its {gate['trained_users']} users, those the "
+        "sequence model was not chosen on: "
+    )
     expected = {"learned": f"learned ranker ({gate['objective']})", "fusion": "rank fusion"}
     assert serving[0] == expected.get(gate["serves"], f"{gate['serves']} alone (its own order)")
     stages = [

@@ -10,6 +10,7 @@ import pytest
 
 from recommender.settings import Settings
 from recommender.training.parts import RankerGroup, fit_gated_ranker, label_ndcg
+from recommender.training.user_split import judges
 from tests.conftest import make_settings
 
 COLUMNS = ["signal", "noise"]
@@ -22,7 +23,7 @@ def groups(
     highest; otherwise its scores are noise. The "collab" source's own order is the third side."""
     rng = np.random.default_rng(7)
     made = []
-    for _ in range(count):
+    for index in range(count):
         labels = np.zeros(30)
         labels[rng.integers(30)] = 1.0
 
@@ -31,7 +32,7 @@ def groups(
 
         signal, fusion, collab = side(signal_finds_label), side(fusion_finds_label), side(source_finds_label)
         matrix = np.column_stack([signal, rng.normal(0, 1, 30)])
-        made.append(RankerGroup(matrix, labels, fusion, {"collab": collab}))
+        made.append(RankerGroup(matrix, labels, fusion, {"collab": collab}, f"shopper-{index}"))
     return made
 
 
@@ -49,7 +50,10 @@ def test_a_ranker_that_beats_fusion_is_published_with_its_figures(tmp_path: Path
     trained = fit_gated_ranker(groups(True, False), COLUMNS, [], settings, seed=1)
     assert trained.ranker is not None
     figures = trained.validation
-    assert figures["published"] is True and figures["serves"] == "learned" and figures["users"] == 120
+    assert figures["published"] is True and figures["serves"] == "learned"
+    # Trained on every user, judged on those the sequence model was not chosen on.
+    assert figures["trained_users"] == 120 and figures["judges_apart"]
+    assert figures["users"] == sum(judges(f"shopper-{index}", 0.5) for index in range(120))
     assert set(figures["objectives"]) == {"binary", "lambdarank"}
     assert figures["objective"] in figures["objectives"]
     assert figures["ranker_ndcg_at_10"] > 0.9 > 0.5 > figures["fusion_ndcg_at_10"]
@@ -145,8 +149,8 @@ def test_a_gain_within_the_margin_of_standard_errors_leaves_the_simpler_ranking_
 
 
 def test_by_default_a_sources_own_order_is_reported_but_only_fusion_competes(tmp_path: Path) -> None:
-    """The sequence model's epoch is chosen on the same held-out events, which flatters its own order: it
-    competes only where the settings let it. Here it finds every label, and the ranker still serves."""
+    """A source's own order competes only where the settings let it. Here it finds every label, and the
+    ranker still serves."""
     settings = make_settings(tmp_path, pipeline={"ranker_min_users": 20})
     trained = fit_gated_ranker(groups(True, False, source_finds_label=True), COLUMNS, [], settings, seed=1)
     figures = trained.validation
@@ -154,3 +158,23 @@ def test_by_default_a_sources_own_order_is_reported_but_only_fusion_competes(tmp
     assert figures["serves"] == "learned" and trained.ranker is not None
     assert f"collab's own order {figures['sources']['collab']:.4f}" in trained.note
     assert "against fusion's, more than 0.0000 needed" in trained.note
+
+
+def test_the_gate_judges_only_users_the_sequence_model_was_not_chosen_on(tmp_path: Path) -> None:
+    """The sequence model's own order finds the next product of exactly the users whose held-out events
+    chose its epoch (as a model chosen there would look): judged on the other users it is noise, and the
+    learned ranker serves. Judged on everyone (a share of 0), it would have served."""
+    made = groups(True, False)
+    for group in made:
+        if not judges(group.user_id, 0.5):
+            group.sources["collab"] = group.labels.copy()
+    kept_apart = fit_gated_ranker(made, COLUMNS, [], with_source_orders(tmp_path), seed=1)
+    assert kept_apart.validation["judges_apart"]
+    assert kept_apart.validation["sources"]["collab"] < 0.5 < kept_apart.validation["ranker_ndcg_at_10"]
+    assert kept_apart.validation["serves"] == "learned"
+    assert "and the sequence model was not chosen on" in kept_apart.note
+
+    everyone = fit_gated_ranker(made, COLUMNS, [], with_source_orders(tmp_path, gate_user_share=0.0), seed=1)
+    assert not everyone.validation["judges_apart"] and everyone.validation["users"] == 120
+    assert everyone.validation["sources"]["collab"] > kept_apart.validation["sources"]["collab"]
+    assert "not chosen on" not in everyone.note

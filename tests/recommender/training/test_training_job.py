@@ -16,6 +16,7 @@ from recommender.errors import InvalidInputError
 from recommender.models import InteractionEvent
 from recommender.pipeline.registry import SLOTS
 from recommender.service import RecommenderService, build_service
+from recommender.training.user_split import judges
 from tests.conftest import LOOPBACK, import_demo_catalog, make_settings
 
 # Shopping journeys that cross categories: text similarity alone cannot know that runners buy blenders.
@@ -143,6 +144,11 @@ def test_the_ranker_is_published_with_the_model_and_serves(trained_service: Reco
     meta = published.parts.ranker.meta
     assert meta["sampled_users"] == 66 and meta["users"] <= 60
     assert meta["candidate_recall"] == pytest.approx(meta["users"] / 66)
+    # The sequence model's epoch was chosen on some users' held-out products; the gate judged the others.
+    shoppers = [f"shopper-{user}" for user in range(60)] + [f"elsewhere-{user}" for user in range(6)]
+    assert published.training["choosing_users_apart"] and report.ranker_validation["judges_apart"]
+    assert published.training["choosing_users"] == sum(not judges(user, 0.5) for user in shoppers)
+    assert report.ranker_validation["trained_users"] == meta["users"] > report.ranker_validation["users"]
     assert published.parts.ranker.compiled  # its trees as machine code (the compiled-ranker extra)
     assert (service.models.directory(1) / "ranker.txt").exists()
     importance = published.parts.ranker.importance()
