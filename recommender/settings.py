@@ -409,10 +409,10 @@ class PipelineExperiments(BaseModel):
         "new products are ranked by their content instead of never.",
     )
     ranker_source_orders: bool = Field(
-        default=False,
+        default=True,
         description="Let each source's own order (the sequence model's ranking of the candidates, …) "
         "compete with rank fusion and the learned ranker in the ranker's gate, and serve where it wins. "
-        "Its figures are reported either way.",
+        "Its figures are reported either way. false: only rank fusion competes with the learned ranker.",
     )
     gate_user_share: float = Field(
         default=0.5,

@@ -86,16 +86,17 @@ def test_the_gate_can_be_switched_off_and_the_objective_fixed(tmp_path: Path) ->
     assert trained.note.endswith("(published because ranker_gate is off)")
 
 
-def with_source_orders(tmp_path: Path, **experiments: object) -> Settings:
+def gate_settings(tmp_path: Path, **experiments: object) -> Settings:
+    """The defaults, where each source's own order competes too."""
     return make_settings(
         tmp_path,
         pipeline={"ranker_min_users": 20},
-        experimental={"pipeline": {"ranker_source_orders": True, **experiments}},
+        experimental={"pipeline": experiments},
     )
 
 
 def test_a_source_whose_own_order_beats_fusion_and_the_ranker_serves_and_says_why(tmp_path: Path) -> None:
-    settings = with_source_orders(tmp_path)
+    settings = gate_settings(tmp_path)
     trained = fit_gated_ranker(groups(False, False, source_finds_label=True), COLUMNS, [], settings, seed=1)
     assert trained.ranker is None
     figures = trained.validation
@@ -116,7 +117,7 @@ def test_a_source_whose_own_order_beats_fusion_and_the_ranker_serves_and_says_wh
 def test_a_ranker_that_learns_a_source_order_is_measured_against_it(tmp_path: Path) -> None:
     """The ranker's only signal is the source's own order: it cannot beat that order, so the source
     serves (the ranker is no better than what needs no training)."""
-    settings = with_source_orders(tmp_path)
+    settings = gate_settings(tmp_path)
     made = groups(True, False)
     for group in made:
         group.sources["collab"] = group.matrix[:, 0].copy()
@@ -136,7 +137,7 @@ def test_a_gain_within_the_margin_of_standard_errors_leaves_the_simpler_ranking_
         group.sources["collab"] = group.labels.copy()
     figures = {}
     for margin in (0.0, 1.0, 100.0):
-        settings = with_source_orders(tmp_path, ranker_margin_standard_errors=margin)
+        settings = gate_settings(tmp_path, ranker_margin_standard_errors=margin)
         trained = fit_gated_ranker(made, COLUMNS, [], settings, seed=1)
         figures[margin] = trained.validation
         assert trained.validation["margin"] == pytest.approx(
@@ -148,10 +149,14 @@ def test_a_gain_within_the_margin_of_standard_errors_leaves_the_simpler_ranking_
     assert figures[100.0]["serves"] == "collab" and not figures[100.0]["published"]
 
 
-def test_by_default_a_sources_own_order_is_reported_but_only_fusion_competes(tmp_path: Path) -> None:
-    """A source's own order competes only where the settings let it. Here it finds every label, and the
-    ranker still serves."""
-    settings = make_settings(tmp_path, pipeline={"ranker_min_users": 20})
+def test_a_sources_own_order_can_be_kept_out_of_the_competition_and_is_still_reported(tmp_path: Path) -> None:
+    """With ranker_source_orders off only fusion competes. Here the source's order finds every label, and
+    the ranker still serves."""
+    settings = make_settings(
+        tmp_path,
+        pipeline={"ranker_min_users": 20},
+        experimental={"pipeline": {"ranker_source_orders": False}},
+    )
     trained = fit_gated_ranker(groups(True, False, source_finds_label=True), COLUMNS, [], settings, seed=1)
     figures = trained.validation
     assert figures["sources"]["collab"] > 0.9 and figures["best_alternative"] == "fusion"
@@ -168,13 +173,13 @@ def test_the_gate_judges_only_users_the_sequence_model_was_not_chosen_on(tmp_pat
     for group in made:
         if not judges(group.user_id, 0.5):
             group.sources["collab"] = group.labels.copy()
-    kept_apart = fit_gated_ranker(made, COLUMNS, [], with_source_orders(tmp_path), seed=1)
+    kept_apart = fit_gated_ranker(made, COLUMNS, [], gate_settings(tmp_path), seed=1)
     assert kept_apart.validation["judges_apart"]
     assert kept_apart.validation["sources"]["collab"] < 0.5 < kept_apart.validation["ranker_ndcg_at_10"]
     assert kept_apart.validation["serves"] == "learned"
     assert "and the sequence model was not chosen on" in kept_apart.note
 
-    everyone = fit_gated_ranker(made, COLUMNS, [], with_source_orders(tmp_path, gate_user_share=0.0), seed=1)
+    everyone = fit_gated_ranker(made, COLUMNS, [], gate_settings(tmp_path, gate_user_share=0.0), seed=1)
     assert not everyone.validation["judges_apart"] and everyone.validation["users"] == 120
     assert everyone.validation["sources"]["collab"] > kept_apart.validation["sources"]["collab"]
     assert "not chosen on" not in everyone.note
