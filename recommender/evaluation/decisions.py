@@ -57,6 +57,8 @@ def stage_decisions(trainings: list[dict[str, Any]], user_ndcgs: UserNdcgs) -> l
             rejected = Counter(seed["ranking"] for seed in validation).most_common(1)[0][0]
             with_row = rejected if rejected != "learned" else ""
         decisions.append(_decision(stage, validation, with_row, without_row, user_ndcgs))
+        if stage == "ranker" and serves:
+            decisions.extend(_runner_up_decision(validation, user_ndcgs))
     gates = [training.get("encoder", {}).get("served_gate", {}) for training in trainings]
     validation = [
         {"with": gate["with_ndcg_at_10"], "without": gate["without_ndcg_at_10"], "serves": gate["served"]}
@@ -76,12 +78,43 @@ def _ranking_gate(gate: dict[str, Any]) -> dict:
     serves = gate.get("serves", "learned" if gate["published"] else "fusion")
     arms = {"learned": gate["ranker_ndcg_at_10"], **gate.get("sources", {})}
     ranking = serves if serves != "fusion" else max(arms, key=lambda name: arms[name])
+    others = {
+        name: score
+        for name, score in {"fusion": gate["fusion_ndcg_at_10"], **arms}.items()
+        if name != ranking
+    }
+    runner_up = max(others, key=lambda name: others[name])
     return {
         "with": arms[ranking],
         "without": gate["fusion_ndcg_at_10"],
         "serves": serves != "fusion",
         "ranking": ranking,
+        # The best ranking that did not serve (besides the one above), and its validation NDCG@10.
+        "runner_up": runner_up,
+        "runner_up_ndcg_at_10": others[runner_up],
     }
+
+
+def _runner_up_decision(validation: list[dict], user_ndcgs: UserNdcgs) -> list[dict]:
+    """Where a ranking other than fusion serves, the one it beat by the least on validation, when that is a
+    source's own order (a row the test split measures): a choice inside the gate's noise shows up here."""
+    runners = [seed for seed in validation if seed["serves"] and seed.get("runner_up")]
+    if not runners:
+        return []
+    runner_up = Counter(seed["runner_up"] for seed in runners).most_common(1)[0][0]
+    if runner_up in ("learned", "fusion"):  # a rejected ranker is not kept; fusion is the ranker stage's
+        return []
+    seeds = [
+        {
+            "with": seed["with"],
+            "without": seed["runner_up_ndcg_at_10"],
+            "serves": True,
+            "ranking": seed["ranking"],
+        }
+        for seed in runners
+        if seed["runner_up"] == runner_up
+    ]
+    return [_decision(f"ranking_over_{runner_up}", seeds, "served", runner_up, user_ndcgs)]
 
 
 def _serves(validation: list[dict]) -> bool:

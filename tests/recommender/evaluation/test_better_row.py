@@ -62,7 +62,14 @@ def test_each_gated_stage_reports_what_validation_decided_and_what_the_test_spli
     assert set(decisions) == {"ranker", "new_product_places"}  # diversity was not switched on
     ranker = decisions["ranker"]
     assert ranker["serves"] and ranker["validation"] == [
-        {"with": 0.30, "without": 0.28, "serves": True, "ranking": "learned"}
+        {
+            "with": 0.30,
+            "without": 0.28,
+            "serves": True,
+            "ranking": "learned",
+            "runner_up": "fusion",
+            "runner_up_ndcg_at_10": 0.28,
+        }
     ]
     # Validation published the ranker; the test split says fusion is better, beyond noise.
     assert ranker["test"]["with_variant"] == "served" and ranker["test"]["without_variant"] == "fusion"
@@ -121,6 +128,8 @@ def test_a_sources_own_order_that_serves_is_judged_against_fusion_and_one_reject
         "without": 0.25,
         "serves": True,
         "ranking": "collab",
+        "runner_up": "fusion",
+        "runner_up_ndcg_at_10": 0.25,
     }
     assert chosen["test"]["with_variant"] == "served" and chosen["test"]["without_variant"] == "fusion"
     assert chosen["test"]["difference"] == pytest.approx(-0.125) and chosen["test"]["agrees"] is False
@@ -131,3 +140,38 @@ def test_a_sources_own_order_that_serves_is_judged_against_fusion_and_one_reject
     assert not fusion["serves"] and fusion["validation"][0]["ranking"] == "collab"
     assert fusion["test"]["with_variant"] == "collab" and fusion["test"]["without_variant"] == "served"
     assert fusion["test"]["agrees"] is True  # collab's row is lower than fusion's beyond noise
+
+
+def test_a_ranking_that_beat_a_sources_own_order_by_a_hair_is_checked_against_that_order() -> None:
+    """The learned ranker served, and the runner-up on validation was the collab source's own order (not
+    fusion): the test split compares served with collab's row too, so a choice made inside the noise shows."""
+    gate = {
+        "ranker_ndcg_at_10": 0.1653,
+        "fusion_ndcg_at_10": 0.1560,
+        "sources": {"collab": 0.1625, "text": 0.0061},
+        "serves": "learned",
+        "published": True,
+    }
+    collab = [1.0, 1.0, 0.0, 0.0] * 50
+    served = [1.0, 0.5, 0.0, 0.0] * 50  # below collab's row on every second user: beyond noise
+    user_ndcgs = {"served": served, "fusion": [0.5, 0.5, 0.0, 0.0] * 50, "collab": collab}
+    ranker, runner_up = stage_decisions([{"ranker_gate": gate}], user_ndcgs)
+    assert ranker["stage"] == "ranker" and ranker["test"]["agrees"] is True
+    assert runner_up["stage"] == "ranking_over_collab" and runner_up["serves"]
+    assert runner_up["validation"] == [
+        {"with": 0.1653, "without": 0.1625, "serves": True, "ranking": "learned"}
+    ]
+    assert (runner_up["test"]["with_variant"], runner_up["test"]["without_variant"]) == ("served", "collab")
+    assert runner_up["test"]["difference"] == pytest.approx(-0.125) and runner_up["test"]["agrees"] is False
+    output = io.StringIO()
+    print_decisions([runner_up], Console(file=output, width=300))
+    assert output.getvalue().startswith(
+        "ranking over collab: validation NDCG@10 0.1653 with (learned), 0.1625 without -> serves in 1 of 1"
+    )
+    assert "0.3750 served, 0.5000 collab, difference -0.1250" in output.getvalue()
+    assert "(disagrees)" in output.getvalue()
+    # Where fusion was the runner-up, the ranker stage's own comparison is the whole story.
+    closer = {**gate, "sources": {"collab": 0.10}}
+    assert [decision["stage"] for decision in stage_decisions([{"ranker_gate": closer}], user_ndcgs)] == [
+        "ranker"
+    ]
