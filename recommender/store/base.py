@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -49,6 +49,12 @@ class ScoredPoint:
     point_id: str
     score: float
     payload: dict[str, Any] = field(default_factory=dict)
+
+
+def in_score_order(hits: Iterable[ScoredPoint]) -> list[ScoredPoint]:
+    """Best score first, equal scores by point id: the engine returns exact ties in whatever order its
+    segments hold them, which changes from one build of the same collection to the next."""
+    return sorted(hits, key=lambda hit: (-hit.score, hit.point_id))
 
 
 class VectorStore(Protocol):

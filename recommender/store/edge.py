@@ -27,6 +27,7 @@ from recommender.store.base import (
     ScoredPoint,
     StoredPoint,
     ensure_compatible,
+    in_score_order,
     payload_selection,
 )
 from recommender.store.conditions import (
@@ -210,7 +211,9 @@ class EdgeVectorStore:
             filter=_edge_filter(conditions, exclude_ids),
         )
         results = self._shard.query(request)
-        return [ScoredPoint(str(hit.id), float(hit.score), dict(hit.payload or {})) for hit in results]
+        return in_score_order(
+            ScoredPoint(str(hit.id), float(hit.score), dict(hit.payload or {})) for hit in results
+        )
 
     def scroll(
         self, limit: int, offset: str | None = None, conditions: Sequence[Condition] = ()

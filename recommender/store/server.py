@@ -20,6 +20,7 @@ from recommender.store.base import (
     ScoredPoint,
     StoredPoint,
     ensure_compatible,
+    in_score_order,
     payload_selection,
 )
 from recommender.store.conditions import (
@@ -199,9 +200,9 @@ class ServerVectorStore:
                 with_payload=payload_selection(payload_keys),
             )
         )
-        return [
+        return in_score_order(
             ScoredPoint(str(hit.id), float(hit.score), dict(hit.payload or {})) for hit in response.points
-        ]
+        )
 
     def scroll(
         self, limit: int, offset: str | None = None, conditions: Sequence[Condition] = ()

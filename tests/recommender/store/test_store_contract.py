@@ -235,3 +235,17 @@ def test_a_bad_call_is_a_bug_not_an_outage(stores: dict[str, VectorStore]) -> No
             store.upsert([wrong])
         assert not isinstance(raised.value, DependencyUnavailableError), (kind, raised.value)
         assert store.count() == 40, kind
+
+
+def test_equal_scores_come_back_in_point_id_order_on_every_backend(stores: dict[str, VectorStore]) -> None:
+    """Exact ties (the same vector under several products) are ordered by point id, not by where the
+    engine happens to hold them, so that two builds of the same catalog give the same lists."""
+    twin = points()[5].vector
+    names = [f"twin-{index}" for index in (4, 0, 3, 1, 2)]
+    twins = [PointToWrite(product_point_id(name), twin, {"product_id": name}) for name in names]
+    expected = sorted([*twins, points()[5]], key=lambda point: point.point_id)
+    for kind, store in stores.items():
+        store.upsert(twins)
+        for hits in (store.search(twin, 6), store.recommend([twin], [], 6)):
+            assert len({hit.score for hit in hits}) == 1, kind  # six exact ties
+            assert [hit.point_id for hit in hits] == [point.point_id for point in expected], kind
