@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -51,10 +51,32 @@ class ScoredPoint:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
+# Hits asked for beyond the limit, so that a run of equal scores across the limit is seen whole.
+TIE_MARGIN = 16
+# How many times the request doubles while a run of equal scores fills all it got back.
+MAX_TIE_WIDENINGS = 4
+
+
 def in_score_order(hits: Iterable[ScoredPoint]) -> list[ScoredPoint]:
     """Best score first, equal scores by point id: the engine returns exact ties in whatever order its
     segments hold them, which changes from one build of the same collection to the next."""
     return sorted(hits, key=lambda hit: (-hit.score, hit.point_id))
+
+
+def best_in_score_order(fetch: Callable[[int], Iterable[ScoredPoint]], limit: int) -> list[ScoredPoint]:
+    """The best ``limit`` hits in score order, the same ones on every build of a collection also where
+    equal scores run across the limit: the engine cuts such a run wherever its segments put it, so
+    this asks ``fetch`` for a margin more, widening while the run at the limit fills the answer, and
+    cuts after ordering."""
+    if limit <= 0:
+        return []
+    asked = limit + TIE_MARGIN
+    for _ in range(MAX_TIE_WIDENINGS + 1):
+        hits = in_score_order(fetch(asked))
+        if len(hits) < asked or hits[limit - 1].score != hits[-1].score:
+            break
+        asked *= 2
+    return hits[:limit]
 
 
 class VectorStore(Protocol):

@@ -26,8 +26,8 @@ from recommender.store.base import (
     PointToWrite,
     ScoredPoint,
     StoredPoint,
+    best_in_score_order,
     ensure_compatible,
-    in_score_order,
     payload_selection,
 )
 from recommender.store.conditions import (
@@ -204,16 +204,17 @@ class EdgeVectorStore:
         exclude_ids: Sequence[str],
         payload_keys: Sequence[str] | None = None,
     ) -> list[ScoredPoint]:
-        request = edge.QueryRequest(
-            limit=limit,
-            query=query,
-            with_payload=payload_selection(payload_keys),
-            filter=_edge_filter(conditions, exclude_ids),
-        )
-        results = self._shard.query(request)
-        return in_score_order(
-            ScoredPoint(str(hit.id), float(hit.score), dict(hit.payload or {})) for hit in results
-        )
+        def fetch(asked: int) -> list[ScoredPoint]:
+            request = edge.QueryRequest(
+                limit=asked,
+                query=query,
+                with_payload=payload_selection(payload_keys),
+                filter=_edge_filter(conditions, exclude_ids),
+            )
+            results = self._shard.query(request)
+            return [ScoredPoint(str(hit.id), float(hit.score), dict(hit.payload or {})) for hit in results]
+
+        return best_in_score_order(fetch, limit)
 
     def scroll(
         self, limit: int, offset: str | None = None, conditions: Sequence[Condition] = ()

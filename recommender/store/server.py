@@ -19,8 +19,8 @@ from recommender.store.base import (
     PointToWrite,
     ScoredPoint,
     StoredPoint,
+    best_in_score_order,
     ensure_compatible,
-    in_score_order,
     payload_selection,
 )
 from recommender.store.conditions import (
@@ -190,19 +190,22 @@ class ServerVectorStore:
         using: str | None = None,
         payload_keys: Sequence[str] | None = None,
     ) -> list[ScoredPoint]:
-        response = self._call(
-            lambda: self._client.query_points(
-                self.spec.name,
-                query=query,
-                using=using or self.spec.vector_name,
-                query_filter=_server_filter(conditions, exclude_ids),
-                limit=limit,
-                with_payload=payload_selection(payload_keys),
+        def fetch(asked: int) -> list[ScoredPoint]:
+            response = self._call(
+                lambda: self._client.query_points(
+                    self.spec.name,
+                    query=query,
+                    using=using or self.spec.vector_name,
+                    query_filter=_server_filter(conditions, exclude_ids),
+                    limit=asked,
+                    with_payload=payload_selection(payload_keys),
+                )
             )
-        )
-        return in_score_order(
-            ScoredPoint(str(hit.id), float(hit.score), dict(hit.payload or {})) for hit in response.points
-        )
+            return [
+                ScoredPoint(str(hit.id), float(hit.score), dict(hit.payload or {})) for hit in response.points
+            ]
+
+        return best_in_score_order(fetch, limit)
 
     def scroll(
         self, limit: int, offset: str | None = None, conditions: Sequence[Condition] = ()

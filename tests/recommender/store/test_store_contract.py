@@ -249,3 +249,17 @@ def test_equal_scores_come_back_in_point_id_order_on_every_backend(stores: dict[
         for hits in (store.search(twin, 6), store.recommend([twin], [], 6)):
             assert len({hit.score for hit in hits}) == 1, kind  # six exact ties
             assert [hit.point_id for hit in hits] == [point.point_id for point in expected], kind
+
+
+def test_a_run_of_equal_scores_across_the_limit_is_cut_after_ordering(stores: dict[str, VectorStore]) -> None:
+    """Where more products tie than the limit lets through (longer than the margin asked for beyond it),
+    the ones that come back are the first by point id, not the first the engine happens to reach."""
+    twin = points()[5].vector
+    names = [f"tied-{index}" for index in range(30)]
+    twins = [PointToWrite(product_point_id(name), twin, {"product_id": name}) for name in names]
+    written_last_first = sorted(twins, key=lambda point: point.point_id, reverse=True)
+    expected = sorted([*twins, points()[5]], key=lambda point: point.point_id)[:3]
+    for kind, store in stores.items():
+        store.upsert(written_last_first)
+        for hits in (store.search(twin, 3), store.recommend([twin], [], 3)):
+            assert [hit.point_id for hit in hits] == [point.point_id for point in expected], kind
