@@ -51,9 +51,9 @@ class ScoredPoint:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-# Hits asked for beyond the limit, so that a run of equal scores across the limit is seen whole.
+# Hits asked for beyond the limit once equal scores are seen to run across it, so that the run is seen whole.
 TIE_MARGIN = 16
-# How many times the request doubles while a run of equal scores fills all it got back.
+# How many times the request widens while a run of equal scores fills all it got back.
 MAX_TIE_WIDENINGS = 4
 
 
@@ -65,17 +65,18 @@ def in_score_order(hits: Iterable[ScoredPoint]) -> list[ScoredPoint]:
 
 def best_in_score_order(fetch: Callable[[int], Iterable[ScoredPoint]], limit: int) -> list[ScoredPoint]:
     """The best ``limit`` hits in score order, the same ones on every build of a collection also where
-    equal scores run across the limit: the engine cuts such a run wherever its segments put it, so
-    this asks ``fetch`` for a margin more, widening while the run at the limit fills the answer, and
-    cuts after ordering."""
+    equal scores run across the limit: the engine cuts such a run wherever its segments put it. This
+    asks ``fetch`` for one hit more than the limit, which shows whether a run crosses it (almost never:
+    one extra hit is all it costs then); where one does, it asks for a margin more, widening while the
+    run fills the answer, and cuts after ordering."""
     if limit <= 0:
         return []
-    asked = limit + TIE_MARGIN
+    asked = limit + 1
     for _ in range(MAX_TIE_WIDENINGS + 1):
         hits = in_score_order(fetch(asked))
         if len(hits) < asked or hits[limit - 1].score != hits[-1].score:
             break
-        asked *= 2
+        asked = max(asked * 2, limit + TIE_MARGIN)
     return hits[:limit]
 
 
