@@ -43,12 +43,15 @@ class TenantServices:
             self._services[DEFAULT_TENANT] = default
         self._lock = threading.Lock()
         self._encoder_checked: dict[str, float] = {}
+        # One encoder switch at a time per tenant: two would re-embed into the same copy collection.
+        self._switching: dict[str, threading.Lock] = {}
 
     def get(self, tenant: str = DEFAULT_TENANT) -> RecommenderService:
         service = self._get(tenant)
         if self._encoder_check_due(tenant) and service.encoder_pending():
             # Another process (a worker) published or withdrew the shop's encoder: serve what it chose.
-            service = self.switch_encoder(tenant)
+            # A request does not wait for a switch another thread is making: the old service serves on.
+            service = self.switch_encoder(tenant, wait=False)
         return service
 
     def _encoder_check_due(self, tenant: str) -> bool:
@@ -59,11 +62,22 @@ class TenantServices:
             self._encoder_checked[tenant] = now
             return True
 
-    def switch_encoder(self, tenant: str = DEFAULT_TENANT) -> RecommenderService:
+    def switch_encoder(self, tenant: str = DEFAULT_TENANT, wait: bool = True) -> RecommenderService:
         """Serve the tenant's published encoder (or the configured model, after a withdrawal): every product
         is re-embedded into a copy while the old service keeps serving, then the service is opened again
         over the copy (a short pause for that tenant's requests). The old service, if it is not the one
-        its owner closes itself, is closed."""
+        its owner closes itself, is closed. While another thread switches that tenant's encoder, this
+        waits for it and then serves what it chose, or with ``wait=False`` returns the service serving now."""
+        with self._lock:
+            switching = self._switching.setdefault(tenant, threading.Lock())
+        if not switching.acquire(blocking=wait):
+            return self._get(tenant)
+        try:
+            return self._switch_encoder(tenant)
+        finally:
+            switching.release()
+
+    def _switch_encoder(self, tenant: str) -> RecommenderService:
         old = self._get(tenant)
         if not old.encoder_pending():
             return old
