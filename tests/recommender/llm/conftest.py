@@ -16,8 +16,9 @@ from recommender.settings import LLMConfig, LLMExperiments
 from tests.conftest import import_demo_catalog, make_settings
 from tests.live_service import free_port, llama_cpp_server
 
-# Generous for functional tests on a loaded 2-core machine; the budget itself is tested separately.
-FUNCTIONAL_BUDGET = 30.0
+# Generous for functional tests on a loaded 2-core machine (30 s was exceeded once, with the suite running
+# beside a training job); the budget itself is tested separately.
+FUNCTIONAL_BUDGET = 120.0
 
 
 @pytest.fixture(scope="session")
