@@ -418,9 +418,10 @@ class PipelineExperiments(BaseModel):
         default=0.5,
         ge=0,
         le=1,
-        description="Share of users (a fixed hash of their id) whose held-out events judge the ranker's "
-        "gate; the sequence model chooses its epoch and configuration on the others' only. Judged on the "
-        "events it was chosen on, its own order looks better than it is. 0: every user does both.",
+        description="Share of users (a fixed hash of their id) whose held-out events judge each source's "
+        "own order in the ranker's gate; the sequence model chooses its epoch and configuration on the "
+        "others' only. Judged on the events it was chosen on, its own order looks better than it is. The "
+        "learned ranker meets rank fusion on every user. 0: every user does both.",
     )
     ranker_margin_standard_errors: float = Field(
         default=0.0,

@@ -467,13 +467,20 @@ function trainingDetails(model) {
   const gate = model.ranker_validation || {};
   if (gate.users) {
     const serves = gate.serves || (gate.published ? "learned" : "fusion");
-    const rows = Object.entries(gate.objectives).map(([objective, score]) => [`learned ranker (${objective})`, score.toFixed(4), objective === gate.objective && serves === "learned" ? "serves" : ""]);
-    rows.push(["rank fusion", gate.fusion_ndcg_at_10.toFixed(4), serves === "fusion" ? "serves" : ""]);
+    // The learned ranker meets fusion on every user; a source's own order is measured on the judging users
+    // only (models trained before this split measured everything there: no "judged").
+    const judged = gate.judged || { learned: gate.ranker_ndcg_at_10, fusion: gate.fusion_ndcg_at_10 };
+    const everyone = (score) => (gate.judged ? score.toFixed(4) : "");
+    const rows = Object.entries(gate.objectives).map(([objective, score]) => [`learned ranker (${objective})`, everyone(score), objective === gate.objective ? judged.learned.toFixed(4) : "", objective === gate.objective && serves === "learned" ? "serves" : ""]);
+    rows.push(["rank fusion", everyone(gate.fusion_ndcg_at_10), judged.fusion.toFixed(4), serves === "fusion" ? "serves" : ""]);
     for (const [source, score] of Object.entries(gate.sources || {})) {
-      rows.push([`${source} alone (its own order)`, score.toFixed(4), serves === source ? "serves" : ""]);
+      rows.push([`${source} alone (its own order)`, "", score.toFixed(4), serves === source ? "serves" : ""]);
     }
-    const judged = gate.judges_apart ? `judged on ${gate.users} of its ${gate.trained_users} users, those the sequence model was not chosen on` : `cross-validated on ${gate.users} users`;
-    parts.push(el("p", { id: "ranker-gate-users" }, `Ranker gate, ${judged}: ${model.ranker}`), table("ranker-gate", ["ranker", "validation NDCG@10", ""], rows));
+    const judges = gate.judges_apart ? `${gate.users} of them, those the sequence model was not chosen on` : `the same ${gate.users} users`;
+    parts.push(
+      el("p", { id: "ranker-gate-users" }, `Ranker gate, validation NDCG@10 out of fold: the learned ranker against rank fusion on all ${gate.trained_users} users, each source's own order on ${judges}: ${model.ranker}`),
+      table("ranker-gate", ["ranker", `all ${gate.trained_users} users`, `${gate.users} judging users`, ""], rows),
+    );
   } else if (model.ranker) {
     parts.push(el("p", { class: "meta" }, `Ranker: ${model.ranker}`));
   }

@@ -74,24 +74,28 @@ def stage_decisions(trainings: list[dict[str, Any]], user_ndcgs: UserNdcgs) -> l
 
 def _ranking_gate(gate: dict[str, Any]) -> dict:
     """The ranker's gate as a stage: what would replace rank fusion (the learned ranker or one source's
-    own order, the one that serves or else the best of them) against fusion, and whether it serves."""
+    own order, the one that serves or else the best of them) against fusion, and whether it serves. The
+    learned ranker is compared with fusion on every validation user, a source's own order on the judging
+    users (``judged``; builds before it judged everything there)."""
     serves = gate.get("serves", "learned" if gate["published"] else "fusion")
-    arms = {"learned": gate["ranker_ndcg_at_10"], **gate.get("sources", {})}
+    judged = gate.get("judged", {"learned": gate["ranker_ndcg_at_10"], "fusion": gate["fusion_ndcg_at_10"]})
+    arms = {"learned": judged["learned"], **gate.get("sources", {})}  # all on the judging users
     ranking = serves if serves != "fusion" else max(arms, key=lambda name: arms[name])
-    others = {
-        name: score
-        for name, score in {"fusion": gate["fusion_ndcg_at_10"], **arms}.items()
-        if name != ranking
-    }
+    if ranking == "learned":
+        with_score, without_score = gate["ranker_ndcg_at_10"], gate["fusion_ndcg_at_10"]
+    else:
+        with_score, without_score = arms[ranking], judged["fusion"]
+    others = {name: score for name, score in {"fusion": judged["fusion"], **arms}.items() if name != ranking}
     runner_up = max(others, key=lambda name: others[name])
     return {
-        "with": arms[ranking],
-        "without": gate["fusion_ndcg_at_10"],
+        "with": with_score,
+        "without": without_score,
         "serves": serves != "fusion",
         "ranking": ranking,
-        # The best ranking that did not serve (besides the one above), and its validation NDCG@10.
+        # The best ranking that did not serve (besides the one above), and both figures on the same users.
         "runner_up": runner_up,
         "runner_up_ndcg_at_10": others[runner_up],
+        "judged_with": arms[ranking],
     }
 
 
@@ -106,7 +110,7 @@ def _runner_up_decision(validation: list[dict], user_ndcgs: UserNdcgs) -> list[d
         return []
     seeds = [
         {
-            "with": seed["with"],
+            "with": seed["judged_with"],
             "without": seed["runner_up_ndcg_at_10"],
             "serves": True,
             "ranking": seed["ranking"],

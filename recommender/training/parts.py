@@ -382,11 +382,17 @@ def fit_gated_ranker(
     groups: list[RankerGroup], columns: list[str], categorical: list[str], settings: Settings, seed: int
 ) -> RankerTraining:
     """Cross-validate each objective and keep the best; then serve whichever ranking scores highest on
-    the judging users (``user_split``, those the sequence model was not chosen on): the learned ranker (out
-    of fold, each user scored by a ranker that never saw them), rank fusion or (with
-    ``ranker_source_orders``) one source's own order. The learned ranker learns from every user and must
-    win by more than ``ranker_margin_standard_errors`` standard errors. With the gate off it serves
-    whatever they say."""
+    validation users: the learned ranker (out of fold, each user scored by a ranker that never saw them),
+    rank fusion or (with ``ranker_source_orders``) one source's own order.
+
+    Two comparisons, each on the users that can judge it fairly (``user_split``):
+    - the learned ranker against rank fusion on every user. Both combine every source, and the paired
+      difference on all of them is about half as noisy as on half of them;
+    - each source's own order against fusion and the learned ranker on the judging users only, those the
+      sequence model was not chosen on (on the others its own order looks better than it is).
+
+    The learned ranker must win both by more than ``ranker_margin_standard_errors`` standard errors. With
+    the gate off it serves whatever they say."""
     config = settings.pipeline_config
     rng = random.Random(seed)
     fitter = RankerFitter(groups, columns, categorical)
@@ -395,42 +401,54 @@ def fit_gated_ranker(
     folds = [order[start::RANKER_FOLDS] for start in range(RANKER_FOLDS)]
     objectives = RANKER_OBJECTIVES if config.ranker_objective == "auto" else (config.ranker_objective,)
     judging, apart = judging_rows([group.user_id for group in groups], config.gate_user_share)
-    judges = [groups[row] for row in judging]
-    # The untrained rankings, fusion first: a source's own order must beat it, not tie it.
-    alternatives = {"fusion": np.asarray([label_ndcg(group.fusion, group.labels) for group in judges])}
-    for source in groups[0].sources if groups else ():
-        alternatives[source] = np.asarray(
-            [label_ndcg(group.sources[source], group.labels) for group in judges]
-        )
-    # The sources' own orders are measured always, and compete only where the settings let them.
-    rivals = list(alternatives) if config.ranker_source_orders else ["fusion"]
-    best_alternative = max(rivals, key=lambda name: float(alternatives[name].mean()))
+    fusion = np.asarray([label_ndcg(group.fusion, group.labels) for group in groups])
+    # The sources' own orders are measured always (on the judging users), and compete only where the
+    # settings let them.
+    own_orders = {
+        source: np.asarray([label_ndcg(groups[row].sources[source], groups[row].labels) for row in judging])
+        for source in (groups[0].sources if groups else ())
+    }
     candidates = {}
     for objective in objectives:
-        scores, rounds = fitter.out_of_fold(
+        candidates[objective] = fitter.out_of_fold(
             _ranker_params(objective, settings, seed), config.ranker_trees, folds, rng
         )
-        candidates[objective] = (scores[judging], rounds)
     chosen = max(objectives, key=lambda objective: float(candidates[objective][0].mean()))
     chosen_scores, chosen_rounds = candidates[chosen]
-    paired = PairedDifference.of(chosen_scores, alternatives[best_alternative])
+    # The best ranking that needs no training, on the judging users: fusion first, as a source's own order
+    # must beat it, not tie it.
+    untrained = {"fusion": fusion[judging]} | (own_orders if config.ranker_source_orders else {})
+    best_alternative = max(untrained, key=lambda name: float(untrained[name].mean()))
+    against_fusion = PairedDifference.of(chosen_scores, fusion)
+    fusion_margin = config.ranker_margin_standard_errors * against_fusion.standard_error
     # With a margin of 1, the one-standard-error rule: where validation cannot tell the learned ranker from
     # the best ranking that needs no training, the simpler one serves.
-    margin = config.ranker_margin_standard_errors * paired.standard_error
-    beats = paired.difference > margin
+    if best_alternative == "fusion":
+        paired, margin = against_fusion, fusion_margin
+    else:
+        paired = PairedDifference.of(chosen_scores[judging], untrained[best_alternative])
+        margin = config.ranker_margin_standard_errors * paired.standard_error
+    beats = paired.difference > margin and against_fusion.difference > fusion_margin
     serves = "learned" if beats or not config.ranker_gate else best_alternative
-    own_orders = {name: float(scores.mean()) for name, scores in alternatives.items() if name != "fusion"}
     validation = {
-        "users": len(judges),  # the judging users every figure here is measured on
-        "trained_users": len(groups),
+        "users": len(judging),  # the judging users: the sources' own orders are measured on them
+        "trained_users": len(groups),  # every user: the learned ranker against fusion is judged on all
         # Whether they were kept apart from the sequence model's choice (too few users: everyone does both).
         "judges_apart": apart,
         "folds": RANKER_FOLDS,
-        "fusion_ndcg_at_10": float(alternatives["fusion"].mean()),
-        "sources": own_orders,
+        # On every user, out of fold: the learned ranker's objectives and rank fusion.
+        "fusion_ndcg_at_10": against_fusion.second,
         "objectives": {objective: float(scores.mean()) for objective, (scores, _) in candidates.items()},
         "objective": chosen,
-        "ranker_ndcg_at_10": paired.first,
+        "ranker_ndcg_at_10": against_fusion.first,
+        "against_fusion": {
+            "difference": against_fusion.difference,
+            "standard_error": against_fusion.standard_error,
+            "margin": fusion_margin,
+        },
+        # On the judging users: every ranking that competes with a source's own order.
+        "judged": {"learned": float(chosen_scores[judging].mean()), "fusion": float(fusion[judging].mean())},
+        "sources": {name: float(scores.mean()) for name, scores in own_orders.items()},
         # Against the best ranking that needs no training and may serve (fusion, or a source's own order).
         "best_alternative": best_alternative,
         "difference": paired.difference,
@@ -439,14 +457,7 @@ def fit_gated_ranker(
         "serves": serves,
         "published": serves == "learned",
     }
-    others = "".join(f", {name}'s own order {score:.4f}" for name, score in own_orders.items())
-    kept_apart = " and the sequence model was not chosen on" if apart else ""
-    figures = (
-        f"validation NDCG@10 {validation['ranker_ndcg_at_10']:.4f} ({chosen}) against rank fusion's "
-        f"{validation['fusion_ndcg_at_10']:.4f}{others} on {len(judges)} users it never saw{kept_apart} "
-        f"(difference {paired.difference:+.4f} ± {paired.standard_error:.4f} against {best_alternative}'s, "
-        f"more than {margin:.4f} needed)"
-    )
+    figures = _gate_figures(validation, len(groups), len(judging), apart)
     if serves == "fusion":
         return RankerTraining(None, f"rank fusion serves: the learned ranker scored {figures}", validation)
     if serves != "learned":
@@ -474,6 +485,32 @@ def fit_gated_ranker(
     if not beats:
         note += " (published because ranker_gate is off)"
     return RankerTraining(ranker, note, validation)
+
+
+def _gate_figures(validation: dict, users: int, judges: int, apart: bool) -> str:
+    """The gate's figures in words, for the training note."""
+    versus = validation["against_fusion"]
+    figures = (
+        f"validation NDCG@10 {validation['ranker_ndcg_at_10']:.4f} ({validation['objective']}) against rank "
+        f"fusion's {validation['fusion_ndcg_at_10']:.4f} on {users} users it never saw (difference "
+        f"{versus['difference']:+.4f} ± {versus['standard_error']:.4f}, more than {versus['margin']:.4f} "
+        "needed)"
+    )
+    others = "".join(f", {name}'s own order {score:.4f}" for name, score in validation["sources"].items())
+    best = validation["best_alternative"]
+    if others or apart:
+        kept_apart = ", those the sequence model was not chosen on" if apart else ""
+        judged = validation["judged"]
+        figures += (
+            f"; on {judges} of them{kept_apart}: the learned ranker {judged['learned']:.4f}, fusion "
+            f"{judged['fusion']:.4f}{others}"
+        )
+    if best != "fusion":
+        figures += (
+            f" (difference {validation['difference']:+.4f} ± {validation['difference_standard_error']:.4f} "
+            f"against {best}'s, more than {validation['margin']:.4f} needed)"
+        )
+    return figures
 
 
 def train_parts(

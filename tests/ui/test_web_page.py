@@ -334,9 +334,13 @@ def test_the_models_tab_shows_what_training_decided(service_url: str, browser: w
     # 60 users: the gate judges those the sequence model's epoch was not chosen on, as the API counts them.
     assert gate["judges_apart"] and gate["users"] < gate["trained_users"]
     assert browser.find_element(By.ID, "ranker-gate-users").text.startswith(
-        f"Ranker gate, judged on {gate['users']} of its {gate['trained_users']} users, those the "
+        "Ranker gate, validation NDCG@10 out of fold: the learned ranker against rank fusion on all "
+        f"{gate['trained_users']} users, each source's own order on {gate['users']} of them, those the "
         "sequence model was not chosen on: "
     )
+    fusion_cells = [cell.text for cell in gate_rows[len(gate["objectives"])].find_elements(By.TAG_NAME, "td")]
+    # Fusion on every user (against the learned ranker) and on the judging users (against the sources).
+    assert fusion_cells[1:3] == [f"{gate['fusion_ndcg_at_10']:.4f}", f"{gate['judged']['fusion']:.4f}"]
     expected = {"learned": f"learned ranker ({gate['objective']})", "fusion": "rank fusion"}
     assert serving[0] == expected.get(gate["serves"], f"{gate['serves']} alone (its own order)")
     stages = [

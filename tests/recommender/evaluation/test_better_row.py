@@ -69,6 +69,7 @@ def test_each_gated_stage_reports_what_validation_decided_and_what_the_test_spli
             "ranking": "learned",
             "runner_up": "fusion",
             "runner_up_ndcg_at_10": 0.28,
+            "judged_with": 0.30,
         }
     ]
     # Validation published the ranker; the test split says fusion is better, beyond noise.
@@ -130,6 +131,7 @@ def test_a_sources_own_order_that_serves_is_judged_against_fusion_and_one_reject
         "ranking": "collab",
         "runner_up": "fusion",
         "runner_up_ndcg_at_10": 0.25,
+        "judged_with": 0.3,
     }
     assert chosen["test"]["with_variant"] == "served" and chosen["test"]["without_variant"] == "fusion"
     assert chosen["test"]["difference"] == pytest.approx(-0.125) and chosen["test"]["agrees"] is False
@@ -175,3 +177,22 @@ def test_a_ranking_that_beat_a_sources_own_order_by_a_hair_is_checked_against_th
     assert [decision["stage"] for decision in stage_decisions([{"ranker_gate": closer}], user_ndcgs)] == [
         "ranker"
     ]
+
+
+def test_the_ranker_is_reported_against_fusion_on_everyone_and_against_a_source_on_the_judges() -> None:
+    """The gate compares the learned ranker with fusion on every validation user and with a source's own
+    order on the judging users only (``judged``): each decision row pairs figures from the same users."""
+    gate = {
+        "ranker_ndcg_at_10": 0.1620,  # every user, out of fold
+        "fusion_ndcg_at_10": 0.1540,
+        "judged": {"learned": 0.1610, "fusion": 0.1600},
+        "sources": {"collab": 0.1605, "text": 0.0061},
+        "serves": "learned",
+        "published": True,
+    }
+    served = [1.0, 0.5, 0.0, 0.0] * 50
+    user_ndcgs = {"served": served, "fusion": [0.5, 0.5, 0.0, 0.0] * 50, "collab": served}
+    ranker, runner_up = stage_decisions([{"ranker_gate": gate}], user_ndcgs)
+    assert (ranker["validation"][0]["with"], ranker["validation"][0]["without"]) == (0.1620, 0.1540)
+    assert runner_up["stage"] == "ranking_over_collab"
+    assert (runner_up["validation"][0]["with"], runner_up["validation"][0]["without"]) == (0.1610, 0.1605)
