@@ -457,7 +457,7 @@ def fit_gated_ranker(
         "serves": serves,
         "published": serves == "learned",
     }
-    figures = _gate_figures(validation, len(groups), len(judging), apart)
+    figures = _gate_figures(validation)
     if serves == "fusion":
         return RankerTraining(None, f"rank fusion serves: the learned ranker scored {figures}", validation)
     if serves != "learned":
@@ -487,8 +487,9 @@ def fit_gated_ranker(
     return RankerTraining(ranker, note, validation)
 
 
-def _gate_figures(validation: dict, users: int, judges: int, apart: bool) -> str:
+def _gate_figures(validation: dict) -> str:
     """The gate's figures in words, for the training note."""
+    users, judges, apart = validation["trained_users"], validation["users"], validation["judges_apart"]
     versus = validation["against_fusion"]
     figures = (
         f"validation NDCG@10 {validation['ranker_ndcg_at_10']:.4f} ({validation['objective']}) against rank "
