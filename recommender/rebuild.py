@@ -8,13 +8,16 @@
 
 A crash before step 2 leaves the old collection whole (the partial copy is discarded on the next start);
 a crash after it is finished on the next start from the complete copy. No step holds the catalog in memory.
+
+Over an embedded store shared by several API processes (``store_host``), every step goes through the host,
+and step 3 is the host's own (``replace_collection``): the other processes' calls wait for it, and a
+process still on the old model is told the store switched until it follows (``recommender.tenancy``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
 
 from recommender.catalog import Catalog, public_payload
 from recommender.database import Database
@@ -23,25 +26,15 @@ from recommender.embedding.versions import SHOP_MARK, base_model
 from recommender.leases import Leases
 from recommender.models import Product
 from recommender.settings import Settings
-from recommender.store import CollectionSpec, PointToWrite, VectorStore
+from recommender.store import CollectionSpec, VectorStore
+from recommender.store.copying import copy_points, pages
 from recommender.store.opening import open_collection, product_collection, stored_metadata, user_collection
+from recommender.store.shared import HostAddress, replace_collection, retire_collection
 
 logger = logging.getLogger(__name__)
-SCROLL_PAGE = 512
 REBUILD_SUFFIX = "__rebuild"
 # The marker never expires by itself: it is removed when the switch is done.
 MARKER_TTL_SECONDS = 100 * 365 * 24 * 3600
-
-
-def _pages(store: VectorStore, with_vectors: bool) -> Any:
-    offset = None
-    while True:
-        points, offset = store.scroll(SCROLL_PAGE, offset)
-        if with_vectors and points:
-            points = store.retrieve([point.point_id for point in points], with_vectors=True)
-        yield points
-        if offset is None:
-            return
 
 
 class _StoredModel:
@@ -50,7 +43,12 @@ class _StoredModel:
         self.dimension = dimension
 
 
-def rebuild_if_model_changed(settings: Settings, embedder: Embedder, shop_encoders_only: bool = False) -> int:
+def rebuild_if_model_changed(
+    settings: Settings,
+    embedder: Embedder,
+    shop_encoders_only: bool = False,
+    store_host: HostAddress | None = None,
+) -> int:
     """Re-embed every stored product with ``embedder`` if the collection holds another model's vectors
     (``shop_encoders_only``: only when the change is to or from the shop's fine-tuned copy of the same
     base model, which publishing or withdrawing an encoder asked for).
@@ -70,10 +68,11 @@ def rebuild_if_model_changed(settings: Settings, embedder: Embedder, shop_encode
             logger.warning(
                 "switching to the re-embedded copy (a prepared switch, or one a restart interrupted)"
             )
-            _switch(settings, copy_spec, target, user_collection(settings, embedder), leases, marker)
+            _switch(settings, copy_spec, target, user_collection(settings, embedder), store_host)
+            leases.release(marker)
         elif stored_metadata(settings, copy_spec) is not None:
             logger.warning("discarding an incomplete model-change rebuild; the old collection is intact")
-            _drop_unless(settings, copy_spec, keep_model=False)
+            _drop_unless(settings, copy_spec, keep_model=False, store_host=store_host)
 
         stored = stored_metadata(settings, target)
         if stored is None or (stored.get("embedding_model"), stored.get("dimension")) == (
@@ -86,16 +85,32 @@ def rebuild_if_model_changed(settings: Settings, embedder: Embedder, shop_encode
         ):
             return 0  # another model altogether: RECO_QDRANT__ON_MODEL_CHANGE decides (refuse by default)
         old_model = _StoredModel(str(stored["embedding_model"]), int(stored["dimension"]))
-        old_products = open_collection(settings, product_collection(settings, old_model))  # type: ignore[arg-type]
+        old_spec = product_collection(settings, old_model)  # type: ignore[arg-type]
+        old_products = open_collection(settings, old_spec, store_host)
         try:
-            rebuilt = _embed_copy(settings, embedder, copy_spec, old_products)
+            rebuilt = _embed_copy(settings, embedder, copy_spec, old_products, store_host)
         finally:
             old_products.close()
         leases.acquire(marker, "complete", MARKER_TTL_SECONDS)
-        _switch(settings, copy_spec, target, user_collection(settings, embedder), leases, marker)
+        _switch(settings, copy_spec, target, user_collection(settings, embedder), store_host)
+        leases.release(marker)
         return rebuilt
     finally:
         database.close()
+
+
+def collection_holds(settings: Settings, embedder: Embedder) -> bool:
+    """Whether the products collection holds ``embedder``'s vectors already (another process switched it)
+    with no switch left half done."""
+    target = product_collection(settings, embedder)
+    stored = stored_metadata(settings, target)
+    copy_spec = dataclasses.replace(target, name=target.name + REBUILD_SUFFIX)
+    return (
+        stored is not None
+        and (stored.get("embedding_model"), stored.get("dimension"))
+        == (target.embedding_model, target.dimension)
+        and stored_metadata(settings, copy_spec) is None
+    )
 
 
 def _shop_encoder_involved(settings: Settings, target: CollectionSpec, copy_spec: CollectionSpec) -> bool:
@@ -109,10 +124,14 @@ def _shop_encoder_involved(settings: Settings, target: CollectionSpec, copy_spec
 
 
 def _embed_copy(
-    settings: Settings, embedder: Embedder, copy_spec: CollectionSpec, source: VectorStore
+    settings: Settings,
+    embedder: Embedder,
+    copy_spec: CollectionSpec,
+    source: VectorStore,
+    store_host: HostAddress | None,
 ) -> int:
     """Every product of ``source`` embedded by ``embedder`` into the copy collection."""
-    copy = open_collection(settings, copy_spec)
+    copy = open_collection(settings, copy_spec, store_host)
     rebuilt = 0
     try:
         logger.warning(
@@ -122,7 +141,7 @@ def _embed_copy(
             copy_spec.name,
         )
         catalog = Catalog(copy, embedder)
-        for points in _pages(source, with_vectors=False):
+        for points in pages(source, with_vectors=False):
             catalog.upsert([Product.model_validate(public_payload(point.payload)) for point in points])
             rebuilt += len(points)
     finally:
@@ -130,7 +149,9 @@ def _embed_copy(
     return rebuilt
 
 
-def prepare_rebuild(settings: Settings, embedder: Embedder, serving: VectorStore) -> int:
+def prepare_rebuild(
+    settings: Settings, embedder: Embedder, serving: VectorStore, store_host: HostAddress | None = None
+) -> int:
     """The long half of a switch, while the old collection serves: re-embed every product of ``serving``
     (the products collection a running service holds open) into the copy, and mark it complete. The next
     ``rebuild_if_model_changed`` (opening the service again) then only switches. Returns the products."""
@@ -138,16 +159,25 @@ def prepare_rebuild(settings: Settings, embedder: Embedder, serving: VectorStore
     copy_spec = dataclasses.replace(target, name=target.name + REBUILD_SUFFIX)
     database = Database(settings.events.url, migrate=settings.events.migrate_on_start)
     try:
-        _drop_unless(settings, copy_spec, keep_model=False)  # an earlier, incomplete copy
-        rebuilt = _embed_copy(settings, embedder, copy_spec, serving)
+        _drop_unless(
+            settings, copy_spec, keep_model=False, store_host=store_host
+        )  # an earlier, incomplete copy
+        rebuilt = _embed_copy(settings, embedder, copy_spec, serving, store_host)
         Leases(database).acquire(f"rebuilt:{copy_spec.name}", "complete", MARKER_TTL_SECONDS)
         return rebuilt
     finally:
         database.close()
 
 
-def _drop_unless(settings: Settings, spec: CollectionSpec, keep_model: bool) -> None:
-    """Drop the collection named by ``spec`` (only if it holds another model's vectors, with keep_model)."""
+def _drop_unless(
+    settings: Settings,
+    spec: CollectionSpec,
+    keep_model: bool,
+    store_host: HostAddress | None = None,
+    retire: bool = False,
+) -> None:
+    """Drop the collection named by ``spec`` (only if it holds another model's vectors, with keep_model).
+    ``retire``: the model it held is gone for good (a shared store refuses it until another is opened)."""
     stored = stored_metadata(settings, spec)
     if stored is None:
         return
@@ -156,7 +186,10 @@ def _drop_unless(settings: Settings, spec: CollectionSpec, keep_model: bool) -> 
     )
     if keep_model and stored_spec == spec:
         return
-    open_collection(settings, stored_spec).drop()
+    if retire and store_host is not None and not settings.qdrant.url:
+        retire_collection(store_host, stored_spec)
+        return
+    open_collection(settings, stored_spec, store_host).drop()
 
 
 def _switch(
@@ -164,33 +197,20 @@ def _switch(
     copy_spec: CollectionSpec,
     target: CollectionSpec,
     users: CollectionSpec,
-    leases: Leases,
-    marker: str,
+    store_host: HostAddress | None,
 ) -> None:
     """Recreate the products collection from the complete copy; safe to repeat after a crash."""
-    _drop_unless(settings, target, keep_model=False)
-    products = open_collection(settings, target)
-    copy = open_collection(settings, copy_spec)
-    translated = any(name == CROSS_LINGUAL_VECTOR for name, _ in copy_spec.extra_vectors)
-    try:
-        for points in _pages(copy, with_vectors=True):
-            products.upsert(
-                [
-                    PointToWrite(point.point_id, point.vector, point.payload)
-                    for point in points
-                    if point.vector is not None
-                ]
-            )
-            if translated:  # the cross-lingual model's vectors, beside the main ones
-                ids = [point.point_id for point in points]
-                stored = copy.retrieve(ids, with_vectors=True, vector_name=CROSS_LINGUAL_VECTOR)
-                products.update_vectors(
-                    CROSS_LINGUAL_VECTOR,
-                    {point.point_id: point.vector for point in stored if point.vector is not None},
-                )
-    finally:
-        products.close()
-    copy.drop()
+    extra = [name for name, _ in copy_spec.extra_vectors if name == CROSS_LINGUAL_VECTOR]
+    if store_host is not None and not settings.qdrant.url:
+        replace_collection(store_host, copy_spec, target, extra)
+    else:
+        _drop_unless(settings, target, keep_model=False)
+        products = open_collection(settings, target)
+        copy = open_collection(settings, copy_spec)
+        try:
+            copy_points(copy, products, extra)
+        finally:
+            products.close()
+        copy.drop()
     # Profiles were vectors of the old model: they are recomputed from the events on next use.
-    _drop_unless(settings, users, keep_model=True)
-    leases.release(marker)
+    _drop_unless(settings, users, keep_model=True, store_host=store_host, retire=True)

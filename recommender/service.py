@@ -157,12 +157,12 @@ def build_service(
     encoders = EncoderVersions(settings.collab.models_path)
     embedder = _serving_embedder(settings, encoders.current(settings.embedding.model), embedder)
     if settings.qdrant.on_model_change == "rebuild":
-        rebuild_if_model_changed(settings, embedder)
+        rebuild_if_model_changed(settings, embedder, store_host=store_host)
     elif encoders.ever_trained():
         # Publishing (or withdrawing) the shop's encoder asks for its rebuild; another model follows the
         # setting. A store that is down is said below (requests get 503 until it is back).
         try:
-            rebuild_if_model_changed(settings, embedder, shop_encoders_only=True)
+            rebuild_if_model_changed(settings, embedder, shop_encoders_only=True, store_host=store_host)
         except Exception as error:  # the store's client raises its own errors when it cannot connect
             logger.warning("the shop's encoder switch waits for the vector store: %s", error)
     products, users, backend = open_vector_stores(settings, embedder, store_host)

@@ -96,6 +96,15 @@ class EncoderVersions:
             return None
         return version
 
+    def pointer_signature(self) -> tuple[int, int] | None:
+        """What changes whenever a version is published or withdrawn, read without opening a file (a
+        request can afford it): the pointer's inode and modification time, None without a pointer."""
+        try:
+            stat = (self._path / POINTER_FILE).stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns
+
     def ever_trained(self) -> bool:
         """Whether this shop ever fine-tuned an encoder (nothing to switch to or from otherwise)."""
         return self._path.is_dir()

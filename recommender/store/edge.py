@@ -49,6 +49,12 @@ def read_edge_metadata(base_path: Path, name: str) -> dict[str, Any] | None:
     return dict(json.loads(meta_path.read_text()))
 
 
+def remove_edge_collection(base_path: Path, name: str) -> None:
+    """A closed collection's shard and metadata, deleted."""
+    shutil.rmtree(base_path / name, ignore_errors=True)
+    (base_path / f"{name}{META_FILE_SUFFIX}").unlink(missing_ok=True)
+
+
 def load_shard(shard_path: Path) -> edge.EdgeShard:
     """Open a stored shard; one that another process holds is a ``StoreLockedError`` saying what to do."""
     try:
@@ -241,8 +247,7 @@ class EdgeVectorStore:
 
     def drop(self) -> None:
         self._shard.close()
-        shutil.rmtree(self._shard_path, ignore_errors=True)
-        self._meta_path.unlink(missing_ok=True)
+        remove_edge_collection(self._base_path, self.spec.name)
 
     def close(self) -> None:
         self._shard.close()

@@ -5,6 +5,10 @@ collection's shard at the first call for it, answers each call in the thread of 
 (a thread per connection), and closes its shards when it stops. Requests and answers are in
 ``recommender.store.wire``'s format, which carries data, never code. The API processes' side is
 ``recommender.store.shared``.
+
+A switch of embedding model replaces a collection here, in one step that every other call waits for
+(``replace``), and retires the specification it replaced: a process still on the old model is told that the
+store switched (a 503 while it follows), and cannot create the collection again with the old model.
 """
 
 from __future__ import annotations
@@ -24,10 +28,16 @@ from multiprocessing.connection import Connection, Listener
 from pathlib import Path
 from typing import Any
 
-from recommender.errors import ConfigurationError, InvalidInputError, RecommenderError
+from recommender.errors import (
+    ConfigurationError,
+    DependencyUnavailableError,
+    InvalidInputError,
+    RecommenderError,
+)
 from recommender.store.base import CollectionSpec
-from recommender.store.edge import EdgeVectorStore, load_stored_shards
-from recommender.store.shared import METHODS, pack
+from recommender.store.copying import copy_points
+from recommender.store.edge import EdgeVectorStore, load_stored_shards, remove_edge_collection
+from recommender.store.shared import DEPENDENCY, METHODS, pack
 from recommender.store.wire import WireError, decode, encode, error_message
 
 logger = logging.getLogger(__name__)
@@ -45,6 +55,8 @@ class _Host:
     loaded: dict[str, Any] = {}  # stored shards opened at start, until a collection takes its own
     collections: dict[str, HostedEdgeStore] = {}
     claimed: set[str] = set()
+    # The specification a switch of model replaced, by collection name, until another one is opened.
+    retired: dict[str, CollectionSpec] = {}
     lock = threading.Lock()
 
 
@@ -63,11 +75,27 @@ class HostedEdgeStore(EdgeVectorStore):
         with self._optimize_lock:  # an index build in progress ends first
             super().close()
 
+    def shut_and_remove(self) -> None:
+        """The drop of a caller that holds ``_Host.lock``."""
+        self.shut()
+        remove_edge_collection(self._base_path, self.spec.name)
+
+
+def _switched(spec: CollectionSpec) -> DependencyUnavailableError:
+    return DependencyUnavailableError(
+        DEPENDENCY,
+        f"collection {spec.name} now holds another embedding model's vectors; this process follows the "
+        "switch within seconds",
+    )
+
 
 def _opened(spec: CollectionSpec) -> HostedEdgeStore:
     with _Host.lock:
+        if _Host.retired.get(spec.name) == spec:
+            raise _switched(spec)
         store = _Host.collections.get(spec.name)
         if store is None:
+            _Host.retired.pop(spec.name, None)
             assert _Host.base_path is not None, "the host was started without its folder"
             shard = _Host.loaded.pop(spec.name, None)
             store = _Host.collections[spec.name] = HostedEdgeStore(_Host.base_path, spec, shard)
@@ -92,9 +120,59 @@ def _answer(data: bytes) -> list[Any]:
             return ["ok", pack(getattr(_opened(spec), method)(*args))]
         if isinstance(request, list) and request[:1] == ["claim"] and len(request) == 2:
             return ["ok", _claim(str(request[1]))]
+        if isinstance(request, list) and request[:1] == ["retire"] and len(request) == 2:
+            if not isinstance(request[1], CollectionSpec):
+                raise InvalidInputError("retire needs a collection specification")
+            _retire(request[1])
+            return ["ok", None]
+        if isinstance(request, list) and request[:1] == ["replace"] and len(request) == 4:
+            _, copy, target, extra = request
+            if not (isinstance(copy, CollectionSpec) and isinstance(target, CollectionSpec)):
+                raise InvalidInputError("replace needs two collection specifications")
+            return ["ok", _replace(copy, target, [str(name) for name in extra])]
         raise WireError("not a request the store host answers")
     except Exception as error:
         return error_message(error)
+
+
+def _close_unlocked(name: str, spec: CollectionSpec | None = None) -> HostedEdgeStore | None:
+    """Take collection ``name`` out of the host (a caller holds ``_Host.lock``): its open store (closed),
+    or its stored shard (closed). Returns the store it had open."""
+    store = _Host.collections.pop(name, None)
+    if store is not None:
+        store.shut()
+    shard = _Host.loaded.pop(name, None)
+    if shard is not None:
+        shard.close()
+    return store
+
+
+def _retire(spec: CollectionSpec) -> None:
+    """Drop collection ``spec.name`` and refuse ``spec`` (the model it held) until another is opened."""
+    with _Host.lock:
+        _close_unlocked(spec.name)
+        assert _Host.base_path is not None
+        remove_edge_collection(_Host.base_path, spec.name)
+        _Host.retired[spec.name] = spec
+
+
+def _replace(copy: CollectionSpec, target: CollectionSpec, extra_vectors: list[str]) -> int:
+    """Collection ``target.name`` recreated as ``target`` from the complete ``copy`` (then dropped), while
+    every other call waits; the model it held before is retired. Returns the points copied."""
+    with _Host.lock:
+        assert _Host.base_path is not None
+        replaced = _close_unlocked(target.name)
+        remove_edge_collection(_Host.base_path, target.name)
+        if replaced is not None and replaced.spec != target:
+            _Host.retired[target.name] = replaced.spec
+        _close_unlocked(copy.name)
+        source = EdgeVectorStore(_Host.base_path, copy)
+        try:
+            products = _Host.collections[target.name] = HostedEdgeStore(_Host.base_path, target)
+            copied = copy_points(source, products, extra_vectors)
+        finally:
+            source.drop()
+        return copied
 
 
 def _claim(duty: str) -> bool:

@@ -93,14 +93,17 @@ def stored_metadata(settings: Settings, spec: CollectionSpec) -> dict[str, Any] 
     return read_edge_metadata(settings.qdrant.path, spec.name)
 
 
-def open_collection(settings: Settings, spec: CollectionSpec) -> VectorStore:
+def open_collection(
+    settings: Settings, spec: CollectionSpec, store_host: HostAddress | None = None
+) -> VectorStore:
+    """One collection of the configured store (through ``store_host`` where this process shares it)."""
     if settings.qdrant.url:
         from recommender.store.server import ServerVectorStore, connect
 
         api_key = settings.qdrant.api_key.get_secret_value() if settings.qdrant.api_key else None
         return ServerVectorStore(connect(settings.qdrant.url, api_key, settings.qdrant.timeout_seconds), spec)
-    from pathlib import Path
-
+    if store_host is not None:
+        return SharedVectorStore(store_host.address, store_host.authkey, spec)
     from recommender.store.edge import EdgeVectorStore
 
     return EdgeVectorStore(Path(settings.qdrant.path), spec)

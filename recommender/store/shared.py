@@ -239,3 +239,24 @@ def claim_once(host: HostAddress | None, duty: str) -> bool:
         return bool(connections.ask(["claim", duty]))
     finally:
         connections.forget()
+
+
+def _ask_once(host: HostAddress, request: list[Any]) -> Any:
+    connections = HostConnections(host.address, host.authkey)
+    try:
+        return connections.ask(request)
+    finally:
+        connections.forget()
+
+
+def replace_collection(
+    host: HostAddress, copy: CollectionSpec, target: CollectionSpec, extra: Sequence[str]
+) -> int:
+    """Recreate ``target`` in the host from the complete ``copy`` (dropped after), in one step the other
+    processes' calls wait for; a process still on the model it held gets a 503 until it follows."""
+    return int(_ask_once(host, ["replace", copy, target, list(extra)]))
+
+
+def retire_collection(host: HostAddress, spec: CollectionSpec) -> None:
+    """Drop ``spec``'s collection in the host and refuse that model there until another is opened."""
+    _ask_once(host, ["retire", spec])

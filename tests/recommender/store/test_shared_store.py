@@ -21,7 +21,13 @@ from recommender.store import CollectionSpec, PointToWrite
 from recommender.store.base import ModelMismatchError
 from recommender.store.edge import EdgeVectorStore
 from recommender.store.host import start_store_host
-from recommender.store.shared import HostAddress, SharedVectorStore, claim_once
+from recommender.store.shared import (
+    HostAddress,
+    SharedVectorStore,
+    claim_once,
+    replace_collection,
+    retire_collection,
+)
 
 SPEC = CollectionSpec("shared", "text", 4, "test-model", ("product_id",))
 ROOT = Path(__file__).resolve().parents[3]
@@ -97,6 +103,37 @@ def test_another_models_vectors_are_refused_through_the_host(tmp_path: Path) -> 
         other = CollectionSpec("shared", "text", 4, "other-model", ("product_id",))
         with pytest.raises(ModelMismatchError, match="other-model"):
             SharedVectorStore(host.address, host.authkey, other).count()
+    finally:
+        host.stop()
+
+
+def test_a_switch_of_model_replaces_the_collection_in_the_host_and_retires_the_old_model(
+    tmp_path: Path,
+) -> None:
+    host = start_store_host(tmp_path)
+    address = HostAddress(host.address, host.authkey)
+    new = CollectionSpec("shared", "text", 4, "new-model", ("product_id",))
+    copy = CollectionSpec("shared__rebuild", "text", 4, "new-model", ("product_id",))
+    try:
+        old_store = SharedVectorStore(host.address, host.authkey, SPEC)  # a process still on the old model
+        old_store.upsert([point("a", [1, 0, 0, 0]), point("b", [0, 1, 0, 0])])
+        SharedVectorStore(host.address, host.authkey, copy).upsert(
+            [point("a", [0, 0, 1, 0]), point("b", [0, 0, 0, 1])]
+        )
+        assert replace_collection(address, copy, new, []) == 2
+        switched = SharedVectorStore(host.address, host.authkey, new)
+        found = switched.retrieve([product_point_id("a")], with_vectors=True)
+        assert np.allclose(found[0].vector, [0, 0, 1, 0])  # the copy's vectors, not the old ones
+        # The old model's process is told the store switched (a 503), and cannot create it again.
+        with pytest.raises(DependencyUnavailableError, match="another embedding model"):
+            old_store.count()
+        assert switched.count() == 2
+        assert not (tmp_path / "shared__rebuild").exists()
+        # A retired collection is refused to its model until another one is opened.
+        retire_collection(address, new)
+        with pytest.raises(DependencyUnavailableError, match="another embedding model"):
+            switched.count()
+        assert SharedVectorStore(host.address, host.authkey, SPEC).count() == 0  # another model: created
     finally:
         host.stop()
 
