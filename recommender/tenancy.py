@@ -28,8 +28,11 @@ ENCODER_CHECK_SECONDS = 30.0
 FOLLOW_SECONDS = 1.0
 # One switch of a tenant's encoder at a time across processes: the first re-embeds the catalog, the others
 # then find the collection switched and only open their service again. A switch that died frees it after this.
-SWITCH_LEASE = "encoder switch"
+SWITCH_LEASE = "shop-encoder switch"
 SWITCH_LEASE_SECONDS = 3600.0
+# How long a caller that must see the switch done (the withdrawal route, the training job) waits for another
+# process's switch before it is told that one is in progress (a 409 naming the holder).
+SWITCH_WAIT_SECONDS = 900.0
 
 
 def configured_tenants(settings: Settings) -> list[str]:
@@ -91,8 +94,9 @@ class TenantServices:
         is re-embedded into a copy while the old service keeps serving, then the service is opened again
         over the copy (a short pause for that tenant's requests). The old service, if it is not the one
         its owner closes itself, is closed. While another thread or process switches that tenant's encoder,
-        this waits for it and then serves what it chose (without embedding the catalog again), or with
-        ``wait=False`` returns the service serving now and checks again within ``FOLLOW_SECONDS``."""
+        this waits for it (up to ``SWITCH_WAIT_SECONDS``, then ConflictError naming the holder) and then
+        serves what it chose (without embedding the catalog again), or with ``wait=False`` returns the
+        service serving now and checks again within ``FOLLOW_SECONDS``."""
         with self._lock:
             switching = self._switching.setdefault(tenant, threading.Lock())
         if not switching.acquire(blocking=wait):
@@ -100,6 +104,7 @@ class TenantServices:
         try:
             leases = Leases(self._get(tenant).database, tenant)
             holder = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+            deadline = time.monotonic() + SWITCH_WAIT_SECONDS
             while True:
                 try:
                     leases.acquire(SWITCH_LEASE, holder, SWITCH_LEASE_SECONDS)
@@ -109,6 +114,8 @@ class TenantServices:
                         self._following.add(tenant)
                         self._check_again_soon(tenant)
                         return self._get(tenant)
+                    if time.monotonic() > deadline:
+                        raise
                     time.sleep(FOLLOW_SECONDS)
             try:
                 service = self._switch_encoder(tenant)

@@ -14,8 +14,11 @@ from typing import Any
 import pytest
 
 import recommender.tenancy as tenancy
+from recommender.embedding import build_embedder
 from recommender.embedding.engines import SentenceTransformerEmbedder
 from recommender.embedding.versions import EncoderVersions
+from recommender.errors import ConflictError
+from recommender.leases import Leases
 from recommender.service import build_service
 from recommender.tenancy import TenantServices
 from tests.conftest import import_demo_catalog, make_settings
@@ -63,5 +66,50 @@ def test_a_request_during_an_encoder_switch_is_served_by_the_old_service(
         assert switched and switched[0] is not service
         assert switched[0].embedder.model_name == versions.current().model_name
         assert tenants.get() is switched[0] and service._closed
+    finally:
+        tenants.close()
+
+
+def test_a_switch_another_process_is_making_is_followed_not_repeated(
+    tmp_path, embedder: SentenceTransformerEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the switch lease (here: taken by hand under another holder's name): a request
+    serves the old service without embedding anything, and once the lease is free and the collection holds
+    the published model, the next request's check opens the service again without a second rebuild."""
+    settings = make_settings(
+        tmp_path, collab={"models_path": tmp_path / "models"}, embedding={"backend": "torch"}
+    )
+    service = build_service(settings, embedder=embedder)
+    import_demo_catalog(service)
+    versions = EncoderVersions(settings.collab.models_path)
+    embedder._model.save(str(versions.folder(1)))
+    versions.write_meta(1, {"base_model": settings.embedding.model})
+    versions.publish(1)
+    products = service.products.count()
+    rebuilds: list[int] = []
+    real_prepare_rebuild = tenancy.prepare_rebuild
+    monkeypatch.setattr(
+        tenancy, "prepare_rebuild", lambda *args: rebuilds.append(real_prepare_rebuild(*args))
+    )
+    leases = Leases(service.database)
+    leases.acquire(tenancy.SWITCH_LEASE, "another-host:1234:1", 60)
+    tenants = TenantServices(settings, default=service)
+    try:
+        assert tenants.get() is service and not service._closed  # the check is due: the first one
+        assert rebuilds == []
+        monkeypatch.setattr(tenancy, "SWITCH_WAIT_SECONDS", 0.0)
+        with pytest.raises(ConflictError, match="another-host:1234:1"):
+            tenants.switch_encoder()  # a caller that must see it done is told who is switching
+        # The other process's switch, as it would run there: re-embed into the copy, then switch.
+        other_embedder = build_embedder(settings.embedding, versions.current())
+        real_prepare_rebuild(service.settings, other_embedder, service.products)
+        service.close()
+        build_service(settings, other_embedder).close()
+        leases.release(tenancy.SWITCH_LEASE)
+        followed = tenants.get()  # following: checked at once, as the collection changed under it
+        assert followed is not service
+        assert followed.embedder.model_name == versions.current().model_name
+        assert rebuilds == []  # followed, not embedded again
+        assert followed.products.count() == products
     finally:
         tenants.close()
