@@ -1,6 +1,9 @@
 """Pairs for the encoder. Products that this shop's shoppers treat as alike, mined from the stored
 histories: a product and each of the next few products of the same history. Validation users are held out
-whole: their last transitions score the encoder, and none of their pairs is trained on. And search pairs
+whole: their last transitions score the encoder, and none of their pairs is trained on. Every other user's
+held-out next product (the newest product of their history they had not seen before: what the training
+job's ranker and served-lists gate are measured on, ``training.held_out``) and what follows it are not
+trained on either, or the gate would judge the encoder on pairs it learned. And search pairs
 from the catalog itself (a title and its product, a category's name and a product under it), so that
 what search needs is kept; and the shop's own searches, the products its shoppers chose after a query,
 with a share of the shoppers held out to check search on."""
@@ -26,6 +29,15 @@ class MinedPairs:
     validation_users: int
 
 
+def before_held_out(sequence: list[str]) -> list[str]:
+    """The history before its held-out next product: the product first seen last (as
+    ``held_out_next_events`` chooses it), cut with everything after it."""
+    first_index: dict[str, int] = {}
+    for index, product in enumerate(sequence):
+        first_index.setdefault(product, index)
+    return sequence[: max(first_index.values(), default=0)]
+
+
 def mine_pairs(
     sequences: dict[str, list[str]],
     window: int,
@@ -48,8 +60,9 @@ def mine_pairs(
             last = list(zip(sequence[:-1], sequence[1:], strict=True))[-VALIDATION_TRANSITIONS:]
             validation.extend(pair for pair in last if pair[0] != pair[1])
             continue
-        for start, product in enumerate(sequence):
-            for following in sequence[start + 1 : start + 1 + window]:
+        trained = before_held_out(sequence)
+        for start, product in enumerate(trained):
+            for following in trained[start + 1 : start + 1 + window]:
                 if following != product:
                     train.append((product, following))
     mined = len(train)

@@ -30,8 +30,26 @@ def test_validation_users_are_held_out_whole_and_score_their_last_transitions() 
             zip(last[:-1], last[1:], strict=True)
         )
     assert not {pair[0].split("-")[0] for pair in pairs.train} & validation_users
-    # Window 2: each product pairs with the next two of its history (7 + 6 pairs per 8-product history).
-    assert pairs.mined == len(pairs.train) == 85 * 13
+    # Window 2: each product pairs with the next two of its history, the held-out last product cut (6 + 5
+    # pairs per 8-product history).
+    assert pairs.mined == len(pairs.train) == 85 * 11
+
+
+def test_each_users_held_out_next_product_is_never_trained_on() -> None:
+    """The training job measures its ranker and the served-lists gate on each user's newest first-seen
+    product (``held_out_next_events``): no training pair holds it, or anything after it."""
+    sequences = {f"u{user}": [f"u{user}-p{step}" for step in range(6)] for user in range(100)}
+    # A shopper who comes back to earlier products after the newest new one: that one is still held out.
+    sequences["u0"] = ["u0-a", "u0-b", "u0-c", "u0-a", "u0-b"]
+    pairs = mine_pairs(sequences, window=3, max_pairs=10_000, seed=1)
+    trained = {product for pair in pairs.train for product in pair}
+    for user, sequence in sequences.items():
+        if any(pair[0].startswith(f"{user}-") for pair in pairs.validation):
+            continue
+        held = "u0-c" if user == "u0" else sequence[-1]
+        assert held not in trained, user
+    # u0 trains (seed 1 draws other validation users): only what came before its held-out product.
+    assert [pair for pair in pairs.train if pair[0].startswith("u0-")] == [("u0-a", "u0-b")]
 
 
 def test_pairs_are_sampled_down_to_the_budget_and_never_pair_a_product_with_itself() -> None:
