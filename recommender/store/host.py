@@ -170,8 +170,10 @@ def _replace(copy: CollectionSpec, target: CollectionSpec, extra_vectors: list[s
         try:
             products = _Host.collections[target.name] = HostedEdgeStore(_Host.base_path, target)
             copied = copy_points(source, products, extra_vectors)
-        finally:
-            source.drop()
+        except BaseException:
+            source.close()  # the complete copy stays: the switch is finished from it on the next start
+            raise
+        source.drop()
         return copied
 
 
