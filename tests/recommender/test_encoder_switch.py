@@ -9,6 +9,7 @@ the configured model saved as version 1: real weights, under the shop's name, so
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,14 +20,16 @@ from recommender.embedding.engines import SentenceTransformerEmbedder
 from recommender.embedding.versions import EncoderVersions
 from recommender.errors import ConflictError
 from recommender.leases import Leases
-from recommender.service import build_service
+from recommender.service import RecommenderService, build_service
+from recommender.settings import Settings
 from recommender.tenancy import TenantServices
 from tests.conftest import import_demo_catalog, make_settings
 
 
-def test_a_request_during_an_encoder_switch_is_served_by_the_old_service(
-    tmp_path, embedder: SentenceTransformerEmbedder, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def serving_with_a_published_copy(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder
+) -> tuple[Settings, RecommenderService, EncoderVersions]:
+    """A service over the demo catalog, and the configured model published as the shop's encoder v1."""
     settings = make_settings(
         tmp_path, collab={"models_path": tmp_path / "models"}, embedding={"backend": "torch"}
     )
@@ -36,6 +39,13 @@ def test_a_request_during_an_encoder_switch_is_served_by_the_old_service(
     embedder._model.save(str(versions.folder(1)))
     versions.write_meta(1, {"base_model": settings.embedding.model})
     versions.publish(1)
+    return settings, service, versions
+
+
+def test_a_request_during_an_encoder_switch_is_served_by_the_old_service(
+    tmp_path, embedder: SentenceTransformerEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, service, versions = serving_with_a_published_copy(tmp_path, embedder)
     assert service.encoder_pending()
     products = service.products.count()
 
@@ -76,15 +86,7 @@ def test_a_switch_another_process_is_making_is_followed_not_repeated(
     """Another process holds the switch lease (here: taken by hand under another holder's name): a request
     serves the old service without embedding anything, and once the lease is free and the collection holds
     the published model, the next request's check opens the service again without a second rebuild."""
-    settings = make_settings(
-        tmp_path, collab={"models_path": tmp_path / "models"}, embedding={"backend": "torch"}
-    )
-    service = build_service(settings, embedder=embedder)
-    import_demo_catalog(service)
-    versions = EncoderVersions(settings.collab.models_path)
-    embedder._model.save(str(versions.folder(1)))
-    versions.write_meta(1, {"base_model": settings.embedding.model})
-    versions.publish(1)
+    settings, service, versions = serving_with_a_published_copy(tmp_path, embedder)
     products = service.products.count()
     rebuilds: list[int] = []
     real_prepare_rebuild = tenancy.prepare_rebuild
