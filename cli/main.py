@@ -382,6 +382,9 @@ def _print_encoder(report: EncoderReport) -> None:
             f"without it, {gate['with_ndcg_at_10']:.4f} with it ({gate['difference']:+.4f} ± "
             f"{gate['standard_error']:.4f})"
         )
+        if "ranking" in gate:
+            ranking = gate["ranking"]
+            console.print(f"  ranking judged: {ranking['without']} without it, {ranking['with']} with it")
     elif gate:
         console.print(f"  served lists: {gate['note']}")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from recommender.service import RecommenderService
 from recommender.training.encoder import EncoderReport
 from recommender.training.job import TrainingReport
-from recommender.training.served_check import compare_served
+from recommender.training.served_check import compare_served, ranking_judged
 
 logger = logging.getLogger(__name__)
 Reopen = Callable[[RecommenderService], RecommenderService]
@@ -59,6 +59,10 @@ def serve_shop_encoder(
         return EncoderStep(service, _with_gate(service, report, {"note": note}))
     training = service.train_now(seed, reuse_sequence=True)
     gate = compare_served(service.served_validation(seed), before)
+    gate["ranking"] = {
+        "with": ranking_judged(service.models.current()),
+        "without": ranking_judged(serving_model),
+    }
     if on_candidate is not None:
         on_candidate(service)
     settings = service.settings.embedding

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,6 +17,12 @@ from recommender.pipeline.compiled_trees import Scorer, compiled_scorer
 RRF_OFFSET = 60
 RANKER_MODEL_FILE = "ranker.txt"
 RANKER_META_FILE = "ranker.json"
+# The cross-fitting folds: which users each fold held out, and each fold's trees (``ranker-fold-N.txt``).
+RANKER_FOLDS_FILE = "ranker_folds.json"
+
+
+def _fold_model_file(index: int) -> str:
+    return f"ranker-fold-{index}.txt"
 
 
 @dataclass
@@ -85,12 +92,51 @@ class LearnedRanker:
     name = "learned"
 
     def __init__(
-        self, booster: Any, columns: list[str], meta: dict[str, Any], compiled: Scorer | None = None
+        self,
+        booster: Any,
+        columns: list[str],
+        meta: dict[str, Any],
+        compiled: Scorer | None = None,
+        folds: Sequence[tuple[Iterable[str], Any]] = (),
     ) -> None:
         self.booster = booster
         self.columns = columns
         self.meta = meta  # encoders, training figures, feature importance
         self._compiled = compiled  # the same trees as machine code (see ``compiled_trees``)
+        # The gate's cross-fitted rankers, per fold the users it held out and its booster (None: not kept,
+        # or not read yet).
+        self._folds = [RankerFold.of(booster, users, self) for users, booster in folds] or None
+        self._folds_directory: Path | None = None  # where they are read from on first use
+
+    @property
+    def cross_fitted(self) -> bool:
+        """Whether the rankers the gate fitted without each fold of users were kept (``held_out_for``)."""
+        return self._folds is not None or self._folds_directory is not None
+
+    def held_out_for(self, user_id: str) -> LearnedRanker | None:
+        """The ranker the gate fitted without ``user_id``'s held-out next event (same columns, same
+        encoders), so that a list it orders can be judged on that event; None where no fold held the user
+        out (the ranker never trained on them) or the folds were not kept (a version saved before)."""
+        for fold in self._loaded_folds():
+            if user_id in fold.users:
+                return fold.ranker
+        return None
+
+    def _loaded_folds(self) -> list[RankerFold]:
+        if self._folds is None and self._folds_directory is not None:
+            import lightgbm
+
+            directory = self._folds_directory
+            users = json.loads((directory / RANKER_FOLDS_FILE).read_text())["users"]
+            self._folds = [
+                RankerFold.of(
+                    lightgbm.Booster(model_file=str(directory / _fold_model_file(index))),
+                    held,
+                    self,
+                )
+                for index, held in enumerate(users)
+            ]
+        return self._folds or []
 
     @property
     def compiled(self) -> bool:
@@ -111,6 +157,12 @@ class LearnedRanker:
     def save(self, directory: Path) -> None:
         self.booster.save_model(str(directory / RANKER_MODEL_FILE))
         (directory / RANKER_META_FILE).write_text(json.dumps({"columns": self.columns, **self.meta}))
+        folds = self._loaded_folds()
+        for index, fold in enumerate(folds):
+            fold.ranker.booster.save_model(str(directory / _fold_model_file(index)))
+        if folds:
+            held = [sorted(fold.users) for fold in folds]
+            (directory / RANKER_FOLDS_FILE).write_text(json.dumps({"users": held}))
 
     @classmethod
     def load(cls, directory: Path) -> LearnedRanker | None:
@@ -121,4 +173,19 @@ class LearnedRanker:
         meta = json.loads((directory / RANKER_META_FILE).read_text())
         columns = meta.pop("columns")
         booster = lightgbm.Booster(model_file=str(directory / RANKER_MODEL_FILE))
-        return cls(booster, columns, meta, compiled_scorer(directory / RANKER_MODEL_FILE, booster))
+        ranker = cls(booster, columns, meta, compiled_scorer(directory / RANKER_MODEL_FILE, booster))
+        if (directory / RANKER_FOLDS_FILE).exists():
+            ranker._folds_directory = directory  # read when a gate first judges with them, not to serve
+        return ranker
+
+
+@dataclass(frozen=True)
+class RankerFold:
+    """One fold of the gate's cross-fitting: the users it held out and the ranker fitted without them."""
+
+    users: frozenset[str]
+    ranker: LearnedRanker
+
+    @classmethod
+    def of(cls, booster: Any, users: Iterable[str], published: LearnedRanker) -> RankerFold:
+        return cls(frozenset(users), LearnedRanker(booster, published.columns, published.meta))

@@ -11,6 +11,7 @@ import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -288,21 +289,37 @@ class RankerFitter:
 
     def out_of_fold(
         self, params: dict, trees: int, folds: list[list[int]], rng: random.Random
-    ) -> tuple[np.ndarray, list[int]]:
-        """Each group's NDCG@10 under a ranker that never saw it, and each fold's boosting rounds."""
+    ) -> CrossFitted:
+        """Each group's NDCG@10 under a ranker that never saw it, and each fold's ranker."""
         scores = np.zeros(len(self.groups))
-        rounds = []
+        boosters = []
         for fold in folds:
             held = set(fold)
             booster = self.fit_early_stopped(
                 params, [i for i in range(len(self.groups)) if i not in held], trees, rng
             )
-            rounds.append(int(booster.best_iteration or booster.current_iteration()))
+            # Early stopping's best iteration: what ``predict`` uses, and what ``save_model`` keeps.
+            booster.best_iteration = int(booster.best_iteration or booster.current_iteration())
+            boosters.append(booster)
             for index in fold:
                 group = self.groups[index]
-                predicted = booster.predict(group.matrix, num_iteration=rounds[-1], num_threads=1)
+                predicted = booster.predict(group.matrix, num_iteration=booster.best_iteration, num_threads=1)
                 scores[index] = label_ndcg(np.asarray(predicted), group.labels)
-        return scores, rounds
+        held_users = [[self.groups[index].user_id for index in fold] for fold in folds]
+        return CrossFitted(scores, list(zip(held_users, boosters, strict=True)))
+
+
+@dataclass(frozen=True)
+class CrossFitted:
+    """One objective's cross-fitting: each group's out-of-fold NDCG@10, and per fold the users it held out
+    with the ranker fitted without them (kept with the published ranker: the gates judge lists with them)."""
+
+    scores: np.ndarray
+    folds: list[tuple[list[str], Any]]
+
+    @property
+    def rounds(self) -> list[int]:
+        return [booster.best_iteration for _, booster in self.folds]
 
 
 def train_ranker(
@@ -413,8 +430,8 @@ def fit_gated_ranker(
         candidates[objective] = fitter.out_of_fold(
             _ranker_params(objective, settings, seed), config.ranker_trees, folds, rng
         )
-    chosen = max(objectives, key=lambda objective: float(candidates[objective][0].mean()))
-    chosen_scores, chosen_rounds = candidates[chosen]
+    chosen = max(objectives, key=lambda objective: float(candidates[objective].scores.mean()))
+    chosen_scores, chosen_rounds = candidates[chosen].scores, candidates[chosen].rounds
     # The best ranking that needs no training, on the judging users: fusion first, as a source's own order
     # must beat it, not tie it.
     untrained = {"fusion": fusion[judging]} | (own_orders if config.ranker_source_orders else {})
@@ -438,7 +455,7 @@ def fit_gated_ranker(
         "folds": RANKER_FOLDS,
         # On every user, out of fold: the learned ranker's objectives and rank fusion.
         "fusion_ndcg_at_10": against_fusion.second,
-        "objectives": {objective: float(scores.mean()) for objective, (scores, _) in candidates.items()},
+        "objectives": {objective: float(fitted.scores.mean()) for objective, fitted in candidates.items()},
         "objective": chosen,
         "ranker_ndcg_at_10": against_fusion.first,
         "against_fusion": {
@@ -479,7 +496,7 @@ def fit_gated_ranker(
         "validation_ndcg_at_10": validation["ranker_ndcg_at_10"],
         "fusion_validation_ndcg_at_10": validation["fusion_ndcg_at_10"],
     }
-    ranker = LearnedRanker(booster, columns, meta)
+    ranker = LearnedRanker(booster, columns, meta, folds=candidates[chosen].folds)
     ranker.meta["importance"] = ranker.importance()
     note = f"learned ranker from {len(groups)} users: {figures}"
     if not beats:

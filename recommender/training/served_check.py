@@ -1,6 +1,8 @@
 """The served lists judged on the shop's validation users: NDCG@10 of what the whole pipeline serves, as of
 the moment before each held-out next event. A change that touches every stage at once (the shop's encoder)
-is kept only where these figures do not fall beyond noise."""
+is kept only where these figures do not fall beyond noise. A learned ranker is judged out of fold (see
+``stages.judging_models``): otherwise an arm whose ranker learned from these very events would look better
+than one served by rank fusion."""
 
 from __future__ import annotations
 
@@ -40,3 +42,17 @@ def compare_served(candidate: dict[str, float], serving: dict[str, float]) -> di
         "standard_error": round(paired.standard_error, 5),
         "lowers_validation": paired.first_lower,
     }
+
+
+def ranking_judged(model: PublishedModel | None) -> str:
+    """How ``served_validation`` judged the ranking ``model`` serves, for the gate's report."""
+    parts = model.parts if model is not None else None
+    if parts is None:
+        return "no trained model"
+    if parts.ranker is not None:
+        if parts.ranker.cross_fitted:
+            return "learned ranker, out of fold"
+        return "learned ranker, in sample (a version saved before its folds were kept)"
+    if parts.served_source is not None:
+        return f"the {parts.served_source} source's own order"
+    return "rank fusion"

@@ -44,16 +44,38 @@ def _label_ndcg(product_ids: list[str], label: str) -> float:
     return ndcg_at(np.asarray([rank]), LIST_LENGTH)
 
 
+def judging_models(model: PublishedModel, sample: Sequence[HeldOut]) -> list[PublishedModel]:
+    """Per held-out user, ``model`` as it judges their next event: its learned ranker replaced by the one
+    the ranker's gate fitted without that event (``LearnedRanker.held_out_for``). The published ranker
+    learned from every user's held-out event, so its lists would be judged on events it was trained on,
+    and look better than fusion's or a source's order by that much. A user no fold held out (the ranker
+    never saw them) or a version whose folds were not kept is judged by ``model`` as it is."""
+    ranker = model.parts.ranker
+    per_fold: dict[int, PublishedModel] = {}
+    judging = []
+    for item in sample:
+        fold = ranker.held_out_for(item.user_id) if ranker is not None else None
+        if fold is None:
+            judging.append(model)
+            continue
+        if id(fold) not in per_fold:
+            parts = dataclasses.replace(model.parts, ranker=fold)
+            per_fold[id(fold)] = dataclasses.replace(model, parts=parts)
+        judging.append(per_fold[id(fold)])
+    return judging
+
+
 def served_ndcgs(
     pipeline: Pipeline, model: PublishedModel, sample: list[HeldOut], stats: ItemStats
 ) -> list[float]:
-    """Per held-out user: NDCG@10 of ``pipeline``'s list as of the moment before their next event."""
+    """Per held-out user: NDCG@10 of ``pipeline``'s list as of the moment before their next event, the
+    learned ranker judged out of fold (``judging_models``)."""
     scores = []
-    for item in sample:
+    for item, judging in zip(sample, judging_models(model, sample), strict=True):
         request = PipelineRequest(
             k=LIST_LENGTH, user_id=item.user_id, history=item.history, time=item.label.occurred_at
         )
-        ranked = pipeline.rank(request, LIST_LENGTH, model, stats=stats)
+        ranked = pipeline.rank(request, LIST_LENGTH, judging, stats=stats)
         scores.append(
             _label_ndcg([candidate.product_id for candidate in ranked.ordered], item.label.product_id)
         )
@@ -91,14 +113,15 @@ def llm_rerank_ndcgs(
 ) -> tuple[list[float], list[float], int]:
     """Per held-out user: NDCG@10 of the list the service answers with the LLM re-rank asked for and
     without it (``Pipeline.run``, the API's path: its over-fetch, prompt, time budget and fusion with the
-    retrieval order), as of the moment before their next event; and how many re-ranks fell back."""
+    retrieval order), as of the moment before their next event, the learned ranker judged out of fold
+    (``judging_models``); and how many re-ranks fell back."""
     with_llm, without, fell_back = [], [], 0
-    for item in sample:
+    for item, judging in zip(sample, judging_models(model, sample), strict=True):
         request = PipelineRequest(
             k=LIST_LENGTH, user_id=item.user_id, history=item.history, time=item.label.occurred_at
         )
-        plain = pipeline.run(request, model, stats)
-        reranked = pipeline.run(dataclasses.replace(request, rerank=True), model, stats)
+        plain = pipeline.run(request, judging, stats)
+        reranked = pipeline.run(dataclasses.replace(request, rerank=True), judging, stats)
         fell_back += not (reranked.reranking or {}).get("reranked")
         without.append(_label_ndcg([entry.product_id for entry in plain.items], item.label.product_id))
         with_llm.append(_label_ndcg([entry.product_id for entry in reranked.items], item.label.product_id))

@@ -12,6 +12,7 @@ import pytest
 from recommender.models import InteractionEvent
 from recommender.service import RecommenderService, build_service, switch_encoder
 from recommender.settings import Settings
+from recommender.training.served_check import ranking_judged
 from recommender.training_job import run_training_job
 from tests.conftest import import_demo_catalog, make_settings
 from tests.shop_histories import bundle_histories
@@ -78,6 +79,9 @@ def test_an_encoder_that_falls_short_on_the_served_lists_is_withdrawn_and_the_ol
         assert served.encoders.current(BASE_MODEL) is None
         current = served.models.current()
         assert current is not None and current.version == training.version == 1
+        # Each arm says how its ranking was judged; a learned ranker never on the events it learned from.
+        assert gate["ranking"]["without"] == ranking_judged(current)
+        assert "in sample" not in gate["ranking"]["with"] + gate["ranking"]["without"]
         restored = lists(served)
         assert all(len(items) == 8 for items in restored.values())
         # The served lists on the validation users are those the gate measured before the encoder.

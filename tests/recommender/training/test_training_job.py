@@ -3,11 +3,13 @@ fused at request time, swapped atomically."""
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import lightgbm
 import pytest
 from fastapi.testclient import TestClient
 
@@ -16,6 +18,8 @@ from recommender.errors import InvalidInputError
 from recommender.models import InteractionEvent
 from recommender.pipeline.registry import SLOTS
 from recommender.service import RecommenderService, build_service
+from recommender.training.parts import HeldOutView
+from recommender.training.stages import judging_models
 from recommender.training.user_split import judges
 from tests.conftest import LOOPBACK, import_demo_catalog, make_settings
 
@@ -157,6 +161,29 @@ def test_the_ranker_is_published_with_the_model_and_serves(trained_service: Reco
     assert report.ranker_validation["trained_users"] == meta["users"] > report.ranker_validation["users"]
     assert published.parts.ranker.compiled  # its trees as machine code (the compiled-ranker extra)
     assert (service.models.directory(1) / "ranker.txt").exists()
+    # The gate's cross-fitted rankers are kept with it: each user it trained on was held out by one fold,
+    # and every gate judges that user's list with the ranker fitted without them.
+    ranker = published.parts.ranker
+    assert ranker.cross_fitted
+    folds = json.loads((service.models.directory(1) / "ranker_folds.json").read_text())["users"]
+    trained_on = {user for fold in folds for user in fold}
+    assert len(folds) == 5 and sum(map(len, folds)) == len(trained_on) == meta["users"]
+    sample = HeldOutView.of(service.events.all_events(), service.settings, 42).sample
+    judging = judging_models(published, sample)
+    for item, model in zip(sample, judging, strict=True):
+        if item.user_id not in trained_on:  # the ranker never saw them: judged by the published one
+            assert model is published
+            continue
+        fold = next(index for index, users in enumerate(folds) if item.user_id in users)
+        assert model.parts.ranker is ranker.held_out_for(item.user_id)
+        assert (
+            model.parts.ranker.booster.model_to_string()
+            == lightgbm.Booster(
+                model_file=str(service.models.directory(1) / f"ranker-fold-{fold}.txt")
+            ).model_to_string()
+        )
+        assert model.parts.ranker.booster.model_to_string() != ranker.booster.model_to_string()
+    assert len({id(model) for model in judging} - {id(published)}) == 5  # one model per fold
     importance = published.parts.ranker.importance()
     assert abs(sum(importance.values()) - 1.0) < 1e-6 and max(importance.values()) > 0
     result = service.pipeline.for_user("shopper-0", 5)
@@ -266,6 +293,9 @@ def test_a_few_new_products_take_a_place_in_a_share_of_the_lists_not_in_every_on
             if pid not in still_new
         ]
     )
+    # The lists read the statistics with that batch in them: on a loaded machine the recomputation would
+    # otherwise run in the background while the statistics without it serve.
+    service.pipeline.settle_statistics()
     shoppers = [f"shopper-{index}" for index in range(60)]
 
     def lists_with_a_new_product(pipeline) -> int:
