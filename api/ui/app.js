@@ -514,6 +514,8 @@ function encoderDetails(encoder) {
     const gate = latest.served_gate || {};
     if (gate.with_ndcg_at_10 !== undefined) {
       parts.push(el("p", { id: "encoder-served-gate" }, `Served lists on ${gate.users} validation users, NDCG@10: ${gate.without_ndcg_at_10.toFixed(4)} before, ${gate.with_ndcg_at_10.toFixed(4)} with it (${gate.difference >= 0 ? "+" : ""}${gate.difference.toFixed(4)} ± ${gate.standard_error.toFixed(4)}): ${gate.served ? "kept" : "withdrawn"}.`));
+      // How each arm's ranking was judged: a learned ranker on users it never trained on.
+      if (gate.ranking) parts.push(el("p", { id: "encoder-served-ranking", class: "meta" }, `Ranking judged: ${gate.ranking.without} before, ${gate.ranking.with} with it.`));
     } else if (gate.note) {
       parts.push(el("p", { id: "encoder-served-gate", class: "meta" }, `Served lists: ${gate.note}.`));
     }

@@ -399,6 +399,10 @@ def test_the_models_tab_shows_an_encoder_the_served_lists_withdrew(
             f"before, {gate['with_ndcg_at_10']:.4f} with it ({'+' if gate['difference'] >= 0 else ''}"
             f"{gate['difference']:.4f} ± {gate['standard_error']:.4f}): withdrawn."
         )
+        ranking = browser.find_element(By.ID, "encoder-served-ranking").text
+        assert ranking == (
+            f"Ranking judged: {gate['ranking']['without']} before, {gate['ranking']['with']} with it."
+        )
         run = browser.find_element(By.ID, "encoder-run").text
         assert run.startswith(f"Newest run, v{latest['version']}: not published: the served lists fell short")
         assert (
