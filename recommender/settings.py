@@ -450,6 +450,13 @@ class PipelineExperiments(BaseModel):
         "sequence-model state plus this weight times the predicted popularity. None: the weight training "
         "fits on users' held-out next products, scored as if they had no events.",
     )
+    new_arrivals_text_weight: float | None = Field(
+        default=None,
+        ge=0,
+        description="Added to the new-arrivals score: this weight times the product's text vector against "
+        "the user's text profile (what a new product has from the start). None: the weight training fits "
+        "on users' held-out next products after the prior's (0 where the text does not rank them higher).",
+    )
     new_product_max_rank: int | None = Field(
         default=None,
         ge=1,

@@ -58,6 +58,8 @@ COLD_VARIANTS = (
     "new",
     "new-no-prior",
     "served-new-no-prior",
+    "new-no-text",
+    "served-new-no-text",
     "popular",
 )
 

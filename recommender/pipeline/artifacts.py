@@ -59,7 +59,6 @@ class TrainedParts:
         if self.cooccurrence is not None:
             self.cooccurrence.save(directory / COOCCURRENCE_FILE)
         if self.tower is not None:
-            references = self.tower.reference_states
             np.savez_compressed(
                 directory / ITEM_TOWER_FILE,
                 product_ids=np.asarray(self.tower.product_ids),
@@ -67,7 +66,9 @@ class TrainedParts:
                 cold_ids=np.asarray(self.tower.cold_ids),
                 cold_vectors=self.tower.cold_vectors,
                 prior_weight=np.float64(self.tower.prior_weight),
-                reference_states=references if references is not None else np.zeros((0, 0), np.float32),
+                text_weight=np.float64(self.tower.text_weight),
+                reference_states=_or_empty(self.tower.reference_states),
+                reference_profiles=_or_empty(self.tower.reference_profiles),
             )
         if self.ranker is not None:
             self.ranker.save(directory)
@@ -93,7 +94,9 @@ class TrainedParts:
                     [str(pid) for pid in data["cold_ids"]],
                     data["cold_vectors"],
                     float(data["prior_weight"]) if "prior_weight" in data.files else 0.0,
-                    reference_states=_reference_states(data),
+                    float(data["text_weight"]) if "text_weight" in data.files else 0.0,
+                    reference_states=_saved_matrix(data, "reference_states"),
+                    reference_profiles=_saved_matrix(data, "reference_profiles"),
                 )
         note_file = directory / "ranker_note.json"
         saved = json.loads(note_file.read_text()) if note_file.exists() else {}
@@ -108,8 +111,12 @@ class TrainedParts:
         )
 
 
-def _reference_states(data: np.lib.npyio.NpzFile) -> np.ndarray | None:
-    """Absent (a version saved before they were kept) or empty (no training user had a state): None."""
-    if "reference_states" not in data.files or data["reference_states"].size == 0:
+def _saved_matrix(data: np.lib.npyio.NpzFile, name: str) -> np.ndarray | None:
+    """Absent (a version saved before it was kept) or empty (nothing to keep): None."""
+    if name not in data.files or data[name].size == 0:
         return None
-    return np.asarray(data["reference_states"])
+    return np.asarray(data[name])
+
+
+def _or_empty(matrix: np.ndarray | None) -> np.ndarray:
+    return matrix if matrix is not None else np.zeros((0, 0), np.float32)

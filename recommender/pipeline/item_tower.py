@@ -3,12 +3,13 @@ its learned sequence-model vector and its log popularity, fitted on products wit
 
 It places products without events among the trained ones (the item tower of a two-tower model, here
 linear), and gives every product a popularity prior from its content. The ridge strength and the prior's
-weight in the new-arrivals score are chosen together on the training users' held-out next products.
+weight in the new-arrivals score are chosen together on the training users' held-out next products; then
+the weight of the product's text against the user's text profile (zero where it does not help them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,22 +47,30 @@ class ItemTowerOutput:
     popularity_prior: np.ndarray  # [N] predicted log(1 + users), every product
     cold_ids: list[str]  # products without a learned vector
     cold_vectors: np.ndarray  # [M, hidden] their predicted vectors
-    # The new-arrivals score: predicted vector . user state + prior_weight * popularity prior.
+    # The new-arrivals score: predicted vector . user state + prior_weight * popularity prior
+    # + text_weight * the product's text vector . the user's text profile.
     prior_weight: float = 0.0
+    text_weight: float = 0.0
     ridge: float = RIDGE
     selection_mrr: float = float("nan")  # the held-out next products' mean reciprocal rank it was chosen by
     # Some training users' sequence-model states: the scale a user's best new-arrivals score is read on
     # when deciding which lists get the new-product places (recommender.pipeline.exposure).
     reference_states: np.ndarray | None = None
-    # Training only: every product as it would be predicted without events (out of fold for the others).
+    reference_profiles: np.ndarray | None = None  # the same users' text profiles (zeros: none)
+    selection_mrr_without_text: float = float("nan")  # the same MRR with text_weight 0
+    # Training only: every product as it would be predicted without events (out of fold for the others),
+    # and its text vector (which a new product has from the start).
     predicted: dict[str, np.ndarray] | None = None
     predicted_prior: dict[str, float] | None = None
+    text: dict[str, np.ndarray] | None = None
 
     def summary(self) -> dict[str, float]:
         return {
             "ridge": self.ridge,
             "prior_weight": self.prior_weight,
+            "text_weight": self.text_weight,
             "selection_mrr": self.selection_mrr,
+            "selection_mrr_without_text": self.selection_mrr_without_text,
             "products_without_events": len(self.cold_ids),
         }
 
@@ -69,11 +78,13 @@ class ItemTowerOutput:
 @dataclass
 class NextProducts:
     """Training users' sequence-model states before their held-out next event, that event's product and
-    the products they had before (left out of their ranking, as in serving)."""
+    the products they had before (left out of their ranking, as in serving), and their text profiles then
+    (a row of zeros for a user without one; None: not read)."""
 
     states: np.ndarray  # [users, hidden]
     labels: list[str]
     seen: list[set[str]]
+    profiles: np.ndarray | None = None  # [users, text dimension]
 
 
 def fit_and_predict(
@@ -106,6 +117,7 @@ def fit_and_predict(
     systems = RidgeSystems(x, targets)
     cold = ~warm
     cold_ids = [pid for pid, is_cold in zip(product_ids, cold, strict=True) if is_cold]
+    text = dict(zip(product_ids, np.asarray(text_vectors, dtype=np.float32), strict=True))
     for ridge in ridges:
         predicted = design @ systems.coefficients(ridge)
         as_if_new = predicted.copy()
@@ -118,6 +130,7 @@ def fit_and_predict(
             ridge=ridge,
             predicted=dict(zip(product_ids, as_if_new[:, :hidden].astype(np.float32), strict=True)),
             predicted_prior=dict(zip(product_ids, as_if_new[:, -1].tolist(), strict=True)),
+            text=text,
         )
 
 
@@ -136,20 +149,29 @@ def choose_tower(
             tower.prior_weight, tower.selection_mrr = weight, mrr
             best, best_mrr = tower, mrr
     assert best is not None
+    best.selection_mrr_without_text = best.selection_mrr
+    ranking = NewArrivalsRanking.of(next_products, best, np.random.default_rng(rng_seed))
+    if ranking is not None and ranking.text is not None:
+        prior, text, mrr = ranking.best_weights(best.prior_weight)
+        if mrr > best.selection_mrr + 1e-9:
+            best.prior_weight, best.text_weight, best.selection_mrr = prior, text, mrr
     return best
 
 
-def reference_states(
-    next_products: NextProducts, seed: int, count: int = REFERENCE_USERS
-) -> np.ndarray | None:
-    """Up to ``count`` of the training users' states, drawn with the run's seed (None: no user had one)."""
+def set_reference_users(
+    tower: ItemTowerOutput, next_products: NextProducts, seed: int, count: int = REFERENCE_USERS
+) -> None:
+    """Up to ``count`` of the training users' states (and text profiles), drawn with the run's seed (None:
+    no user had one)."""
     states = next_products.states
     if len(states) == 0:
-        return None
-    if len(states) <= count:
-        return states.astype(np.float32)
-    rows = np.sort(np.random.default_rng(seed).choice(len(states), count, replace=False))
-    return states[rows].astype(np.float32)
+        return
+    rows = np.arange(len(states))
+    if len(states) > count:
+        rows = np.sort(np.random.default_rng(seed).choice(len(states), count, replace=False))
+    tower.reference_states = states[rows].astype(np.float32)
+    if next_products.profiles is not None and tower.text_weight:
+        tower.reference_profiles = next_products.profiles[rows].astype(np.float32)
 
 
 class RidgeSystems:
@@ -194,29 +216,79 @@ def fit_prior_weight(
     held-out next products rank highest (mean reciprocal rank) among products scored as if none had
     events; the user's own products are left out as in serving. Returns (weight, that MRR); (0, -1)
     when nothing can be measured."""
-    states, labels, seen = next_products.states, next_products.labels, next_products.seen
-    predicted, priors = tower.predicted or {}, tower.predicted_prior or {}
-    users = [index for index, label in enumerate(labels) if label in predicted]
-    if len(users) < 10:
+    ranking = NewArrivalsRanking.of(next_products, tower, rng, sample)
+    if ranking is None:
         return 0.0, -1.0
-    chosen = {labels[index] for index in users}
-    others = [pid for pid in predicted if pid not in chosen]
-    drawn = rng.choice(len(others), min(sample, len(others)), replace=False).tolist() if others else []
-    columns = sorted(chosen) + [others[index] for index in sorted(drawn)]
-    column_of = {pid: index for index, pid in enumerate(columns)}
-    # float32: up to 5,000 users x 7,000 products, scored again for each of 34 weights
-    scores = states[users].astype(np.float32) @ np.asarray([predicted[pid] for pid in columns]).T
-    prior = np.asarray([priors[pid] for pid in columns], dtype=np.float32)
-    for row, index in enumerate(users):
-        mask = [column_of[pid] for pid in seen[index] if pid in column_of and pid != labels[index]]
-        scores[row, mask] = -np.inf
-    target = np.asarray([column_of[labels[index]] for index in users])
-    spread = float(np.std(scores[np.isfinite(scores)])) / (float(np.std(prior)) + 1e-12)
-    best_weight, best_mrr = 0.0, -1.0
-    for weight in [0.0, *(spread * np.geomspace(1e-2, 1e2, 33))]:
-        blended = scores + np.float32(weight) * prior
-        label_score = blended[np.arange(len(users)), target]
-        mrr = float(np.mean(1.0 / (1 + (blended > label_score[:, None]).sum(axis=1))))
-        if mrr > best_mrr + 1e-9:
-            best_weight, best_mrr = float(weight), mrr
-    return best_weight, best_mrr
+    return ranking.best_prior_weight(0.0)
+
+
+@dataclass
+class NewArrivalsRanking:
+    """Training users' held-out next products among a sample of others, every one scored as if it had
+    no events: the parts of the new-arrivals score, and the mean reciprocal rank of a blend of them."""
+
+    scores: np.ndarray  # [users, products]: predicted vector . state; -inf for the user's own products
+    prior: np.ndarray  # [products]
+    text: np.ndarray | None  # [users, products]: text vector . text profile (None: no profiles read)
+    target: np.ndarray  # [users]: the column of each user's next product
+
+    @classmethod
+    def of(
+        cls, next_products: NextProducts, tower: ItemTowerOutput, rng: np.random.Generator, sample: int = 2000
+    ) -> NewArrivalsRanking | None:
+        states, labels, seen = next_products.states, next_products.labels, next_products.seen
+        predicted, priors = tower.predicted or {}, tower.predicted_prior or {}
+        users = [index for index, label in enumerate(labels) if label in predicted]
+        if len(users) < 10:
+            return None
+        chosen = {labels[index] for index in users}
+        others = [pid for pid in predicted if pid not in chosen]
+        drawn = rng.choice(len(others), min(sample, len(others)), replace=False).tolist() if others else []
+        columns = sorted(chosen) + [others[index] for index in sorted(drawn)]
+        column_of = {pid: index for index, pid in enumerate(columns)}
+        # float32: up to 5,000 users x 7,000 products, scored again for each weight tried
+        scores = states[users].astype(np.float32) @ np.asarray([predicted[pid] for pid in columns]).T
+        prior = np.asarray([priors[pid] for pid in columns], dtype=np.float32)
+        for row, index in enumerate(users):
+            mask = [column_of[pid] for pid in seen[index] if pid in column_of and pid != labels[index]]
+            scores[row, mask] = -np.inf
+        text = None
+        profiles, vectors = next_products.profiles, tower.text
+        if profiles is not None and vectors is not None and np.any(profiles[users]):
+            text = profiles[users].astype(np.float32) @ np.asarray([vectors[pid] for pid in columns]).T
+        target = np.asarray([column_of[labels[index]] for index in users])
+        return cls(scores, prior, text, target)
+
+    def mrr(self, prior_weight: float, text_weight: float = 0.0) -> float:
+        blended: np.ndarray = self.scores + np.float32(prior_weight) * self.prior
+        if text_weight and self.text is not None:
+            blended = blended + np.float32(text_weight) * self.text
+        label_score = blended[np.arange(len(self.target)), self.target]
+        return float(np.mean(1.0 / (1 + (blended > label_score[:, None]).sum(axis=1))))
+
+    def best_prior_weight(self, text_weight: float) -> tuple[float, float]:
+        """(weight, MRR): the best of 0 and 33 weights around the scale of the vectors' scores."""
+        return self._best(lambda weight: self.mrr(weight, text_weight), self._grid(self.prior))
+
+    def best_text_weight(self, prior_weight: float) -> tuple[float, float]:
+        assert self.text is not None
+        return self._best(lambda weight: self.mrr(prior_weight, weight), self._grid(self.text))
+
+    def best_weights(self, prior_weight: float) -> tuple[float, float, float]:
+        """(prior weight, text weight, MRR): the text's weight given the prior's, then the prior's again."""
+        text_weight, _ = self.best_text_weight(prior_weight)
+        prior_weight, mrr = self.best_prior_weight(text_weight)
+        return prior_weight, text_weight, mrr
+
+    def _grid(self, values: np.ndarray) -> list[float]:
+        spread = float(np.std(self.scores[np.isfinite(self.scores)])) / (float(np.std(values)) + 1e-12)
+        return [0.0, *(spread * np.geomspace(1e-2, 1e2, 33)).tolist()]
+
+    @staticmethod
+    def _best(mrr_of: Callable[[float], float], weights: list[float]) -> tuple[float, float]:
+        best_weight, best_mrr = 0.0, -1.0
+        for weight in weights:
+            mrr = mrr_of(weight)
+            if mrr > best_mrr + 1e-9:
+                best_weight, best_mrr = float(weight), mrr
+        return best_weight, best_mrr

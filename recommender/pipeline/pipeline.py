@@ -118,6 +118,7 @@ class Pipeline:
             self._cache,
             self.config.new_arrivals_pool,
             self.config.new_arrivals_prior_weight,
+            self.config.new_arrivals_text_weight,
         )
 
     def configured(self, **changes: object) -> Pipeline:

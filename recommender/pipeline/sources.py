@@ -179,15 +179,23 @@ class TrendingSource(_RankedIdsSource):
 
 class NewArrivalsSource(_RankedIdsSource):
     """Products without events, nearest first to the user's sequence-model state through the item
-    tower's predicted vectors (by the content-based popularity prior for a user without one). Only the
-    ``pool`` with the highest priors are scored."""
+    tower's predicted vectors, plus the trained weights of the content-based popularity prior and of the
+    product's text against the user's text profile (by the prior alone for a user without a state). Only
+    the ``pool`` with the highest priors are scored."""
 
     name = "new"
 
-    def __init__(self, store: VectorStore, pool: int, prior_weight: float | None = None) -> None:
+    def __init__(
+        self,
+        store: VectorStore,
+        pool: int,
+        prior_weight: float | None = None,
+        text_weight: float | None = None,
+    ) -> None:
         super().__init__(store)
         self._pool = pool
         self._prior_weight = prior_weight  # None: the weight training fitted
+        self._text_weight = text_weight  # None: the weight training fitted
         # The products still without events, their predicted vectors and priors; recomputed when the
         # tower or the statistics object is replaced (a new model, new events).
         self._still_new: _StillNew | None = None
@@ -199,10 +207,11 @@ class NewArrivalsSource(_RankedIdsSource):
         still_new = self._memo(context)
         if not still_new.ids:
             return []
-        if context.user.collab is None:
+        user = context.user
+        if user.collab is None:
             scores = still_new.priors
         else:
-            scores = still_new.vectors @ context.user.collab + self._weight(context) * still_new.priors
+            scores = self._scores(context, user.collab[None, :], user.profile)[0]
         return [(still_new.ids[i], float(scores[i])) for i in top_indices(scores, depth * 2)]
 
     def still_new_count(self, context: SourceContext) -> int:
@@ -213,15 +222,26 @@ class NewArrivalsSource(_RankedIdsSource):
         """Each training user's best new-arrivals score over the scored products still without events
         (None without the tower's reference states): the scale a user's own best score is read on."""
         memo = self._memo(context)
-        states = memo.tower.reference_states
-        if memo.reference_best is None and states is not None and memo.ids:
-            scores = states @ memo.vectors.T + self._weight(context) * memo.priors
+        tower = memo.tower
+        if memo.reference_best is None and tower.reference_states is not None and memo.ids:
+            scores = self._scores(context, tower.reference_states, tower.reference_profiles)
             memo.reference_best = scores.max(axis=1)
         return memo.reference_best
 
-    def _weight(self, context: SourceContext) -> float:
-        tower = context.parts.tower
-        assert tower is not None
+    def _scores(self, context: SourceContext, states: np.ndarray, profiles: np.ndarray | None) -> np.ndarray:
+        """[users, products still new]: predicted vector . state + prior weight * prior (+ text weight *
+        text vector . text profile, where the user has a profile in the products' text space)."""
+        memo = self._memo(context)
+        tower = memo.tower
+        scores = states @ memo.vectors.T + self._weight(tower) * memo.priors
+        text_weight = tower.text_weight if self._text_weight is None else self._text_weight
+        if text_weight and profiles is not None:
+            text = memo.text_vectors(self._store)
+            if text.shape[1] == profiles.shape[-1]:
+                scores = scores + text_weight * (np.atleast_2d(profiles) @ text.T)
+        return scores
+
+    def _weight(self, tower: ItemTowerOutput) -> float:
         return tower.prior_weight if self._prior_weight is None else self._prior_weight
 
     def _memo(self, context: SourceContext) -> _StillNew:
@@ -251,6 +271,22 @@ class _StillNew:
     priors: np.ndarray
     count: int  # before the pool
     reference_best: np.ndarray | None = None
+    _text: np.ndarray | None = None
+
+    def text_vectors(self, store: VectorStore) -> np.ndarray:
+        """[products, text dimension]: their stored text vectors (zeros for one without), read once."""
+        if self._text is None:
+            points = store.retrieve(
+                [product_point_id(pid) for pid in self.ids], with_vectors=True, payload_keys=["product_id"]
+            )
+            found = {
+                point.payload["product_id"]: point.vector for point in points if point.vector is not None
+            }
+            dimension = len(next(iter(found.values()))) if found else 0
+            self._text = np.asarray(
+                [found.get(pid, np.zeros(dimension)) for pid in self.ids], dtype=np.float32
+            ).reshape(len(self.ids), dimension)
+        return self._text
 
 
 class QuerySource:
@@ -325,6 +361,7 @@ def build_sources(
     products: ProductCache,
     new_arrivals_pool: int,
     new_arrivals_prior_weight: float | None = None,
+    new_arrivals_text_weight: float | None = None,
 ) -> dict[str, Source]:
     sources: list[Source] = [
         TextProfileSource(store, products),
@@ -332,7 +369,7 @@ def build_sources(
         CoOccurrenceSource(store),
         PopularSource(store),
         TrendingSource(store),
-        NewArrivalsSource(store, new_arrivals_pool, new_arrivals_prior_weight),
+        NewArrivalsSource(store, new_arrivals_pool, new_arrivals_prior_weight, new_arrivals_text_weight),
         QuerySource(store, embedder, settings),
         SessionSource(store, catalog),
         ExamplesSource(store, catalog),

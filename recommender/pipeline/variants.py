@@ -18,6 +18,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "new-no-prior": {"sources": ["new"], "ranker": "fusion", "new_arrivals_prior_weight": 0.0},
     "served-no-new-slot": {"new_product_slots": 0},
     "served-new-no-prior": {"new_arrivals_prior_weight": 0.0},
+    "new-no-text": {"sources": ["new"], "ranker": "fusion", "new_arrivals_text_weight": 0.0},
+    "served-new-no-text": {"new_arrivals_text_weight": 0.0},
     "served-2-new-slots": {"new_product_slots": 2},
     "served-new-every-list": {"new_product_exposure": "every_list"},
     "served-new-drawn": {"new_product_lists": "drawn"},

@@ -28,7 +28,7 @@ from recommender.pipeline.item_tower import (
     NextProducts,
     choose_tower,
     fit_and_predict,
-    reference_states,
+    set_reference_users,
 )
 from recommender.pipeline.pipeline import Pipeline
 from recommender.pipeline.rankers import FeatureFrame, FusionRanker, LearnedRanker, SourceRanker
@@ -79,7 +79,7 @@ def train_item_tower(
     log_users = {pid: stats.log_users(pid) for pid in ids}
     towers = fit_and_predict(ids, vectors, payloads, encoder, learned, log_users, RIDGES)
     output = choose_tower(towers, next_products, seed)
-    output.reference_states = reference_states(next_products, seed)
+    set_reference_users(output, next_products, seed)
     if output.cold_ids:
         # Products without events join the trained ones in the model's slot, at their predicted place.
         store.update_vectors(
@@ -93,19 +93,24 @@ def train_item_tower(
 
 
 def next_products_before(pipeline: Pipeline, model: PublishedModel, sample: list[HeldOut]) -> NextProducts:
-    """Each sampled user's sequence-model state as of the moment before the held-out event (the
-    pipeline's own user state), that event's product and the user's earlier products."""
-    states, labels, seen = [], [], []
+    """Each sampled user's sequence-model state and text profile as of the moment before the held-out
+    event (the pipeline's own user state), that event's product and the user's earlier products."""
+    states, labels, seen, profiles = [], [], [], []
     for item in sample:
         request = PipelineRequest(
             k=1, user_id=item.user_id, history=item.history, time=item.label.occurred_at
         )
-        state = pipeline.user_state(request, model).collab
-        if state is not None:
-            states.append(state)
+        user = pipeline.user_state(request, model)
+        if user.collab is not None:
+            states.append(user.collab)
             labels.append(item.label.product_id)
             seen.append({event.product_id for event in item.history})
-    return NextProducts(np.asarray(states, dtype=np.float32), labels, seen)
+            profiles.append(user.profile)
+    dimension = next((len(profile) for profile in profiles if profile is not None), 0)
+    matrix = np.asarray(
+        [profile if profile is not None else np.zeros(dimension) for profile in profiles], dtype=np.float32
+    ).reshape(len(profiles), dimension)
+    return NextProducts(np.asarray(states, dtype=np.float32), labels, seen, matrix if dimension else None)
 
 
 def ranker_sample(held: list[HeldOut], settings: Settings, seed: int) -> list[HeldOut]:
@@ -568,10 +573,12 @@ def train_parts(
         config.llm_gate_users,
     )
     logger.info(
-        "pipeline parts trained: %s; item tower ridge %.3g, new-arrivals prior weight %.3g; stages %s",
+        "pipeline parts trained: %s; item tower ridge %.3g, new-arrivals prior weight %.3g, "
+        "text weight %.3g; stages %s",
         trained.note,
         tower.ridge,
         tower.prior_weight,
+        tower.text_weight,
         {name: figures["served"] for name, figures in stages.items()},
     )
     return TrainedParts(cooc_now, tower, trained.ranker, trained.note, trained.validation, stages)

@@ -7,7 +7,7 @@ import pytest
 
 from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.exposure import NewProductExposure, drawn, place_share
-from recommender.pipeline.item_tower import ItemTowerOutput, NextProducts, reference_states
+from recommender.pipeline.item_tower import ItemTowerOutput, NextProducts, set_reference_users
 from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.sources import NewArrivalsSource, SourceContext
 from recommender.pipeline.stats import ItemStats
@@ -52,11 +52,11 @@ def test_the_reference_is_the_training_users_best_score_over_products_still_with
     priors = rng.normal(size=30).astype(np.float32)
     states = rng.normal(size=(700, 8)).astype(np.float32)
     picks = NextProducts(states, ["c0"] * 700, [set() for _ in range(700)])
-    references = reference_states(picks, seed=1)
+    tower = ItemTowerOutput(cold_ids, priors, cold_ids, vectors, prior_weight=0.5)
+    set_reference_users(tower, picks, seed=1)
+    references = tower.reference_states
+    assert references is not None and tower.reference_profiles is None  # no text weight, no profiles kept
     assert len(references) == 500 and {tuple(row) for row in references} <= {tuple(row) for row in states}
-    tower = ItemTowerOutput(
-        cold_ids, priors, cold_ids, vectors, prior_weight=0.5, reference_states=references
-    )
     stats = ItemStats(users={"c0": 2, "c1": 1})  # two have had events since training
     context = SourceContext(
         PipelineRequest(k=5, user_id="u"),

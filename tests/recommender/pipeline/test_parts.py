@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from recommender.events import StoredEvent
+from recommender.ids import product_point_id
 from recommender.metrics import gini, intra_list_diversity, list_metrics
 from recommender.models import EventType
 from recommender.pipeline.artifacts import TrainedParts
@@ -25,14 +28,17 @@ from recommender.pipeline.item_tower import (
     choose_tower,
     fit_and_predict,
     fit_prior_weight,
+    set_reference_users,
 )
 from recommender.pipeline.pipeline import keep_new_products
 from recommender.pipeline.rankers import FeatureFrame, FusionRanker
 from recommender.pipeline.request import PipelineRequest
-from recommender.pipeline.sources import NewArrivalsSource, SourceContext, top_indices
+from recommender.pipeline.sources import NewArrivalsSource, SourceContext, top_indices, unit
 from recommender.pipeline.stats import ItemStats
 from recommender.pipeline.user_state import UserState
 from recommender.settings import Settings
+from recommender.store import CollectionSpec, PointToWrite
+from recommender.store.edge import EdgeVectorStore
 from recommender.training.held_out import held_out_next_events
 
 
@@ -295,3 +301,81 @@ def test_new_arrivals_score_only_the_pool_with_the_highest_predicted_popularity(
     everyone = [index for index in np.argsort(-scores) if index != 0][:5]
     assert best(100) == [cold_ids[i] for i in everyone]
     assert best(10) != best(100)  # the pool did change the answer
+
+
+def _users_choosing_by_text(text_weight: float, seed: int) -> tuple[NextProducts, ItemTowerOutput]:
+    """Users pick their next product by state . vector + prior + text_weight * profile . text (plus
+    noise); every product as the tower would see it without events."""
+    rng = np.random.default_rng(seed)
+    ids = [f"p{index}" for index in range(300)]
+    vectors, priors = rng.normal(size=(300, 8)), rng.normal(size=300)
+    text = rng.normal(size=(300, 16))
+    text /= np.linalg.norm(text, axis=1, keepdims=True)
+    states = rng.normal(size=(500, 8))
+    profiles = rng.normal(size=(500, 16))
+    profiles /= np.linalg.norm(profiles, axis=1, keepdims=True)
+    utility = states @ vectors.T + priors + text_weight * profiles @ text.T + rng.gumbel(size=(500, 300))
+    labels = [ids[index] for index in utility.argmax(axis=1)]
+    picks = NextProducts(states, labels, [set() for _ in labels], profiles.astype(np.float32))
+    tower = ItemTowerOutput(
+        ids,
+        priors.astype(np.float32),
+        [],
+        np.zeros((0, 8)),
+        predicted=dict(zip(ids, vectors, strict=True)),
+        predicted_prior=dict(zip(ids, priors.tolist(), strict=True)),
+        text=dict(zip(ids, text.astype(np.float32), strict=True)),
+    )
+    return picks, tower
+
+
+def test_the_text_weight_is_fitted_where_users_chose_by_the_products_text() -> None:
+    """Where users' next products match their text profile, the new-arrivals score learns a weight for it
+    and ranks those products higher than the prior and the predicted vector alone; where they do not, it
+    adds next to nothing."""
+    picks, tower = _users_choosing_by_text(8.0, seed=7)
+    chosen = choose_tower([tower], picks, rng_seed=0)
+    assert chosen.text_weight > 1.0
+    assert chosen.selection_mrr > chosen.selection_mrr_without_text + 0.02
+    assert chosen.summary()["text_weight"] == chosen.text_weight
+    set_reference_users(chosen, picks, seed=0)
+    assert chosen.reference_profiles is not None and len(chosen.reference_profiles) == 500
+
+    picks, tower = _users_choosing_by_text(0.0, seed=7)
+    unrelated = choose_tower([tower], picks, rng_seed=0)
+    assert unrelated.selection_mrr < unrelated.selection_mrr_without_text + 0.005
+    without_profiles = NextProducts(picks.states, picks.labels, picks.seen)
+    _, tower = _users_choosing_by_text(8.0, seed=7)
+    assert choose_tower([tower], without_profiles, rng_seed=0).text_weight == 0.0
+
+
+def test_new_arrivals_add_the_text_against_the_profile_with_its_weight(tmp_path: Path) -> None:
+    """The served score reads the new products' stored text vectors: with a large text weight the
+    products nearest the user's text profile come first, and the saved tower keeps the weight."""
+    rng = np.random.default_rng(8)
+    cold_ids = [f"c{index}" for index in range(40)]
+    text = rng.normal(size=(40, 4)).astype(np.float32)
+    text /= np.linalg.norm(text, axis=1, keepdims=True)
+    store = EdgeVectorStore(tmp_path / "store", CollectionSpec("new", "text", 4, "test-model"))
+    store.upsert(
+        [PointToWrite(product_point_id(pid), text[i], {"product_id": pid}) for i, pid in enumerate(cold_ids)]
+    )
+    vectors, priors = rng.normal(size=(40, 8)).astype(np.float32), rng.normal(size=40)
+    tower = ItemTowerOutput(cold_ids, priors.astype(np.float32), cold_ids, vectors, text_weight=1e6)
+    profile = unit(rng.normal(size=4)).astype(np.float32)
+    user = UserState(collab=rng.normal(size=8).astype(np.float32), profile=profile)
+    context = SourceContext(
+        PipelineRequest(k=5, user_id="u"), user, [], [], None, TrainedParts(tower=tower), ItemStats()
+    )
+
+    def best(weight: float | None, parts: TrainedParts) -> list[str]:
+        source = NewArrivalsSource(store, pool=100, text_weight=weight)
+        return [hit.product_id for hit in source.candidates(replace(context, parts=parts), 5)]
+
+    assert best(None, context.parts) == [cold_ids[index] for index in np.argsort(-(text @ profile))[:5]]
+    assert best(0.0, context.parts) == [cold_ids[index] for index in np.argsort(-(vectors @ user.collab))[:5]]
+    TrainedParts(tower=tower).save(tmp_path)
+    loaded = TrainedParts.load(tmp_path)
+    assert loaded.tower is not None and loaded.tower.text_weight == 1e6
+    assert best(None, loaded) == best(None, context.parts)
+    store.close()
