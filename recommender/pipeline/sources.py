@@ -177,6 +177,9 @@ class TrendingSource(_RankedIdsSource):
         return [(pid, float(users)) for pid, users in context.stats.trending(pool)]
 
 
+TEXT_READ_PAGE = 1000  # text vectors of new products read from the store at a time
+
+
 class NewArrivalsSource(_RankedIdsSource):
     """Products without events, nearest first to the user's sequence-model state through the item
     tower's predicted vectors, plus the trained weights of the content-based popularity prior and of the
@@ -199,6 +202,7 @@ class NewArrivalsSource(_RankedIdsSource):
         # The products still without events, their predicted vectors and priors; recomputed when the
         # tower or the statistics object is replaced (a new model, new events).
         self._still_new: _StillNew | None = None
+        self._text_of: tuple[ItemTowerOutput | None, dict[str, np.ndarray]] = (None, {})
 
     def scored_ids(self, context: SourceContext, depth: int) -> list[tuple[str, float]]:
         tower = context.parts.tower
@@ -236,10 +240,33 @@ class NewArrivalsSource(_RankedIdsSource):
         scores = states @ memo.vectors.T + self._weight(tower) * memo.priors
         text_weight = tower.text_weight if self._text_weight is None else self._text_weight
         if text_weight and profiles is not None:
-            text = memo.text_vectors(self._store)
+            text = self._text_vectors(memo)
             if text.shape[1] == profiles.shape[-1]:
                 scores = scores + text_weight * (np.atleast_2d(profiles) @ text.T)
         return scores
+
+    def _text_vectors(self, memo: _StillNew) -> np.ndarray:
+        """[products, text dimension]: the stored text vectors of the products still new (zeros for one
+        without). Each is read from the store once per tower: after new events a request reads only the
+        products that joined the pool, if any (a product's new text shows after the next training)."""
+        if memo.text is None:
+            tower, known = self._text_of
+            if tower is not memo.tower:
+                known = {}
+            missing = [pid for pid in memo.ids if pid not in known]
+            for start in range(0, len(missing), TEXT_READ_PAGE):
+                points = self._store.retrieve(
+                    [product_point_id(pid) for pid in missing[start : start + TEXT_READ_PAGE]],
+                    with_vectors=True,
+                    payload_keys=["product_id"],
+                )
+                known.update((p.payload["product_id"], p.vector) for p in points if p.vector is not None)
+            self._text_of = (memo.tower, known)
+            dimension = len(next(iter(known.values()))) if known else 0
+            memo.text = np.asarray(
+                [known.get(pid, np.zeros(dimension)) for pid in memo.ids], dtype=np.float32
+            ).reshape(len(memo.ids), dimension)
+        return memo.text
 
     def _weight(self, tower: ItemTowerOutput) -> float:
         return tower.prior_weight if self._prior_weight is None else self._prior_weight
@@ -271,22 +298,7 @@ class _StillNew:
     priors: np.ndarray
     count: int  # before the pool
     reference_best: np.ndarray | None = None
-    _text: np.ndarray | None = None
-
-    def text_vectors(self, store: VectorStore) -> np.ndarray:
-        """[products, text dimension]: their stored text vectors (zeros for one without), read once."""
-        if self._text is None:
-            points = store.retrieve(
-                [product_point_id(pid) for pid in self.ids], with_vectors=True, payload_keys=["product_id"]
-            )
-            found = {
-                point.payload["product_id"]: point.vector for point in points if point.vector is not None
-            }
-            dimension = len(next(iter(found.values()))) if found else 0
-            self._text = np.asarray(
-                [found.get(pid, np.zeros(dimension)) for pid in self.ids], dtype=np.float32
-            ).reshape(len(self.ids), dimension)
-        return self._text
+    text: np.ndarray | None = None  # their text vectors, read when a text weight asks for them
 
 
 class QuerySource:

@@ -36,7 +36,7 @@ class TrainingReport:
     validation_ndcg_at_10: float
     ranker: str = ""
     ranker_details: dict = field(default_factory=dict)
-    item_tower: dict = field(default_factory=dict)  # the ridge and prior weight training chose
+    item_tower: dict = field(default_factory=dict)  # the ridge, prior and text weights training chose
     best_epoch: int = 0  # the sequence model's kept weights
     stopped: str = ""  # converged, epoch cap or time cap (see TrainResult)
     validation_curve: list = field(default_factory=list)  # (epoch, validation NDCG@10) pairs

@@ -349,6 +349,16 @@ def test_the_text_weight_is_fitted_where_users_chose_by_the_products_text() -> N
     assert choose_tower([tower], without_profiles, rng_seed=0).text_weight == 0.0
 
 
+class CountingStore(EdgeVectorStore):
+    """The real embedded store, counting the points each ``retrieve`` asks for."""
+
+    asked: list[int]
+
+    def retrieve(self, point_ids, with_vectors=False, payload_keys=None, vector_name=None):  # type: ignore[no-untyped-def]
+        self.asked.append(len(point_ids))
+        return super().retrieve(point_ids, with_vectors, payload_keys, vector_name)
+
+
 def test_new_arrivals_add_the_text_against_the_profile_with_its_weight(tmp_path: Path) -> None:
     """The served score reads the new products' stored text vectors: with a large text weight the
     products nearest the user's text profile come first, and the saved tower keeps the weight."""
@@ -356,7 +366,7 @@ def test_new_arrivals_add_the_text_against_the_profile_with_its_weight(tmp_path:
     cold_ids = [f"c{index}" for index in range(40)]
     text = rng.normal(size=(40, 4)).astype(np.float32)
     text /= np.linalg.norm(text, axis=1, keepdims=True)
-    store = EdgeVectorStore(tmp_path / "store", CollectionSpec("new", "text", 4, "test-model"))
+    store = CountingStore(tmp_path / "store", CollectionSpec("new", "text", 4, "test-model"))
     store.upsert(
         [PointToWrite(product_point_id(pid), text[i], {"product_id": pid}) for i, pid in enumerate(cold_ids)]
     )
@@ -372,7 +382,15 @@ def test_new_arrivals_add_the_text_against_the_profile_with_its_weight(tmp_path:
         source = NewArrivalsSource(store, pool=100, text_weight=weight)
         return [hit.product_id for hit in source.candidates(replace(context, parts=parts), 5)]
 
-    assert best(None, context.parts) == [cold_ids[index] for index in np.argsort(-(text @ profile))[:5]]
+    by_text = [cold_ids[index] for index in np.argsort(-(text @ profile))[:5]]
+    source = NewArrivalsSource(store, pool=100)
+    store.asked = []
+    assert [hit.product_id for hit in source.candidates(context, 5)] == by_text
+    assert store.asked == [40]  # every new product's text, read once
+    after_events = replace(context, stats=ItemStats(users={by_text[0]: 1}))
+    assert [hit.product_id for hit in source.candidates(after_events, 5)][:4] == by_text[1:]
+    assert store.asked == [40]  # new statistics, same tower: nothing read again
+    assert best(None, context.parts) == by_text
     assert best(0.0, context.parts) == [cold_ids[index] for index in np.argsort(-(vectors @ user.collab))[:5]]
     TrainedParts(tower=tower).save(tmp_path)
     loaded = TrainedParts.load(tmp_path)
