@@ -135,7 +135,7 @@ def fit_and_predict(
 
 
 def choose_tower(
-    towers: Iterable[ItemTowerOutput], next_products: NextProducts, rng_seed: int
+    towers: Iterable[ItemTowerOutput], next_products: NextProducts, rng_seed: int, fit_text: bool = True
 ) -> ItemTowerOutput:
     """Of towers fitted with several ridge strengths (``fit_and_predict``), the one whose new-arrivals
     score, with its best prior weight, ranks the training users' held-out next products highest (mean
@@ -150,7 +150,9 @@ def choose_tower(
             best, best_mrr = tower, mrr
     assert best is not None
     best.selection_mrr_without_text = best.selection_mrr
-    ranking = NewArrivalsRanking.of(next_products, best, np.random.default_rng(rng_seed))
+    ranking = (
+        NewArrivalsRanking.of(next_products, best, np.random.default_rng(rng_seed)) if fit_text else None
+    )
     if ranking is not None and ranking.text is not None:
         prior, text, mrr = ranking.best_weights(best.prior_weight)
         if mrr > best.selection_mrr + 1e-9:

@@ -72,13 +72,14 @@ def train_item_tower(
     stats: ItemStats,
     next_products: NextProducts,
     seed: int,
+    fit_text: bool = False,
 ) -> tuple[ItemTowerOutput, AttributeEncoder]:
     ids, vectors, payloads = catalog_content(store, catalog)
     encoder = AttributeEncoder.fit(encoder_names, payloads)
     learned = model.vectors_by_id()
     log_users = {pid: stats.log_users(pid) for pid in ids}
     towers = fit_and_predict(ids, vectors, payloads, encoder, learned, log_users, RIDGES)
-    output = choose_tower(towers, next_products, seed)
+    output = choose_tower(towers, next_products, seed, fit_text)
     set_reference_users(output, next_products, seed)
     if output.cold_ids:
         # Products without events join the trained ones in the model's slot, at their predicted place.
@@ -555,7 +556,14 @@ def train_parts(
     cooc_now = CoOccurrence.fit(_sequences(all_events))
     next_products = next_products_before(pipeline, model, sample)
     tower, encoder = train_item_tower(
-        store, catalog, model, settings.pipeline.item_features, stats_now, next_products, seed
+        store,
+        catalog,
+        model,
+        settings.pipeline.item_features,
+        stats_now,
+        next_products,
+        seed,
+        settings.pipeline_config.new_arrivals_fit_text,
     )
     training_model = _with_parts(model, TrainedParts(cooc_as_of, tower))
     trained = train_ranker(pipeline, training_model, sample, stats_as_of, encoder, settings, seed)

@@ -347,6 +347,9 @@ def test_the_text_weight_is_fitted_where_users_chose_by_the_products_text() -> N
     without_profiles = NextProducts(picks.states, picks.labels, picks.seen)
     _, tower = _users_choosing_by_text(8.0, seed=7)
     assert choose_tower([tower], without_profiles, rng_seed=0).text_weight == 0.0
+    picks, tower = _users_choosing_by_text(8.0, seed=7)
+    not_fitted = choose_tower([tower], picks, rng_seed=0, fit_text=False)  # the default setting
+    assert not_fitted.text_weight == 0.0 and not_fitted.selection_mrr == not_fitted.selection_mrr_without_text
 
 
 class CountingStore(EdgeVectorStore):
