@@ -9,6 +9,7 @@ the weight of the product's text against the user's text profile (zero where it 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -141,23 +142,22 @@ def choose_tower(
     score, with its best prior weight, ranks the training users' held-out next products highest (mean
     reciprocal rank), every product scored through predictions fitted without it (out of fold): the
     choice is measured on what the tower did not see."""
-    best: ItemTowerOutput | None = None
-    best_mrr = -1.0
+    best: tuple[ItemTowerOutput, NewArrivalsRanking | None] | None = None
     for tower in towers:
-        weight, mrr = fit_prior_weight(next_products, tower, np.random.default_rng(rng_seed))
-        if best is None or mrr > best_mrr + 1e-9:
+        ranking = NewArrivalsRanking.of(next_products, tower, np.random.default_rng(rng_seed))
+        weight, mrr = ranking.best_prior_weight(0.0) if ranking is not None else (0.0, -1.0)
+        if best is None or mrr > best[0].selection_mrr + 1e-9:
             tower.prior_weight, tower.selection_mrr = weight, mrr
-            best, best_mrr = tower, mrr
+            best = (tower, ranking)
     assert best is not None
-    best.selection_mrr_without_text = best.selection_mrr
-    ranking = (
-        NewArrivalsRanking.of(next_products, best, np.random.default_rng(rng_seed)) if fit_text else None
-    )
-    if ranking is not None and ranking.text is not None:
-        prior, text, mrr = ranking.best_weights(best.prior_weight)
-        if mrr > best.selection_mrr + 1e-9:
-            best.prior_weight, best.text_weight, best.selection_mrr = prior, text, mrr
-    return best
+    chosen, ranking = best
+    chosen.selection_mrr_without_text = chosen.selection_mrr
+    text = ranking.with_text(next_products, chosen) if ranking is not None and fit_text else None
+    if text is not None:
+        prior, text_weight, mrr = text.best_weights(chosen.prior_weight)
+        if mrr > chosen.selection_mrr + 1e-9:
+            chosen.prior_weight, chosen.text_weight, chosen.selection_mrr = prior, text_weight, mrr
+    return chosen
 
 
 def set_reference_users(
@@ -231,8 +231,10 @@ class NewArrivalsRanking:
 
     scores: np.ndarray  # [users, products]: predicted vector . state; -inf for the user's own products
     prior: np.ndarray  # [products]
-    text: np.ndarray | None  # [users, products]: text vector . text profile (None: no profiles read)
+    text: np.ndarray | None  # [users, products]: text vector . text profile (None: not read)
     target: np.ndarray  # [users]: the column of each user's next product
+    users: list[int]  # their rows in the NextProducts
+    columns: list[str]  # the products' ids
 
     @classmethod
     def of(
@@ -254,12 +256,16 @@ class NewArrivalsRanking:
         for row, index in enumerate(users):
             mask = [column_of[pid] for pid in seen[index] if pid in column_of and pid != labels[index]]
             scores[row, mask] = -np.inf
-        text = None
-        profiles, vectors = next_products.profiles, tower.text
-        if profiles is not None and vectors is not None and np.any(profiles[users]):
-            text = profiles[users].astype(np.float32) @ np.asarray([vectors[pid] for pid in columns]).T
         target = np.asarray([column_of[labels[index]] for index in users])
-        return cls(scores, prior, text, target)
+        return cls(scores, prior, None, target, users, columns)
+
+    def with_text(self, next_products: NextProducts, tower: ItemTowerOutput) -> NewArrivalsRanking | None:
+        """The same ranking with text vector . text profile for every pair (None: no profiles or text)."""
+        profiles, vectors = next_products.profiles, tower.text
+        if profiles is None or vectors is None or not np.any(profiles[self.users]):
+            return None
+        text = profiles[self.users].astype(np.float32) @ np.asarray([vectors[pid] for pid in self.columns]).T
+        return dataclasses.replace(self, text=text)
 
     def mrr(self, prior_weight: float, text_weight: float = 0.0) -> float:
         blended: np.ndarray = self.scores + np.float32(prior_weight) * self.prior
