@@ -459,6 +459,13 @@ def evaluate(
     cold_share: Annotated[
         float, typer.Option(help="Share of test items held out for the cold-start split (0: skip it).")
     ] = 0.1,
+    split: Annotated[
+        str,
+        typer.Option(
+            help="both, warm (every user; same as --cold-share 0) or cold (only the users whose test item "
+            "has no training events: its own trainings, about half the time)."
+        ),
+    ] = "both",
     rules: Annotated[
         Path | None,
         typer.Option(
@@ -507,6 +514,10 @@ def evaluate(
     from recommender.settings import LLMSettings
 
     # A tenant's evaluation runs its own settings (its overrides) in the temporary service.
+    if split not in ("both", "warm", "cold"):
+        raise typer.BadParameter("choose both, warm or cold", param_hint="--split")
+    if split == "cold" and cold_share <= 0:
+        raise typer.BadParameter("the cold-start split needs --cold-share above 0", param_hint="--split")
     settings = get_settings().for_tenant(tenant)
     if fine_tune_encoder is not None:
         settings.embedding = settings.embedding.model_copy(update={"fine_tune": fine_tune_encoder})
@@ -531,7 +542,8 @@ def evaluate(
         seeds=seeds,
         epochs=epochs,
         max_minutes=max_minutes,
-        cold_item_share=cold_share,
+        cold_item_share=0.0 if split == "warm" else cold_share,
+        warm_split=split != "cold",
         llm_sample=llm_sample,
         rules=_read_rules(rules),
         max_users=max_users,
@@ -540,12 +552,16 @@ def evaluate(
     )
     with Progress(TextColumn("{task.description}"), console=console) as progress:
         step = progress.add_task("evaluation")
-        result = run_evaluation(
-            config,
-            lambda: build_embedder(settings.embedding),
-            console,
-            on_step=lambda name: progress.update(step, description=f"evaluation: {name}"),
-        )
+        try:
+            result = run_evaluation(
+                config,
+                lambda: build_embedder(settings.embedding),
+                console,
+                on_step=lambda name: progress.update(step, description=f"evaluation: {name}"),
+            )
+        except RecommenderError as error:
+            errors_console.print(f"[red]error:[/red] {error}")
+            raise typer.Exit(2) from error
     for path in result.files:
         console.print(f"wrote {path}")
 

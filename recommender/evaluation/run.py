@@ -22,7 +22,12 @@ from rich.console import Console
 from recommender.embedding import Embedder
 from recommender.errors import InvalidInputError
 from recommender.evaluation.data import ColumnMapping, Dataset, ItemInfo, load_dataset
-from recommender.evaluation.decisions import ENCODER_SUFFIX, print_decisions, stage_decisions
+from recommender.evaluation.decisions import (
+    ENCODER_SUFFIX,
+    print_decisions,
+    print_text_weight,
+    stage_decisions,
+)
 from recommender.evaluation.llm_effect import llm_rerank_effect
 from recommender.evaluation.replay import TemporaryService, import_items, record_events, temporary_service
 from recommender.evaluation.report import print_table, write_json, write_plot
@@ -75,6 +80,7 @@ class EvaluationConfig:
     epochs: int | None = None  # None: the settings' own
     max_minutes: float | None = None
     cold_item_share: float = 0.1  # 0 skips the cold-start split
+    warm_split: bool = True  # False: only the cold-start split (its users, its training runs)
     llm_sample: int = 0  # >0: the served list re-ranked by the configured LLM, for this many users
     max_users: int | None = None  # rank only this many test users (a quick look; the protocol uses all)
     items_path: Path | None = None
@@ -275,9 +281,64 @@ def run_evaluation(
     unknown = sorted(set(config.variants) - set(VARIANTS))
     if unknown:
         raise InvalidInputError(f"unknown variants {unknown}; choose from {list(VARIANTS)}", field="methods")
+    if not config.warm_split and config.cold_item_share <= 0:
+        raise InvalidInputError(
+            "no split to measure: the cold-start split alone needs a cold share above 0", field="cold_share"
+        )
     dataset = load_dataset(config.data_path, config.columns, config.items_path)
     embedder = embedder_factory()
     seeds = [config.split.seed + offset for offset in range(config.seeds)]
+    result = EvaluationResult({}, {}, {}, [])
+    if config.warm_split:
+        result = _warm_split(config, dataset, embedder, seeds, console, on_step)
+    if config.cold_item_share > 0:
+        result.cold_start, cold_files = _cold_split(config, dataset, embedder, seeds, console, on_step)
+        result.files += cold_files
+    return result
+
+
+def _cold_split(
+    config: EvaluationConfig,
+    dataset: Dataset,
+    embedder: Embedder,
+    seeds: list[int],
+    console: Console,
+    on_step: Callable[[str], None] | None,
+) -> tuple[dict[str, dict[str, float]], list[Path]]:
+    """A share of the test products held out of every training event: the users whose test product is
+    one of them, measured on trainings of their own."""
+    variants = [name for name in COLD_VARIANTS if name in config.variants]
+    runs, trainings = [], []
+    share = config.cold_item_share
+    for seed in seeds:
+        results, training, _ = one_seed(config, dataset, embedder, seed, share, variants, on_step)
+        runs.append(results.rows)
+        trainings.append(training)
+    cold = mean_and_spread(runs)
+    files = [
+        config.out_dir / "metrics_cold_start.json",
+        config.out_dir / "metrics_cold_start.png",
+        config.out_dir / "ranker_cold_start.json",
+    ]
+    write_json(files[0], cold)
+    write_plot(files[1], cold, f"{dataset.name}: users whose test item has no training events")
+    write_json(files[2], {"training": trainings})  # type: ignore[dict-item]
+    users = int(cold["served"]["users"])
+    print_table(f"cold-start split: {users} users whose test item has no events", cold, console)
+    print_text_weight(trainings, console)
+    return cold, files
+
+
+def _warm_split(
+    config: EvaluationConfig,
+    dataset: Dataset,
+    embedder: Embedder,
+    seeds: list[int],
+    console: Console,
+    on_step: Callable[[str], None] | None,
+) -> EvaluationResult:
+    """The leave-one-out split every user is measured on: its rows, the training's decisions against
+    what the test split says, and the ranker's feature importance."""
     main_runs, trainings = [], []
     every_seed = Measured()  # each row's per-user NDCG@10, seed after seed, for the paired differences
     served_lists: dict[str, list[str]] = {}
@@ -301,25 +362,9 @@ def run_evaluation(
     )
     _print_better_rows(better_rows, main, console)
     print_decisions(decisions, console)
+    print_text_weight(trainings, console)
     _print_importance(importance, console)
-
-    cold: dict[str, dict[str, float]] = {}
-    if config.cold_item_share > 0:
-        cold_variants = [name for name in COLD_VARIANTS if name in config.variants]
-        cold_runs = [
-            one_seed(config, dataset, embedder, seed, config.cold_item_share, cold_variants, on_step)[0].rows
-            for seed in seeds
-        ]
-        cold = mean_and_spread(cold_runs)
-        files += [config.out_dir / "metrics_cold_start.json", config.out_dir / "metrics_cold_start.png"]
-        write_json(files[3], cold)
-        write_plot(files[4], cold, f"{dataset.name}: users whose test item has no training events")
-        print_table(
-            f"cold-start split: {int(cold['served']['users'])} users whose test item has no events",
-            cold,
-            console,
-        )
-    return EvaluationResult(main, cold, importance, files, served_lists)
+    return EvaluationResult(main, {}, importance, files, served_lists)
 
 
 def rank_served(main: dict[str, dict[str, float]]) -> dict[str, list[str]]:

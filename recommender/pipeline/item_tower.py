@@ -22,6 +22,7 @@ RIDGE = 10.0  # the strength when nothing can be measured to choose one
 RIDGES = (RIDGE, 31.6, 100.0, 3.16, 1.0, 0.316, 0.1)
 FOLDS = 5  # products with events are predicted, for training, by a map fitted without them
 REFERENCE_USERS = 500
+TEXT_GAIN_ERRORS = 2.0  # the text weight serves where its cross-fitted gain exceeds this many standard errors
 
 
 def content_matrix(text_vectors: np.ndarray, attributes: np.ndarray, categorical: list[int]) -> np.ndarray:
@@ -59,6 +60,10 @@ class ItemTowerOutput:
     reference_states: np.ndarray | None = None
     reference_profiles: np.ndarray | None = None  # the same users' text profiles (zeros: none)
     selection_mrr_without_text: float = float("nan")  # the same MRR with text_weight 0
+    # The text's gain in each training user's reciprocal rank, its weights fitted on the other half of
+    # the users, and that mean's standard error: the weight serves only where the gain is beyond noise.
+    text_gain: float = float("nan")
+    text_gain_se: float = float("nan")
     # Training only: every product as it would be predicted without events (out of fold for the others),
     # and its text vector (which a new product has from the start).
     predicted: dict[str, np.ndarray] | None = None
@@ -72,6 +77,8 @@ class ItemTowerOutput:
             "text_weight": self.text_weight,
             "selection_mrr": self.selection_mrr,
             "selection_mrr_without_text": self.selection_mrr_without_text,
+            "text_gain": self.text_gain,
+            "text_gain_se": self.text_gain_se,
             "products_without_events": len(self.cold_ids),
         }
 
@@ -141,7 +148,9 @@ def choose_tower(
     """Of towers fitted with several ridge strengths (``fit_and_predict``), the one whose new-arrivals
     score, with its best prior weight, ranks the training users' held-out next products highest (mean
     reciprocal rank), every product scored through predictions fitted without it (out of fold): the
-    choice is measured on what the tower did not see."""
+    choice is measured on what the tower did not see. With ``fit_text``, the text's weight is fitted
+    after, and kept only where it raises the users' reciprocal ranks by more than TEXT_GAIN_ERRORS
+    standard errors, each user measured with weights fitted on the other half (``text_gain``)."""
     best: tuple[ItemTowerOutput, NewArrivalsRanking | None] | None = None
     for tower in towers:
         ranking = NewArrivalsRanking.of(next_products, tower, np.random.default_rng(rng_seed))
@@ -154,8 +163,10 @@ def choose_tower(
     chosen.selection_mrr_without_text = chosen.selection_mrr
     text = ranking.with_text(next_products, chosen) if ranking is not None and fit_text else None
     if text is not None:
+        chosen.text_gain, chosen.text_gain_se = text.text_gain(rng_seed)
         prior, text_weight, mrr = text.best_weights(chosen.prior_weight)
-        if mrr > chosen.selection_mrr + 1e-9:
+        beyond_noise = chosen.text_gain > TEXT_GAIN_ERRORS * chosen.text_gain_se
+        if beyond_noise and mrr > chosen.selection_mrr + 1e-9:
             chosen.prior_weight, chosen.text_weight, chosen.selection_mrr = prior, text_weight, mrr
     return chosen
 
@@ -268,11 +279,41 @@ class NewArrivalsRanking:
         return dataclasses.replace(self, text=text)
 
     def mrr(self, prior_weight: float, text_weight: float = 0.0) -> float:
+        return float(np.mean(self.reciprocal_ranks(prior_weight, text_weight)))
+
+    def reciprocal_ranks(self, prior_weight: float, text_weight: float = 0.0) -> np.ndarray:
+        """[users]: 1 / the rank of each user's next product under the blend."""
         blended: np.ndarray = self.scores + np.float32(prior_weight) * self.prior
         if text_weight and self.text is not None:
             blended = blended + np.float32(text_weight) * self.text
         label_score = blended[np.arange(len(self.target)), self.target]
-        return float(np.mean(1.0 / (1 + (blended > label_score[:, None]).sum(axis=1))))
+        return 1.0 / (1 + (blended > label_score[:, None]).sum(axis=1))
+
+    def text_gain(self, seed: int) -> tuple[float, float]:
+        """(mean, standard error) of the text's gain in each user's reciprocal rank, cross-fitted: the
+        users split in two halves at random; each half measured with the prior's weight alone and with
+        both weights as fitted on the other half (a weight fitted and measured on the same users would
+        always look like a gain)."""
+        assert self.text is not None
+        half = np.random.default_rng(seed).permutation(len(self.target)) % 2
+        gains = np.zeros(len(self.target))
+        for held in (0, 1):
+            fitted, measured = self._rows(half != held), self._rows(half == held)
+            prior_alone, _ = fitted.best_prior_weight(0.0)
+            prior, text_weight, _ = fitted.best_weights(prior_alone)
+            gains[half == held] = measured.reciprocal_ranks(prior, text_weight) - measured.reciprocal_ranks(
+                prior_alone
+            )
+        return float(np.mean(gains)), float(np.std(gains, ddof=1) / np.sqrt(len(gains)))
+
+    def _rows(self, rows: np.ndarray) -> NewArrivalsRanking:
+        return dataclasses.replace(
+            self,
+            scores=self.scores[rows],
+            text=None if self.text is None else self.text[rows],
+            target=self.target[rows],
+            users=[user for user, keep in zip(self.users, rows, strict=True) if keep],
+        )
 
     def best_prior_weight(self, text_weight: float) -> tuple[float, float]:
         """(weight, MRR): the best of 0 and 33 weights around the scale of the vectors' scores."""

@@ -49,6 +49,17 @@ def test_ingest_refuses_an_unknown_format(cli_env: dict[str, str], tmp_path: Pat
     assert result.exit_code == 2 and "cannot tell the format" in result.output
 
 
+def test_eval_refuses_a_split_it_cannot_measure_and_an_unknown_variant(tmp_path: Path) -> None:
+    data = tmp_path / "events.csv"
+    data.write_text("user_id,item_id,timestamp\nu1,i1,1\n")
+    result = CliRunner().invoke(app, ["eval", str(data), "--split", "sideways"])
+    assert result.exit_code == 2 and "choose both, warm or cold" in result.output
+    result = CliRunner().invoke(app, ["eval", str(data), "--split", "cold", "--cold-share", "0"])
+    assert result.exit_code == 2 and "--cold-share above 0" in result.output
+    result = CliRunner().invoke(app, ["eval", str(data), "--out", str(tmp_path), "--variants", "bogus"])
+    assert result.exit_code == 2 and "unknown variants ['bogus']" in result.output, result.output
+
+
 @pytest.mark.slow  # the demo started as a process (about 18 s)
 def test_demo_serves_the_demo_catalog(cli_env: dict[str, str], tmp_path: Path) -> None:
     port = free_port()

@@ -71,7 +71,7 @@ def quick_settings(tmp_path: Path) -> Settings:
     )
 
 
-def evaluate(data: Path, out: Path, embedder, tmp_path: Path) -> object:
+def evaluate(data: Path, out: Path, embedder, tmp_path: Path, warm_split: bool = True) -> object:
     settings = quick_settings(tmp_path)
     # Three epochs on 120 users: the learned ranker may not beat rank fusion on validation
     # (its gate's own tests); published anyway, so that its report is written and checked here.
@@ -82,11 +82,12 @@ def evaluate(data: Path, out: Path, embedder, tmp_path: Path) -> object:
         settings=settings,
         variants=["served", "fusion", "collab", "cooccurrence", "popular"],
         cold_item_share=0.1,
+        warm_split=warm_split,
     )
     return run_evaluation(config, lambda: embedder)
 
 
-@pytest.mark.slow  # two seeds of a whole evaluation (about 35 s)
+@pytest.mark.slow  # two seeds of a whole evaluation and a cold split alone (about 45 s)
 def test_report_files_and_same_numbers_with_the_same_seed(
     small_movielens: Path, tmp_path: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
@@ -118,6 +119,18 @@ def test_report_files_and_same_numbers_with_the_same_seed(
             assert first.main[variant][name] == second.main[variant][name], (variant, name)
     assert abs(first.main["served"]["ndcg@10"] - second.main["served"]["ndcg@10"]) < 0.02
     assert first.cold_start["collab"]["recall@20"] == second.cold_start["collab"]["recall@20"]
+    # The cold-start split alone: the same users and rows as in the whole run, and no warm report.
+    cold_only = evaluate(small_movielens, tmp_path / "c", cached, tmp_path, warm_split=False)
+    assert cold_only.main == {} and not (tmp_path / "c" / "metrics.json").exists()
+    assert [path.name for path in cold_only.files] == [
+        "metrics_cold_start.json",
+        "metrics_cold_start.png",
+        "ranker_cold_start.json",
+    ]
+    cold_trainings = json.loads((tmp_path / "c" / "ranker_cold_start.json").read_text())["training"]
+    assert {"text_weight", "text_gain", "text_gain_se"} <= set(cold_trainings[0]["item_tower"])
+    for variant in ("fusion", "collab", "popular"):
+        assert cold_only.cold_start[variant] == first.cold_start[variant], variant
     # Some signal even after three epochs on 120 users.
     assert metrics["cooccurrence"]["recall@20"] > 0 and served["recall@20"] > 0
 
@@ -189,11 +202,14 @@ def wait_for(condition, seconds: float = 120) -> None:
         time.sleep(0.2)
 
 
-def test_unknown_variant_is_refused(small_movielens: Path, tmp_path: Path) -> None:
+def test_unknown_variant_and_an_empty_split_are_refused(small_movielens: Path, tmp_path: Path) -> None:
     from recommender.errors import InvalidInputError
 
     with pytest.raises(InvalidInputError, match="bogus"):
         run_evaluation(EvaluationConfig(small_movielens, tmp_path, variants=["bogus"]), lambda: None)
+    with pytest.raises(InvalidInputError, match="cold share above 0"):
+        config = EvaluationConfig(small_movielens, tmp_path, cold_item_share=0.0, warm_split=False)
+        run_evaluation(config, lambda: None)
 
 
 @pytest.mark.slow  # the tiny LLM re-ranks a sample (about 15 s)

@@ -331,24 +331,27 @@ def _users_choosing_by_text(text_weight: float, seed: int) -> tuple[NextProducts
 
 def test_the_text_weight_is_fitted_where_users_chose_by_the_products_text() -> None:
     """Where users' next products match their text profile, the new-arrivals score learns a weight for it
-    and ranks those products higher than the prior and the predicted vector alone; where they do not, it
-    adds next to nothing."""
+    and ranks those products higher than the prior and the predicted vector alone (also for users it was
+    not fitted on); where they do not, the gain is noise and the weight stays 0."""
     picks, tower = _users_choosing_by_text(8.0, seed=7)
     chosen = choose_tower([tower], picks, rng_seed=0)
     assert chosen.text_weight > 1.0
     assert chosen.selection_mrr > chosen.selection_mrr_without_text + 0.02
+    assert chosen.text_gain > 0.02 and chosen.text_gain > 2 * chosen.text_gain_se
     assert chosen.summary()["text_weight"] == chosen.text_weight
+    assert chosen.summary()["text_gain_se"] == chosen.text_gain_se > 0
     set_reference_users(chosen, picks, seed=0)
     assert chosen.reference_profiles is not None and len(chosen.reference_profiles) == 500
 
     picks, tower = _users_choosing_by_text(0.0, seed=7)
     unrelated = choose_tower([tower], picks, rng_seed=0)
-    assert unrelated.selection_mrr < unrelated.selection_mrr_without_text + 0.005
+    assert unrelated.text_gain < 2 * unrelated.text_gain_se
+    assert unrelated.text_weight == 0.0 and unrelated.selection_mrr == unrelated.selection_mrr_without_text
     without_profiles = NextProducts(picks.states, picks.labels, picks.seen)
     _, tower = _users_choosing_by_text(8.0, seed=7)
     assert choose_tower([tower], without_profiles, rng_seed=0).text_weight == 0.0
     picks, tower = _users_choosing_by_text(8.0, seed=7)
-    not_fitted = choose_tower([tower], picks, rng_seed=0, fit_text=False)  # the default setting
+    not_fitted = choose_tower([tower], picks, rng_seed=0, fit_text=False)  # the setting off
     assert not_fitted.text_weight == 0.0 and not_fitted.selection_mrr == not_fitted.selection_mrr_without_text
 
 
