@@ -60,6 +60,14 @@ class ServingModel(BaseModel):
         description="The optional stages' gate: per stage switched on, validation NDCG@10 with and without "
         "it, the paired difference and its standard error, and whether it serves.",
     )
+    new_arrivals: dict = Field(
+        default_factory=dict,
+        description="The new-arrivals score training chose for products without events (the item tower): "
+        "its ridge, the popularity prior's and the text's weights, the held-out next products' mean "
+        "reciprocal rank with and without the text (`selection_mrr`, `selection_mrr_without_text`), and the "
+        "text's cross-fitted gain in it with its standard error (`text_gain`, `text_gain_se`; the weight "
+        "serves beyond two). Empty: no tower (too few products with events).",
+    )
     training: dict = Field(
         default_factory=dict,
         description="The sequence model's training: epochs run, the epoch whose weights serve, why it "
@@ -102,6 +110,7 @@ def current(service: Service) -> ServingModel:
         ranker_importance=dict(list(importance.items())[:10]),
         ranker_validation=published.parts.ranker_validation,
         stages=published.parts.stage_gate,
+        new_arrivals=published.parts.tower.summary() if published.parts.tower is not None else {},
         training=published.training,
     )
 

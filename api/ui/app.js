@@ -491,7 +491,17 @@ function trainingDetails(model) {
       table("stage-gate", ["stage", "with", "without", "difference ± s.e.", "serves"], stages.map(([name, gate]) => [stageLabel(name, gate), gate.with_ndcg_at_10.toFixed(4), gate.without_ndcg_at_10.toFixed(4), `${gate.difference >= 0 ? "+" : ""}${gate.difference.toFixed(4)} ± ${gate.standard_error.toFixed(4)}`, gate.served ? (gate.gated ? "yes" : "yes (measured, not gated)") : "no: lowers validation NDCG@10"])),
     );
   }
+  const tower = model.new_arrivals || {};
+  if (tower.prior_weight !== undefined) parts.push(el("p", { id: "new-arrivals-choice" }, newArrivalsLine(tower)));
   return parts;
+}
+
+function newArrivalsLine(tower) {
+  // The score of products without events: the prior's and the text's weights, and the text's own gate.
+  const line = `New arrivals (${tower.products_without_events} products without events): popularity prior weight ${tower.prior_weight.toPrecision(3)}, text weight ${tower.text_weight.toPrecision(3)}`;
+  if (tower.text_gain === null || tower.text_gain === undefined) return `${line}; the text's weight was not fitted.`;
+  const gain = `${tower.text_gain >= 0 ? "+" : ""}${tower.text_gain.toFixed(4)} ± ${tower.text_gain_se.toFixed(4)}`;
+  return `${line}; the text changed the held-out next products' reciprocal rank by ${gain} (users it was not fitted on): ${tower.text_weight > 0 ? "serves" : "not beyond noise, not served"}.`;
 }
 
 function stageLabel(name, gate) {

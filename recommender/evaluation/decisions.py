@@ -8,7 +8,6 @@ with a stage that serves, as it did in training; only a difference beyond noise 
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -179,7 +178,7 @@ def print_text_weight(trainings: list[dict[str, Any]], console: Console) -> None
     """The new-arrivals text weight's own gate (``choose_tower``): its cross-fitted gain in the training
     users' reciprocal rank, per training, and in how many it serves."""
     towers = [training.get("item_tower") or {} for training in trainings]
-    fitted = [tower for tower in towers if math.isfinite(tower.get("text_gain", math.nan))]  # nan: not fitted
+    fitted = [tower for tower in towers if tower.get("text_gain") is not None]  # None: not fitted
     if not fitted:
         return
     figures = "; ".join(f"{tower['text_gain']:+.4f} ± {tower['text_gain_se']:.4f}" for tower in fitted)

@@ -4,13 +4,14 @@ co-occurrence neighbours, the item tower's predictions and the learned ranker.""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from recommender.pipeline.cooccurrence import CoOccurrence
-from recommender.pipeline.item_tower import ItemTowerOutput
+from recommender.pipeline.item_tower import CHOICE_FIELDS, RIDGE, ItemTowerOutput
 from recommender.pipeline.rankers import LearnedRanker
 
 COOCCURRENCE_FILE = "cooccurrence.npz"
@@ -59,17 +60,17 @@ class TrainedParts:
         if self.cooccurrence is not None:
             self.cooccurrence.save(directory / COOCCURRENCE_FILE)
         if self.tower is not None:
-            np.savez_compressed(
-                directory / ITEM_TOWER_FILE,
-                product_ids=np.asarray(self.tower.product_ids),
-                popularity_prior=self.tower.popularity_prior,
-                cold_ids=np.asarray(self.tower.cold_ids),
-                cold_vectors=self.tower.cold_vectors,
-                prior_weight=np.float64(self.tower.prior_weight),
-                text_weight=np.float64(self.tower.text_weight),
-                reference_states=_or_empty(self.tower.reference_states),
-                reference_profiles=_or_empty(self.tower.reference_profiles),
-            )
+            arrays: dict[str, np.ndarray] = {
+                "product_ids": np.asarray(self.tower.product_ids),
+                "popularity_prior": self.tower.popularity_prior,
+                "cold_ids": np.asarray(self.tower.cold_ids),
+                "cold_vectors": self.tower.cold_vectors,
+                "reference_states": _or_empty(self.tower.reference_states),
+                "reference_profiles": _or_empty(self.tower.reference_profiles),
+            }
+            for name in CHOICE_FIELDS:
+                arrays[name] = np.asarray(getattr(self.tower, name), dtype=np.float64)
+            np.savez_compressed(directory / ITEM_TOWER_FILE, **arrays)  # type: ignore[arg-type]  # the stub reads **arrays as allow_pickle
         if self.ranker is not None:
             self.ranker.save(directory)
         (directory / "ranker_note.json").write_text(
@@ -93,11 +94,13 @@ class TrainedParts:
                     data["popularity_prior"],
                     [str(pid) for pid in data["cold_ids"]],
                     data["cold_vectors"],
-                    float(data["prior_weight"]) if "prior_weight" in data.files else 0.0,
-                    float(data["text_weight"]) if "text_weight" in data.files else 0.0,
                     reference_states=_saved_matrix(data, "reference_states"),
                     reference_profiles=_saved_matrix(data, "reference_profiles"),
                 )
+                for name in CHOICE_FIELDS:  # versions saved before a figure was kept: no weight, unmeasured
+                    setattr(
+                        tower, name, float(data[name]) if name in data.files else _UNSAVED.get(name, math.nan)
+                    )
         note_file = directory / "ranker_note.json"
         saved = json.loads(note_file.read_text()) if note_file.exists() else {}
         note = saved.get("note", "no learned ranker trained")
@@ -109,6 +112,9 @@ class TrainedParts:
             saved.get("validation", {}),
             saved.get("stages", {}),
         )
+
+
+_UNSAVED = {"prior_weight": 0.0, "text_weight": 0.0, "ridge": RIDGE}
 
 
 def _saved_matrix(data: np.lib.npyio.NpzFile, name: str) -> np.ndarray | None:

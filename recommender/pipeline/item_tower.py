@@ -10,6 +10,7 @@ the weight of the product's text against the user's text profile (zero where it 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -70,17 +71,29 @@ class ItemTowerOutput:
     predicted_prior: dict[str, float] | None = None
     text: dict[str, np.ndarray] | None = None
 
-    def summary(self) -> dict[str, float]:
+    def summary(self) -> dict[str, float | None]:
+        """What training chose and why, as the report and GET /models/sequence show it (None: not
+        measured, e.g. the text's gain where no user had a text profile)."""
         return {
-            "ridge": self.ridge,
-            "prior_weight": self.prior_weight,
-            "text_weight": self.text_weight,
-            "selection_mrr": self.selection_mrr,
-            "selection_mrr_without_text": self.selection_mrr_without_text,
-            "text_gain": self.text_gain,
-            "text_gain_se": self.text_gain_se,
+            **{name: _measured(getattr(self, name)) for name in CHOICE_FIELDS},
             "products_without_events": len(self.cold_ids),
         }
+
+
+# The choice's figures, saved with the tower (see recommender.pipeline.artifacts).
+CHOICE_FIELDS = (
+    "ridge",
+    "prior_weight",
+    "text_weight",
+    "selection_mrr",
+    "selection_mrr_without_text",
+    "text_gain",
+    "text_gain_se",
+)
+
+
+def _measured(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
 
 
 @dataclass

@@ -355,6 +355,17 @@ def test_the_models_tab_shows_what_training_decided(service_url: str, browser: w
     assert llm[0].text == f"llm rerank ({figures['users']} users, {figures['fell_back']} fell back)"
     assert figures["users"] >= 10 and llm[1].text == f"{figures['with_ndcg_at_10']:.4f}"
     assert llm[4].text == ("yes" if figures["served"] else "no: lowers validation NDCG@10")
+    # The new-arrivals score training chose, and the text weight's own gate, as the API reports them.
+    tower = httpx.get(f"{service_url}/models/sequence", headers=headers).json()["new_arrivals"]
+    assert tower["text_gain"] is not None and tower["text_gain_se"] > 0
+    verdict = "serves" if tower["text_weight"] > 0 else "not beyond noise, not served"
+    assert browser.find_element(By.ID, "new-arrivals-choice").text.endswith(
+        f"(users it was not fitted on): {verdict}."
+    )
+    assert (
+        f"{tower['text_gain']:+.4f} ± {tower['text_gain_se']:.4f}"
+        in browser.find_element(By.ID, "new-arrivals-choice").text
+    )
     # No encoder was fine-tuned: the configured text model serves, and the button to start one is there.
     encoder = browser.find_element(By.ID, "encoder-status").text
     assert "The configured model serves: all-MiniLM-L6-v2" in encoder

@@ -377,7 +377,15 @@ def test_new_arrivals_add_the_text_against_the_profile_with_its_weight(tmp_path:
         [PointToWrite(product_point_id(pid), text[i], {"product_id": pid}) for i, pid in enumerate(cold_ids)]
     )
     vectors, priors = rng.normal(size=(40, 8)).astype(np.float32), rng.normal(size=40)
-    tower = ItemTowerOutput(cold_ids, priors.astype(np.float32), cold_ids, vectors, text_weight=1e6)
+    tower = ItemTowerOutput(
+        cold_ids,
+        priors.astype(np.float32),
+        cold_ids,
+        vectors,
+        text_weight=1e6,
+        text_gain=0.03,
+        text_gain_se=0.01,
+    )
     profile = unit(rng.normal(size=4)).astype(np.float32)
     user = UserState(collab=rng.normal(size=8).astype(np.float32), profile=profile)
     context = SourceContext(
@@ -401,5 +409,6 @@ def test_new_arrivals_add_the_text_against_the_profile_with_its_weight(tmp_path:
     TrainedParts(tower=tower).save(tmp_path)
     loaded = TrainedParts.load(tmp_path)
     assert loaded.tower is not None and loaded.tower.text_weight == 1e6
+    assert loaded.tower.summary() == tower.summary()  # the choice's figures, as GET /models/sequence shows
     assert best(None, loaded) == best(None, context.parts)
     store.close()
