@@ -176,14 +176,16 @@ def print_decisions(decisions: list[dict], console: Console) -> None:
 
 def print_text_weight(trainings: list[dict[str, Any]], console: Console) -> None:
     """The new-arrivals text weight's own gate (``choose_tower``): its cross-fitted gain in the training
-    users' reciprocal rank, per training, and in how many it serves."""
-    towers = [training.get("item_tower") or {} for training in trainings]
-    fitted = [tower for tower in towers if tower.get("text_gain") is not None]  # None: not fitted
-    if not fitted:
-        return
-    figures = "; ".join(f"{tower['text_gain']:+.4f} ± {tower['text_gain_se']:.4f}" for tower in fitted)
-    serving = sum(tower["text_weight"] > 0 for tower in fitted)
-    console.print(
-        f"new-arrivals text weight: gain in the training users' reciprocal rank {figures} (cross-fitted; "
-        f"serves beyond 2 standard errors) -> serves in {serving} of {len(fitted)} training(s)"
-    )
+    users' reciprocal rank, per training, and in how many it serves; again over the shop's encoder."""
+    for key, label in (("item_tower", ""), ("encoder_item_tower", " over the shop's encoder")):
+        towers = [training.get(key) or {} for training in trainings]
+        fitted = [tower for tower in towers if tower.get("text_gain") is not None]  # None: not fitted
+        if not fitted:
+            continue
+        figures = "; ".join(f"{tower['text_gain']:+.4f} ± {tower['text_gain_se']:.4f}" for tower in fitted)
+        serving = sum(tower["text_weight"] > 0 for tower in fitted)
+        console.print(
+            f"new-arrivals text weight{label}: gain in the training users' reciprocal rank {figures} "
+            f"(cross-fitted; serves beyond 2 standard errors) -> serves in {serving} of {len(fitted)} "
+            "training(s)"
+        )

@@ -249,6 +249,9 @@ def _with_shop_encoder(
             service, split, users, [name for name in ENCODER_VARIANTS if name in variants], on_step
         )
         rows.update(measured)
+        published = service.models.current()
+        tower = published.parts.tower if published is not None else None
+        training["encoder_item_tower"] = tower.summary() if tower is not None else {}  # the parts' again
 
     if on_step:
         on_step(f"seed {seed}: fine-tuning the encoder, re-embedding the catalog, training the parts")

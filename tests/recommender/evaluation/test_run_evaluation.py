@@ -286,6 +286,10 @@ def test_eval_measures_the_shops_encoder_beside_the_configured_model(
     assert decision["validation"][0]["without"] == encoder["served_gate"]["without_ndcg_at_10"]
     assert encoder["model_name"] == "all-MiniLM-L6-v2@shop-v1" and encoder["steps"] > 0
     assert {"titles", "demo"} <= set(encoder["search"])
+    # The parts trained again over the shop's encoder chose their own new-arrivals score on its text.
+    towers = written["training"][0]["item_tower"], written["training"][0]["encoder_item_tower"]
+    assert all(tower["text_gain"] is not None for tower in towers)
+    assert towers[1]["text_gain"] != towers[0]["text_gain"]
     # The same users, measured again once the shop's encoder serves (same seed, same sequence model).
     for name in ("served", "fusion", "text"):
         assert result.main[f"{name}+encoder"]["users"] == result.main[name]["users"] == 120
