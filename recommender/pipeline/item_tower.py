@@ -177,10 +177,10 @@ def choose_tower(
     text = ranking.with_text(next_products, chosen) if ranking is not None and fit_text else None
     if text is not None:
         chosen.text_gain, chosen.text_gain_se = text.text_gain(rng_seed)
-        prior, text_weight, mrr = text.best_weights(chosen.prior_weight)
-        beyond_noise = chosen.text_gain > TEXT_GAIN_ERRORS * chosen.text_gain_se
-        if beyond_noise and mrr > chosen.selection_mrr + 1e-9:
-            chosen.prior_weight, chosen.text_weight, chosen.selection_mrr = prior, text_weight, mrr
+        if chosen.text_gain > TEXT_GAIN_ERRORS * chosen.text_gain_se:  # else the weights are not fitted
+            prior, text_weight, mrr = text.best_weights(chosen.prior_weight)
+            if mrr > chosen.selection_mrr + 1e-9:
+                chosen.prior_weight, chosen.text_weight, chosen.selection_mrr = prior, text_weight, mrr
     return chosen
 
 
