@@ -11,6 +11,8 @@ from enum import StrEnum
 import torch
 from torch import nn
 
+from recommender.sequence.dropout import EncoderLayer, UniformDropout
+
 
 class Objective(StrEnum):
     CAUSAL = "sasrec"
@@ -41,18 +43,12 @@ class SequenceModel(nn.Module):
         self.mask_token = config.item_count + 1
         self.item_embedding = nn.Embedding(config.item_count + 2, config.hidden, padding_idx=0)
         self.position_embedding = nn.Embedding(config.max_length + 1, config.hidden)
-        layer = nn.TransformerEncoderLayer(
-            config.hidden,
-            config.heads,
-            config.hidden * 4,
-            config.dropout,
-            batch_first=True,
-            norm_first=True,
-            activation="gelu",
+        layer = EncoderLayer(
+            config.hidden, config.heads, config.hidden * 4, config.dropout, norm_first=True, activation="gelu"
         )
         self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(config.hidden)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = UniformDropout(config.dropout)
         nn.init.normal_(self.item_embedding.weight, std=0.02)
         nn.init.normal_(self.position_embedding.weight, std=0.02)
 

@@ -71,13 +71,15 @@ class SequenceTrainer:
         train_config: TrainConfig,
         validate: Callable[[SequenceModel], float] | None = None,
         on_epoch: Callable[[int], None] | None = None,
+        model: SequenceModel | None = None,
     ) -> None:
+        """``model``: one of ``model_config`` to train instead of a new one (its initial weights)."""
         self.config = train_config
         self._validate = validate
         self._on_epoch = on_epoch
         torch.manual_seed(train_config.seed)
         self._generator = torch.Generator().manual_seed(train_config.seed)
-        self.model = SequenceModel(model_config)
+        self.model = model or SequenceModel(model_config)
         self._optimiser = torch.optim.AdamW(
             self.model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
         )
@@ -96,7 +98,8 @@ class SequenceTrainer:
     def finished(self) -> bool:
         return bool(self.stopped) or self.epoch >= self.config.epochs
 
-    def _train_epoch(self) -> float:
+    def train_epoch(self) -> float:
+        """One pass over every sequence in a random order; the mean training loss (``run`` counts epochs)."""
         self.model.train()
         data = self._data
         total_loss = 0.0
@@ -121,7 +124,7 @@ class SequenceTrainer:
         started = time.monotonic()
         while not self.stopped and self.epoch < last:
             self.epoch += 1
-            loss = self._train_epoch()
+            loss = self.train_epoch()
             if self._on_epoch is not None:
                 self._on_epoch(self.epoch)
             out_of_time = self.seconds + time.monotonic() - started > self.config.max_minutes * 60
