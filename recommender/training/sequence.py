@@ -79,7 +79,7 @@ class SequenceTrainer:
         self._on_epoch = on_epoch
         torch.manual_seed(train_config.seed)
         self._generator = torch.Generator().manual_seed(train_config.seed)
-        self.model = model or SequenceModel(model_config)
+        self.model = model if model is not None else SequenceModel(model_config)
         self._optimiser = torch.optim.AdamW(
             self.model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
         )
