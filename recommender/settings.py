@@ -261,7 +261,17 @@ class PipelineSettings(BaseModel):
         ge=0,
         le=10,
         description="Places in each personal list kept for the best-ranked products without events (new "
-        "arrivals), at the end of the list, when any is a candidate. 0: none.",
+        "arrivals), at the end of the list, when any is a candidate (with per_product exposure: in the lists "
+        "that get them, and the fewest). 0: none.",
+    )
+    new_product_slots_max: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="per_product exposure: once every list has a place and more products are without "
+        "events (more than 1 / new_product_list_share of them), the places in a list grow so that each "
+        "product still takes a place in about new_product_list_share of the lists, up to this many (a new "
+        "collection of 55 at 5% each: 3). new_product_slots or fewer: the places never grow.",
     )
     diversity: Literal["none", "mmr", "category_cap"] = "none"
     gated_stages: list[GatedStage] = Field(

@@ -53,6 +53,7 @@ COLD_VARIANTS = (
     "served",
     "served-no-new-slot",
     "served-2-new-slots",
+    "served-one-new-slot",
     "served-2-new-within-100",
     "served-new-every-list",
     "served-new-drawn",
@@ -181,12 +182,16 @@ def one_seed(
             on_step(f"seed {seed}: training")
         report = service.train(seed)
         users = split.user_ids_in_order()
+        others: list[int] = []
         if cold_share > 0:
             cold_targets = {split.item_ids[item] for item in split.cold_items}
+            others = [user for user in users if split.item_ids[split.test[user]] not in cold_targets]
             users = [user for user in users if split.item_ids[split.test[user]] in cold_targets]
         if config.max_users is not None and len(users) > config.max_users:
             users = sorted(random.Random(seed).sample(users, config.max_users))
         results, lists = measure(service, split, users, variants, on_step)
+        if others:
+            results.update(_other_users(service, split, others, variants, seed, on_step), OTHERS_SUFFIX)
         encoder: dict[str, Any] = {}
         if settings.embedding.fine_tune:  # before the rules below, which would stay in the database
             results.update(
@@ -224,8 +229,33 @@ def one_seed(
     return results, training, lists
 
 
+# The cold split's users whose test product has events: what the new-product places cost them, on a sample.
+OTHERS_SUFFIX = "@others"
+OTHERS_VARIANTS = ("served", "served-no-new-slot", "served-one-new-slot")
+OTHERS_SAMPLE = 300
+
+
+def _other_users(
+    service: RecommenderService,
+    split: Split,
+    others: list[int],
+    variants: list[str],
+    seed: int,
+    on_step: Callable[[str], None] | None,
+) -> Measured:
+    """The same trainings' lists for a sample of the users whose test product has events (the shop's
+    other shoppers while its new products are many): the places the new products take cost them."""
+    if len(others) > OTHERS_SAMPLE:
+        others = sorted(random.Random(seed).sample(others, OTHERS_SAMPLE))
+    names = [name for name in OTHERS_VARIANTS if name in variants]
+    if on_step and names:
+        on_step(f"{len(others)} users whose test product has events")
+    measured, _ = measure(service, split, others, names, on_step)
+    return measured
+
+
 # The rows measured again once the shop's fine-tuned encoder serves (suffixed ENCODER_SUFFIX).
-ENCODER_VARIANTS = ("served", "fusion", "text", "new")
+ENCODER_VARIANTS = ("served", "served-one-new-slot", "fusion", "text", "new")
 SAMPLE_SUFFIX = "@sample"  # rows measured on a sample of the test users (see llm_rerank_effect)
 
 

@@ -21,7 +21,7 @@ from recommender.models import ProductFilter, Recommendation, RecommendationList
 from recommender.pipeline.artifacts import TrainedParts
 from recommender.pipeline.attributes import AttributeEncoder
 from recommender.pipeline.candidates import Candidate, merge
-from recommender.pipeline.exposure import NewProductExposure, place_share
+from recommender.pipeline.exposure import NewProductExposure, place_count, place_share
 from recommender.pipeline.features import FeatureBuilder, ItemRowsCache, ranking_payload_keys
 from recommender.pipeline.merchandising import ActiveRules, RuleBook
 from recommender.pipeline.product_cache import ProductCache
@@ -344,13 +344,13 @@ class Pipeline:
             ordered = self._diversify(ordered, user, depth)
         if request.personal and self._stage_serves("new_product_places", parts):
             page = min(depth, request.k, self.config.new_product_page)
-            admitted = self._new_product_exposure(context).admits(
+            places = self._new_product_exposure(context).places_for(
                 request.user_id or "", _best_new_score(merged) if user.collab is not None else None
             )
             ordered = keep_new_products(
                 ordered,
                 stats,
-                self.config.new_product_slots if admitted else 0,
+                places,
                 page,
                 self.config.new_product_max_rank,
             )
@@ -370,13 +370,19 @@ class Pipeline:
         config, tower = self.config, context.parts.tower
         source = self._sources.get("new")
         if config.new_product_exposure == "every_list" or tower is None or not tower.cold_ids:
-            return NewProductExposure.every_list()
+            return NewProductExposure.every_list(config.new_product_slots)
         assert isinstance(source, NewArrivalsSource)
-        share = place_share(
-            source.still_new_count(context), config.new_product_list_share, config.new_product_slots
+        still_new = source.still_new_count(context)
+        places = place_count(
+            still_new,
+            config.new_product_list_share,
+            config.new_product_slots,
+            config.new_product_slots_max,
         )
+        share = place_share(still_new, config.new_product_list_share, places)
         matched = config.new_product_lists == "best_matched" and 0.0 < share < 1.0
-        return NewProductExposure.from_reference(share, source.reference_best(context) if matched else None)
+        reference = source.reference_best(context) if matched else None
+        return NewProductExposure.from_reference(share, reference, places)
 
     def _products(self, product_ids: list[str]) -> dict[str, dict]:
         """The whole stored payloads of the products a response returns (ranking read only a few fields)."""
@@ -611,11 +617,15 @@ def keep_new_products(
     missing = slots - sum(1 for candidate in head if candidate.product_id not in stats.users)
     new = [candidate for candidate in tail if candidate.product_id not in stats.users]
     new.sort(key=lambda candidate: candidate.ranks.get("new", len(ordered)))
-    promoted = new[: max(0, missing)]
+    with_events = [index for index, candidate in enumerate(head) if candidate.product_id in stats.users]
+    promoted = new[: max(0, min(missing, len(with_events)))]
     if not promoted:
         return ordered
-    keep = len(head) - len(promoted)
-    demoted = head[keep:]
+    # The last products with events give up their places; a product without events the ranker put in
+    # the head keeps its own.
+    out = set(with_events[len(with_events) - len(promoted) :])
+    kept = [candidate for index, candidate in enumerate(head) if index not in out]
+    demoted = [head[index] for index in sorted(out)]
     moved = {id(candidate) for candidate in promoted}
     rest = [candidate for candidate in ordered[k:] if id(candidate) not in moved]
-    return [*head[:keep], *promoted, *demoted, *rest]
+    return [*kept, *promoted, *demoted, *rest]

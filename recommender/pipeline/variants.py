@@ -20,11 +20,16 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "served-new-no-prior": {"new_arrivals_prior_weight": 0.0},
     "new-no-text": {"sources": ["new"], "ranker": "fusion", "new_arrivals_text_weight": 0.0},
     "served-new-no-text": {"new_arrivals_text_weight": 0.0},
-    "served-2-new-slots": {"new_product_slots": 2},
+    "served-2-new-slots": {"new_product_slots": 2, "new_product_slots_max": 2},
+    "served-one-new-slot": {"new_product_slots_max": 1},  # the places in a list never grow
     "served-new-every-list": {"new_product_exposure": "every_list"},
     "served-new-drawn": {"new_product_lists": "drawn"},
     "served-new-share-2pc": {"new_product_list_share": 0.02},
-    "served-2-new-within-100": {"new_product_slots": 2, "new_product_max_rank": 100},
+    "served-2-new-within-100": {
+        "new_product_slots": 2,
+        "new_product_slots_max": 2,
+        "new_product_max_rank": 100,
+    },
     "served+mmr": {"diversity": "mmr"},
     "served-no-diversity": {"diversity": "none"},
     # The optional stages as configured, whatever the training's stage gate decided.

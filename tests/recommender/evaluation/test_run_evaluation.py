@@ -109,7 +109,9 @@ def test_report_files_and_same_numbers_with_the_same_seed(
     assert (tmp_path / "a" / "metrics.png").read_bytes()[:4] == b"\x89PNG"
     ranker = json.loads((tmp_path / "a" / "ranker.json").read_text())
     assert ranker["importance"] and abs(sum(ranker["importance"].values()) - 1.0) < 1e-6
-    assert set(first.cold_start) == {"served", "fusion", "collab", "popular"}
+    assert set(first.cold_start) == {"served", "fusion", "collab", "popular", "served@others"}
+    # What the new-product places cost the cold split's other users: each user is in one of the two.
+    assert first.cold_start["served"]["users"] + first.cold_start["served@others"]["users"] == 120
     assert first.cold_start["popular"]["recall@20"] == 0.0  # cold items have no events to count
     # The sequence model and every source reproduce exactly with the same seed and epochs. The learned
     # ranker nearly: candidates can arrive in another order between runs, which changes float sums in its

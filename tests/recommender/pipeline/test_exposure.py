@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recommender.pipeline.artifacts import TrainedParts
-from recommender.pipeline.exposure import NewProductExposure, drawn, place_share
+from recommender.pipeline.exposure import NewProductExposure, drawn, place_count, place_share
 from recommender.pipeline.item_tower import ItemTowerOutput, NextProducts, set_reference_users
 from recommender.pipeline.request import PipelineRequest
 from recommender.pipeline.sources import NewArrivalsSource, SourceContext
@@ -21,6 +21,29 @@ def test_the_share_of_lists_grows_with_the_number_of_new_products() -> None:
     assert place_share(55, per_product=0.05, places=1) == 1.0  # every list, no more
     assert place_share(0, per_product=0.05, places=1) == 0.0
     assert place_share(3, per_product=0.05, places=0) == 0.0
+
+
+def test_the_places_in_a_list_grow_once_every_list_has_one() -> None:
+    # A handful of new products share one place in some of the lists.
+    assert place_count(3, per_product=0.05, slots=1, slots_max=3) == 1
+    assert place_count(20, per_product=0.05, slots=1, slots_max=3) == 1  # every list, one place each
+    # More than 20 at 5% each: more places, so that each still takes a place in about 5% of the lists.
+    assert place_count(21, per_product=0.05, slots=1, slots_max=3) == 2
+    assert place_count(55, per_product=0.05, slots=1, slots_max=3) == 3
+    assert place_share(55, per_product=0.05, places=3) == pytest.approx(55 * 0.05 / 3)
+    assert place_count(500, per_product=0.05, slots=1, slots_max=3) == 3  # bounded
+    assert place_count(55, per_product=0.05, slots=1, slots_max=1) == 1  # the places never grow
+    assert place_count(3, per_product=0.05, slots=2, slots_max=3) == 2  # at least the configured places
+    assert place_count(0, per_product=0.05, slots=1, slots_max=3) == 0
+    assert place_count(55, per_product=0.05, slots=0, slots_max=3) == 0  # 0 slots: none
+    assert place_count(55, per_product=0.05, slots=4, slots_max=3) == 4  # never fewer than the slots
+
+
+def test_an_admitted_list_gets_the_exposures_places() -> None:
+    reference = np.arange(100, dtype=float)
+    exposure = NewProductExposure.from_reference(0.5, reference, places=3)
+    assert exposure.places_for("u", 99.0) == 3 and exposure.places_for("u", 1.0) == 0
+    assert NewProductExposure.every_list(2).places_for("u", None) == 2
 
 
 def test_the_best_matched_users_get_the_places() -> None:

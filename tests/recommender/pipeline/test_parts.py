@@ -269,6 +269,12 @@ def test_new_products_take_the_last_places_of_the_first_page() -> None:
     capped = [c.product_id for c in keep_new_products(ordered, stats, 2, 10, max_rank=14)]
     assert capped[8:10] == ["w8", "n1"] and "n2" not in capped[:10]
     assert keep_new_products(ordered, stats, 2, 10, max_rank=12) == ordered
+    # A product without events the ranker put in the first page keeps its place and counts as one of
+    # them: only products with events give up theirs.
+    ranked_in = _candidates([*(f"w{i}" for i in range(9)), "n0", "w9", "n1", "n2"])
+    three = [c.product_id for c in keep_new_products(ranked_in, stats, 3, 10)]
+    assert three[:10] == [*(f"w{i}" for i in range(7)), "n0", "n2", "n1"]
+    assert three[10:] == ["w7", "w8", "w9"]
 
 
 @pytest.mark.parametrize("count", [0, 1, 7, 40, 200, 500])

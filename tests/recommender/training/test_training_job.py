@@ -277,26 +277,46 @@ def test_training_rebuilds_the_vector_index_and_closing_waits_for_it(
     assert finished == [True] and not closer.is_alive()
 
 
-def test_a_few_new_products_take_a_place_in_a_share_of_the_lists_not_in_every_one(
+def test_new_products_take_a_place_in_a_share_of_the_lists_and_more_places_when_many(
     trained_service: RecommenderService,
 ) -> None:
     service = trained_service
     service.train()
     tower = service.models.current().parts.tower
     assert tower is not None and tower.reference_states is not None and len(tower.cold_ids) == 48
-    still_new = set(sorted(tower.cold_ids)[:2])
-    # Every other product gets an event after training: 2 of 60 products are still without events.
-    service.events.add(
-        [
-            InteractionEvent(user_id="stocktaker", product_id=pid, type="view")
-            for pid in tower.product_ids
-            if pid not in still_new
-        ]
-    )
-    # The lists read the statistics with that batch in them: on a loaded machine the recomputation would
-    # otherwise run in the background while the statistics without it serve.
-    service.pipeline.settle_statistics()
     shoppers = [f"shopper-{index}" for index in range(60)]
+
+    def keep_new(kept: set[str]) -> None:
+        """Every other product gets an event after training."""
+        service.events.add(
+            [
+                InteractionEvent(user_id="stocktaker", product_id=pid, type="view")
+                for pid in tower.product_ids
+                if pid not in kept
+            ]
+        )
+        # The lists read the statistics with that batch in them: on a loaded machine the recomputation
+        # would otherwise run in the background while the statistics without it serve.
+        service.pipeline.settle_statistics()
+
+    # A new collection: 20 of 60 products without events, each in 15% of the lists, is 3 places in
+    # every list; with the places bounded at one, one place.
+    still_new = set(sorted(tower.cold_ids)[:20])
+    keep_new(still_new)
+
+    def new_in_each_list(pipeline) -> list[int]:
+        with_events = pipeline.item_stats().users
+        return [sum(pid not in with_events for pid in ids(pipeline.for_user(user, 10))) for user in shoppers]
+
+    grown = new_in_each_list(service.pipeline.configured(new_product_list_share=0.15))
+    bounded = new_in_each_list(
+        service.pipeline.configured(new_product_list_share=0.15, new_product_slots_max=1)
+    )
+    assert min(grown) >= 3 and min(bounded) >= 1
+    assert sum(grown) - sum(bounded) >= 60  # about two more places in every list
+
+    still_new = set(sorted(tower.cold_ids)[:2])  # now 2 of 60 products are still without events
+    keep_new(still_new)
 
     def lists_with_a_new_product(pipeline) -> int:
         return sum(bool(set(ids(pipeline.for_user(user, 10))) & still_new) for user in shoppers)
