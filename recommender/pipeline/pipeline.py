@@ -614,10 +614,10 @@ def keep_new_products(
     if slots <= 0 or len(ordered) <= k:
         return ordered
     head, tail = ordered[:k], ordered[k : max_rank if max_rank is not None else len(ordered)]
-    missing = slots - sum(1 for candidate in head if candidate.product_id not in stats.users)
+    with_events = [index for index, candidate in enumerate(head) if candidate.product_id in stats.users]
+    missing = slots - (len(head) - len(with_events))  # the head's own products without events count
     new = [candidate for candidate in tail if candidate.product_id not in stats.users]
     new.sort(key=lambda candidate: candidate.ranks.get("new", len(ordered)))
-    with_events = [index for index, candidate in enumerate(head) if candidate.product_id in stats.users]
     promoted = new[: max(0, min(missing, len(with_events)))]
     if not promoted:
         return ordered
