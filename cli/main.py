@@ -335,7 +335,8 @@ def train(
         return
     console.print(
         f"published v{report.version} ({report.slot}): {report.users} users, {report.items} items, "
-        f"{report.epochs} epochs in {report.seconds:.0f} s ({report.stopped}; weights of epoch "
+        f"{report.epochs} epochs in {report.seconds:.0f} s ({report.stopped}; "
+        f"{'the moving average of the ' if report.weights == 'averaged' else ''}weights of epoch "
         f"{report.best_epoch}), "
         f"validation NDCG@10 {report.validation_ndcg_at_10:.4f}; {report.ranker}"
     )

@@ -518,6 +518,13 @@ class CollabExperiments(BaseModel):
     max_length: int = Field(default=100, ge=2, description="Most recent events the model reads.")
     dropout: float = Field(default=0.3, ge=0, lt=1)
     learning_rate: float = Field(default=1e-3, gt=0)
+    average_epochs: float = Field(
+        default=10,
+        ge=0,
+        description="Epochs an exponential moving average of the sequence model's weights spans. At each "
+        "validation the average is scored beside the trained weights and whichever scores higher on the "
+        "shop's validation users may be kept. 0: no average.",
+    )
     candidates: list[dict[str, float | int | str]] = Field(
         default_factory=lambda: list[dict[str, float | int | str]]([{"max_length": 200}]),
         description="Configurations model selection compares with the configured one on the shop's "

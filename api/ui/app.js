@@ -457,8 +457,8 @@ function trainingDetails(model) {
   const training = model.training || {};
   if (training.validation_curve && training.validation_curve.length) {
     parts.push(
-      el("p", { id: "training-stop" }, `Sequence model: ${training.epochs_run} epochs, ${training.stopped}; the weights of epoch ${training.best_epoch} serve (validation NDCG@10 ${training.validation_ndcg_at_10.toFixed(4)}).`),
-      curvePlot(training.validation_curve, training.best_epoch),
+      el("p", { id: "training-stop" }, `Sequence model: ${training.epochs_run} epochs, ${training.stopped}; the ${training.weights === "averaged" ? "moving average of the weights" : "weights"} of epoch ${training.best_epoch} serve (validation NDCG@10 ${training.validation_ndcg_at_10.toFixed(4)}).`),
+      curvePlot(training.validation_curve, training.best_epoch, training.averaged_curve || [], training.weights === "averaged"),
     );
   }
   if (training.candidates && training.candidates.length > 1) {
@@ -541,10 +541,11 @@ function table(id, headings, rows) {
   );
 }
 
-function curvePlot(curve, bestEpoch) {
-  // Validation NDCG@10 per validated epoch; the kept epoch is marked.
+function curvePlot(curve, bestEpoch, averaged = [], averageKept = false) {
+  // Validation NDCG@10 per validated epoch, the trained weights' (solid) and their moving average's
+  // (dashed); the kept epoch is marked on the curve of the weights kept.
   const width = 420, height = 160, left = 48, bottom = 24, top = 10;
-  const epochs = curve.map(([epoch]) => epoch), scores = curve.map(([, score]) => score);
+  const epochs = curve.map(([epoch]) => epoch), scores = [...curve, ...averaged].map(([, score]) => score);
   const low = Math.min(...scores), high = Math.max(...scores, low + 1e-6);
   const x = (epoch) => left + ((epoch - epochs[0]) / Math.max(1, epochs[epochs.length - 1] - epochs[0])) * (width - left - 10);
   const y = (score) => top + (1 - (score - low) / (high - low)) * (height - top - bottom);
@@ -552,7 +553,8 @@ function curvePlot(curve, bestEpoch) {
   const title = svg("title");
   title.textContent = "validation NDCG@10 per epoch";
   plot.append(title, svg("polyline", { points: curve.map(([epoch, score]) => `${x(epoch)},${y(score)}`).join(" "), fill: "none", stroke: "#3463c5", "stroke-width": 2 }));
-  const best = curve.find(([epoch]) => epoch === bestEpoch);
+  if (averaged.length) plot.append(svg("polyline", { points: averaged.map(([epoch, score]) => `${x(epoch)},${y(score)}`).join(" "), fill: "none", stroke: "#8a94a8", "stroke-width": 2, "stroke-dasharray": "4 3", class: "averaged-curve" }));
+  const best = (averageKept ? averaged : curve).find(([epoch]) => epoch === bestEpoch);
   if (best) plot.append(svg("circle", { cx: x(best[0]), cy: y(best[1]), r: 4, fill: "#1d2433" }));
   const labels = [[left, height - 6, `epoch ${epochs[0]}`], [width - 70, height - 6, `epoch ${epochs[epochs.length - 1]}`], [0, top + 10, high.toFixed(4)], [0, height - bottom, low.toFixed(4)]];
   for (const [lx, ly, text] of labels) {

@@ -210,6 +210,8 @@ def one_seed(
             "best_epoch": report.best_epoch,
             "stopped": report.stopped,
             "validation_curve": report.validation_curve,
+            "weights": report.weights,
+            "averaged_curve": report.averaged_curve,
             "model_chosen": report.chosen,
             "model_candidates": report.candidates,
             "ranker_gate": report.ranker_validation,

@@ -44,6 +44,8 @@ class TrainingReport:
     chosen: str = ""  # the sequence-model configuration model selection chose
     candidates: list = field(default_factory=list)  # every configuration compared, with its figures
     stages: dict = field(default_factory=dict)  # the optional stages' gate (see training.stages)
+    weights: str = "trained"  # the kept weights: the trained ones or their moving average ("averaged")
+    averaged_curve: list = field(default_factory=list)  # (epoch, the moving average's validation NDCG@10)
 
 
 def train_and_publish(
@@ -107,6 +109,8 @@ def train_and_publish(
         stored = current.training.get("validation_ndcg_at_10")
         best_validation = float(stored) if stored is not None else validate(model)
         curve = [tuple(point) for point in current.training.get("validation_curve", [])]
+        weights = str(current.training.get("weights", "trained"))
+        averaged_curve = [tuple(point) for point in current.training.get("averaged_curve", [])]
         chosen, candidates = (
             str(current.training.get("chosen", "")),
             list(current.training.get("candidates", [])),
@@ -121,6 +125,7 @@ def train_and_publish(
                 patience=settings.patience,
                 max_minutes=settings.max_minutes,
                 seed=seed,
+                average_epochs=settings.average_epochs,
             ),
             validate,
             settings.selection_epochs,
@@ -134,6 +139,8 @@ def train_and_publish(
         )
         seconds, best_validation = result.seconds, result.best_validation
         curve = [(epoch, round(score, 5)) for epoch, _, score in result.history]
+        weights = result.weights
+        averaged_curve = [(epoch, round(score, 5)) for epoch, score in result.averaged_history]
         chosen, candidates = selection.chosen, selection.candidates
         training_summary = {
             "epochs_run": epochs_run,
@@ -145,6 +152,9 @@ def train_and_publish(
             "choosing_users": len(choosing),
             "choosing_users_apart": apart,
             "validation_curve": curve,
+            # The kept weights: the trained ones, or their moving average where that scored higher.
+            "weights": weights,
+            "averaged_curve": averaged_curve,
             "config": model.config.as_dict(),
             "chosen": chosen,
             "candidates": candidates,
@@ -185,6 +195,8 @@ def train_and_publish(
         chosen,
         candidates,
         parts.stage_gate,
+        weights,
+        averaged_curve,
     )
 
 

@@ -1,4 +1,5 @@
-"""One training loop for every objective: full softmax cross-entropy over all items, early stopping."""
+"""One training loop for every objective: full softmax cross-entropy over all items, early stopping, and an
+exponential moving average of the weights that competes with the trained weights on validation."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from recommender.sequence.model import (
     ModelConfig,
@@ -33,6 +35,9 @@ class TrainConfig:
     patience: int = 6  # validations without improvement before stopping
     max_minutes: float = 15.0
     seed: int = 42
+    # Epochs an exponential moving average of the weights spans (0: none). At each validation the average
+    # is scored beside the trained weights, and whichever scores higher competes for the best.
+    average_epochs: float = 0.0
 
 
 @dataclass
@@ -47,6 +52,8 @@ class TrainResult:
     # Why training ended: "converged" (``patience`` validations without improvement), "epoch cap" (the
     # epochs ran out, validation may still have been rising), "time cap" (the safety cap fired).
     stopped: str = "epoch cap"
+    weights: str = "trained"  # which weights are kept: "trained", or "averaged" (the moving average)
+    averaged_history: list[tuple[int, float]] = field(default_factory=list)  # (epoch, validation)
 
 
 def left_pad(sequences: Sequence[Sequence[int]], length: int) -> torch.Tensor:
@@ -89,10 +96,22 @@ class SequenceTrainer:
         self._data = left_pad([s for s in sequences if len(s) >= 2], model_config.max_length + extra)
         self._best_state = copy.deepcopy(self.model.state_dict())
         self.best_score, self.best_epoch, self._stale = -1.0, 0, 0
+        self.best_weights = "trained"
         self.epoch = 0
         self.seconds = 0.0
-        self.history: list[tuple[int, float, float]] = []  # (epoch, loss, validation)
+        self.history: list[tuple[int, float, float]] = []  # (epoch, loss, validation of the trained weights)
+        self.averaged_history: list[tuple[int, float]] = []  # (epoch, validation of the moving average)
         self.stopped = ""  # set once training can go no further: converged or time cap
+        self._averaged = self._moving_average(len(self._data))
+
+    def _moving_average(self, rows: int) -> AveragedModel | None:
+        """The weights' exponential moving average over ``average_epochs`` epochs of optimiser steps (it
+        reads no random numbers, so the trained weights follow the same path with or without it)."""
+        if self.config.average_epochs <= 0 or self._validate is None:
+            return None
+        steps_per_epoch = max(1, -(-rows // self.config.batch_size))
+        decay = 1.0 - 1.0 / max(1.0, self.config.average_epochs * steps_per_epoch)
+        return AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(decay))
 
     @property
     def finished(self) -> bool:
@@ -115,6 +134,8 @@ class SequenceTrainer:
             self._optimiser.zero_grad()
             loss.backward()
             self._optimiser.step()
+            if self._averaged is not None:
+                self._averaged.update_parameters(self.model)
             total_loss += loss.item() * len(batch)
         return total_loss / max(1, len(data))
 
@@ -143,13 +164,30 @@ class SequenceTrainer:
         self.seconds += time.monotonic() - started
 
     def _check(self, loss: float) -> None:
+        assert self._validate is not None
         self.model.eval()
-        score = self._validate(self.model)  # type: ignore[misc]
+        score = self._validate(self.model)
         self.history.append((self.epoch, loss, score))
-        logger.info("epoch %d loss %.4f validation %.4f", self.epoch, loss, score)
+        weights, kept = "trained", self.model
+        if self._averaged is not None:
+            averaged = self._averaged.module.eval()
+            averaged_score = self._validate(averaged)
+            self.averaged_history.append((self.epoch, averaged_score))
+            if averaged_score > score:  # on a tie the trained weights, what training alone would keep
+                weights, kept, score = "averaged", averaged, averaged_score
+            logger.info(
+                "epoch %d loss %.4f validation %.4f (moving average %.4f)",
+                self.epoch,
+                loss,
+                self.history[-1][2],
+                averaged_score,
+            )
+        else:
+            logger.info("epoch %d loss %.4f validation %.4f", self.epoch, loss, score)
         if score >= self.best_score:  # on a tie the later, longer-trained weights win
-            self._best_state = copy.deepcopy(self.model.state_dict())
+            self._best_state = copy.deepcopy(kept.state_dict())
             self.best_score, self.best_epoch, self._stale = score, self.epoch, 0
+            self.best_weights = weights
         else:
             self._stale += 1
             if self._stale >= self.config.patience:
@@ -171,6 +209,8 @@ class SequenceTrainer:
             self.stopped == "time cap",
             self.best_epoch,
             self.stopped or "epoch cap",
+            self.best_weights,
+            list(self.averaged_history),
         )
 
 
