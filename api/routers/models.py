@@ -71,7 +71,9 @@ class ServingModel(BaseModel):
     training: dict = Field(
         default_factory=dict,
         description="The sequence model's training: epochs run, the epoch whose weights serve, why it "
-        "stopped (converged, epoch cap, time cap), its validation curve and the configurations compared.",
+        "stopped (converged, epoch cap, time cap), its validation curve, which weights serve (`weights`: "
+        "the trained ones, or `averaged`, their moving average, with its own `averaged_curve`) and the "
+        "configurations compared.",
     )
 
 

@@ -317,8 +317,13 @@ def test_the_models_tab_shows_what_training_decided(service_url: str, browser: w
 
     WebDriverWait(browser, 240, poll_frequency=2).until(trained)
     status = browser.find_element(By.ID, "model-status")
-    assert "the weights of epoch" in browser.find_element(By.ID, "training-stop").text
-    assert status.find_elements(By.CSS_SELECTOR, "svg#validation-curve polyline")
+    training = httpx.get(f"{service_url}/models/sequence", headers=headers).json()["training"]
+    kept = "the moving average of the weights" if training["weights"] == "averaged" else "the weights"
+    stop = browser.find_element(By.ID, "training-stop").text
+    assert f"{kept} of epoch {training['best_epoch']} serve" in stop
+    # The trained weights' curve and their moving average's, each validated at every check.
+    assert len(status.find_elements(By.CSS_SELECTOR, "svg#validation-curve polyline")) == 2
+    assert len(training["averaged_curve"]) == len(training["validation_curve"])
     gate_rows = status.find_elements(By.CSS_SELECTOR, "#ranker-gate tbody tr")
     gate = httpx.get(f"{service_url}/models/sequence", headers=headers).json()["ranker_validation"]
     names = [row.find_elements(By.TAG_NAME, "td")[0].text for row in gate_rows]
