@@ -170,7 +170,9 @@ class SequenceTrainer:
         self.history.append((self.epoch, loss, score))
         weights, kept = "trained", self.model
         if self._averaged is not None:
-            averaged = self._averaged.module.eval()
+            averaged = self._averaged.module
+            assert isinstance(averaged, SequenceModel)  # AveragedModel holds a copy of the trained module
+            averaged.eval()
             averaged_score = self._validate(averaged)
             self.averaged_history.append((self.epoch, averaged_score))
             if averaged_score > score:  # on a tie the trained weights, what training alone would keep
