@@ -168,6 +168,7 @@ class SequenceTrainer:
         self.model.eval()
         score = self._validate(self.model)
         self.history.append((self.epoch, loss, score))
+        logged = f"epoch {self.epoch} loss {loss:.4f} validation {score:.4f}"
         weights, kept = "trained", self.model
         if self._averaged is not None:
             averaged = self._averaged.module
@@ -175,17 +176,10 @@ class SequenceTrainer:
             averaged.eval()
             averaged_score = self._validate(averaged)
             self.averaged_history.append((self.epoch, averaged_score))
+            logged += f" (moving average {averaged_score:.4f})"
             if averaged_score > score:  # on a tie the trained weights, what training alone would keep
                 weights, kept, score = "averaged", averaged, averaged_score
-            logger.info(
-                "epoch %d loss %.4f validation %.4f (moving average %.4f)",
-                self.epoch,
-                loss,
-                self.history[-1][2],
-                averaged_score,
-            )
-        else:
-            logger.info("epoch %d loss %.4f validation %.4f", self.epoch, loss, score)
+        logger.info(logged)
         if score >= self.best_score:  # on a tie the later, longer-trained weights win
             self._best_state = copy.deepcopy(kept.state_dict())
             self.best_score, self.best_epoch, self._stale = score, self.epoch, 0
