@@ -51,8 +51,9 @@ class ServingModel(BaseModel):
     )
     ranker_validation: dict = Field(
         default_factory=dict,
-        description="The ranker's gate: the learned ranker's cross-validated NDCG@10 (per objective tried), "
-        "rank fusion's and each source's own order's (`sources`) on the same validation users, and which "
+        description="The ranker's gate: the learned ranker's cross-validated NDCG@10 (per objective and "
+        "parameter set tried, `objectives`; the number of rounds chosen on it, `rounds`), rank fusion's and "
+        "each source's own order's (`sources`) on the same validation users, and which "
         "of them serves (`serves`: `learned`, `fusion` or a source's name).",
     )
     stages: dict = Field(

@@ -223,6 +223,7 @@ class RankerGroup:
 
 
 RANKER_FOLDS = 5
+ROUND_STEP = 5  # the ranker's number of rounds is chosen among multiples of this
 RANKER_OBJECTIVES = ("binary", "lambdarank")
 
 
@@ -233,14 +234,16 @@ def label_ndcg(scores: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
     return ndcg_at(np.flatnonzero(labels[order] > 0)[:1], k)
 
 
+def candidate_name(objective: str, overrides: dict) -> str:
+    """A ranker candidate's name in the gate's figures: its objective, and the parameters it overrides."""
+    if not overrides:
+        return objective
+    return f"{objective} ({', '.join(f'{key}={value}' for key, value in sorted(overrides.items()))})"
+
+
 def _ranker_params(objective: str, settings: Settings, seed: int) -> dict:
-    ranking = objective != "binary"
     return {
         "objective": objective,
-        # Ranking objectives stop on validation NDCG@10; the pointwise one on log loss, which is far
-        # less noisy on a few hundred validation users.
-        "metric": "ndcg" if ranking else "binary_logloss",
-        "eval_at": [10],
         # One positive per request and only as many requests as users: small, regularised trees.
         "learning_rate": 0.05,
         "num_leaves": 7,
@@ -275,44 +278,44 @@ class RankerFitter:
             free_raw_data=False,
         )
 
-    def fit_early_stopped(self, params: dict, indices: list[int], trees: int, rng: random.Random):  # noqa: ANN201
-        """Trained on most of ``indices``, stopped on the tenth left out."""
+    def out_of_fold(self, params: dict, trees: int, folds: list[list[int]]) -> CrossFitted:
+        """Each fold's ranker trained on the other folds; every group's NDCG@10 under the ranker that never
+        saw it, at the number of rounds where the mean of those scores over every group is highest.
+
+        The rounds are chosen on every user's out-of-fold score, checked every ``ROUND_STEP`` rounds: an
+        early stop on a tenth of a fold's users (a few dozen held-out events) chose them by noise, and
+        the published ranker's rounds with them."""
         import lightgbm
 
-        shuffled = list(indices)
-        rng.shuffle(shuffled)
-        valid_count = max(1, len(shuffled) // 10)
-        train_set = self.dataset(shuffled[valid_count:])
-        valid_set = self.dataset(shuffled[:valid_count], train_set)
-        patience = 30 if params["objective"] == "binary" else 60
-        return lightgbm.train(
-            params,
-            train_set,
-            num_boost_round=trees,
-            valid_sets=[valid_set],
-            callbacks=[lightgbm.early_stopping(patience, verbose=False)],
-        )
-
-    def out_of_fold(
-        self, params: dict, trees: int, folds: list[list[int]], rng: random.Random
-    ) -> CrossFitted:
-        """Each group's NDCG@10 under a ranker that never saw it, and each fold's ranker."""
-        scores = np.zeros(len(self.groups))
+        counts = list(range(ROUND_STEP, trees, ROUND_STEP)) + [trees]
+        by_count = np.zeros((len(counts), len(self.groups)))
         boosters = []
         for fold in folds:
             held = set(fold)
-            booster = self.fit_early_stopped(
-                params, [i for i in range(len(self.groups)) if i not in held], trees, rng
+            booster = lightgbm.train(
+                params,
+                self.dataset([index for index in range(len(self.groups)) if index not in held]),
+                num_boost_round=trees,
             )
-            # Early stopping's best iteration: what ``predict`` uses, and what ``save_model`` keeps.
-            booster.best_iteration = int(booster.best_iteration or booster.current_iteration())
             boosters.append(booster)
-            for index in fold:
-                group = self.groups[index]
-                predicted = booster.predict(group.matrix, num_iteration=booster.best_iteration, num_threads=1)
-                scores[index] = label_ndcg(np.asarray(predicted), group.labels)
+            matrix = np.vstack([self.groups[index].matrix for index in fold])
+            ends = np.cumsum([len(self.groups[index].labels) for index in fold])[:-1]
+            scores = np.zeros(len(matrix))
+            done = 0
+            # Raw scores summed tree block by tree block: one pass over the trees for every count.
+            for row, count in enumerate(counts):
+                scores += booster.predict(
+                    matrix, start_iteration=done, num_iteration=count - done, raw_score=True, num_threads=1
+                )
+                done = count
+                for index, group_scores in zip(fold, np.split(scores, ends), strict=True):
+                    by_count[row, index] = label_ndcg(group_scores, self.groups[index].labels)
+        best = int(np.argmax(by_count.mean(axis=1)))  # on a tie the fewest rounds
+        for booster in boosters:
+            # What ``predict`` uses, and what ``save_model`` keeps.
+            booster.best_iteration = counts[best]
         held_users = [[self.groups[index].user_id for index in fold] for fold in folds]
-        return CrossFitted(scores, list(zip(held_users, boosters, strict=True)))
+        return CrossFitted(by_count[best], list(zip(held_users, boosters, strict=True)))
 
 
 @dataclass(frozen=True)
@@ -431,12 +434,17 @@ def fit_gated_ranker(
         source: np.asarray([label_ndcg(groups[row].sources[source], groups[row].labels) for row in judging])
         for source in (groups[0].sources if groups else ())
     }
-    candidates = {}
-    for objective in objectives:
-        candidates[objective] = fitter.out_of_fold(
-            _ranker_params(objective, settings, seed), config.ranker_trees, folds, rng
-        )
-    chosen = max(objectives, key=lambda objective: float(candidates[objective].scores.mean()))
+    # Every objective with the default parameters, then with each configured set, all on the same folds.
+    candidates: dict[str, CrossFitted] = {}
+    parameters: dict[str, dict] = {}
+    for overrides in [{}, *(dict(extra) for extra in config.ranker_parameters if extra)]:
+        for objective in objectives:
+            name = candidate_name(objective, overrides)
+            if name in candidates:
+                continue
+            parameters[name] = {**_ranker_params(objective, settings, seed), **overrides}
+            candidates[name] = fitter.out_of_fold(parameters[name], config.ranker_trees, folds)
+    chosen = max(candidates, key=lambda name: float(candidates[name].scores.mean()))
     chosen_scores, chosen_rounds = candidates[chosen].scores, candidates[chosen].rounds
     # The best ranking that needs no training, on the judging users: fusion first, as a source's own order
     # must beat it, not tie it.
@@ -463,6 +471,7 @@ def fit_gated_ranker(
         "fusion_ndcg_at_10": against_fusion.second,
         "objectives": {objective: float(fitted.scores.mean()) for objective, fitted in candidates.items()},
         "objective": chosen,
+        "rounds": int(np.median(chosen_rounds)),  # chosen on every user's out-of-fold NDCG@10
         "ranker_ndcg_at_10": against_fusion.first,
         "against_fusion": {
             "difference": against_fusion.difference,
@@ -487,11 +496,11 @@ def fit_gated_ranker(
         note = f"the {serves} source's own order serves: the learned ranker scored {figures}"
         return RankerTraining(None, note, validation)
 
-    # The published ranker learns from every user, for the rounds the chosen objective's folds stopped at.
+    # The published ranker learns from every user, for the rounds chosen on the chosen objective's folds.
     import lightgbm
 
     booster = lightgbm.train(
-        _ranker_params(chosen, settings, seed),
+        parameters[chosen],
         fitter.dataset(list(range(len(groups)))),
         num_boost_round=max(1, int(np.median(chosen_rounds))),
     )

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from recommender.settings import Settings
-from recommender.training.parts import RankerGroup, fit_gated_ranker, label_ndcg
+from recommender.training.parts import ROUND_STEP, RankerFitter, RankerGroup, fit_gated_ranker, label_ndcg
 from recommender.training.user_split import judges
 from tests.conftest import make_settings
 
@@ -61,6 +61,43 @@ def test_a_ranker_that_beats_fusion_is_published_with_its_figures(tmp_path: Path
     assert trained.ranker.meta["objective"] == figures["objective"]
 
 
+def test_the_rounds_are_chosen_on_every_users_out_of_fold_score(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path, pipeline={"ranker_min_users": 20}, experimental={"pipeline": {"ranker_objective": "binary"}}
+    )
+    trained = fit_gated_ranker(groups(True, False), COLUMNS, [], settings, seed=1)
+    figures = trained.validation
+    # Chosen among multiples of ROUND_STEP (the test below checks the choice); the published ranker has
+    # that many trees, far fewer than the 300 allowed where the signal is this plain.
+    assert figures["rounds"] % ROUND_STEP == 0 and figures["rounds"] < 300
+    assert trained.ranker is not None and trained.ranker.booster.current_iteration() == figures["rounds"]
+
+
+def test_out_of_fold_scores_are_each_users_under_the_fold_ranker_at_the_best_rounds() -> None:
+    rng = np.random.default_rng(5)
+    noisy = [
+        RankerGroup(group.matrix + rng.normal(0, 0.5, group.matrix.shape), group.labels, group.fusion)
+        for group in groups(True, False)
+    ]
+    fitter = RankerFitter(noisy, COLUMNS, [])
+    folds = [list(range(start, len(noisy), 3)) for start in range(3)]
+    params = {"objective": "lambdarank", "num_leaves": 3, "min_data_in_leaf": 20, "verbosity": -1}
+    fitted = fitter.out_of_fold(params, 40, folds)
+    counts = list(range(ROUND_STEP, 41, ROUND_STEP))
+    # Each group scored again by LightGBM's own predict at every count checked.
+    by_count = np.zeros((len(counts), len(noisy)))
+    for (_, booster), fold in zip(fitted.folds, folds, strict=True):
+        for index in fold:
+            for row, count in enumerate(counts):
+                scores = booster.predict(noisy[index].matrix, num_iteration=count)
+                by_count[row, index] = label_ndcg(np.asarray(scores), noisy[index].labels)
+    means = by_count.mean(axis=1)
+    chosen = fitted.rounds[0]
+    assert set(fitted.rounds) == {chosen} and chosen in counts
+    assert means[counts.index(chosen)] == means.max() > means.min()
+    np.testing.assert_allclose(fitted.scores, by_count[counts.index(chosen)])
+
+
 def test_a_ranker_that_loses_to_fusion_is_not_published_and_says_why(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, pipeline={"ranker_min_users": 20})
     trained = fit_gated_ranker(groups(False, True), COLUMNS, [], settings, seed=1)
@@ -84,6 +121,63 @@ def test_the_gate_can_be_switched_off_and_the_objective_fixed(tmp_path: Path) ->
     assert trained.ranker is not None
     assert trained.validation["objectives"].keys() == {"lambdarank"}
     assert trained.note.endswith("(published because ranker_gate is off)")
+
+
+def test_each_parameter_set_competes_with_every_objective_and_the_best_is_published(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        pipeline={"ranker_min_users": 20},
+        # Leaves of at least 5,000 rows: on 96 training users of 30 candidates no tree can split.
+        experimental={"pipeline": {"ranker_parameters": [{"min_data_in_leaf": 5000, "num_leaves": 3}]}},
+    )
+    trained = fit_gated_ranker(groups(True, False), COLUMNS, [], settings, seed=1)
+    figures = trained.validation
+    assert list(figures["objectives"]) == [
+        "binary",
+        "lambdarank",
+        "binary (min_data_in_leaf=5000, num_leaves=3)",
+        "lambdarank (min_data_in_leaf=5000, num_leaves=3)",
+    ]
+    # The set that cannot split learns nothing, so the defaults win and the published ranker has theirs.
+    starved = [score for name, score in figures["objectives"].items() if "min_data_in_leaf" in name]
+    assert max(starved) < 0.5 < 0.9 < figures["ranker_ndcg_at_10"]
+    assert figures["objective"] in ("binary", "lambdarank")
+    assert trained.ranker is not None
+    assert trained.ranker.booster.params["min_data_in_leaf"] == 200
+
+
+def few_groups(count: int = 20) -> list[RankerGroup]:
+    """Requests of 10 candidates where the signal finds the positive: with 20 users, a fold trains on
+    fewer than 150 rows, too few for two leaves of the defaults' 200 rows each."""
+    rng = np.random.default_rng(3)
+    made = []
+    for index in range(count):
+        labels = np.zeros(10)
+        labels[rng.integers(10)] = 1.0
+        matrix = np.column_stack([labels + rng.normal(0, 0.1, 10), rng.normal(0, 1, 10)])
+        made.append(RankerGroup(matrix, labels, rng.normal(0, 1, 10), {}, f"shopper-{index}"))
+    return made
+
+
+def test_a_parameter_set_that_learns_better_is_published_with_its_parameters(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        pipeline={"ranker_min_users": 20},
+        experimental={
+            "pipeline": {"ranker_objective": "binary", "ranker_parameters": [{"min_data_in_leaf": 10}]}
+        },
+    )
+    trained = fit_gated_ranker(few_groups(), COLUMNS, [], settings, seed=1)
+    figures = trained.validation
+    assert figures["objectives"]["binary (min_data_in_leaf=10)"] > 0.9 > 0.6 > figures["objectives"]["binary"]
+    assert figures["objective"] == "binary (min_data_in_leaf=10)"
+    assert trained.ranker is not None and trained.ranker.booster.params["min_data_in_leaf"] == 10
+    assert trained.ranker.meta["objective"] == "binary (min_data_in_leaf=10)"
+
+
+def test_an_unknown_ranker_parameter_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown keys \\['max_bin'\\]"):
+        make_settings(tmp_path, experimental={"pipeline": {"ranker_parameters": [{"max_bin": 63}]}})
 
 
 def gate_settings(tmp_path: Path, **experiments: object) -> Settings:
