@@ -220,6 +220,13 @@ class RankerGroup:
     fusion: np.ndarray
     sources: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     user_id: str = ""  # whose event it is: some users judge the gate, the others chose the sequence model
+    # The candidates' features as served, where ``matrix`` (what the ranker learns from) shows some of them
+    # as products without events (``ColdStartDropout``): a ranker is judged on what it will score.
+    served: np.ndarray | None = None
+
+    @property
+    def judged_matrix(self) -> np.ndarray:
+        return self.matrix if self.served is None else self.served
 
 
 RANKER_FOLDS = 5
@@ -298,7 +305,7 @@ class RankerFitter:
                 num_boost_round=trees,
             )
             boosters.append(booster)
-            matrix = np.vstack([self.groups[index].matrix for index in fold])
+            matrix = np.vstack([self.groups[index].judged_matrix for index in fold])
             ends = np.cumsum([len(self.groups[index].labels) for index in fold])[:-1]
             scores = np.zeros(len(matrix))
             done = 0
@@ -382,7 +389,11 @@ def train_ranker(
             coldifier = ColdStartDropout(columns, config.depth, config.ranker_cold_dropout, rng)
         matrix = coldifier.apply(item.user_id, ranked.frame, ranked.user.collab, tower)
         own_orders = {ranker.source: ranker.score(ranked.frame) for ranker in alone}
-        groups.append(RankerGroup(matrix, labels, fusion.score(ranked.frame), own_orders, item.user_id))
+        groups.append(
+            RankerGroup(
+                matrix, labels, fusion.score(ranked.frame), own_orders, item.user_id, ranked.frame.matrix
+            )
+        )
     if len(groups) < config.ranker_min_users:
         return RankerTraining(None, f"too few users whose next event the sources found ({len(groups)})")
     trained = fit_gated_ranker(

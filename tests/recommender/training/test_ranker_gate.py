@@ -98,6 +98,22 @@ def test_out_of_fold_scores_are_each_users_under_the_fold_ranker_at_the_best_rou
     np.testing.assert_allclose(fitted.scores, by_count[counts.index(chosen)])
 
 
+def test_a_ranker_is_judged_on_the_features_as_served_not_as_it_learned_them(tmp_path: Path) -> None:
+    """Cold-start dropout shows the ranker some candidates without their events while it learns; it is
+    judged on every candidate as the pipeline will score it."""
+    settings = make_settings(tmp_path, pipeline={"ranker_min_users": 20})
+    rng = np.random.default_rng(9)
+    learned = groups(True, False)
+    # As served, the signal column says nothing: the ranker learned from a signal it will not see.
+    for group in learned:
+        group.served = np.column_stack([rng.normal(0, 1, len(group.labels)), group.matrix[:, 1]])
+    trained = fit_gated_ranker(learned, COLUMNS, [], settings, seed=1)
+    assert trained.validation["ranker_ndcg_at_10"] < 0.5
+    for group in learned:
+        group.served = None
+    assert fit_gated_ranker(learned, COLUMNS, [], settings, seed=1).validation["ranker_ndcg_at_10"] > 0.9
+
+
 def test_a_ranker_that_loses_to_fusion_is_not_published_and_says_why(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, pipeline={"ranker_min_users": 20})
     trained = fit_gated_ranker(groups(False, True), COLUMNS, [], settings, seed=1)
