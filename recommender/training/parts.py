@@ -456,7 +456,8 @@ def fit_gated_ranker(
             parameters[name] = {**_ranker_params(objective, settings, seed), **overrides}
             candidates[name] = fitter.out_of_fold(parameters[name], config.ranker_trees, folds)
     chosen = max(candidates, key=lambda name: float(candidates[name].scores.mean()))
-    chosen_scores, chosen_rounds = candidates[chosen].scores, candidates[chosen].rounds
+    # Every fold's ranker has the rounds chosen on every user's out-of-fold NDCG@10.
+    chosen_scores, chosen_rounds = candidates[chosen].scores, candidates[chosen].rounds[0]
     # The best ranking that needs no training, on the judging users: fusion first, as a source's own order
     # must beat it, not tie it.
     untrained = {"fusion": fusion[judging]} | (own_orders if config.ranker_source_orders else {})
@@ -482,7 +483,7 @@ def fit_gated_ranker(
         "fusion_ndcg_at_10": against_fusion.second,
         "objectives": {objective: float(fitted.scores.mean()) for objective, fitted in candidates.items()},
         "objective": chosen,
-        "rounds": int(np.median(chosen_rounds)),  # chosen on every user's out-of-fold NDCG@10
+        "rounds": chosen_rounds,
         "ranker_ndcg_at_10": against_fusion.first,
         "against_fusion": {
             "difference": against_fusion.difference,
@@ -513,7 +514,7 @@ def fit_gated_ranker(
     booster = lightgbm.train(
         parameters[chosen],
         fitter.dataset(list(range(len(groups)))),
-        num_boost_round=max(1, int(np.median(chosen_rounds))),
+        num_boost_round=chosen_rounds,
     )
     meta = {
         "users": len(groups),
