@@ -87,26 +87,34 @@ class SourceRanker:
 
 
 class LearnedRanker:
-    """A LightGBM LambdaRank model over the feature columns it was trained with."""
+    """LightGBM trees over the feature columns they were trained with: one booster, or (``booster`` None)
+    the mean of the gate's cross-fitted fold rankers, each of them judged on the users it never saw."""
 
     name = "learned"
 
     def __init__(
         self,
-        booster: Any,
+        booster: Any | None,
         columns: list[str],
         meta: dict[str, Any],
         compiled: Scorer | None = None,
-        folds: Sequence[tuple[Iterable[str], Any]] = (),
+        folds: Sequence[tuple[Iterable[str], Any] | tuple[Iterable[str], Any, Scorer | None]] = (),
     ) -> None:
-        self.booster = booster
+        self.booster = booster  # None: the fold rankers' mean serves
         self.columns = columns
         self.meta = meta  # encoders, training figures, feature importance
         self._compiled = compiled  # the same trees as machine code (see ``compiled_trees``)
         # The gate's cross-fitted rankers, per fold the users it held out and its booster (None: not kept,
         # or not read yet).
-        self._folds = [RankerFold.of(booster, users, self) for users, booster in folds] or None
+        self._folds = [RankerFold.of(fold[1], fold[0], self, *fold[2:]) for fold in folds] or None
         self._folds_directory: Path | None = None  # where they are read from on first use
+        if booster is None and not self._folds:
+            raise ValueError("a learned ranker needs a booster or the fold rankers whose mean serves")
+
+    @property
+    def fold_mean(self) -> bool:
+        """Whether the mean of the fold rankers serves (rather than one booster trained on every user)."""
+        return self.booster is None
 
     @property
     def cross_fitted(self) -> bool:
@@ -122,27 +130,28 @@ class LearnedRanker:
                 return fold.ranker
         return None
 
+    @property
+    def fold_rankers(self) -> list[LearnedRanker]:
+        """The gate's cross-fitted rankers (empty where they were not kept)."""
+        return [fold.ranker for fold in self._loaded_folds()]
+
     def _loaded_folds(self) -> list[RankerFold]:
         if self._folds is None and self._folds_directory is not None:
-            import lightgbm
-
-            directory = self._folds_directory
-            users = json.loads((directory / RANKER_FOLDS_FILE).read_text())["users"]
             self._folds = [
-                RankerFold.of(
-                    lightgbm.Booster(model_file=str(directory / _fold_model_file(index))),
-                    held,
-                    self,
-                )
-                for index, held in enumerate(users)
+                RankerFold.of(booster, users, self)
+                for users, booster, _ in _saved_folds(self._folds_directory, compile_trees=False)
             ]
         return self._folds or []
 
     @property
     def compiled(self) -> bool:
+        if self.booster is None:
+            return all(ranker.compiled for ranker in self.fold_rankers)
         return self._compiled is not None
 
     def score(self, frame: FeatureFrame) -> np.ndarray:
+        if self.booster is None:
+            return np.mean([ranker.score(frame) for ranker in self.fold_rankers], axis=0)
         index = [frame.columns.index(column) for column in self.columns]
         matrix = frame.matrix[:, index]
         if self._compiled is not None:
@@ -150,33 +159,59 @@ class LearnedRanker:
         return np.asarray(self.booster.predict(matrix, num_threads=1), dtype=np.float64)
 
     def importance(self) -> dict[str, float]:
-        gains = self.booster.feature_importance(importance_type="gain")
+        """Each column's share of the trees' gain (over every fold ranker, where their mean serves)."""
+        boosters: list[Any] = [self.booster] if self.booster is not None else self._fold_boosters()
+        gains = np.sum([booster.feature_importance(importance_type="gain") for booster in boosters], axis=0)
         total = float(gains.sum()) or 1.0
         return {column: float(gain) / total for column, gain in zip(self.columns, gains, strict=True)}
 
+    def _fold_boosters(self) -> list[Any]:
+        return [fold.ranker.booster for fold in self._loaded_folds()]  # a fold ranker is one booster
+
     def save(self, directory: Path) -> None:
-        self.booster.save_model(str(directory / RANKER_MODEL_FILE))
+        if self.booster is not None:
+            self.booster.save_model(str(directory / RANKER_MODEL_FILE))
         (directory / RANKER_META_FILE).write_text(json.dumps({"columns": self.columns, **self.meta}))
         folds = self._loaded_folds()
-        for index, fold in enumerate(folds):
-            fold.ranker.booster.save_model(str(directory / _fold_model_file(index)))
+        for index, booster in enumerate(self._fold_boosters()):
+            booster.save_model(str(directory / _fold_model_file(index)))
         if folds:
             held = [sorted(fold.users) for fold in folds]
             (directory / RANKER_FOLDS_FILE).write_text(json.dumps({"users": held}))
 
     @classmethod
     def load(cls, directory: Path) -> LearnedRanker | None:
-        if not (directory / RANKER_MODEL_FILE).exists():
+        """The ranker saved in ``directory``: its booster (the fold rankers read when a gate first judges
+        with them), or the fold rankers whose mean serves, read and compiled now; None where none was."""
+        single = (directory / RANKER_MODEL_FILE).exists()
+        if not single and not (directory / RANKER_FOLDS_FILE).exists():
             return None
-        import lightgbm
-
         meta = json.loads((directory / RANKER_META_FILE).read_text())
         columns = meta.pop("columns")
+        if not single:
+            ranker = cls(None, columns, meta, folds=_saved_folds(directory))
+            ranker._folds_directory = directory
+            return ranker
+        import lightgbm
+
         booster = lightgbm.Booster(model_file=str(directory / RANKER_MODEL_FILE))
         ranker = cls(booster, columns, meta, compiled_scorer(directory / RANKER_MODEL_FILE, booster))
         if (directory / RANKER_FOLDS_FILE).exists():
             ranker._folds_directory = directory  # read when a gate first judges with them, not to serve
         return ranker
+
+
+def _saved_folds(directory: Path, compile_trees: bool = True) -> list[tuple[list[str], Any, Scorer | None]]:
+    """The fold rankers saved in ``directory``: per fold the users it held out, its booster and (where
+    they serve) its trees compiled to machine code."""
+    import lightgbm
+
+    folds = []
+    for index, held in enumerate(json.loads((directory / RANKER_FOLDS_FILE).read_text())["users"]):
+        model_file = directory / _fold_model_file(index)
+        booster = lightgbm.Booster(model_file=str(model_file))
+        folds.append((held, booster, compiled_scorer(model_file, booster) if compile_trees else None))
+    return folds
 
 
 @dataclass(frozen=True)
@@ -187,5 +222,7 @@ class RankerFold:
     ranker: LearnedRanker
 
     @classmethod
-    def of(cls, booster: Any, users: Iterable[str], published: LearnedRanker) -> RankerFold:
-        return cls(frozenset(users), LearnedRanker(booster, published.columns, published.meta))
+    def of(
+        cls, booster: Any, users: Iterable[str], published: LearnedRanker, compiled: Scorer | None = None
+    ) -> RankerFold:
+        return cls(frozenset(users), LearnedRanker(booster, published.columns, published.meta, compiled))

@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lightgbm
 import numpy as np
 import pytest
 
+from recommender.pipeline.rankers import FeatureFrame, LearnedRanker
 from recommender.settings import Settings
-from recommender.training.parts import ROUND_STEP, RankerFitter, RankerGroup, fit_gated_ranker, label_ndcg
+from recommender.training.parts import (
+    RANKER_FOLDS,
+    ROUND_STEP,
+    RankerFitter,
+    RankerGroup,
+    fit_gated_ranker,
+    label_ndcg,
+)
 from recommender.training.user_split import judges
 from tests.conftest import make_settings
 
@@ -67,10 +76,51 @@ def test_the_rounds_are_chosen_on_every_users_out_of_fold_score(tmp_path: Path) 
     )
     trained = fit_gated_ranker(groups(True, False), COLUMNS, [], settings, seed=1)
     figures = trained.validation
-    # Chosen among multiples of ROUND_STEP (the test below checks the choice); the published ranker has
-    # that many trees, far fewer than the 300 allowed where the signal is this plain.
+    # Chosen among multiples of ROUND_STEP (the test below checks the choice); every fold ranker whose mean
+    # is published has that many trees, far fewer than the 300 allowed where the signal is this plain.
     assert figures["rounds"] % ROUND_STEP == 0 and figures["rounds"] < 300
-    assert trained.ranker is not None and trained.ranker.booster.current_iteration() == figures["rounds"]
+    assert trained.ranker is not None and trained.ranker.fold_mean
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    trained.ranker.save(saved)
+    for index in range(RANKER_FOLDS):
+        assert (
+            lightgbm.Booster(model_file=str(saved / f"ranker-fold-{index}.txt")).num_trees()
+            == figures["rounds"]
+        )
+
+
+def test_the_published_ranker_is_the_mean_of_the_fold_rankers_the_gate_judged(tmp_path: Path) -> None:
+    """Served: the five fold rankers' mean, each of them judged on users it never saw; no ranker refitted on
+    every user without a held-out check. Saved and read back (compiled), it scores the same."""
+    settings = make_settings(tmp_path, pipeline={"ranker_min_users": 20})
+    rng = np.random.default_rng(5)
+    noisy = [
+        RankerGroup(
+            group.matrix + rng.normal(0, 0.3, group.matrix.shape),
+            group.labels,
+            group.fusion,
+            {},
+            group.user_id,
+        )
+        for group in groups(True, False)
+    ]
+    trained = fit_gated_ranker(noisy, COLUMNS, [], settings, seed=1)
+    ranker = trained.ranker
+    assert ranker is not None and ranker.fold_mean and ranker.booster is None
+    assert len(ranker.fold_rankers) == RANKER_FOLDS == ranker.meta["fold_rankers"]
+    frame = FeatureFrame(COLUMNS, np.random.default_rng(0).normal(0, 1, (30, len(COLUMNS))), [])
+    each = np.asarray([fold.score(frame) for fold in ranker.fold_rankers])
+    assert len({tuple(scores) for scores in each.round(9)}) == RANKER_FOLDS  # five different rankers
+    np.testing.assert_allclose(ranker.score(frame), each.mean(axis=0))
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    ranker.save(saved)
+    assert not (saved / "ranker.txt").exists()
+    loaded = LearnedRanker.load(saved)
+    assert loaded is not None and loaded.fold_mean and loaded.compiled and loaded.meta == ranker.meta
+    np.testing.assert_allclose(loaded.score(frame), ranker.score(frame), rtol=1e-9)
+    assert loaded.importance() == pytest.approx(ranker.importance())
 
 
 def test_out_of_fold_scores_are_each_users_under_the_fold_ranker_at_the_best_rounds() -> None:
@@ -159,7 +209,7 @@ def test_each_parameter_set_competes_with_every_objective_and_the_best_is_publis
     assert max(starved) < 0.5 < 0.9 < figures["ranker_ndcg_at_10"]
     assert figures["objective"] in ("binary", "lambdarank")
     assert trained.ranker is not None
-    assert trained.ranker.booster.params["min_data_in_leaf"] == 200
+    assert {fold.booster.params["min_data_in_leaf"] for fold in trained.ranker.fold_rankers} == {200}
 
 
 def few_groups(count: int = 20) -> list[RankerGroup]:
@@ -187,7 +237,8 @@ def test_a_parameter_set_that_learns_better_is_published_with_its_parameters(tmp
     figures = trained.validation
     assert figures["objectives"]["binary (min_data_in_leaf=10)"] > 0.9 > 0.6 > figures["objectives"]["binary"]
     assert figures["objective"] == "binary (min_data_in_leaf=10)"
-    assert trained.ranker is not None and trained.ranker.booster.params["min_data_in_leaf"] == 10
+    assert trained.ranker is not None
+    assert {fold.booster.params["min_data_in_leaf"] for fold in trained.ranker.fold_rankers} == {10}
     assert trained.ranker.meta["objective"] == "binary (min_data_in_leaf=10)"
 
 

@@ -160,7 +160,8 @@ def test_the_ranker_is_published_with_the_model_and_serves(trained_service: Reco
     assert published.training["choosing_users"] == sum(not judges(user, 0.5) for user in shoppers)
     assert report.ranker_validation["trained_users"] == meta["users"] > report.ranker_validation["users"]
     assert published.parts.ranker.compiled  # its trees as machine code (the compiled-ranker extra)
-    assert (service.models.directory(1) / "ranker.txt").exists()
+    # The fold rankers' mean serves: no ranker refitted on every user.
+    assert published.parts.ranker.fold_mean and not (service.models.directory(1) / "ranker.txt").exists()
     # The gate's cross-fitted rankers are kept with it: each user it trained on was held out by one fold,
     # and every gate judges that user's list with the ranker fitted without them.
     ranker = published.parts.ranker
@@ -182,7 +183,7 @@ def test_the_ranker_is_published_with_the_model_and_serves(trained_service: Reco
                 model_file=str(service.models.directory(1) / f"ranker-fold-{fold}.txt")
             ).model_to_string()
         )
-        assert model.parts.ranker.booster.model_to_string() != ranker.booster.model_to_string()
+        assert model.parts.ranker is not ranker and not model.parts.ranker.fold_mean
     assert len({id(model) for model in judging} - {id(published)}) == 5  # one model per fold
     importance = published.parts.ranker.importance()
     assert abs(sum(importance.values()) - 1.0) < 1e-6 and max(importance.values()) > 0
@@ -191,7 +192,7 @@ def test_the_ranker_is_published_with_the_model_and_serves(trained_service: Reco
     # The next version has its own ranker; the pointer switches both at once.
     service.train()
     assert service.models.current().version == 2
-    assert (service.models.directory(2) / "ranker.txt").exists()
+    assert (service.models.directory(2) / "ranker_folds.json").exists()
     assert any("v2" in note for note in service.pipeline.for_user("shopper-0", 5).notes)
     # A ranker trained on other item features is not used (its attribute columns would read nothing).
     other_features = service.pipeline.configured(item_features=["price"])
@@ -217,6 +218,7 @@ def test_where_the_sequence_models_own_order_is_best_it_serves_and_says_why(
     published = service.models.current()
     assert published.parts.ranker is None and published.parts.served_source == "collab"
     assert not (service.models.directory(published.version) / "ranker.txt").exists()
+    assert not (service.models.directory(published.version) / "ranker_folds.json").exists()
 
     plain = {"diversity": "none", "new_product_slots": 0}
     served = service.pipeline.configured(**plain).for_user("shopper-0", 8)
