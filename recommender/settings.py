@@ -414,7 +414,7 @@ class PipelineExperiments(BaseModel):
         default=300,
         ge=10,
         description="Most boosting rounds. The rounds that serve are chosen, every 5, on the validation "
-        "users' out-of-fold NDCG@10.",
+        "users' out-of-fold NDCG@10; the mean of the five fold rankers, at those rounds, serves.",
     )
     ranker_cold_dropout: float = Field(
         default=0.1,

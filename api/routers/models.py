@@ -54,7 +54,8 @@ class ServingModel(BaseModel):
         description="The ranker's gate: the learned ranker's cross-validated NDCG@10 (per objective and "
         "parameter set tried, `objectives`; the number of rounds chosen on it, `rounds`), rank fusion's and "
         "each source's own order's (`sources`) on the same validation users, and which "
-        "of them serves (`serves`: `learned`, `fusion` or a source's name).",
+        "of them serves (`serves`: `learned`, the mean of its five fold rankers; `fusion` or a source's "
+        "name).",
     )
     stages: dict = Field(
         default_factory=dict,
