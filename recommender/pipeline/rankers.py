@@ -106,7 +106,9 @@ class LearnedRanker:
         self._compiled = compiled  # the same trees as machine code (see ``compiled_trees``)
         # The gate's cross-fitted rankers, per fold the users it held out and its booster (None: not kept,
         # or not read yet).
-        self._folds = [RankerFold.of(fold[1], fold[0], self, *fold[2:]) for fold in folds] or None
+        self._folds = [
+            RankerFold.of(booster, users, self, *compiled) for users, booster, *compiled in folds
+        ] or None
         self._folds_directory: Path | None = None  # where they are read from on first use
         if booster is None and not self._folds:
             raise ValueError("a learned ranker needs a booster or the fold rankers whose mean serves")
