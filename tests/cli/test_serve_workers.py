@@ -9,7 +9,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -53,6 +55,19 @@ def holding(pid: int, inodes: set[str]) -> int:
     return held
 
 
+@contextmanager
+def only_running(running: int, api_processes: list[int]) -> Iterator[None]:
+    """The other API processes stopped (SIGSTOP) for the block: ``running`` accepts every connection."""
+    stopped = [pid for pid in api_processes if pid != running]
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+
+
 def test_two_api_processes_serve_one_embedded_store(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -63,25 +78,29 @@ def test_two_api_processes_serve_one_embedded_store(tmp_path: Path) -> None:
     ) as process:
         # uvicorn's two API processes and the store host (multiprocessing may add its resource tracker).
         assert len(children(process.pid)) >= 3
+        api_processes = [pid for pid in children(process.pid) if holding(pid, sockets_on(port, LISTEN))]
+        assert len(api_processes) == 2
+        writer, reader = api_processes
         shoe = {"product_id": "shoe", "title": "Trail running shoe", "category": "Sports > Running"}
         sock = {"product_id": "sock", "title": "Running socks", "category": "Sports > Running"}
-        for product in (shoe, sock):
-            assert httpx.post(f"{base}/products", json=product, timeout=60).status_code == 201
+        # One process writes while the other is stopped (the running one accepts every connection); then the
+        # other reads what it wrote, four clients at once, a new connection for each request.
+        with only_running(writer, api_processes):
+            for product in (shoe, sock):
+                assert httpx.post(f"{base}/products", json=product, timeout=60).status_code == 201
 
-        # Four clients at once, a new connection for each request: both processes accept some of them, and
-        # each finds what the other wrote.
         def similar(_: int) -> list[str]:
             found = httpx.get(f"{base}/products/shoe/similar", params={"k": 5}, timeout=60)
             assert found.status_code == 200, found.text
             return [item["product_id"] for item in found.json()["items"]]
 
-        with ThreadPoolExecutor(4) as clients:
+        with only_running(reader, api_processes), ThreadPoolExecutor(4) as clients:
             assert list(clients.map(similar, range(12))) == [["sock"]] * 12
 
-        # A conversation lives in the shared event store: its next turns reach either process.
-        started = httpx.post(
-            f"{base}/chat", json={"product_id": "shoe", "message": "why this?", "user_id": "ann"}, timeout=60
-        ).json()
+        # A conversation lives in the shared event store: one process starts it, the other takes its turns.
+        with only_running(writer, api_processes):
+            first_turn = {"product_id": "shoe", "message": "why this?", "user_id": "ann"}
+            started = httpx.post(f"{base}/chat", json=first_turn, timeout=60).json()
 
         def follow_up(_: int) -> int:
             body = {
@@ -92,13 +111,13 @@ def test_two_api_processes_serve_one_embedded_store(tmp_path: Path) -> None:
             }
             return httpx.post(f"{base}/chat", json=body, timeout=60).status_code
 
-        with ThreadPoolExecutor(4) as clients:
+        with only_running(reader, api_processes), ThreadPoolExecutor(4) as clients:
             assert list(clients.map(follow_up, range(12))) == [200] * 12
         held = httpx.get(f"{base}/users/ann/data", timeout=60).json()["conversations"]
         # The latest 20 turns are kept; concurrent turns of one conversation may overwrite each other.
         assert 4 <= len(held[started["conversation_id"]]) <= 20
-        served_by = {path.stem.split("_")[1] for path in metrics_folder.glob("histogram_*.db")}
-        assert len(served_by) == 2, served_by
+        served_by = {int(path.stem.split("_")[1]) for path in metrics_folder.glob("histogram_*.db")}
+        assert served_by == set(api_processes), (served_by, api_processes)
         # /metrics sums every process's counts, whichever process answers it.
         scraped = httpx.get(f"{base}/metrics", timeout=60).text
         route = re.escape('route="/products/{product_id}/similar"')
