@@ -164,15 +164,12 @@ def connections_spread_evenly(port: int, api_processes: list[int]) -> None:
     to it again); once both run, the busy one closes connections until each holds four."""
     base = f"http://127.0.0.1:{port}"
     clients = [httpx.Client(base_url=base, timeout=60) for _ in range(8)]
-    asleep = api_processes[1]
-    os.kill(asleep, signal.SIGSTOP)
-    try:
+    awake, asleep = api_processes
+    with only_running(awake, api_processes):
         for client in clients:
             assert client.get("/health").status_code == 200
         established = sockets_on(port, ESTABLISHED)
-        assert holding(asleep, established) == 0 and holding(api_processes[0], established) >= 6
-    finally:
-        os.kill(asleep, signal.SIGCONT)
+        assert holding(asleep, established) == 0 and holding(awake, established) >= 6
     stop, answers = threading.Event(), []
 
     def keep_asking(client: httpx.Client) -> None:
