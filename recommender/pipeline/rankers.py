@@ -107,7 +107,8 @@ class LearnedRanker:
         # The gate's cross-fitted rankers, per fold the users it held out and its booster (None: not kept,
         # or not read yet).
         self._folds = [
-            RankerFold.of(booster, users, self, *compiled) for users, booster, *compiled in folds
+            RankerFold.of(fold_booster, held_out, self, *fold_compiled)
+            for held_out, fold_booster, *fold_compiled in folds
         ] or None
         self._folds_directory: Path | None = None  # where they are read from on first use
         if booster is None and not self._folds:
