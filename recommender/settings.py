@@ -548,6 +548,16 @@ class CollabExperiments(BaseModel):
         "validation the average is scored beside the trained weights and whichever scores higher on the "
         "shop's validation users may be kept. 0: no average.",
     )
+    held_out_events: int = Field(
+        default=1,
+        ge=1,
+        le=2,
+        description="Each user's newest events the published sequence model is trained without. 1: the "
+        "ranker learns from features whose history the model was trained on, where a served request's "
+        "newest events are new to it. 2: the events before each user's held-out one are new to the model "
+        "too, as when serving; the model chooses its epoch on the second newest and learns from one event "
+        "a user fewer (users with fewer than 4 events keep 1).",
+    )
     candidates: list[dict[str, float | int | str]] = Field(
         default_factory=lambda: list[dict[str, float | int | str]]([{"max_length": 200}]),
         description="Configurations model selection compares with the configured one on the shop's "

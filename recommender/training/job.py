@@ -84,9 +84,10 @@ def train_and_publish(
         max_length=settings.max_length,
         dropout=settings.dropout,
     )
-    # Each user's last product is held out; the published model is trained without it. The epoch and the
-    # configuration are chosen on some users' held-out products only: the others' judge the ranker.
-    training, targets = [seq[:-1] for seq in indexed], np.array([seq[-1] for seq in indexed])
+    # Each user's last product is held out (``held_out_events``: the last two); the published model is
+    # trained without it. The epoch and the configuration are chosen on some users' held-out products only:
+    # the others' judge the ranker.
+    training, targets = held_out_split(indexed, settings.held_out_events)
     choosing, apart = choosing_rows(list(sequences), full_settings.pipeline_config.gate_user_share)
     choosing_histories, choosing_targets = [training[row] for row in choosing], targets[choosing]
 
@@ -151,6 +152,7 @@ def train_and_publish(
             # Users whose held-out product chose the epoch and configuration; the others judge the ranker.
             "choosing_users": len(choosing),
             "choosing_users_apart": apart,
+            "held_out_events": settings.held_out_events,
             "validation_curve": curve,
             # The kept weights: the trained ones, or their moving average where that scored higher.
             "weights": weights,
@@ -198,6 +200,17 @@ def train_and_publish(
         weights,
         averaged_curve,
     )
+
+
+def held_out_split(indexed: list[list[int]], held_out: int) -> tuple[list[list[int]], np.ndarray]:
+    """Each user's sequence without its ``held_out`` newest products (one where fewer than two would be
+    left), and the newest of those left out: what the model is chosen on."""
+    training, targets = [], []
+    for sequence in indexed:
+        cut = held_out if len(sequence) - held_out >= 2 else 1
+        training.append(sequence[:-cut])
+        targets.append(sequence[-cut])
+    return training, np.array(targets)
 
 
 def restore_version(model: PublishedModel, store: VectorStore, registry: ModelRegistry) -> None:
