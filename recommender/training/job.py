@@ -85,7 +85,7 @@ def train_and_publish(
         dropout=settings.dropout,
     )
     # Each user's last product is held out (``held_out_events``: the last two); the published model is
-    # trained without it. The epoch and the configuration are chosen on some users' held-out products only:
+    # trained without them. The epoch and the configuration are chosen on some users' held-out products only:
     # the others' judge the ranker.
     training, targets = held_out_split(indexed, settings.held_out_events)
     choosing, apart = choosing_rows(list(sequences), full_settings.pipeline_config.gate_user_share)
@@ -204,7 +204,8 @@ def train_and_publish(
 
 def held_out_split(indexed: list[list[int]], held_out: int) -> tuple[list[list[int]], np.ndarray]:
     """Each user's sequence without its ``held_out`` newest products (one where fewer than two would be
-    left), and the newest of those left out: what the model is chosen on."""
+    left), and the oldest of those left out (the one right after the training sequence): what the model
+    is chosen on."""
     training, targets = [], []
     for sequence in indexed:
         cut = held_out if len(sequence) - held_out >= 2 else 1
