@@ -556,7 +556,8 @@ class CollabExperiments(BaseModel):
         "ranker learns from features whose history the model was trained on, where a served request's "
         "newest events are new to it. 2: the events before each user's held-out one are new to the model "
         "too, as when serving; the model chooses its epoch on the second newest and learns from one event "
-        "a user fewer (users with fewer than 4 events keep 1).",
+        "a user fewer (users with fewer than 4 events keep 1), and the ranker learns from both held-out "
+        "events of each user (each with the events before it as its history) and is judged on the newest.",
     )
     candidates: list[dict[str, float | int | str]] = Field(
         default_factory=lambda: list[dict[str, float | int | str]]([{"max_length": 200}]),

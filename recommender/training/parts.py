@@ -11,6 +11,7 @@ import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -124,17 +125,28 @@ def ranker_sample(held: list[HeldOut], settings: Settings, seed: int) -> list[He
 @dataclass(frozen=True)
 class HeldOutView:
     """The sampled users' held-out next events, and what was known just before them: item statistics and
-    co-occurrence without any held-out event or anything after it."""
+    co-occurrence without any held-out event or anything after it.
+
+    ``sample`` holds each user's newest held-out event: what the ranker is judged on and the stages are
+    measured on. Where the sequence model is trained without more than one event a user
+    (``held_out_events``), ``earlier`` holds the same users' earlier cut points: more events for the
+    ranker to learn from, each as new to the sequence model as a served request's newest product."""
 
     sample: list[HeldOut]
     stats_as_of: ItemStats
     cooccurrence_as_of: CoOccurrence
+    earlier: list[HeldOut] = dataclasses.field(default_factory=list)
 
     @classmethod
     def of(cls, all_events: Sequence[StoredEvent], settings: Settings, seed: int) -> HeldOutView:
-        held = held_out_next_events(all_events, settings)
+        held = held_out_next_events(all_events, settings, settings.collab_config.held_out_events)
         label_events = {id(item.label) for item in held}
-        cut_by_user = {item.user_id: item.label.occurred_at for item in held}
+        # Known before every held-out event of the user: before the oldest one.
+        cut_by_user: dict[str, datetime] = {}
+        for item in held:
+            cut_by_user[item.user_id] = min(
+                item.label.occurred_at, cut_by_user.get(item.user_id, item.label.occurred_at)
+            )
         as_of = [
             event
             for event in all_events
@@ -144,7 +156,10 @@ class HeldOutView:
         stats = ItemStats.from_events(
             ((e.user_id, e.product_id, e.occurred_at) for e in as_of), settings.pipeline_config.recent_days
         )
-        return cls(ranker_sample(held, settings, seed), stats, CoOccurrence.fit(_sequences(as_of)))
+        sample = ranker_sample([item for item in held if item.cut == 0], settings, seed)
+        sampled = {item.user_id for item in sample}
+        earlier = [item for item in held if item.cut > 0 and item.user_id in sampled]
+        return cls(sample, stats, CoOccurrence.fit(_sequences(as_of)), earlier)
 
     def as_of(self, model: PublishedModel) -> PublishedModel:
         """``model`` with the co-occurrence known before the held-out events (its lists are judged on it)."""
@@ -265,20 +280,34 @@ def _ranker_params(objective: str, settings: Settings, seed: int) -> dict:
 
 
 class RankerFitter:
-    """LightGBM fits over a fixed set of groups, with the pipeline's feature columns."""
+    """LightGBM fits over a fixed set of groups, with the pipeline's feature columns. ``extra`` groups
+    (the users' earlier cut points) are learned from with their user's groups, never scored."""
 
-    def __init__(self, groups: list[RankerGroup], columns: list[str], categorical: list[str]) -> None:
+    def __init__(
+        self,
+        groups: list[RankerGroup],
+        columns: list[str],
+        categorical: list[str],
+        extra: Sequence[RankerGroup] = (),
+    ) -> None:
         self.groups = groups
         self.columns = columns
         self.categorical = categorical
+        self.extra = list(extra)
 
     def dataset(self, indices: list[int], reference=None):  # noqa: ANN001, ANN201 (lightgbm is lazy)
+        """The groups at ``indices``, and the extra groups of every user without a group elsewhere (a user
+        whose newest event is left out is left out whole)."""
         import lightgbm
 
+        kept = set(indices)
+        left_out = {group.user_id for index, group in enumerate(self.groups) if index not in kept}
+        chosen = [self.groups[index] for index in indices]
+        chosen += [group for group in self.extra if group.user_id not in left_out]
         return lightgbm.Dataset(
-            np.vstack([self.groups[index].matrix for index in indices]),
-            np.concatenate([self.groups[index].labels for index in indices]),
-            group=[len(self.groups[index].labels) for index in indices],
+            np.vstack([group.matrix for group in chosen]),
+            np.concatenate([group.labels for group in chosen]),
+            group=[len(group.labels) for group in chosen],
             feature_name=self.columns,
             categorical_feature=self.categorical,
             reference=reference,
@@ -346,11 +375,14 @@ def train_ranker(
     encoder: AttributeEncoder,
     settings: Settings,
     seed: int,
+    earlier: Sequence[HeldOut] = (),
 ) -> RankerTraining:
     """A LightGBM ranker on the candidates the served sources return for each held-out next event.
 
     The objective is chosen by cross-validation on these users, and the ranker is published only if
-    its out-of-fold NDCG@10 beats rank fusion's on the same users (``ranker_gate``)."""
+    its out-of-fold NDCG@10 beats rank fusion's on the same users (``ranker_gate``). ``earlier``: the
+    same users' earlier cut points, which the ranker also learns from (never in the fold that judges
+    their user) but is not judged on."""
     config = settings.pipeline_config
     if len(sample) < config.ranker_min_users:
         return RankerTraining(
@@ -367,37 +399,41 @@ def train_ranker(
         else []
     )
     started = time.monotonic()
-    groups: list[RankerGroup] = []
     columns: list[str] = []
     tower = model.parts.tower
     coldifier = None
-    for item in sample:
+
+    def group_of(item: HeldOut) -> RankerGroup | None:
+        nonlocal columns, coldifier
         request = PipelineRequest(
             k=config.depth, user_id=item.user_id, history=item.history, time=item.label.occurred_at
         )
         ranked = pipeline.rank(request, config.depth, model, stats=stats, ranker=fusion, encoder=encoder)
         if ranked.frame is None:
-            continue
+            return None
         labels = np.asarray(
             [candidate.product_id == item.label.product_id for candidate in ranked.frame.candidates],
             dtype=np.float64,
         )
         if labels.sum() == 0:
-            continue
+            return None
         columns = ranked.frame.columns
         if coldifier is None:
             coldifier = ColdStartDropout(columns, config.depth, config.ranker_cold_dropout, rng)
-        matrix = coldifier.apply(item.user_id, ranked.frame, ranked.user.collab, tower)
+        # The newest cut keeps the user's key, so that one cut point draws what it always drew.
+        key = item.user_id if item.cut == 0 else f"{item.user_id}\x00{item.cut}"
+        matrix = coldifier.apply(key, ranked.frame, ranked.user.collab, tower)
         own_orders = {ranker.source: ranker.score(ranked.frame) for ranker in alone}
-        groups.append(
-            RankerGroup(
-                matrix, labels, fusion.score(ranked.frame), own_orders, item.user_id, ranked.frame.matrix
-            )
+        return RankerGroup(
+            matrix, labels, fusion.score(ranked.frame), own_orders, item.user_id, ranked.frame.matrix
         )
+
+    groups = [group for group in map(group_of, sample) if group is not None]
+    extra = [group for group in map(group_of, earlier) if group is not None]
     if len(groups) < config.ranker_min_users:
         return RankerTraining(None, f"too few users whose next event the sources found ({len(groups)})")
     trained = fit_gated_ranker(
-        groups, columns, list(pipeline.features().categorical_columns(encoder)), settings, seed
+        groups, columns, list(pipeline.features().categorical_columns(encoder)), settings, seed, extra
     )
     if trained.ranker is not None:
         trained.ranker.meta.update(
@@ -407,6 +443,7 @@ def train_ranker(
                 "fusion_weights": dict(config.fusion_weights),
                 "attributes": encoder.as_dict(),
                 "sampled_users": len(sample),
+                "earlier_events": len(extra),  # earlier cut points learned from (never judged)
                 # Users whose next product the served sources returned, over every sampled user.
                 "candidate_recall": len(groups) / len(sample),
                 "seconds": time.monotonic() - started,
@@ -416,7 +453,12 @@ def train_ranker(
 
 
 def fit_gated_ranker(
-    groups: list[RankerGroup], columns: list[str], categorical: list[str], settings: Settings, seed: int
+    groups: list[RankerGroup],
+    columns: list[str],
+    categorical: list[str],
+    settings: Settings,
+    seed: int,
+    extra: Sequence[RankerGroup] = (),
 ) -> RankerTraining:
     """Cross-validate each objective and keep the best; then serve whichever ranking scores highest on
     validation users: the learned ranker (out of fold, each user scored by a ranker that never saw them),
@@ -429,10 +471,11 @@ def fit_gated_ranker(
       sequence model was not chosen on (on the others its own order looks better than it is).
 
     The learned ranker must win both by more than ``ranker_margin_standard_errors`` standard errors. With
-    the gate off it serves whatever they say."""
+    the gate off it serves whatever they say. ``extra``: more events of the same users that the rankers
+    learn from (earlier cut points), each left out with its user's fold and never scored."""
     config = settings.pipeline_config
     rng = random.Random(seed)
-    fitter = RankerFitter(groups, columns, categorical)
+    fitter = RankerFitter(groups, columns, categorical, extra)
     order = list(range(len(groups)))
     rng.shuffle(order)
     folds = [order[start::RANKER_FOLDS] for start in range(RANKER_FOLDS)]
@@ -583,7 +626,9 @@ def train_parts(
         settings.pipeline_config.new_arrivals_fit_text,
     )
     training_model = _with_parts(model, TrainedParts(cooc_as_of, tower))
-    trained = train_ranker(pipeline, training_model, sample, stats_as_of, encoder, settings, seed)
+    trained = train_ranker(
+        pipeline, training_model, sample, stats_as_of, encoder, settings, seed, view.earlier
+    )
     gated_model = _with_parts(
         model, TrainedParts(cooc_as_of, tower, trained.ranker, trained.note, trained.validation)
     )

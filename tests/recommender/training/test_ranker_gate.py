@@ -372,3 +372,36 @@ def test_the_learned_ranker_is_judged_against_fusion_on_every_user(tmp_path: Pat
     assert trained.ranker is not None
     assert trained.note.startswith("learned ranker from 120 users: validation NDCG@10")
     assert f"on {figures['users']} of them, those the sequence model was not chosen on" in trained.note
+
+
+def test_earlier_cut_points_are_learned_from_with_their_user_and_never_scored() -> None:
+    scored = groups(True, False, count=10)
+    extra = [
+        RankerGroup(group.matrix[:20], group.labels[:20], group.fusion[:20], {}, group.user_id)
+        for group in groups(True, False, count=12)  # shoppers 10 and 11 have no newest event: never left out
+    ]
+    fitter = RankerFitter(scored, COLUMNS, [], extra)
+    kept = [0, 1, 2, 3, 4, 5, 6, 7]  # shoppers 8 and 9 left out: their earlier events with them
+    dataset = fitter.dataset(kept).construct()
+    assert dataset.num_data() == 30 * 8 + 20 * (12 - 2)
+    assert RankerFitter(scored, COLUMNS, []).dataset(kept).construct().num_data() == 30 * 8
+
+
+def test_earlier_cut_points_teach_the_ranker_what_the_newest_events_do_not() -> None:
+    """The newest events teach nothing here (what the ranker learns from is noise; as served, the signal
+    finds the label); their users' earlier events teach the signal. The scores are the newest events'."""
+    rng = np.random.default_rng(3)
+    newest = groups(True, False, count=40)
+    for group in newest:
+        group.served = group.matrix
+        group.matrix = rng.normal(0, 1, group.matrix.shape)
+    earlier = [
+        RankerGroup(group.matrix, group.labels, group.fusion, {}, f"shopper-{index % 40}")
+        for index, group in enumerate(groups(True, False, count=120)[40:])
+    ]
+    params = {"objective": "binary", "num_leaves": 3, "min_data_in_leaf": 20, "verbosity": -1}
+    folds = [list(range(start, 40, 5)) for start in range(5)]
+    alone = RankerFitter(newest, COLUMNS, []).out_of_fold(params, 20, folds)
+    helped = RankerFitter(newest, COLUMNS, [], earlier).out_of_fold(params, 20, folds)
+    assert len(helped.scores) == len(alone.scores) == 40
+    assert helped.scores.mean() > 0.9 > 0.5 > alone.scores.mean()
