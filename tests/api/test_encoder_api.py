@@ -23,7 +23,7 @@ def encoder_service(tmp_path, embedder) -> Iterator[RecommenderService]:  # type
         collab={"models_path": tmp_path / "models"},
         embedding={
             "backend": "torch",
-            "fine_tune_max_steps": 60,
+            "fine_tune_max_steps": 30,
             "fine_tune_batch_size": 16,
             "fine_tune_learning_rate": 1e-4,
             # The search check has its own tests (test_query_check.py); this one follows the whole path.

@@ -119,7 +119,7 @@ def test_train_encoder_fine_tunes_publishes_and_serves_the_shops_encoder(
     settings_env = {
         "RECO_COLLAB__MODELS_PATH": str(tmp_path / "models"),
         "RECO_EMBEDDING__BACKEND": "torch",
-        "RECO_EMBEDDING__FINE_TUNE_MAX_STEPS": "40",
+        "RECO_EMBEDDING__FINE_TUNE_MAX_STEPS": "12",
         "RECO_EMBEDDING__FINE_TUNE_BATCH_SIZE": "16",
         "RECO_EMBEDDING__FINE_TUNE_LEARNING_RATE": "1e-4",
         "RECO_EMBEDDING__FINE_TUNE_QUERY_TOLERANCE": "1.0",  # the search check has its own tests
