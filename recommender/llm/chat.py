@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from recommender.errors import ConfigurationError
 from recommender.llm.gguf_weights import runnable_weights
+from recommender.llm.own_thread import call_on_own_thread, stream_on_own_thread
 from recommender.settings import LLMConfig
 
 
@@ -134,12 +135,16 @@ class LocalGGUFChat:
         self.remote = False
         self._lock = threading.Lock()
         weights = runnable_weights(path, settings.local_weights, settings.local_cache_dir)
-        self._llama = Llama(
-            model_path=str(weights),
-            n_ctx=4096,
-            n_threads=settings.threads,
-            flash_attn=settings.flash_attention,
-            verbose=False,
+        # Every llama.cpp call runs on a thread of its own, which takes llama.cpp's OpenMP threads with it
+        # when it ends (llm/own_thread.py says why).
+        self._llama = call_on_own_thread(
+            lambda: Llama(
+                model_path=str(weights),
+                n_ctx=4096,
+                n_threads=settings.threads,
+                flash_attn=settings.flash_attention,
+                verbose=False,
+            )
         )
         self._label_tokens: dict[str, int] = {}
 
@@ -160,6 +165,9 @@ class LocalGGUFChat:
         return "".join(self.stream(system, user, max_tokens, timeout_seconds))
 
     def stream(self, system: str, user: str, max_tokens: int, timeout_seconds: float) -> Iterator[str]:
+        return stream_on_own_thread(lambda: self._generated(system, user, max_tokens))
+
+    def _generated(self, system: str, user: str, max_tokens: int) -> Iterator[str]:
         with self._lock:
             pieces = self._llama.create_completion(
                 self._prompt(system, user),
@@ -176,6 +184,9 @@ class LocalGGUFChat:
 
     def label_scores(self, system: str, user: str, labels: list[str]) -> list[float] | None:
         """One forward pass over the prompt, then each label's first-token logit (LlamaRec's verbalizer)."""
+        return call_on_own_thread(lambda: self._label_scores(system, user, labels))
+
+    def _label_scores(self, system: str, user: str, labels: list[str]) -> list[float]:
         import numpy as np
 
         with self._lock:
