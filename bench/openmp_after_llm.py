@@ -1,6 +1,7 @@
-"""LightGBM's training speed in a process whose local LLM has answered, against a process where it has not.
+"""LightGBM's training speed in a process whose local LLM has answered, or whose other threads have trained,
+against a process where neither happened.
 
-    python -m bench.openmp_after_llm            # three processes, each timing the same LightGBM training
+    python -m bench.openmp_after_llm            # five processes, each timing the same LightGBM training
 
 llama.cpp and LightGBM share GNU OpenMP. A llama.cpp call made on a long-lived thread (the LLM calls' pool,
 as in a server) used to leave its OpenMP team behind, and GNU OpenMP then treats the process as holding more
@@ -9,9 +10,12 @@ parallel loops each pay a wake-up. ``recommender/llm/own_thread.py`` runs each l
 that ends with it. Each case runs in a fresh process (what a call leaves behind lasts as long as the
 process):
 
-- ``no LLM``: the baseline;
+- ``nothing run before``: the baseline;
 - ``llama.cpp on a pool thread``: llama-cpp-python called directly from a long-lived thread (before);
-- ``the product's local LLM on a pool thread``: ``LocalGGUFChat`` through ``LLMCalls`` (now).
+- ``the product's local LLM on a pool thread``: ``LocalGGUFChat`` through ``LLMCalls`` (now);
+- ``two worker threads trained``: two long-lived threads (a task queue's, as the in-process worker's) have
+  each trained LightGBM once, keeping their OpenMP teams (before) or handing them back at the end of the
+  task, as ``ingest``'s tasks do now (``recommender/openmp.py``).
 
 It prints each case's median over ``--repeats`` trainings and its ratio to the baseline.
 """
@@ -25,7 +29,13 @@ import subprocess
 import sys
 import time
 
-CASES = ("no LLM", "llama.cpp on a pool thread", "the product's local LLM on a pool thread")
+CASES = (
+    "nothing run before",
+    "llama.cpp on a pool thread",
+    "the product's local LLM on a pool thread",
+    "two worker threads trained, teams kept",
+    "two worker threads trained, teams handed back",
+)
 
 
 def _train_seconds(repeats: int) -> list[float]:
@@ -44,7 +54,19 @@ def _train_seconds(repeats: int) -> list[float]:
 
 
 def _one_case(case: str, repeats: int) -> list[float]:
-    if case != CASES[0]:
+    if case in CASES[3:]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from recommender.openmp import release_openmp_threads
+
+        def one_task() -> None:
+            _train_seconds(0)
+            if case == CASES[4]:
+                release_openmp_threads()  # what each task queue task does now
+
+        for worker in (ThreadPoolExecutor(1), ThreadPoolExecutor(1)):  # a task queue's two worker threads
+            worker.submit(one_task).result()
+    elif case != CASES[0]:
         from recommender.llm.calls import LLMCalls
         from recommender.llm.chat import LocalGGUFChat
         from recommender.settings import LLMConfig

@@ -10,6 +10,7 @@ from celery import Celery, Task
 
 from ingest import tasks
 from recommender.errors import DependencyUnavailableError, unavailable
+from recommender.openmp import release_openmp_threads
 from recommender.settings import DEFAULT_TENANT, CelerySettings
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,12 @@ def create_celery_app(settings: CelerySettings) -> Celery:
 
 def _register(app: Celery, name: str, body: Callable[..., Any], options: dict[str, Any]) -> None:
     def run(self: Task, *args: Any, **kwargs: Any) -> Any:
-        return body(*args, **kwargs)
+        try:
+            return body(*args, **kwargs)
+        finally:
+            # A worker's threads outlive their tasks: the OpenMP threads a task started would slow every
+            # later training in the process (recommender/openmp.py).
+            release_openmp_threads()
 
     run.__name__ = body.__name__
     run.__doc__ = body.__doc__
