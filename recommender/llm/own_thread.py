@@ -1,12 +1,10 @@
 """llama.cpp's work on a thread that ends with the call.
 
-llama.cpp runs its matrix work in OpenMP teams, and GNU OpenMP keeps a team's threads for as long as the
-thread that started it lives. LightGBM shares that runtime. Once a long-lived thread (the LLM calls' pool,
-a server's worker threads) has started a llama.cpp team, the process holds more OpenMP threads than it has
-cores, and GNU OpenMP then makes every waiting thread sleep almost at once instead of spinning. LightGBM's
-many short parallel loops pay a wake-up each: on 2 cores the training job's ranker trained 6-8 times more
-slowly in a process whose local LLM had answered once (`bench/openmp_after_llm.py`). A thread that ends
-takes its team with it, so each call here runs on one.
+llama.cpp runs on GNU OpenMP, which keeps a thread's team of helper threads for as long as that thread
+lives; teams left on long-lived threads (the LLM calls' pool, a server's worker threads) slowed LightGBM's
+training 6-8 times in the same process (``recommender/openmp.py`` says why). A stream's pieces can be pulled
+from a different thread each time, so rather than handing teams back afterwards, each call runs on a thread
+of its own, which takes its team with it when it ends.
 """
 
 from __future__ import annotations

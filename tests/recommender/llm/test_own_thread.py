@@ -4,15 +4,9 @@ it (llm/own_thread.py; bench/openmp_after_llm.py measures it)."""
 
 from __future__ import annotations
 
-import os
-import time
-
 from recommender.llm.calls import LLMCalls
 from recommender.llm.chat import LocalGGUFChat
-
-
-def threads_now() -> set[str]:
-    return set(os.listdir("/proc/self/task"))
+from tests.recommender.test_openmp import settled, threads_now
 
 
 def test_each_kind_of_call_from_the_calls_pool_leaves_no_thread_behind(local_chat: LocalGGUFChat) -> None:
@@ -23,11 +17,7 @@ def test_each_kind_of_call_from_the_calls_pool_leaves_no_thread_behind(local_cha
     scores = calls.run(lambda: local_chat.label_scores("Answer A or B.", "A or B?", ["A", "B"]), 120.0)
     pieces = calls.run(lambda: list(local_chat.stream("Answer in one word.", "Say hi.", 8, 120.0)), 120.0)
     assert answer and scores is not None and len(scores) == 2 and pieces
-    # A team's threads end just after the thread that started it: give them a moment.
-    deadline = time.monotonic() + 5
-    while threads_now() - before and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert threads_now() - before == set()
+    assert settled(before) == set()
 
 
 def test_a_stream_given_up_early_stops_its_producer_and_frees_the_model(local_chat: LocalGGUFChat) -> None:
