@@ -295,10 +295,12 @@ class CollabSettings(BaseModel):
 
     enabled: bool = Field(default=True, description="Use a trained model when one has been published.")
     epochs: int = Field(
-        default=200,
+        default=300,
         ge=1,
         description="Most epochs. Training stops earlier once validation NDCG@10 (each user's last product, "
-        "checked every 5 epochs) has not improved for `patience` checks, and keeps the best epoch's weights.",
+        "checked every 5 epochs) has not improved for `patience` checks, and keeps the best epoch's weights. "
+        "A cap, not a schedule: on ML-100k the model converges after 110-210 epochs (with a cap of 200, one "
+        "warm seed of three stopped at the cap before its patience ran out).",
     )
     patience: int = Field(
         default=6,

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 200
+    epochs: int = 300
     batch_size: int = 128
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
