@@ -433,7 +433,8 @@ def restore(
 @app.command("eval")
 def evaluate(
     data: Annotated[
-        Path, typer.Argument(exists=True, help="RecBole atomic-file folder, or a CSV/JSONL file.")
+        Path,
+        typer.Argument(exists=True, help="RecBole atomic-file folder, or a CSV/TSV, JSONL or Parquet file."),
     ],
     out: Annotated[Path, typer.Option("--out", help="Where metrics.json and the plots go.")] = Path(
         "eval-out"
@@ -491,11 +492,24 @@ def evaluate(
         typer.Option(help="Catalog attributes the ranker reads (default: RECO_PIPELINE__ITEM_FEATURES)."),
     ] = None,
     items: Annotated[
-        Path | None, typer.Option(help="Item file for CSV/JSONL data (title, year, genres, other columns).")
+        Path | None,
+        typer.Option(
+            help="Item file for table data (title, genres or categories, description, brand, price, "
+            "other columns)."
+        ),
     ] = None,
     user_column: str = "user_id",
     item_column: str = "item_id",
-    time_column: str = "timestamp",
+    time_column: Annotated[
+        str, typer.Option(help="Unix seconds, milliseconds or dates (ISO 8601 or another common form).")
+    ] = "timestamp",
+    rating_column: Annotated[
+        str,
+        typer.Option(
+            help="Ratings on any scale (stretched onto 1-5); a column of counts or of one value is read as "
+            "purchases."
+        ),
+    ] = "rating",
     tenant: TenantOption = DEFAULT_TENANT,
     fine_tune_encoder: Annotated[
         bool | None,
@@ -549,7 +563,9 @@ def evaluate(
         rules=_read_rules(rules),
         max_users=max_users,
         items_path=items,
-        columns=ColumnMapping(user=user_column, item=item_column, timestamp=time_column),
+        columns=ColumnMapping(
+            user=user_column, item=item_column, timestamp=time_column, rating=rating_column
+        ),
     )
     with Progress(TextColumn("{task.description}"), console=console) as progress:
         step = progress.add_task("evaluation")

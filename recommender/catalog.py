@@ -67,9 +67,10 @@ def _product_hash(product: Product) -> str:
 
 
 class Catalog:
-    def __init__(self, store: VectorStore, embedder: Embedder) -> None:
+    def __init__(self, store: VectorStore, embedder: Embedder, max_text_chars: int | None = None) -> None:
         self._store = store
         self._embedder = embedder
+        self._max_text_chars = max_text_chars  # the embedded text's length (models read less still)
         self.generation = 0  # counts this process's catalog writes (caches of product fields compare it)
         self._optimizer: threading.Thread | None = None
 
@@ -79,7 +80,7 @@ class Catalog:
             return UpsertResult(0, 0, 0)
         point_ids = [product_point_id(product.product_id) for product in products]
         existing = {point.point_id: point.payload for point in self._store.retrieve(point_ids)}
-        texts = [compose_product_text(product) for product in products]
+        texts = [compose_product_text(product, self._max_text_chars) for product in products]
         hashes = [text_hash(text, self._embedder.model_name) for text in texts]
 
         to_embed: list[int] = []
@@ -110,7 +111,7 @@ class Catalog:
         """Embed stored products again whatever their hash says; unknown ids are skipped."""
         points = self._store.retrieve([product_point_id(pid) for pid in product_ids])
         products = [Product.model_validate(public_payload(point.payload)) for point in points]
-        texts = [compose_product_text(product) for product in products]
+        texts = [compose_product_text(product, self._max_text_chars) for product in products]
         self._write(
             [point.point_id for point in points],
             texts,

@@ -23,6 +23,7 @@ AttributeValue = str | int | float | bool
 # Sizes, colours, materials: an attribute may hold several values (a filter matches any of them).
 AttributeValues = AttributeValue | list[AttributeValue]
 MAX_ATTRIBUTE_VALUES = 100
+MAX_DESCRIPTION_CHARS = 20000
 # Validation context key: how far ahead of now an event's timestamp may be.
 FUTURE_TOLERANCE = "future_tolerance"
 CATEGORY_SEPARATOR = " > "
@@ -56,7 +57,7 @@ class Product(BaseModel):
 
     product_id: Identifier
     title: str = Field(min_length=1, max_length=1000)
-    description: str = Field(default="", max_length=20000)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
     category: str = Field(default="", description="A path such as 'Home > Kitchen > Knives'.")
     brand: str = ""
     price: float | None = Field(default=None, ge=0)

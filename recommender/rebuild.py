@@ -140,7 +140,7 @@ def _embed_copy(
             source.count(),
             copy_spec.name,
         )
-        catalog = Catalog(copy, embedder)
+        catalog = Catalog(copy, embedder, settings.embedding.max_text_chars)
         for points in pages(source, with_vectors=False):
             catalog.upsert([Product.model_validate(public_payload(point.payload)) for point in points])
             rebuilt += len(points)

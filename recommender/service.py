@@ -175,7 +175,7 @@ def build_service(
     database = Database(settings.events.url, migrate=settings.events.migrate_on_start)
     events = EventStore(database, tenant)
     jobs = JobStore(database, tenant)
-    catalog = Catalog(products, embedder)
+    catalog = Catalog(products, embedder, settings.embedding.max_text_chars)
     profiles = ProfileService(events, catalog, users, settings.recommend)
     models = ModelRegistry(settings.collab.models_path)
     # One set of item statistics for the pipeline's sources and the popular list that fills a short page.
@@ -231,7 +231,6 @@ def build_service(
         importer=CatalogImporter(
             catalog,
             jobs,
-            settings.embedding.max_text_chars,
             upload_retention_hours=settings.api.upload_retention_hours,
             max_parquet_bytes=int(settings.api.max_parquet_uncompressed_megabytes * 1024 * 1024),
             upload_dir=Path(settings.api.upload_dir),

@@ -61,7 +61,13 @@ class EmbeddingSettings(BaseModel):
     )
     batch_size: int = Field(default=64, ge=1)
     device: str = "cpu"
-    max_text_chars: int = Field(default=4000, ge=100, description="Longer product texts are rejected.")
+    max_text_chars: int = Field(
+        default=4000,
+        ge=100,
+        description="The embedded text (title, brand, category, attributes, description) is cut to this "
+        "many characters, at a word; the product is stored whole. Models read less still: all-MiniLM-L6-v2 "
+        "256 word pieces, multilingual-e5-small 512.",
+    )
     backend: Literal["auto", "torch", "onnx-int8"] = Field(
         default="auto",
         description="onnx-int8: the model exported once to ONNX, smoothed and quantised to int8, run by ONNX "

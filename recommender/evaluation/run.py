@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
+from rich.markup import escape
 
 from recommender.embedding import Embedder
 from recommender.errors import InvalidInputError
-from recommender.evaluation.data import ColumnMapping, Dataset, ItemInfo, load_dataset
+from recommender.evaluation.data import SKIPPED_SHOWN, ColumnMapping, Dataset, ItemInfo, load_dataset
 from recommender.evaluation.decisions import (
     ENCODER_SUFFIX,
     print_decisions,
@@ -48,6 +49,7 @@ from recommender.settings import Settings
 from recommender.training_job import serve_shop_encoder
 
 # Pipeline configurations compared with what is served (the settings' own configuration).
+SKIPPED_ROWS_FILE = "skipped_rows.txt"
 SINGLE_SOURCES = ("collab", "text", "cooccurrence", "popular", "trending", "new")
 COLD_VARIANTS = (
     "served",
@@ -321,6 +323,7 @@ def run_evaluation(
             "no split to measure: the cold-start split alone needs a cold share above 0", field="cold_share"
         )
     dataset = load_dataset(config.data_path, config.columns, config.items_path)
+    skipped_file = report_skipped(dataset, config.out_dir, console)
     embedder = embedder_factory()
     seeds = [config.split.seed + offset for offset in range(config.seeds)]
     result = EvaluationResult({}, {}, {}, [])
@@ -329,7 +332,26 @@ def run_evaluation(
     if config.cold_item_share > 0:
         result.cold_start, cold_files = _cold_split(config, dataset, embedder, seeds, console, on_step)
         result.files += cold_files
+    if skipped_file is not None:
+        result.files.append(skipped_file)
     return result
+
+
+def report_skipped(dataset: Dataset, out_dir: Path, console: Console) -> Path | None:
+    """The rows the data's files had that could not be read: the first few on the console, all of them
+    in ``skipped_rows.txt``."""
+    if not dataset.skipped:
+        return None
+    path = out_dir / SKIPPED_ROWS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(dataset.skipped) + "\n", encoding="utf-8")
+    console.print(
+        f"[yellow]{len(dataset.skipped)} rows could not be read and are left out[/yellow] "
+        f"(all of them in {path}):"
+    )
+    for line in dataset.skipped[:SKIPPED_SHOWN]:
+        console.print(f"  {escape(line)}")
+    return path
 
 
 def _cold_split(

@@ -96,8 +96,9 @@ def leave_one_out(dataset: Dataset, options: SplitOptions) -> Split:
 
     def order(interaction: Interaction) -> tuple:
         if options.tie_order is TieOrder.ITEM:
-            key = int(interaction.item_id) if interaction.item_id.isdigit() else interaction.item_id
-            return (interaction.timestamp, key)
+            # Numeric ids by value, before any other id (a mixed catalog must still sort).
+            item = interaction.item_id
+            return (interaction.timestamp, (0, int(item), "") if item.isdigit() else (1, 0, item))
         return (interaction.timestamp, interaction.row)
 
     item_ids = ["<pad>", *sorted({i.item_id for i in interactions}, key=lambda x: (len(x), x))]

@@ -6,7 +6,9 @@ Rows come out as plain dicts or as a RowError; validation into Product happens i
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +23,6 @@ from recommender.intake.feeds.google_merchant import looks_like_merchant
 from recommender.intake.feeds.shopify import looks_like_shopify
 from recommender.intake.jobs import RowError
 from recommender.models import Product
-from recommender.text import compose_product_text
 
 ATTRIBUTE_COLUMN_PREFIX = "attr."
 REQUIRED_COLUMN = "product_id"
@@ -84,6 +85,26 @@ def detect_format(path: Path, declared: str | None = None) -> CatalogFormat:
         if looks_like_merchant(header):
             return CatalogFormat.GOOGLE_MERCHANT
     return detected
+
+
+def column_names(path: Path, file_format: CatalogFormat) -> list[str]:
+    """A table file's column names, for an error that says which columns a file has (empty if unreadable)."""
+    try:
+        if file_format is CatalogFormat.PARQUET:
+            import pyarrow.parquet as parquet
+
+            return list(parquet.ParquetFile(path).schema_arrow.names)
+        if file_format is CatalogFormat.JSONL:
+            with path.open(encoding="utf-8-sig", errors="replace") as handle:
+                for line in itertools.islice(handle, JSONL_PROBE_ROWS):
+                    with contextlib.suppress(json.JSONDecodeError):
+                        value = json.loads(line)
+                        if isinstance(value, dict):
+                            return list(value)
+            return []
+        return _header(path)
+    except (OSError, ValueError):  # unreadable (pyarrow's errors are both): the error names no columns
+        return []
 
 
 def _header(path: Path) -> list[str]:
@@ -266,7 +287,7 @@ def _read_parquet(
             yield RawRow(row_number, fields)
 
 
-def parse_product_row(row: RawRow, max_text_chars: int) -> Product | RowError:
+def parse_product_row(row: RawRow) -> Product | RowError:
     """Validate one row. The error names the first offending field; the reason lists every problem."""
     product_id = row.fields.get("product_id")
     product_id = _snippet(str(product_id), 256) if product_id is not None else None
@@ -277,14 +298,6 @@ def parse_product_row(row: RawRow, max_text_chars: int) -> Product | RowError:
         first_field = _snippet(".".join(str(part) for part in problems[0]["loc"]), 64) or None
         reason = _snippet("; ".join(_describe(problem) for problem in problems[:5]), 500)
         return RowError(row.line, first_field, reason, product_id)
-    text_length = len(compose_product_text(product))
-    if text_length > max_text_chars:
-        return RowError(
-            row.line,
-            "description",
-            f"product text is {text_length} characters; the limit is {max_text_chars}",
-            product_id,
-        )
     return product
 
 

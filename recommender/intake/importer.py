@@ -38,7 +38,6 @@ class CatalogImporter:
         self,
         catalog: Catalog,
         jobs: JobStore,
-        max_text_chars: int,
         batch_size: int = 256,
         upload_retention_hours: float = 0,
         max_parquet_bytes: int | None = None,
@@ -46,7 +45,6 @@ class CatalogImporter:
     ) -> None:
         self._catalog = catalog
         self._jobs = jobs
-        self._max_text_chars = max_text_chars
         self._batch_size = batch_size
         self._upload_retention_hours = upload_retention_hours
         self._max_parquet_bytes = max_parquet_bytes
@@ -135,7 +133,7 @@ class CatalogImporter:
         products: list[Product] = []
         errors: list[RowError] = []
         for row in rows:
-            parsed = row if isinstance(row, RowError) else parse_product_row(row, self._max_text_chars)
+            parsed = row if isinstance(row, RowError) else parse_product_row(row)
             if isinstance(parsed, Product):
                 first_line = first_line_of.setdefault(parsed.product_id, row.line)
                 if first_line != row.line:

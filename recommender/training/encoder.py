@@ -107,7 +107,8 @@ def fine_tune_and_publish(
             field="events",
         )
     products = list(catalog.products())
-    texts = {product.product_id: compose_product_text(product) for product in products}
+    limit = settings.max_text_chars  # what the catalog embeds
+    texts = {product.product_id: compose_product_text(product, limit) for product in products}
     # Search is checked on products whose search pairs were not trained on.
     checked, others = _split_products(products, seed)
     searches = search_pairs(others, int(len(pairs.train) * SEARCH_PAIR_SHARE), seed)

@@ -8,11 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recommender.catalog import TEXT_HASH_KEY
 from recommender.errors import InvalidInputError, NotFoundError
+from recommender.ids import product_point_id
 from recommender.intake.files import CatalogFormat
 from recommender.intake.jobs import JobState
 from recommender.models import Product
 from recommender.service import RecommenderService
+from recommender.text import compose_product_text, text_hash
 from tests.conftest import import_demo_catalog
 
 
@@ -104,3 +107,23 @@ def test_reembed_task_body_rewrites_vectors(demo_service: RecommenderService) ->
 def test_demo_import_is_shared_fixture_sanity(service: RecommenderService) -> None:
     import_demo_catalog(service)
     assert service.catalog.count() == 60
+
+
+def test_a_long_description_is_stored_whole_and_embedded_cut(
+    service: RecommenderService, tmp_path: Path
+) -> None:
+    description = "A kettle that boils water quickly and quietly. " * 200  # 9,400 characters
+    job = run_import(
+        service,
+        write_jsonl(
+            tmp_path / "long.jsonl", [{"product_id": "k1", "title": "Kettle", "description": description}]
+        ),
+    )
+    assert (job.state, job.succeeded, job.failed) == (JobState.SUCCEEDED, 1, 0)
+    assert service.catalog.get("k1").description == description.strip()
+    limit = service.settings.embedding.max_text_chars
+    stored = service.products.retrieve([product_point_id("k1")])[0].payload
+    embedded = compose_product_text(service.catalog.get("k1"), limit)
+    assert len(embedded) <= limit and stored[TEXT_HASH_KEY] == text_hash(
+        embedded, service.embedder.model_name
+    )

@@ -15,10 +15,10 @@ from recommender.intake.jobs import RowError
 from recommender.models import Product
 
 
-def parsed(path: Path, file_format: CatalogFormat, max_text_chars: int = 4000) -> list[Product | RowError]:
+def parsed(path: Path, file_format: CatalogFormat) -> list[Product | RowError]:
     results: list[Product | RowError] = []
     for row in read_rows(path, file_format):
-        results.append(row if isinstance(row, RowError) else parse_product_row(row, max_text_chars))
+        results.append(row if isinstance(row, RowError) else parse_product_row(row))
     return results
 
 
@@ -99,11 +99,13 @@ def test_parquet_rows_are_numbered_and_attr_columns_become_attributes(tmp_path: 
     assert errors[3].field == "price"
 
 
-def test_oversized_text_is_rejected_with_its_size() -> None:
-    row = RawRow(5, {"product_id": "big", "title": "Big", "description": "x" * 500})
-    result = parse_product_row(row, max_text_chars=200)
-    assert isinstance(result, RowError)
-    assert result.line == 5 and result.field == "description" and "limit is 200" in result.reason
+def test_a_long_description_is_a_product_and_one_past_the_models_limit_is_a_row_error() -> None:
+    long_row = RawRow(5, {"product_id": "long", "title": "Long", "description": "word " * 3000})
+    product = parse_product_row(long_row)
+    assert isinstance(product, Product) and len(product.description) == len("word " * 3000) - 1
+    too_long = parse_product_row(RawRow(6, {"product_id": "big", "title": "Big", "description": "x" * 20001}))
+    assert isinstance(too_long, RowError)
+    assert too_long.line == 6 and too_long.field == "description" and "20000" in too_long.reason
 
 
 def test_format_is_detected_from_the_name_or_refused() -> None:
