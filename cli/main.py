@@ -632,16 +632,19 @@ def simulate(
 
     from recommender.embedding import build_embedder
     from recommender.evaluation.data import load_dataset
+    from recommender.evaluation.run import report_skipped
     from recommender.evaluation.simulate import SimulationConfig, run_simulation
 
     settings = get_settings().for_tenant(tenant)
     config = SimulationConfig(
         settings=settings, experiments=experiments, seed=seed, epochs=epochs, max_users=max_users
     )
+    dataset = load_dataset(data)
+    report_skipped(dataset, out, console)
     with console.status("simulating") as status:
         result = run_simulation(
             config,
-            load_dataset(data),
+            dataset,
             build_embedder(settings.embedding),
             on_step=lambda name: status.update(f"simulation: {name}"),
         )
