@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -63,6 +64,12 @@ class Product(BaseModel):
     price: float | None = Field(default=None, ge=0)
     in_stock: bool = True
     attributes: dict[str, AttributeValues] = Field(default_factory=dict)
+
+    @field_validator("title", "brand", "category", mode="before")
+    @classmethod
+    def _unescaped(cls, value: Any) -> Any:
+        # Exports escape HTML in every text field ("Tom &amp; Jerry", "Home &gt; Garden"); the text is meant.
+        return html.unescape(value) if isinstance(value, str) and "&" in value else value
 
     @field_validator("description")
     @classmethod

@@ -41,3 +41,20 @@ def test_rating_needs_a_value_in_range() -> None:
 def test_filter_rejects_inverted_price_range() -> None:
     with pytest.raises(ValidationError):
         ProductFilter(price_min=10, price_max=5)
+
+
+def test_html_entities_in_titles_brands_and_categories_are_text() -> None:
+    product = Product(
+        product_id="p",
+        title="Tom &amp; Jerry &#8211; DVD",
+        brand="Ben &amp; Jerry&#39;s",
+        category="Home &gt; Garden",
+    )
+    assert (product.title, product.brand, product.category) == (
+        "Tom & Jerry \u2013 DVD",
+        "Ben & Jerry's",
+        "Home > Garden",
+    )
+    assert Product(product_id="q", title="AT&T phone").title == "AT&T phone"
+    with pytest.raises(ValidationError):
+        Product(product_id="r", title="&nbsp;")  # nothing left of the title but a space
