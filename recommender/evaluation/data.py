@@ -8,9 +8,12 @@ reason, and the rest go in.
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import math
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -139,15 +142,23 @@ def _atomic_records(path: Path) -> tuple[list[str], Iterator[Record]]:
 
 
 def _table_format(path: Path) -> CatalogFormat:
-    suffix = path.suffix.lower()
+    suffix = Path(path.name.removesuffix(".gz").removesuffix(".GZ")).suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         return CatalogFormat.JSONL
     return CatalogFormat.PARQUET if suffix == ".parquet" else CatalogFormat.CSV
 
 
 def _table_records(path: Path, key_columns: tuple[str, ...], option: str) -> Iterator[Record]:
-    """A CSV or TSV, JSONL or Parquet file's records, read as the catalog importer reads its files. A file
-    without any of ``key_columns`` fails whole, naming its columns and the option that names the column."""
+    """A CSV or TSV, JSONL or Parquet file's records (gzip-compressed too), read as the catalog importer
+    reads its files. A file without any of ``key_columns`` fails whole, naming its columns and the option
+    that names the column."""
+    if path.suffix.lower() == ".gz":  # data sets ship compressed: read through a decompressed copy
+        with tempfile.TemporaryDirectory() as folder:
+            plain = Path(folder) / path.name[: -len(".gz")]
+            with gzip.open(path, "rb") as source, plain.open("wb") as target:
+                shutil.copyfileobj(source, target)
+            yield from _table_records(plain, key_columns, option)
+        return
     file_format = _table_format(path)
     rows = read_rows(path, file_format, id_columns=frozenset(key_columns))
     try:

@@ -1,6 +1,7 @@
 """The evaluation's data in the shapes real data sets come in: other column names, times, rating scales,
 item fields; bad rows left out and reported with their line, the rest read."""
 
+import gzip
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -183,6 +184,16 @@ def test_recbole_atomic_files_with_other_item_fields(tmp_path: Path) -> None:
     )
     serum = load_dataset(amazon).items["B1"].product()
     assert (serum.category, serum.price, serum.brand) == ("Beauty > Skin Care", 12.5, "Glow")
+
+
+def test_compressed_files_are_read(tmp_path: Path) -> None:
+    with gzip.open(tmp_path / "ratings.csv.gz", "wt", encoding="utf-8") as handle:
+        handle.write("userId,movieId,rating,timestamp\n1,31,2.5,1260759144\n1,10,4,1260759145\n")
+    with gzip.open(tmp_path / "movies.jsonl.gz", "wt", encoding="utf-8") as handle:
+        handle.write(json.dumps({"movieId": "31", "title": "Dangerous Minds"}) + "\n")
+    dataset = load_dataset(tmp_path / "ratings.csv.gz", MOVIELENS_CSV, tmp_path / "movies.jsonl.gz")
+    assert [i.item_id for i in dataset.interactions] == ["31", "10"]
+    assert dataset.items["31"].product().title == "Dangerous Minds"
 
 
 def test_parquet_interactions(tmp_path: Path) -> None:
