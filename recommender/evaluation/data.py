@@ -27,7 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 from recommender.errors import InvalidInputError
 from recommender.intake.files import CatalogFormat, column_names, read_rows
 from recommender.intake.jobs import RowError
-from recommender.models import MAX_DESCRIPTION_CHARS, Identifier, Product
+from recommender.models import MAX_ATTRIBUTE_VALUES, MAX_DESCRIPTION_CHARS, Identifier, Product
 
 # An item file's fields by what they are, first match wins (RecBole's MovieLens files, MovieLens CSV,
 # TMDB, Amazon metadata, shop exports).
@@ -339,12 +339,9 @@ def _attribute(value: Any) -> Any:
     """A value the catalog takes as an attribute (a scalar or a list of scalars), or None."""
     if isinstance(value, str | int | bool) or (isinstance(value, float) and math.isfinite(value)):
         return value
-    if (
-        isinstance(value, list)
-        and value
-        and all(isinstance(part, str | int | float | bool) for part in value)
-    ):
-        return [part for part in value if not (isinstance(part, float) and not math.isfinite(part))] or None
+    if isinstance(value, list) and all(isinstance(part, str | int | float | bool) for part in value):
+        kept = [part for part in value if not (isinstance(part, float) and not math.isfinite(part))]
+        return kept[:MAX_ATTRIBUTE_VALUES] or None  # the catalog's limit (lists of related ids run longer)
     return None
 
 
@@ -372,7 +369,7 @@ def item_info(
         used.discard(price_field)  # kept as the shop wrote it
     attributes = {}
     for name, value in record.items():
-        if name in used:
+        if name in used or not str(name).strip():
             continue
         kept = _attribute(value)
         if kept is not None and kept != "":

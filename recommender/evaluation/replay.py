@@ -61,7 +61,9 @@ def import_items(service: RecommenderService, items: Sequence[ItemInfo], folder:
     job = service.jobs.create(str(path), CatalogFormat.JSONL.value, path=str(path))
     summary = service.importer.run_job(job.job_id, path, CatalogFormat.JSONL)
     if summary.failed:
-        raise InvalidInputError(f"{summary.failed} items could not be imported", field="items")
+        errors = service.jobs.get(job.job_id).errors[:3]
+        shown = "; ".join(f"item {error.product_id}: {error.field}: {error.reason}" for error in errors)
+        raise InvalidInputError(f"{summary.failed} items could not be imported ({shown})", field="items")
 
 
 def as_event(interaction: Interaction) -> InteractionEvent:

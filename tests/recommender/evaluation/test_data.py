@@ -15,7 +15,7 @@ from recommender.errors import InvalidInputError
 from recommender.evaluation.data import ColumnMapping, load_dataset, parse_price, parse_time
 from recommender.evaluation.run import report_skipped
 from recommender.evaluation.split import SplitOptions, TieOrder, leave_one_out
-from recommender.models import MAX_DESCRIPTION_CHARS
+from recommender.models import MAX_ATTRIBUTE_VALUES, MAX_DESCRIPTION_CHARS
 
 MOVIELENS_CSV = ColumnMapping(user="userId", item="movieId")
 
@@ -133,6 +133,7 @@ def test_amazon_style_metadata_fills_the_catalog_fields(tmp_path: Path) -> None:
                 "categories": [["Beauty", "Skin Care", "Face"], ["Sale"]],
                 "salesRank": {"Beauty": 120},
                 "also_bought": ["B002", "B003"],
+                "also_viewed": [f"B{number:03d}" for number in range(150)],
             }
         )
         + "\n"
@@ -146,7 +147,9 @@ def test_amazon_style_metadata_fills_the_catalog_fields(tmp_path: Path) -> None:
     assert product.brand == "Glow" and product.price == 1299.99
     assert product.category == "Beauty > Skin Care > Face"
     assert "Brightens skin." in product.description and "<b>" not in product.description
-    assert product.attributes == {"also_bought": ["B002", "B003"], "genres": "Beauty > Skin Care > Face"}
+    assert product.attributes["also_bought"] == ["B002", "B003"]
+    assert product.attributes["also_viewed"] == [f"B{number:03d}" for number in range(MAX_ATTRIBUTE_VALUES)]
+    assert set(product.attributes) == {"also_bought", "also_viewed", "genres"}
     long_product = dataset.items["B002"].product()  # a description past the catalog's limit is cut, not lost
     assert (
         long_product.description == long_text[:MAX_DESCRIPTION_CHARS].strip() and long_product.price == 12.99
