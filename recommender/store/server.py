@@ -5,7 +5,9 @@ The only module that imports qdrant_client.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
 import httpx
@@ -32,6 +34,7 @@ from recommender.store.conditions import (
 )
 
 ResultT = TypeVar("ResultT")
+IN_PROCESS_LOCK = threading.RLock()
 # A server answering these is overloaded or restarting behind a proxy: worth a retry, as a refused
 # connection is.
 UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
@@ -59,13 +62,18 @@ class ServerVectorStore:
         self._client = client
         # Checked on first use, so that a server that is down at start-up gives 503s, not a dead service.
         self._collection_ready = False
+        # qdrant-client's in-process mode is not thread-safe (a read while a write grows its arrays fails
+        # with an IndexError), and the API runs requests and profile refreshes in threads: one at a time.
+        in_process = client.init_options.get("location") == ":memory:"
+        self._serialised: AbstractContextManager[Any] = IN_PROCESS_LOCK if in_process else nullcontext()
 
     def _call(self, operation: Callable[[], ResultT]) -> ResultT:
         try:
-            if not self._collection_ready:
-                self._ensure_collection()
-                self._collection_ready = True
-            return operation()
+            with self._serialised:
+                if not self._collection_ready:
+                    self._ensure_collection()
+                    self._collection_ready = True
+                return operation()
         except Exception as error:
             if unreachable(error):
                 raise unavailable("vector store", error) from error

@@ -7,6 +7,7 @@ modes.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -263,3 +264,30 @@ def test_a_run_of_equal_scores_across_the_limit_is_cut_after_ordering(stores: di
         store.upsert(written_last_first)
         for hits in (store.search(twin, 3), store.recommend([twin], [], 3)):
             assert [hit.point_id for hit in hits] == [point.point_id for point in expected], kind
+
+
+def write_one_by_one(store: VectorStore, written: list[PointToWrite]) -> None:
+    for point in written:
+        store.upsert([point])
+
+
+@pytest.mark.parametrize("kind", ["embedded", "server"])
+def test_reads_while_another_thread_writes(tmp_path: Path, kind: str) -> None:
+    """The API serves requests in threads while a profile refresh writes: every read must succeed (the
+    in-process qdrant-client failed a read that met the write of a collection's first point, unless calls
+    take turns)."""
+    written = points(300)
+    failures: list[BaseException] = []
+    for round_number in range(30):
+        store = open_store(kind, tmp_path / str(round_number))
+        store.count()  # the collection exists, empty
+        writer = threading.Thread(target=write_one_by_one, args=(store, written))
+        writer.start()
+        while writer.is_alive():
+            try:
+                store.retrieve([point.point_id for point in written[:50]], with_vectors=True)
+            except Exception as error:  # what a request would have turned into a 500
+                failures.append(error)
+        writer.join()
+        store.close()
+    assert failures == []
