@@ -1,4 +1,5 @@
-"""Loading interactions and item data: RecBole atomic files, or CSV/JSONL with a column mapping.
+"""Loading interactions and item data: RecBole atomic files, or a table file (CSV or TSV, JSONL, Parquet;
+gzip too) with a column mapping.
 
 Data sets come in other shapes than MovieLens's: times as Unix seconds, milliseconds or dates, ratings on
 other scales, item files with other field names, HTML or list descriptions, prices as text. Each is read
@@ -40,7 +41,6 @@ PRICE_FIELDS = ("price",)
 ITEM_ID_FIELDS = ("item_id", "product_id")
 # A "rating" column whose values span more than this is a count (plays, clicks), not a rating scale.
 MAX_RATING_SPAN = 10.0
-SKIPPED_SHOWN = 10
 
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 

@@ -22,7 +22,7 @@ from rich.markup import escape
 
 from recommender.embedding import Embedder
 from recommender.errors import InvalidInputError
-from recommender.evaluation.data import SKIPPED_SHOWN, ColumnMapping, Dataset, ItemInfo, load_dataset
+from recommender.evaluation.data import ColumnMapping, Dataset, ItemInfo, load_dataset
 from recommender.evaluation.decisions import (
     ENCODER_SUFFIX,
     print_decisions,
@@ -50,6 +50,7 @@ from recommender.training_job import serve_shop_encoder
 
 # Pipeline configurations compared with what is served (the settings' own configuration).
 SKIPPED_ROWS_FILE = "skipped_rows.txt"
+SKIPPED_SHOWN = 10  # rows that could not be read, shown on the console (all of them go to the file)
 SINGLE_SOURCES = ("collab", "text", "cooccurrence", "popular", "trending", "new")
 COLD_VARIANTS = (
     "served",
